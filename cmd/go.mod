@@ -1,0 +1,3 @@
+module github.com/meshvpn/meshvpn/cmd
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module github.com/meshvpn/meshvpn/exit
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module github.com/meshvpn/meshvpn/payment
+
+go 1.26.0
