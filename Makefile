@@ -54,8 +54,16 @@ fuzz: check-go
 	done
 
 # Performance figures, each beside the limit it is measured against, in one run.
+REPORT_FILTER := grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok'
 bench: check-go
-	@cd crypto && $(GO) test -run '^TestReport$$' -count=1 -v ./perf/ -args -report | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok'
+	@echo "== crypto =="
+	@cd crypto && $(GO) test -run '^TestReport$$' -count=1 -v ./perf/ -args -report | $(REPORT_FILTER)
+	@echo; echo "== links (network/link, one core) =="
+	@cd network && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./link/ | grep -e '^Benchmark'
+	@echo; echo "== relay forwarding =="
+	@cd core && $(GO) test -run '^TestReport$$' -count=1 -v ./relay/ -args -report | $(REPORT_FILTER)
+	@echo; echo "== circuits =="
+	@cd core && $(GO) test -run '^TestReport$$' -count=1 -v ./client/ -args -report | $(REPORT_FILTER)
 
 demo:
 	@echo "make demo arrives with the VPN itself (issue 4: client with TUN, exit node, namespaces testnet)."

@@ -1,5 +1,9 @@
-// Package network will hold MeshVPN's data-plane transport: one UDP socket per node, encrypted and
-// authenticated links between neighbours (a Noise-IK-shaped 1-RTT handshake with counters, a sliding
-// replay window, rekeying and roaming), STUN and NAT type detection, UDP hole punching, relay fallback
-// and the TUN device wrapper. It arrives with the links-and-circuits issue; nothing is here yet.
+// Package network is MeshVPN's data-plane transport. Its subpackages:
+//
+//   - link: one UDP socket per node carrying encrypted, authenticated links between neighbours
+//     (a Noise-IK 1-RTT handshake, counters and a sliding replay window, rekeying, keepalives and
+//     dead-peer detection, roaming, handshake rate limits).
+//
+// STUN and NAT type detection, hole punching, relay fallback and the TUN device wrapper arrive with
+// later issues.
 package network

@@ -1,3 +1,18 @@
 module github.com/meshvpn/meshvpn/network
 
 go 1.26.0
+
+require (
+	github.com/flynn/noise v1.1.0
+	github.com/meshvpn/meshvpn/crypto v0.0.0-00010101000000-000000000000
+	go.uber.org/goleak v1.3.0
+	go.uber.org/zap v1.28.0
+	golang.org/x/crypto v0.58.0
+)
+
+require (
+	go.uber.org/multierr v1.10.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
+
+replace github.com/meshvpn/meshvpn/crypto => ../crypto

@@ -1,0 +1,138 @@
+package cell
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/crypto/ntor"
+)
+
+// MsgType is the type of a relay message: what a hop reads from an onion payload addressed to it, or
+// what it writes into one it originates.
+type MsgType uint8
+
+const (
+	// MsgData carries one opaque datagram (an IP packet, later) between the client and the last hop.
+	MsgData MsgType = 1
+	// MsgExtend asks the last hop so far to extend the circuit to another relay.
+	MsgExtend MsgType = 2
+	// MsgExtended answers MsgExtend with the new hop's handshake reply.
+	MsgExtended MsgType = 3
+	// MsgExtendFailed answers MsgExtend when the next relay could not be reached or refused.
+	MsgExtendFailed MsgType = 4
+	// MsgProbe asks a hop to echo it at once (latency and liveness of each hop).
+	MsgProbe MsgType = 5
+	// MsgProbeReply is a hop's echo of a probe.
+	MsgProbeReply MsgType = 6
+	// MsgDrop is discarded by the hop that reads it (padding that goes the whole way).
+	MsgDrop MsgType = 7
+)
+
+// MsgHeaderLen is the relay message header: type (1), flags (1), length (2).
+const MsgHeaderLen = 4
+
+// MaxData returns the largest datagram a payload of payloadLen bytes carries.
+func MaxData(payloadLen int) int { return payloadLen - MsgHeaderLen }
+
+// PutMsg writes a relay message of type t carrying data into payload (zero-padding the rest) and
+// returns an error if it does not fit.
+func PutMsg(payload []byte, t MsgType, data []byte) error {
+	if len(data) > len(payload)-MsgHeaderLen {
+		return fmt.Errorf("relay message: %d bytes into a %d-byte payload", len(data), len(payload))
+	}
+	payload[0] = byte(t)
+	payload[1] = 0
+	binary.BigEndian.PutUint16(payload[2:], uint16(len(data)))
+	n := copy(payload[MsgHeaderLen:], data)
+	clear(payload[MsgHeaderLen+n:])
+	return nil
+}
+
+// ParseMsg returns the type and data (aliasing payload) of a relay message.
+func ParseMsg(payload []byte) (MsgType, []byte, error) {
+	if len(payload) < MsgHeaderLen {
+		return 0, nil, fmt.Errorf("%w: %d-byte relay payload", ErrMalformed, len(payload))
+	}
+	t := MsgType(payload[0])
+	if t < MsgData || t > MsgDrop {
+		return 0, nil, fmt.Errorf("%w: relay message type %d", ErrMalformed, payload[0])
+	}
+	if payload[1] != 0 {
+		return 0, nil, fmt.Errorf("%w: relay message flags %#x", ErrMalformed, payload[1])
+	}
+	n := int(binary.BigEndian.Uint16(payload[2:]))
+	if n > len(payload)-MsgHeaderLen {
+		return 0, nil, fmt.Errorf("%w: relay message length %d in a %d-byte payload", ErrMalformed, n, len(payload))
+	}
+	return t, payload[MsgHeaderLen : MsgHeaderLen+n], nil
+}
+
+// ExtendLen is the length of an EXTEND message's data.
+const ExtendLen = 1 + 16 + 2 + 32 + 32 + ntor.ClientMessageLen
+
+// Extend is the data of an EXTEND message: where the next relay is, who it must be, and the client's
+// handshake for it.
+type Extend struct {
+	Addr      netip.AddrPort
+	Identity  keys.IdentityPublic // the next relay's identity, which its handshake must prove
+	LinkKey   keys.StaticPublic   // the next relay's link key, for the link to it
+	Handshake []byte              // ntor client message
+}
+
+// Encode returns the EXTEND data.
+func (e *Extend) Encode() ([]byte, error) {
+	if len(e.Handshake) != ntor.ClientMessageLen {
+		return nil, fmt.Errorf("extend: %d-byte handshake", len(e.Handshake))
+	}
+	if !e.Addr.IsValid() || e.Addr.Port() == 0 {
+		return nil, fmt.Errorf("extend: invalid address %v", e.Addr)
+	}
+	b := make([]byte, ExtendLen)
+	a := e.Addr.Addr()
+	b[0] = 6
+	if a.Is4() {
+		b[0] = 4
+	}
+	ip := a.As16()
+	copy(b[1:17], ip[:])
+	binary.BigEndian.PutUint16(b[17:19], e.Addr.Port())
+	copy(b[19:51], e.Identity[:])
+	copy(b[51:83], e.LinkKey[:])
+	copy(b[83:], e.Handshake)
+	return b, nil
+}
+
+// DecodeExtend parses EXTEND data. The handshake aliases b.
+func DecodeExtend(b []byte) (Extend, error) {
+	var e Extend
+	if len(b) != ExtendLen {
+		return e, fmt.Errorf("%w: %d-byte extend", ErrMalformed, len(b))
+	}
+	var ip [16]byte
+	copy(ip[:], b[1:17])
+	a := netip.AddrFrom16(ip)
+	switch b[0] {
+	case 4:
+		if !a.Is4In6() {
+			return e, fmt.Errorf("%w: extend: IPv4 family with an IPv6 address", ErrMalformed)
+		}
+		a = a.Unmap()
+	case 6:
+		if a.Is4In6() {
+			return e, fmt.Errorf("%w: extend: IPv6 family with a mapped IPv4 address", ErrMalformed)
+		}
+	default:
+		return e, fmt.Errorf("%w: extend: address family %d", ErrMalformed, b[0])
+	}
+	port := binary.BigEndian.Uint16(b[17:19])
+	if port == 0 || a.IsUnspecified() {
+		return e, fmt.Errorf("%w: extend: address %v port %d", ErrMalformed, a, port)
+	}
+	e.Addr = netip.AddrPortFrom(a, port)
+	copy(e.Identity[:], b[19:51])
+	copy(e.LinkKey[:], b[51:83])
+	e.Handshake = b[83:]
+	return e, nil
+}

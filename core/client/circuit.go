@@ -1,0 +1,244 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/core/internal/pool"
+	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/crypto/ntor"
+	"github.com/meshvpn/meshvpn/crypto/onion"
+	"github.com/meshvpn/meshvpn/network/link"
+)
+
+// Circuit is one circuit the client built.
+type Circuit struct {
+	c    *Client
+	link *link.Link
+	id   cell.ID
+	path []relay.Info
+
+	layers onion.Path
+	fwdMu  sync.Mutex // serializes Wrap and sending
+	bwdMu  sync.Mutex // serializes Unwrap
+	scr    [onion.FullSize]byte
+
+	step chan stepResult // the reply to the build step in flight
+
+	done chan struct{}
+	err  atomic.Pointer[error]
+	once sync.Once
+}
+
+type stepResult struct {
+	reply  []byte // CREATED or EXTENDED handshake reply (a copy)
+	failed *cell.Error
+}
+
+// deliverStep hands a build step's outcome to Build, if it is waiting.
+func (circ *Circuit) deliverStep(r stepResult) {
+	if r.reply != nil {
+		r.reply = append([]byte(nil), r.reply...)
+	}
+	select {
+	case circ.step <- r:
+	default:
+	}
+}
+
+func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, error) {
+	guard := path[0]
+	l, err := c.node.Dial(ctx, guard.Addr, guard.LinkKey)
+	if err != nil {
+		return nil, fmt.Errorf("link to guard %v: %w", guard.Addr, err)
+	}
+	circ := &Circuit{c: c, path: path, step: make(chan stepResult, 1), done: make(chan struct{})}
+	c.register(l, circ)
+
+	for i, hop := range path {
+		hs, msg, err := ntor.NewClient(c.cfg.Rand, hop.Identity, hop.Onion, c.cfg.Offer)
+		if err != nil {
+			circ.close(err, true)
+			return nil, err
+		}
+		if i == 0 {
+			err = circ.sendCreate(msg)
+		} else {
+			ext := cell.Extend{Addr: hop.Addr, Identity: hop.Identity, LinkKey: hop.LinkKey, Handshake: msg}
+			var data []byte
+			if data, err = ext.Encode(); err == nil {
+				err = circ.sendMsg(i, cell.MsgExtend, data)
+			}
+		}
+		if err != nil {
+			circ.close(err, true)
+			return nil, err
+		}
+		reply, err := circ.awaitStep(ctx)
+		if err != nil {
+			circ.close(err, true)
+			return nil, fmt.Errorf("hop %d (%v): %w", i+1, hop.Addr, err)
+		}
+		keys, err := hs.Finish(reply)
+		if err != nil {
+			circ.close(&cell.Error{Reason: cell.ReasonHandshake}, true)
+			return nil, fmt.Errorf("hop %d (%v): %w", i+1, hop.Addr, err)
+		}
+		circ.fwdMu.Lock()
+		circ.bwdMu.Lock()
+		err = circ.layers.AddHop(keys)
+		circ.bwdMu.Unlock()
+		circ.fwdMu.Unlock()
+		if err != nil {
+			circ.close(err, true)
+			return nil, err
+		}
+	}
+	return circ, nil
+}
+
+func (circ *Circuit) awaitStep(ctx context.Context) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, circ.c.cfg.StepTimeout)
+	defer cancel()
+	select {
+	case r := <-circ.step:
+		if r.failed != nil {
+			return nil, r.failed
+		}
+		return r.reply, nil
+	case <-circ.done:
+		return nil, circ.Err()
+	case <-ctx.Done():
+		return nil, &cell.Error{Reason: cell.ReasonTimeout}
+	}
+}
+
+func (circ *Circuit) sendCreate(handshake []byte) error {
+	buf := pool.Get()
+	defer pool.Put(buf)
+	msg := buf[:cell.HeaderLen+circ.c.cfg.Sizes[0]]
+	cell.PutHeader(msg, cell.Header{Circuit: circ.id, Command: cell.Create})
+	if err := (&cell.CreateBody{Depth: 1, Handshake: handshake}).Encode(msg[cell.HeaderLen:]); err != nil {
+		return err
+	}
+	circ.c.out.Add(1)
+	return circ.link.Send(msg)
+}
+
+// sendMsg seals a relay message for hop (1-based) and sends it.
+func (circ *Circuit) sendMsg(hop int, t cell.MsgType, data []byte) error {
+	n, ok := circ.c.cfg.Sizes.For(cell.MsgHeaderLen+len(data), hop)
+	if !ok {
+		return fmt.Errorf("client: %d-byte datagram is larger than a cell carries (%d)", len(data), circ.MaxData())
+	}
+	buf := pool.Get()
+	defer pool.Put(buf)
+	msg := buf[:cell.HeaderLen+n]
+	body := msg[cell.HeaderLen:]
+	cell.PutHeader(msg, cell.Header{Circuit: circ.id, Command: cell.Relay})
+	if err := cell.PutMsg(body[:onion.PayloadLen(n, hop)], t, data); err != nil {
+		return err
+	}
+	circ.fwdMu.Lock()
+	defer circ.fwdMu.Unlock()
+	if err := circ.layers.Wrap(body, hop); err != nil {
+		return err
+	}
+	circ.c.out.Add(1)
+	return circ.link.Send(msg)
+}
+
+// Send carries one datagram to the circuit's last hop.
+func (circ *Circuit) Send(data []byte) error {
+	select {
+	case <-circ.done:
+		return circ.Err()
+	default:
+	}
+	return circ.sendMsg(len(circ.path), cell.MsgData, data)
+}
+
+// MaxData returns the largest datagram Send carries.
+func (circ *Circuit) MaxData() int {
+	return cell.MaxData(onion.PayloadLen(circ.c.cfg.Sizes[len(circ.c.cfg.Sizes)-1], len(circ.path)))
+}
+
+// Path returns the circuit's relays, guard first.
+func (circ *Circuit) Path() []relay.Info { return circ.path }
+
+// Done is closed when the circuit is torn down.
+func (circ *Circuit) Done() <-chan struct{} { return circ.done }
+
+// Err returns why the circuit was torn down, or nil while it is open.
+func (circ *Circuit) Err() error {
+	if e := circ.err.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// Close tears the circuit down and tells the relays.
+func (circ *Circuit) Close() { circ.close(&cell.Error{Reason: cell.ReasonRequested}, true) }
+
+func (circ *Circuit) close(err error, sendDestroy bool) {
+	circ.once.Do(func() {
+		circ.err.Store(&err)
+		close(circ.done)
+		circ.c.unregister(circ)
+		if sendDestroy {
+			reason := cell.ReasonRequested
+			var ce *cell.Error
+			if errors.As(err, &ce) {
+				reason = ce.Reason
+			}
+			buf := pool.Get()
+			msg := buf[:cell.HeaderLen+circ.c.cfg.Sizes[0]]
+			cell.PutHeader(msg, cell.Header{Circuit: circ.id, Command: cell.Destroy})
+			cell.EncodeDestroy(msg[cell.HeaderLen:], reason)
+			_ = circ.link.Send(msg)
+			pool.Put(buf)
+		}
+	})
+}
+
+// receive opens a backward RELAY cell and acts on the message inside.
+func (circ *Circuit) receive(body []byte) {
+	circ.bwdMu.Lock()
+	defer circ.bwdMu.Unlock()
+	hop, payload, err := circ.layers.Unwrap(body, circ.scr[:len(body)])
+	if err != nil {
+		switch {
+		case errors.Is(err, onion.ErrAuth):
+			circ.c.badMAC.Add(1)
+			circ.close(&cell.Error{Reason: cell.ReasonAuth}, true)
+		case errors.Is(err, onion.ErrReplay):
+			circ.c.replay.Add(1)
+		default:
+			circ.c.other.Add(1)
+		}
+		return
+	}
+	t, data, err := cell.ParseMsg(payload)
+	if err != nil {
+		circ.c.other.Add(1)
+		return
+	}
+	switch t {
+	case cell.MsgData:
+		if hop == len(circ.path) && circ.c.cfg.OnData != nil {
+			circ.c.cfg.OnData(circ, data)
+		}
+	case cell.MsgExtended:
+		circ.deliverStep(stepResult{reply: data})
+	case cell.MsgExtendFailed:
+		reason := cell.ReasonUnreachable
+		if len(data) > 0 {
+			reason = cell.DestroyReason(data[0])
+		}
+		circ.deliverStep(stepResult{failed: &cell.Error{Reason: reason, Remote: true}})
+	}
+}

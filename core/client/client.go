@@ -1,0 +1,238 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/crypto/onion"
+	"github.com/meshvpn/meshvpn/network/link"
+)
+
+// Config configures a client. Zero values take defaults.
+type Config struct {
+	Conn  *net.UDPConn // bound by the caller; the client owns it from New on
+	Sizes onion.Sizes  // default onion.DefaultSizes
+	Offer onion.SuiteSet
+
+	// OnData receives every datagram the last hop of a circuit sends, synchronously on the reading
+	// goroutine; data is valid only during the call.
+	OnData func(c *Circuit, data []byte)
+
+	StepTimeout time.Duration // how long one CREATE or EXTEND may take (default 3 s)
+	Retries     int           // extra attempts of a whole build after a failure (default 2)
+
+	Link   relay.LinkTuning
+	Logger *zap.Logger
+	Rand   io.Reader
+}
+
+// Stats is a snapshot of a client's counters.
+type Stats struct {
+	CircuitsBuilt, BuildFailures      uint64
+	CellsIn, CellsOut                 uint64
+	DropBadMAC, DropReplay, DropOther uint64
+	DropUnknownCircuit                uint64
+}
+
+// Client builds and uses circuits. Its link key is fresh for each Client, so its links are not linkable
+// to any other session.
+type Client struct {
+	cfg    Config
+	node   *link.Node
+	linkID keys.StaticPublic
+
+	mu       sync.Mutex
+	circuits map[endKey]*Circuit
+
+	built, failed, in, out, badMAC, replay, other, unknown atomic.Uint64
+}
+
+type endKey struct {
+	l  *link.Link
+	id cell.ID
+}
+
+// New starts a client on cfg.Conn.
+func New(cfg Config) (*Client, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("client: no UDP socket")
+	}
+	if cfg.Sizes == nil {
+		cfg.Sizes = onion.DefaultSizes
+	}
+	if err := cfg.Sizes.Validate(); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if cfg.Offer == 0 {
+		cfg.Offer = onion.DefaultOffer()
+	}
+	if cfg.StepTimeout == 0 {
+		cfg.StepTimeout = 3 * time.Second
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 2
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	lk, err := keys.GenerateStatic(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, linkID: lk.Public(), circuits: make(map[endKey]*Circuit)}
+	c.node, err = link.Listen(link.Config{
+		Conn:              cfg.Conn,
+		Static:            lk,
+		OnMessage:         c.onMessage,
+		OnLinkDown:        c.onLinkDown,
+		Accept:            func(keys.StaticPublic) bool { return false }, // a client accepts no links
+		Readers:           cfg.Link.Readers,
+		KeepaliveInterval: cfg.Link.KeepaliveInterval,
+		DeadAfter:         cfg.Link.DeadAfter,
+		RekeyAfter:        cfg.Link.RekeyAfter,
+		HandshakeRetry:    cfg.Link.HandshakeRetry,
+		Logger:            cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return c, nil
+}
+
+// Close tears down every circuit and stops the client.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	all := make([]*Circuit, 0, len(c.circuits))
+	for _, circ := range c.circuits {
+		all = append(all, circ)
+	}
+	c.mu.Unlock()
+	for _, circ := range all {
+		circ.Close()
+	}
+	return c.node.Close()
+}
+
+// Stats returns a snapshot of the client's counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		CircuitsBuilt: c.built.Load(), BuildFailures: c.failed.Load(),
+		CellsIn: c.in.Load(), CellsOut: c.out.Load(),
+		DropBadMAC: c.badMAC.Load(), DropReplay: c.replay.Load(), DropOther: c.other.Load(),
+		DropUnknownCircuit: c.unknown.Load(),
+	}
+}
+
+func (c *Client) lookup(l *link.Link, id cell.ID) *Circuit {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.circuits[endKey{l, id}]
+}
+
+// register gives a new circuit an unused id on l.
+func (c *Client) register(l *link.Link, circ *Circuit) {
+	bit := cell.IDBit(c.linkID, l.Peer())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b [4]byte
+	for {
+		_, _ = rand.Read(b[:])
+		id := cell.ID(binary.BigEndian.Uint32(b[:]))&^(1<<31) | bit
+		if id&^(1<<31) == 0 {
+			continue
+		}
+		if _, taken := c.circuits[endKey{l, id}]; !taken {
+			circ.link, circ.id = l, id
+			c.circuits[endKey{l, id}] = circ
+			return
+		}
+	}
+}
+
+func (c *Client) unregister(circ *Circuit) {
+	c.mu.Lock()
+	if c.circuits[endKey{circ.link, circ.id}] == circ {
+		delete(c.circuits, endKey{circ.link, circ.id})
+	}
+	c.mu.Unlock()
+}
+
+func (c *Client) onMessage(l *link.Link, msg []byte) {
+	c.in.Add(1)
+	h, body, err := cell.Parse(msg, c.cfg.Sizes)
+	if err != nil {
+		c.other.Add(1)
+		return
+	}
+	circ := c.lookup(l, h.Circuit)
+	if circ == nil {
+		c.unknown.Add(1)
+		return
+	}
+	switch h.Command {
+	case cell.Created:
+		reply, err := cell.DecodeCreated(body)
+		if err != nil {
+			c.other.Add(1)
+			return
+		}
+		circ.deliverStep(stepResult{reply: reply})
+	case cell.Relay:
+		circ.receive(body)
+	case cell.Destroy:
+		reason, _ := cell.DecodeDestroy(body)
+		circ.close(&cell.Error{Reason: reason, Remote: true}, false)
+	}
+}
+
+func (c *Client) onLinkDown(l *link.Link, err error) {
+	c.mu.Lock()
+	var dead []*Circuit
+	for k, circ := range c.circuits {
+		if k.l == l {
+			dead = append(dead, circ)
+		}
+	}
+	c.mu.Unlock()
+	for _, circ := range dead {
+		circ.close(&cell.Error{Reason: cell.ReasonLinkDown}, false)
+	}
+}
+
+// Build makes a circuit through path (guard first, exit last), retrying with a fresh circuit after a
+// failure while ctx allows.
+func (c *Client) Build(ctx context.Context, path []relay.Info) (*Circuit, error) {
+	if len(path) == 0 || len(path) > onion.MaxHops {
+		return nil, fmt.Errorf("client: path of %d hops", len(path))
+	}
+	var err error
+	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
+		var circ *Circuit
+		circ, err = c.buildOnce(ctx, path)
+		if err == nil {
+			c.built.Add(1)
+			return circ, nil
+		}
+		c.failed.Add(1)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("build circuit: %w", err)
+}

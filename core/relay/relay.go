@@ -1,0 +1,340 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/core/internal/pool"
+	"github.com/meshvpn/meshvpn/core/sched"
+	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/crypto/ntor"
+	"github.com/meshvpn/meshvpn/crypto/onion"
+	"github.com/meshvpn/meshvpn/network/link"
+)
+
+// Config configures a relay. Zero durations and sizes take the defaults.
+type Config struct {
+	Conn      *net.UDPConn // bound by the caller; the relay owns it from New on
+	Identity  *keys.Identity
+	LinkKey   *keys.Static
+	OnionKeys []*keys.Static // current first, then the previous one during a rotation
+	Sizes     onion.Sizes    // cell size classes (default onion.DefaultSizes)
+	Prefer    []onion.Suite  // suite preference (default onion.RelayPreference())
+
+	// Exit, if set, makes this relay an exit: DATA reaching it as the last hop is handed over here,
+	// synchronously on the reading goroutine (data is valid only during the call).
+	Exit func(c *ExitCircuit, data []byte)
+
+	// Hostile, if set, is given every RELAY cell this relay is about to queue (header included, after its
+	// own layer work) and returns what to send instead: nothing, the cell, modified copies, cells held
+	// from earlier. It exists for hostile-relay tests; nothing else sets it.
+	Hostile func(forward bool, msg []byte) [][]byte
+
+	MaxCircuits   int           // default 200,000
+	IdleTimeout   time.Duration // a circuit that carries nothing this long is destroyed (default 5 min)
+	ExtendTimeout time.Duration // how long an EXTEND may take (default 5 s)
+	QueueCells    int           // per-circuit queue on each outgoing link (default 128)
+	CreateQueue   int           // CREATEs waiting for a handshake worker; beyond it they are refused (default 1024)
+
+	Link   LinkTuning
+	Logger *zap.Logger
+	Rand   io.Reader // default crypto/rand
+}
+
+// LinkTuning passes timer settings through to the relay's link.Node.
+type LinkTuning struct {
+	Readers                                                  int
+	KeepaliveInterval, DeadAfter, RekeyAfter, HandshakeRetry time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Sizes == nil {
+		c.Sizes = onion.DefaultSizes
+	}
+	if c.Prefer == nil {
+		c.Prefer = onion.RelayPreference()
+	}
+	if c.MaxCircuits == 0 {
+		c.MaxCircuits = 200_000
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.ExtendTimeout == 0 {
+		c.ExtendTimeout = 5 * time.Second
+	}
+	if c.QueueCells == 0 {
+		c.QueueCells = 128
+	}
+	if c.CreateQueue == 0 {
+		c.CreateQueue = 1024
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Conn == nil {
+		errs = append(errs, errors.New("relay: no UDP socket"))
+	}
+	if c.Identity == nil {
+		errs = append(errs, errors.New("relay: no identity key"))
+	}
+	if c.LinkKey == nil {
+		errs = append(errs, errors.New("relay: no link key"))
+	}
+	if len(c.OnionKeys) == 0 {
+		errs = append(errs, errors.New("relay: no onion key"))
+	}
+	if c.Sizes != nil {
+		if err := c.Sizes.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("relay: %w", err))
+		}
+	}
+	if c.MaxCircuits < 0 || c.QueueCells < 0 || c.CreateQueue < 0 {
+		errs = append(errs, errors.New("relay: negative limit"))
+	}
+	return errors.Join(errs...)
+}
+
+// Info is what a client needs to build a circuit through a relay (later: its directory entry).
+type Info struct {
+	Identity keys.IdentityPublic
+	Onion    keys.StaticPublic
+	LinkKey  keys.StaticPublic
+	Addr     netip.AddrPort
+}
+
+// Relay is a running relay engine.
+type Relay struct {
+	cfg    Config
+	node   *link.Node
+	server *ntor.Server
+	linkID keys.StaticPublic
+	tab    *table
+	stats  counters
+	seq    atomic.Uint64
+
+	creates chan createJob
+
+	mu     sync.Mutex
+	scheds map[Link]*sched.Scheduler
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+type createJob struct {
+	l    Link
+	id   cell.ID
+	body [cell.CreateLen]byte
+}
+
+// New starts a relay on cfg.Conn.
+func New(cfg Config) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Relay{
+		cfg:     cfg,
+		server:  &ntor.Server{ID: cfg.Identity.Public(), OnionKeys: cfg.OnionKeys, Prefer: cfg.Prefer},
+		linkID:  cfg.LinkKey.Public(),
+		tab:     newTable(),
+		creates: make(chan createJob, cfg.CreateQueue),
+		scheds:  make(map[Link]*sched.Scheduler),
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	node, err := link.Listen(link.Config{
+		Conn:              cfg.Conn,
+		Static:            cfg.LinkKey,
+		OnMessage:         func(l *link.Link, msg []byte) { r.onMessage(l, msg) },
+		OnLinkDown:        func(l *link.Link, err error) { r.onLinkDown(l, err) },
+		Readers:           cfg.Link.Readers,
+		KeepaliveInterval: cfg.Link.KeepaliveInterval,
+		DeadAfter:         cfg.Link.DeadAfter,
+		RekeyAfter:        cfg.Link.RekeyAfter,
+		HandshakeRetry:    cfg.Link.HandshakeRetry,
+		Logger:            cfg.Logger,
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	r.node = node
+	// Handshakes run on their own workers so that a CREATE flood queues there, not in front of data.
+	workers := max(1, runtime.GOMAXPROCS(0)/2)
+	for range workers {
+		r.wg.Add(1)
+		go r.createWorker()
+	}
+	r.wg.Add(1)
+	go r.janitor()
+	return r, nil
+}
+
+// Info returns the relay's public keys and address.
+func (r *Relay) Info() Info {
+	return Info{Identity: r.cfg.Identity.Public(), Onion: r.cfg.OnionKeys[0].Public(), LinkKey: r.linkID, Addr: r.node.LocalAddr()}
+}
+
+// Stats returns a snapshot of the relay's counters.
+func (r *Relay) Stats() Stats {
+	s := r.stats.snapshot()
+	s.CircuitsOpen = r.tab.len()
+	return s
+}
+
+// Close destroys every circuit, stops the relay's goroutines and closes its socket.
+func (r *Relay) Close() error {
+	if !r.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	r.tab.each(func(c *circuit) { r.destroy(c, cell.ReasonNone, nil) })
+	r.cancel()
+	err := r.node.Close()
+	r.wg.Wait()
+	r.mu.Lock()
+	for l, s := range r.scheds {
+		s.Close()
+		delete(r.scheds, l)
+	}
+	r.mu.Unlock()
+	return err
+}
+
+// onMessage is called by the link layer for every authenticated link message.
+func (r *Relay) onMessage(l Link, msg []byte) {
+	r.stats.cellsIn.Add(1)
+	h, body, err := cell.Parse(msg, r.cfg.Sizes)
+	if err != nil {
+		r.stats.malformed.Add(1)
+		return
+	}
+	switch h.Command {
+	case cell.Relay:
+		r.onRelay(l, h.Circuit, body)
+	case cell.Create:
+		r.onCreate(l, h.Circuit, body)
+	case cell.Created:
+		r.onCreated(l, h.Circuit, body)
+	case cell.Destroy:
+		r.onDestroy(l, h.Circuit, body)
+	case cell.Padding:
+	}
+}
+
+// onLinkDown tears down every circuit that used the dead link.
+func (r *Relay) onLinkDown(l Link, err error) {
+	r.tab.each(func(c *circuit) {
+		if c.uses(l) {
+			r.destroy(c, cell.ReasonLinkDown, l)
+		}
+	})
+	r.mu.Lock()
+	s := r.scheds[l]
+	delete(r.scheds, l)
+	r.mu.Unlock()
+	if s != nil {
+		s.Close()
+	}
+}
+
+// scheduler returns the fair output scheduler of link l, making it on first use.
+func (r *Relay) scheduler(l Link) *sched.Scheduler {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.scheds[l]
+	if s == nil {
+		s = sched.New(sched.Config{
+			Send: func(_ uint64, b []byte) error {
+				err := l.Send(b)
+				if err == nil {
+					r.stats.cellsOut.Add(1)
+				}
+				return err
+			},
+			Release:    pool.Put,
+			QueueCells: r.cfg.QueueCells,
+		})
+		r.scheds[l] = s
+	}
+	return s
+}
+
+// enqueue queues a cell (a pooled buffer, header included) for circuit c on link l.
+func (r *Relay) enqueue(l Link, c *circuit, b []byte) {
+	if r.cfg.Hostile != nil {
+		r.enqueueHostile(l, c, b)
+		return
+	}
+	if !r.scheduler(l).Enqueue(c.seq, b) {
+		r.stats.queueFull.Add(1)
+	}
+}
+
+func (r *Relay) enqueueHostile(l Link, c *circuit, b []byte) {
+	out := r.cfg.Hostile(l != c.prev.link, b)
+	s := r.scheduler(l)
+	for _, m := range out {
+		nb := pool.Get()
+		n := copy(nb, m)
+		if !s.Enqueue(c.seq, nb[:n]) {
+			r.stats.queueFull.Add(1)
+		}
+	}
+	pool.Put(b)
+}
+
+// sendControl sends a small control cell (CREATED, DESTROY) on l at once.
+func (r *Relay) sendControl(l Link, id cell.ID, cmd cell.Command, fill func(body []byte)) {
+	b := pool.Get()
+	defer pool.Put(b)
+	msg := b[:cell.HeaderLen+r.cfg.Sizes[0]]
+	cell.PutHeader(msg, cell.Header{Circuit: id, Command: cmd})
+	fill(msg[cell.HeaderLen:])
+	if l.Send(msg) == nil {
+		r.stats.cellsOut.Add(1)
+	}
+}
+
+func (r *Relay) janitor() {
+	defer r.wg.Done()
+	t := time.NewTicker(max(r.cfg.IdleTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+			cutoff := time.Now().Add(-r.cfg.IdleTimeout).UnixNano()
+			r.tab.each(func(c *circuit) {
+				if c.lastActive.Load() < cutoff {
+					r.destroy(c, cell.ReasonIdle, nil)
+				}
+			})
+		}
+	}
+}

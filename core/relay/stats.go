@@ -1,0 +1,42 @@
+package relay
+
+import "sync/atomic"
+
+// Stats is a snapshot of a relay's counters.
+type Stats struct {
+	CellsIn, CellsOut   uint64
+	CircuitsCreated     uint64
+	CircuitsDestroyed   uint64
+	CircuitsOpen        int
+	Extends, ExtendFail uint64
+	ExitData            uint64 // DATA messages handed to the exit
+
+	// Drops, by reason.
+	DropBadMAC         uint64 // a layer failed authentication (tampering): the circuit is torn down
+	DropReplay         uint64 // a layer counter seen before or too old
+	DropMalformed      uint64 // bad cell header, size, padding, relay message or handshake
+	DropUnknownCircuit uint64 // a cell for a circuit id this relay does not have on that link
+	DropProtocol       uint64 // a valid cell at the wrong time (CREATE on a used id, EXTEND twice, ...)
+	DropRateLimited    uint64 // CREATE refused because the handshake queue is full
+	DropQueueFull      uint64 // a cell dropped by an outgoing link's fair scheduler
+	DropNoExit         uint64 // DATA at the last hop of a relay that is not an exit
+}
+
+type counters struct {
+	cellsIn, cellsOut                      atomic.Uint64
+	created, destroyed                     atomic.Uint64
+	extends, extendFail, exitData          atomic.Uint64
+	badMAC, replay, malformed, unknown     atomic.Uint64
+	protocol, rateLimited, queueFull, noEx atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		CellsIn: c.cellsIn.Load(), CellsOut: c.cellsOut.Load(),
+		CircuitsCreated: c.created.Load(), CircuitsDestroyed: c.destroyed.Load(),
+		Extends: c.extends.Load(), ExtendFail: c.extendFail.Load(), ExitData: c.exitData.Load(),
+		DropBadMAC: c.badMAC.Load(), DropReplay: c.replay.Load(), DropMalformed: c.malformed.Load(),
+		DropUnknownCircuit: c.unknown.Load(), DropProtocol: c.protocol.Load(),
+		DropRateLimited: c.rateLimited.Load(), DropQueueFull: c.queueFull.Load(), DropNoExit: c.noEx.Load(),
+	}
+}

@@ -1,0 +1,82 @@
+package sched
+
+// circuitQueue is one circuit's cells in a fixed ring, so a circuit that keeps sending reuses the
+// same slots instead of allocating per cell.
+type circuitQueue struct {
+	id      uint64
+	cells   [][]byte
+	head, n int
+
+	// deficit is the byte credit left in the circuit's current turn (deficit round robin).
+	deficit int
+
+	// prev and next link the queue into the scheduler's active or idle list; being intrusive,
+	// moving a circuit between lists never allocates.
+	prev, next *circuitQueue
+}
+
+func newCircuitQueue(size int) *circuitQueue {
+	return &circuitQueue{cells: make([][]byte, size)}
+}
+
+func (q *circuitQueue) full() bool { return q.n == len(q.cells) }
+
+func (q *circuitQueue) push(b []byte) {
+	i := q.head + q.n
+	if i >= len(q.cells) {
+		i -= len(q.cells)
+	}
+	q.cells[i] = b
+	q.n++
+}
+
+func (q *circuitQueue) peek() []byte { return q.cells[q.head] }
+
+func (q *circuitQueue) pop() []byte {
+	b := q.cells[q.head]
+	q.cells[q.head] = nil // the buffer goes back to its owner; the ring must not pin it
+	q.head++
+	if q.head == len(q.cells) {
+		q.head = 0
+	}
+	q.n--
+	return b
+}
+
+// queueList is a doubly linked FIFO of circuit queues.
+type queueList struct {
+	head, tail *circuitQueue
+	len        int
+}
+
+func (l *queueList) pushBack(q *circuitQueue) {
+	q.prev, q.next = l.tail, nil
+	if l.tail == nil {
+		l.head = q
+	} else {
+		l.tail.next = q
+	}
+	l.tail = q
+	l.len++
+}
+
+func (l *queueList) remove(q *circuitQueue) {
+	if q.prev == nil {
+		l.head = q.next
+	} else {
+		q.prev.next = q.next
+	}
+	if q.next == nil {
+		l.tail = q.prev
+	} else {
+		q.next.prev = q.prev
+	}
+	q.prev, q.next = nil, nil
+	l.len--
+}
+
+func (l *queueList) popFront() *circuitQueue {
+	q := l.head
+	l.remove(q)
+	return q
+}

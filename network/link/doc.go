@@ -1,0 +1,51 @@
+// Package link carries encrypted, authenticated links between neighbouring MeshVPN nodes over one UDP
+// socket per node, in the manner of WireGuard: a 1-RTT Noise handshake makes a pair of
+// ChaCha20-Poly1305 keys, and transport packets carry an explicit counter so that they survive loss and
+// reordering.
+//
+// # Packets
+//
+// All integers are big-endian, as in the rest of the protocol. Byte 0 is the type, bytes 1–3 are zero.
+//
+//	1 initiation  type 1 | 0 0 0 | sender index 4 | Noise msg 1 (108)             = 116 bytes
+//	              Noise msg 1 = e 32 | s 32+16 | TAI64N timestamp 12+16
+//	2 response    type 2 | 0 0 0 | sender index 4 | receiver index 4 | Noise msg 2 (48) = 60 bytes
+//	              Noise msg 2 = e 32 | empty payload +16
+//	3 cookie reply: reserved, not built yet (counted as malformed)
+//	4 transport   type 4 | 0 0 0 | receiver index 4 | counter 8 | ciphertext len(msg) | tag 16
+//	              AEAD = ChaCha20-Poly1305, additional data = the 16-byte header,
+//	              nonce = 4 zero bytes | counter (the header's bytes 8..16)
+//
+// A transport packet carries at most MaxMessage (1420) bytes, so it is at most MaxPacket (1452) bytes:
+// 1500 less IPv6's 40 and UDP's 8. An empty message is a keepalive. A datagram is a link packet when its
+// first byte is 1–4 and it is not STUN (bytes 4..8 are not the STUN magic cookie, a value no index
+// takes); any other datagram goes to Config.OnOther, so STUN can share the socket.
+//
+// # Handshake
+//
+// Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s (handshake.go). The prologue is "meshvpn-link-v1" followed by
+// the initiation's 8-byte header; the psk2 value is the response's 12-byte header padded with zeros to
+// 32 bytes. Both are public: they bind every header bit into the transcript, so a changed index fails
+// the handshake instead of misrouting it. The initiator's payload is a TAI64N timestamp; a responder
+// refuses an initiation that is not newer than the last it accepted from the same static key. After the
+// handshake the two Noise transport keys (Split) key our own transport: initiator to responder with the
+// first, the other way with the second.
+//
+// # Sessions and timers
+//
+// Every session has a random 32-bit index that names it in packets sent to it, so a packet finds its
+// session without regard to its source address, and an authenticated packet from a new address moves
+// the link there (roaming). A responder does not send under a new session until the initiator's first
+// packet under it arrives (the initiator sends a keepalive at once); until then the previous session
+// carries traffic. The initiator rekeys after Config.RekeyAfter or 2^60 messages, and the replaced
+// session keeps receiving until a few seconds after its successor is confirmed. A session is used for
+// at most RekeyAfter plus half of it (at least three handshake retries more). Idle links send keepalives
+// every KeepaliveInterval; a link that hears nothing authenticated for DeadAfter is closed (ErrDead).
+//
+// # Load
+//
+// Handshakes are limited per source (20/s, bursts of 40; an IPv6 /64 counts as one source) and overall
+// (2,000/s) before any DH is spent, and run on their own goroutine, so a handshake flood cannot slow the
+// transport path, which takes no lock but the index table's read lock and its session's replay-window
+// lock, and allocates nothing.
+package link

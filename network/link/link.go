@@ -1,0 +1,122 @@
+package link
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshvpn/meshvpn/crypto/keys"
+	"go.uber.org/zap"
+)
+
+var (
+	// ErrClosed is returned by operations on a closed link or node, and passed to OnLinkDown for a
+	// link closed locally.
+	ErrClosed = errors.New("link: closed")
+	// ErrDead is passed to OnLinkDown for a link whose peer sent nothing authenticated for DeadAfter.
+	ErrDead = errors.New("link: peer is dead")
+	// ErrNoSession is returned by Send while the link has no usable session: its keys expired and the
+	// rekey handshake has not completed yet. The message is not sent, as a lossy network would drop it.
+	ErrNoSession = errors.New("link: no usable session")
+	// ErrMessageTooLong is returned (wrapped) by Send for a message longer than MaxMessage.
+	ErrMessageTooLong = errors.New("link: message longer than MaxMessage")
+)
+
+// Link is an encrypted, authenticated channel to one peer, named by the peer's static key. A node has
+// at most one live link per peer; all of its links share the node's socket.
+type Link struct {
+	node *Node
+	peer keys.StaticPublic
+
+	// The fields the transport path reads are atomics, so Send and receive take no lock of the link.
+	remote      atomic.Pointer[netip.AddrPort]
+	current     atomic.Pointer[session] // the session Send uses; nil until the first is usable
+	lastSent    atomic.Int64            // node clock, ns
+	lastRecv    atomic.Int64            // node clock, ns; authenticated packets only
+	established atomic.Bool             // has had a usable session; set once
+	closed      atomic.Bool
+	done        chan struct{}
+
+	mu       sync.Mutex // guards the fields below; never held during a DH or I/O
+	previous *session   // replaced, still receiving until retireAt
+	next     *session   // responder's new session, waiting for the initiator's first packet
+	pending  *pendingHandshake
+	dialers  int    // Dial calls waiting for this link
+	lastInit tai64n // newest initiation timestamp accepted from the peer
+	changed  chan struct{}
+}
+
+func newLink(n *Node, peer keys.StaticPublic, addr netip.AddrPort, now time.Duration) *Link {
+	l := &Link{node: n, peer: peer, done: make(chan struct{}), changed: make(chan struct{})}
+	l.remote.Store(&addr)
+	l.lastSent.Store(int64(now))
+	l.lastRecv.Store(int64(now))
+	return l
+}
+
+// Peer returns the static key of the node at the other end.
+func (l *Link) Peer() keys.StaticPublic {
+	return l.peer
+}
+
+// RemoteAddr returns where the link sends: the address of the latest authenticated packet from the
+// peer, so it follows a peer that roams.
+func (l *Link) RemoteAddr() netip.AddrPort {
+	return *l.remote.Load()
+}
+
+// Done returns a channel that is closed when the link closes.
+func (l *Link) Done() <-chan struct{} {
+	return l.done
+}
+
+// Close closes the link locally and calls OnLinkDown with ErrClosed. The peer is not told; it sees the
+// link go silent. Closing a closed link does nothing.
+func (l *Link) Close() error {
+	l.shutdown(ErrClosed)
+	return nil
+}
+
+// roam points the link at a new address; callers have authenticated a packet from it.
+func (l *Link) roam(from netip.AddrPort) {
+	old := l.remote.Swap(&from)
+	if *old != from {
+		l.node.log.Debug("link roamed", zap.Stringer("from", *old), zap.Stringer("to", from))
+	}
+}
+
+// signalLocked wakes everyone waiting for the link's sessions to change. l.mu must be held.
+func (l *Link) signalLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// shutdown closes the link once: it forgets every session, leaves the node, and tells OnLinkDown if the
+// link had ever been usable (a link that never was is nobody's to mourn). It reports whether this call
+// closed it.
+func (l *Link) shutdown(reason error) bool {
+	if !l.closed.CompareAndSwap(false, true) {
+		return false
+	}
+	n := l.node
+	l.mu.Lock()
+	cur, prev, next, pending := l.current.Swap(nil), l.previous, l.next, l.pending
+	l.previous, l.next, l.pending = nil, nil, nil
+	l.signalLocked()
+	l.mu.Unlock()
+	for _, s := range [...]*session{cur, prev, next} {
+		n.index.removeSession(s)
+	}
+	n.dropPending(pending)
+	n.forget(l)
+	close(l.done)
+	if l.established.Load() {
+		n.log.Debug("link down", zap.Stringer("remote", l.RemoteAddr()), zap.Error(reason))
+		if n.cfg.OnLinkDown != nil {
+			n.cfg.OnLinkDown(l, reason)
+		}
+	}
+	return true
+}

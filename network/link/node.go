@@ -1,0 +1,261 @@
+package link
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/meshvpn/meshvpn/crypto/keys"
+	"go.uber.org/zap"
+)
+
+// readBufferSize is the read buffer of each reader: a whole UDP datagram, so that a large datagram for
+// OnOther is never truncated. Link packets are at most MaxPacket.
+const readBufferSize = 64 << 10
+
+// handshakeQueueLen bounds the handshake messages waiting for the handshake goroutine; when it is full,
+// more are dropped as rate-limited rather than queued.
+const handshakeQueueLen = 256
+
+// Node is one UDP socket carrying links to many peers. Its readers decrypt transport packets on the
+// reading goroutine; handshakes, which cost X25519 operations, go to a goroutine of their own behind a
+// rate limiter, so a handshake flood cannot slow transport packets down.
+type Node struct {
+	cfg   Config // with defaults filled in
+	times derivedTimes
+	conn  *net.UDPConn
+	log   *zap.Logger
+	local *localKey
+	epoch time.Time
+
+	index   *indexTable
+	peersMu sync.RWMutex
+	peers   map[keys.StaticPublic]*Link // nil once the node is closed
+
+	limiter *rateLimiter
+	seen    *newestTimestamps
+	stamps  timestampClock
+
+	handshakes chan handshakeJob
+	kick       chan struct{} // asks the timer goroutine for an early pass
+	closing    chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+	wg         sync.WaitGroup
+
+	bufs  sync.Pool // of *packetBuf, for Send
+	stats counters
+}
+
+// packetBuf is scratch space for sealing one packet. The nonce is kept here rather than on the stack
+// because it is passed to an interface method (cipher.AEAD), which would make a stack copy escape.
+type packetBuf struct {
+	nonce [12]byte
+	data  [MaxPacket]byte
+}
+
+// reader is a reading goroutine's own scratch space; nothing in it is shared.
+type reader struct {
+	nonce [12]byte
+	buf   [readBufferSize]byte
+}
+
+// limits are the handshake rate limits; tests use other ones.
+type limits struct {
+	perSourceRate, perSourceBurst int
+	globalRate, globalBurst       int
+}
+
+// defaultLimits lets a legitimate peer redial in a hurry (a burst of 40) while a single source cannot
+// keep more than a small fraction of a core busy with DH, and all sources together at most about one
+// core (2,000 handshakes/s at roughly three X25519 operations each).
+var defaultLimits = limits{perSourceRate: 20, perSourceBurst: 40, globalRate: 2000, globalBurst: 2000}
+
+// Listen starts a node on cfg.Conn: cfg.Readers reading goroutines, a handshake goroutine and a timer
+// goroutine, all stopped by Close.
+func Listen(cfg Config) (*Node, error) {
+	return listen(cfg, defaultLimits)
+}
+
+func listen(cfg Config, lim limits) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	n := &Node{
+		cfg:        cfg,
+		times:      deriveTimes(cfg),
+		conn:       cfg.Conn,
+		log:        cfg.Logger.Named("link"),
+		local:      newLocalKey(cfg.Static),
+		epoch:      cfg.Now(),
+		index:      newIndexTable(),
+		peers:      make(map[keys.StaticPublic]*Link),
+		seen:       newNewestTimestamps(defaultSeenKeys),
+		handshakes: make(chan handshakeJob, handshakeQueueLen),
+		kick:       make(chan struct{}, 1),
+		closing:    make(chan struct{}),
+	}
+	n.limiter = newRateLimiter(lim, n.clock())
+	n.bufs.New = func() any { return new(packetBuf) }
+	for range cfg.Readers {
+		n.wg.Go(n.readLoop)
+	}
+	n.wg.Go(n.handshakeLoop)
+	n.wg.Go(n.timerLoop)
+	n.log.Debug("listening", zap.Stringer("addr", n.LocalAddr()), zap.Int("readers", cfg.Readers))
+	return n, nil
+}
+
+// clock is the node's time: the configured clock relative to Listen, so that with time.Now it is
+// monotonic and a wall-clock step cannot kill or rekey every link.
+func (n *Node) clock() time.Duration {
+	return n.cfg.Now().Sub(n.epoch)
+}
+
+func (n *Node) isClosing() bool {
+	select {
+	case <-n.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// LocalAddr returns the address the node's socket is bound to.
+func (n *Node) LocalAddr() netip.AddrPort {
+	if a, ok := n.conn.LocalAddr().(*net.UDPAddr); ok {
+		return unmap(a.AddrPort())
+	}
+	return netip.AddrPort{}
+}
+
+// Link returns the live link to peer, or nil if there is none. A link is live from its first usable
+// session until it closes; a handshake still under way does not count.
+func (n *Node) Link(peer keys.StaticPublic) *Link {
+	n.peersMu.RLock()
+	l := n.peers[peer]
+	n.peersMu.RUnlock()
+	if l == nil || l.closed.Load() || !l.established.Load() {
+		return nil
+	}
+	return l
+}
+
+// Stats returns a snapshot of the node's counters.
+func (n *Node) Stats() Stats {
+	return n.stats.snapshot()
+}
+
+// Close stops every goroutine the node started, closes its socket and then its links (calling
+// OnLinkDown for each established one with ErrClosed). It is safe to call more than once; later calls
+// return nil.
+func (n *Node) Close() error {
+	first := false
+	n.closeOnce.Do(func() {
+		first = true
+		close(n.closing)
+		if err := n.conn.Close(); err != nil {
+			n.closeErr = fmt.Errorf("link: close socket: %w", err)
+		}
+		n.wg.Wait()
+		n.peersMu.Lock()
+		links := make([]*Link, 0, len(n.peers))
+		for _, l := range n.peers {
+			links = append(links, l)
+		}
+		n.peers = nil
+		n.peersMu.Unlock()
+		for _, l := range links {
+			l.shutdown(ErrClosed)
+		}
+	})
+	if !first {
+		return nil
+	}
+	return n.closeErr
+}
+
+// linkFor returns the link to peer, making one (pointed at addr, not yet usable) if there is none.
+func (n *Node) linkFor(peer keys.StaticPublic, addr netip.AddrPort) (*Link, error) {
+	n.peersMu.RLock()
+	l := n.peers[peer]
+	n.peersMu.RUnlock()
+	if l != nil && !l.closed.Load() {
+		return l, nil
+	}
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	if n.peers == nil {
+		return nil, ErrClosed
+	}
+	if l = n.peers[peer]; l == nil || l.closed.Load() {
+		l = newLink(n, peer, addr, n.clock())
+		n.peers[peer] = l
+	}
+	return l, nil
+}
+
+// forget removes a closed link from the peer map.
+func (n *Node) forget(l *Link) {
+	n.peersMu.Lock()
+	if n.peers[l.peer] == l {
+		delete(n.peers, l.peer)
+	}
+	n.peersMu.Unlock()
+}
+
+// links appends every link to dst.
+func (n *Node) links(dst []*Link) []*Link {
+	n.peersMu.RLock()
+	for _, l := range n.peers {
+		dst = append(dst, l)
+	}
+	n.peersMu.RUnlock()
+	return dst
+}
+
+// readLoop reads the socket until the node closes.
+func (n *Node) readLoop() {
+	r := new(reader)
+	for {
+		size, from, err := n.conn.ReadFromUDPAddrPort(r.buf[:])
+		if err != nil {
+			if n.isClosing() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Errors here are transient (an ICMP error reported on the socket, a full buffer); pausing
+			// keeps a persistent one from spinning a core.
+			n.log.Debug("read", zap.Error(err))
+			select {
+			case <-n.closing:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
+		}
+		n.handlePacket(r, r.buf[:size], unmap(from))
+	}
+}
+
+// write sends one datagram and counts it.
+func (n *Node) write(pkt []byte, to netip.AddrPort) error {
+	if _, err := n.conn.WriteToUDPAddrPort(pkt, to); err != nil {
+		if n.isClosing() {
+			return ErrClosed
+		}
+		return err
+	}
+	n.stats.packetsOut.Add(1)
+	n.stats.bytesOut.Add(uint64(len(pkt)))
+	return nil
+}
+
+// unmap turns an IPv4-mapped IPv6 address into plain IPv4, so that one peer has one address whether
+// the socket is dual-stack or not.
+func unmap(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}

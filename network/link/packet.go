@@ -1,0 +1,212 @@
+package link
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// Packet types, the first byte of every link packet.
+const (
+	typeInitiation = 1
+	typeResponse   = 2
+	// typeCookieReply is reserved for WireGuard-style cookie replies, which would let a responder
+	// under load make an initiator prove it owns its source address before spending a DH on it. They
+	// are not built yet (handshakes are rate-limited instead, see ratelimit.go), so a packet of this
+	// type is counted as malformed.
+	typeCookieReply = 3
+	typeTransport   = 4
+)
+
+// Sizes of the parts of link packets, in bytes.
+const (
+	keyLen       = 32 // X25519 public key
+	tagLen       = 16 // Poly1305 tag
+	timestampLen = 12 // TAI64N
+
+	// initiationHeaderLen is type, reserved and sender index.
+	initiationHeaderLen = 8
+	// initiationNoiseLen is Noise IK's first message: e, s (encrypted) and the timestamp (encrypted).
+	initiationNoiseLen = keyLen + (keyLen + tagLen) + (timestampLen + tagLen)
+	initiationLen      = initiationHeaderLen + initiationNoiseLen
+
+	// responseHeaderLen is type, reserved, sender index and receiver index.
+	responseHeaderLen = 12
+	// responseNoiseLen is Noise IK's second message: e and an empty encrypted payload.
+	responseNoiseLen = keyLen + tagLen
+	responseLen      = responseHeaderLen + responseNoiseLen
+
+	// transportHeaderLen is type, reserved, receiver index and counter; it is the AEAD's additional
+	// data, so every header bit is authenticated.
+	transportHeaderLen = 16
+	// minTransportLen is a keepalive: a header and the tag of an empty message.
+	minTransportLen = transportHeaderLen + tagLen
+)
+
+const (
+	// MaxMessage is the longest message Send accepts. It is chosen so that a full transport packet
+	// (MaxPacket) fits a 1500-byte path MTU over IPv6 without fragmentation.
+	MaxMessage = 1420
+	// MaxPacket is the longest link packet: 1500 − 40 (IPv6) − 8 (UDP).
+	MaxPacket = transportHeaderLen + MaxMessage + tagLen
+)
+
+// stunMagicCookie is the fixed value in bytes 4..8 of every RFC 5389 STUN message. It lets STUN share
+// the link socket: indices are never allocated with this value, so no link packet carries it there.
+const stunMagicCookie = 0x2112A442
+
+// errMalformed is returned by the decoders for a packet of the right type that cannot be valid.
+var errMalformed = errors.New("link: malformed packet")
+
+// kind is what a datagram is, decided from its first bytes and length alone.
+type kind uint8
+
+const (
+	kindOther      kind = iota // not a link packet: STUN or anything else
+	kindMalformed              // a link packet type with a bad header or length, or a cookie reply
+	kindInitiation             // handshake initiation of the right length
+	kindResponse               // handshake response of the right length
+	kindTransport              // transport packet of a possible length
+)
+
+// classify tells link packets from other traffic on the shared socket and checks their framing. Only
+// the first byte decides whether a datagram is ours (types 1–4), except that a STUN message is never
+// ours even if its first byte happens to be 1 (a STUN success response begins 0x01 0x01).
+func classify(b []byte) kind {
+	if len(b) == 0 {
+		return kindOther
+	}
+	if len(b) >= 20 && binary.BigEndian.Uint32(b[4:8]) == stunMagicCookie {
+		return kindOther
+	}
+	t := b[0]
+	if t < typeInitiation || t > typeTransport {
+		return kindOther
+	}
+	if len(b) < 4 || b[1] != 0 || b[2] != 0 || b[3] != 0 {
+		return kindMalformed
+	}
+	switch t {
+	case typeInitiation:
+		if len(b) == initiationLen {
+			return kindInitiation
+		}
+	case typeResponse:
+		if len(b) == responseLen {
+			return kindResponse
+		}
+	case typeTransport:
+		if len(b) >= minTransportLen && len(b) <= MaxPacket {
+			return kindTransport
+		}
+	}
+	return kindMalformed
+}
+
+// initiation is the first handshake message, initiator to responder.
+type initiation struct {
+	SenderIndex uint32
+	Noise       [initiationNoiseLen]byte
+}
+
+// response is the second handshake message, responder to initiator.
+type response struct {
+	SenderIndex   uint32
+	ReceiverIndex uint32
+	Noise         [responseNoiseLen]byte
+}
+
+// transportHeader is the clear part of a transport packet.
+type transportHeader struct {
+	ReceiverIndex uint32
+	Counter       uint64
+}
+
+// initiationHeader returns the first 8 bytes of an initiation. The responder's handshake binds them
+// as part of the Noise prologue, so a changed sender index fails the handshake.
+func initiationHeader(senderIndex uint32) [initiationHeaderLen]byte {
+	var h [initiationHeaderLen]byte
+	h[0] = typeInitiation
+	binary.BigEndian.PutUint32(h[4:8], senderIndex)
+	return h
+}
+
+// responseHeader returns the first 12 bytes of a response; the handshake binds them too (handshake.go).
+func responseHeader(senderIndex, receiverIndex uint32) [responseHeaderLen]byte {
+	var h [responseHeaderLen]byte
+	h[0] = typeResponse
+	binary.BigEndian.PutUint32(h[4:8], senderIndex)
+	binary.BigEndian.PutUint32(h[8:12], receiverIndex)
+	return h
+}
+
+// appendInitiation appends the wire form of m to dst.
+func appendInitiation(dst []byte, m *initiation) []byte {
+	h := initiationHeader(m.SenderIndex)
+	dst = append(dst, h[:]...)
+	return append(dst, m.Noise[:]...)
+}
+
+// decodeInitiation parses an initiation. It checks framing only; the handshake checks the rest.
+func decodeInitiation(b []byte) (initiation, error) {
+	var m initiation
+	if classify(b) != kindInitiation {
+		return m, errMalformed
+	}
+	m.SenderIndex = binary.BigEndian.Uint32(b[4:8])
+	copy(m.Noise[:], b[initiationHeaderLen:])
+	return m, nil
+}
+
+// appendResponse appends the wire form of m to dst.
+func appendResponse(dst []byte, m *response) []byte {
+	h := responseHeader(m.SenderIndex, m.ReceiverIndex)
+	dst = append(dst, h[:]...)
+	return append(dst, m.Noise[:]...)
+}
+
+// decodeResponse parses a response.
+func decodeResponse(b []byte) (response, error) {
+	var m response
+	if classify(b) != kindResponse {
+		return m, errMalformed
+	}
+	m.SenderIndex = binary.BigEndian.Uint32(b[4:8])
+	m.ReceiverIndex = binary.BigEndian.Uint32(b[8:12])
+	copy(m.Noise[:], b[responseHeaderLen:])
+	return m, nil
+}
+
+// putTransportHeader writes a transport header into b[:transportHeaderLen].
+func putTransportHeader(b []byte, h transportHeader) {
+	_ = b[transportHeaderLen-1]
+	b[0], b[1], b[2], b[3] = typeTransport, 0, 0, 0
+	binary.BigEndian.PutUint32(b[4:8], h.ReceiverIndex)
+	binary.BigEndian.PutUint64(b[8:16], h.Counter)
+}
+
+// decodeTransport splits a transport packet into its header and its sealed body (ciphertext and tag).
+func decodeTransport(b []byte) (transportHeader, []byte, error) {
+	if classify(b) != kindTransport {
+		return transportHeader{}, nil, errMalformed
+	}
+	h := transportHeader{
+		ReceiverIndex: binary.BigEndian.Uint32(b[4:8]),
+		Counter:       binary.BigEndian.Uint64(b[8:16]),
+	}
+	return h, b[transportHeaderLen:], nil
+}
+
+// appendTransport appends a transport packet with the given header and sealed body to dst.
+func appendTransport(dst []byte, h transportHeader, sealed []byte) []byte {
+	var hb [transportHeaderLen]byte
+	putTransportHeader(hb[:], h)
+	dst = append(dst, hb[:]...)
+	return append(dst, sealed...)
+}
+
+// nonceFor fills the AEAD nonce for counter: 4 zero bytes, then the counter big-endian, which is
+// exactly bytes 8..16 of the transport header.
+func nonceFor(nonce *[12]byte, counter uint64) {
+	nonce[0], nonce[1], nonce[2], nonce[3] = 0, 0, 0, 0
+	binary.BigEndian.PutUint64(nonce[4:], counter)
+}

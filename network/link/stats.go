@@ -1,0 +1,60 @@
+package link
+
+import "sync/atomic"
+
+// Stats is a snapshot of a node's counters since Listen. Every datagram read is counted in PacketsIn
+// and then either handled or counted in exactly one of the Drop fields or OtherIn.
+type Stats struct {
+	PacketsIn, BytesIn   uint64 // datagrams read from the socket, of every kind
+	PacketsOut, BytesOut uint64 // datagrams written: transport packets, keepalives, handshakes
+	MessagesIn           uint64 // non-empty messages delivered to OnMessage
+	MessagesOut          uint64 // non-empty messages sent
+	OtherIn              uint64 // datagrams that were not link packets, passed to OnOther
+
+	HandshakesInitiated uint64 // initiations made (each retransmission is a fresh one)
+	HandshakesCompleted uint64 // sessions that became usable: on a response (initiator) or on the first packet under them (responder)
+	HandshakesFailed    uint64 // dials abandoned, and handshake messages refused after their DH
+
+	DropBadMAC       uint64 // failed authentication: a transport tag, or a handshake message
+	DropReplay       uint64 // a transport counter seen before or too old, a stale initiation timestamp, a copy of a used response
+	DropUnknownIndex uint64 // no session or pending handshake has the receiver index (or the session expired)
+	DropMalformed    uint64 // a link packet type with bad framing, or a cookie reply
+	DropRateLimited  uint64 // handshake messages over the per-source or global limit
+	DropRefused      uint64 // initiations from keys Accept refused (or this node's own key)
+	DropOther        uint64 // datagrams that were not link packets, with no OnOther set
+}
+
+// counters is the live form of Stats.
+type counters struct {
+	packetsIn, bytesIn, packetsOut, bytesOut, messagesIn, messagesOut, otherIn atomic.Uint64
+	handshakesInitiated, handshakesCompleted, handshakesFailed                 atomic.Uint64
+	dropBadMAC, dropReplay, dropUnknownIndex, dropMalformed                    atomic.Uint64
+	dropRateLimited, dropRefused, dropOther                                    atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		PacketsIn:           c.packetsIn.Load(),
+		BytesIn:             c.bytesIn.Load(),
+		PacketsOut:          c.packetsOut.Load(),
+		BytesOut:            c.bytesOut.Load(),
+		MessagesIn:          c.messagesIn.Load(),
+		MessagesOut:         c.messagesOut.Load(),
+		OtherIn:             c.otherIn.Load(),
+		HandshakesInitiated: c.handshakesInitiated.Load(),
+		HandshakesCompleted: c.handshakesCompleted.Load(),
+		HandshakesFailed:    c.handshakesFailed.Load(),
+		DropBadMAC:          c.dropBadMAC.Load(),
+		DropReplay:          c.dropReplay.Load(),
+		DropUnknownIndex:    c.dropUnknownIndex.Load(),
+		DropMalformed:       c.dropMalformed.Load(),
+		DropRateLimited:     c.dropRateLimited.Load(),
+		DropRefused:         c.dropRefused.Load(),
+		DropOther:           c.dropOther.Load(),
+	}
+}
+
+// Drops returns the sum of every drop counter.
+func (s Stats) Drops() uint64 {
+	return s.DropBadMAC + s.DropReplay + s.DropUnknownIndex + s.DropMalformed + s.DropRateLimited + s.DropRefused + s.DropOther
+}
