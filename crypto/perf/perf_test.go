@@ -58,15 +58,22 @@ func benchRaw(b *testing.B, s onion.Suite, open bool) {
 	}
 	nonce := make([]byte, a.NonceSize())
 	buf := make([]byte, cellSize)
-	sealed := a.Seal(nil, nonce, buf[:cellSize-onion.TagLen], nil)
+	// Opens cycle through as many distinct cells as the layer-remove benchmark does, so that both read
+	// the same amount of memory per pass.
+	sealed := make([][]byte, batch)
+	for i := range sealed {
+		sealed[i] = a.Seal(nil, nonce, buf[:cellSize-onion.TagLen], nil)
+	}
 	out := make([]byte, cellSize)
 	b.SetBytes(cellSize)
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
 		if open {
-			if _, err := a.Open(out[:0], nonce, sealed, nil); err != nil {
+			if _, err := a.Open(out[:0], nonce, sealed[i%batch], nil); err != nil {
 				b.Fatal(err)
 			}
+			i++
 		} else {
 			a.Seal(buf[:0], nonce, buf[:cellSize-onion.TagLen], nil)
 		}
