@@ -48,7 +48,12 @@ fuzz: check-go
 	  for pkg in $$(cd $$m && $(GO) list ./...); do \
 	    for f in $$(cd $$m && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	      echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	      (cd $$m && $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg) | tail -n 1; \
+	      out=$$(mktemp); \
+	      if (cd $$m && $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg) >$$out 2>&1; then \
+	        tail -n 1 $$out; rm -f $$out; \
+	      else \
+	        tail -n 40 $$out; rm -f $$out; exit 1; \
+	      fi; \
 	    done; \
 	  done; \
 	done
