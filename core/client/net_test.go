@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ type testNet struct {
 	atClient map[uint32][]byte    // datagrams the client received
 	dupExit  int
 	dupCli   int
+
+	countOnly atomic.Bool   // exits only count what arrives (throughput measurements)
+	exitCount atomic.Uint64 // datagrams the exits received while countOnly
 }
 
 // netOptions tweaks one test network.
@@ -124,6 +128,10 @@ func datagram(seq uint32, size int) []byte {
 }
 
 func (n *testNet) onExit(c *relay.ExitCircuit, data []byte) {
+	if n.countOnly.Load() {
+		n.exitCount.Add(1)
+		return
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if len(n.exits) == 0 || n.exits[len(n.exits)-1] != c {
