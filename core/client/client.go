@@ -96,19 +96,16 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, linkID: lk.Public(), circuits: make(map[endKey]*Circuit)}
-	c.node, err = link.Listen(link.Config{
-		Conn:              cfg.Conn,
-		Static:            lk,
-		OnMessage:         c.onMessage,
-		OnLinkDown:        c.onLinkDown,
-		Accept:            func(keys.StaticPublic) bool { return false }, // a client accepts no links
-		Readers:           cfg.Link.Readers,
-		KeepaliveInterval: cfg.Link.KeepaliveInterval,
-		DeadAfter:         cfg.Link.DeadAfter,
-		RekeyAfter:        cfg.Link.RekeyAfter,
-		HandshakeRetry:    cfg.Link.HandshakeRetry,
-		Logger:            cfg.Logger,
-	})
+	lc := link.Config{
+		Conn:       cfg.Conn,
+		Static:     lk,
+		OnMessage:  c.onMessage,
+		OnLinkDown: c.onLinkDown,
+		Accept:     func(keys.StaticPublic) bool { return false }, // a client accepts no links
+		Logger:     cfg.Logger,
+	}
+	cfg.Link.Apply(&lc)
+	c.node, err = link.Listen(lc)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}

@@ -53,10 +53,17 @@ type Config struct {
 	Rand   io.Reader // default crypto/rand
 }
 
-// LinkTuning passes timer settings through to the relay's link.Node.
+// LinkTuning passes timer settings through to a node's link.Node (the relay's, or a client's).
 type LinkTuning struct {
 	Readers                                                  int
 	KeepaliveInterval, DeadAfter, RekeyAfter, HandshakeRetry time.Duration
+}
+
+// Apply copies the tuning into a link configuration.
+func (t LinkTuning) Apply(c *link.Config) {
+	c.Readers = t.Readers
+	c.KeepaliveInterval, c.DeadAfter = t.KeepaliveInterval, t.DeadAfter
+	c.RekeyAfter, c.HandshakeRetry = t.RekeyAfter, t.HandshakeRetry
 }
 
 func (c *Config) setDefaults() {
@@ -167,18 +174,15 @@ func New(cfg Config) (*Relay, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	node, err := link.Listen(link.Config{
-		Conn:              cfg.Conn,
-		Static:            cfg.LinkKey,
-		OnMessage:         func(l *link.Link, msg []byte) { r.onMessage(l, msg) },
-		OnLinkDown:        func(l *link.Link, err error) { r.onLinkDown(l, err) },
-		Readers:           cfg.Link.Readers,
-		KeepaliveInterval: cfg.Link.KeepaliveInterval,
-		DeadAfter:         cfg.Link.DeadAfter,
-		RekeyAfter:        cfg.Link.RekeyAfter,
-		HandshakeRetry:    cfg.Link.HandshakeRetry,
-		Logger:            cfg.Logger,
-	})
+	lc := link.Config{
+		Conn:       cfg.Conn,
+		Static:     cfg.LinkKey,
+		OnMessage:  func(l *link.Link, msg []byte) { r.onMessage(l, msg) },
+		OnLinkDown: func(l *link.Link, err error) { r.onLinkDown(l, err) },
+		Logger:     cfg.Logger,
+	}
+	cfg.Link.Apply(&lc)
+	node, err := link.Listen(lc)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("relay: %w", err)
