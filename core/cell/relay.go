@@ -28,7 +28,15 @@ const (
 	MsgProbeReply MsgType = 6
 	// MsgDrop is discarded by the hop that reads it (padding that goes the whole way).
 	MsgDrop MsgType = 7
+	// MsgBegin asks the last hop (an exit) for a session: a new one (all-zero token) or the session a
+	// token names, so that a circuit rebuilt after a failure keeps the user's connections.
+	MsgBegin MsgType = 8
+	// MsgBegun answers MsgBegin with the session's token (a new one if the old session is gone).
+	MsgBegun MsgType = 9
 )
+
+// TokenLen is the length of an exit session token.
+const TokenLen = 32
 
 // MsgHeaderLen is the relay message header: type (1), flags (1), length (2).
 const MsgHeaderLen = 4
@@ -56,7 +64,7 @@ func ParseMsg(payload []byte) (MsgType, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: %d-byte relay payload", ErrMalformed, len(payload))
 	}
 	t := MsgType(payload[0])
-	if t < MsgData || t > MsgDrop {
+	if t < MsgData || t > MsgBegun {
 		return 0, nil, fmt.Errorf("%w: relay message type %d", ErrMalformed, payload[0])
 	}
 	if payload[1] != 0 {

@@ -162,6 +162,25 @@ func (circ *Circuit) Send(data []byte) error {
 	return circ.sendMsg(len(circ.path), cell.MsgData, data)
 }
 
+// Begin asks the exit for a session: token is the one an earlier circuit got (to keep that session and
+// its connections), or all zeros for a new one. It returns the session's token, which differs from the
+// one given when the exit no longer has that session.
+func (circ *Circuit) Begin(ctx context.Context, token [cell.TokenLen]byte) ([cell.TokenLen]byte, error) {
+	var got [cell.TokenLen]byte
+	if err := circ.sendMsg(len(circ.path), cell.MsgBegin, token[:]); err != nil {
+		return got, err
+	}
+	reply, err := circ.awaitStep(ctx)
+	if err != nil {
+		return got, fmt.Errorf("begin: %w", err)
+	}
+	if len(reply) != cell.TokenLen {
+		return got, fmt.Errorf("begin: %w: %d-byte token", cell.ErrMalformed, len(reply))
+	}
+	copy(got[:], reply)
+	return got, nil
+}
+
 // MaxData returns the largest datagram Send carries.
 func (circ *Circuit) MaxData() int {
 	return cell.MaxData(onion.PayloadLen(circ.c.cfg.Sizes[len(circ.c.cfg.Sizes)-1], len(circ.path)))
@@ -234,6 +253,10 @@ func (circ *Circuit) receive(body []byte) {
 		}
 	case cell.MsgExtended:
 		circ.deliverStep(stepResult{reply: data})
+	case cell.MsgBegun:
+		if hop == len(circ.path) {
+			circ.deliverStep(stepResult{reply: data})
+		}
 	case cell.MsgExtendFailed:
 		reason := cell.ReasonUnreachable
 		if len(data) > 0 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
@@ -127,7 +128,10 @@ func datagram(seq uint32, size int) []byte {
 	return b
 }
 
-func (n *testNet) onExit(c *relay.ExitCircuit, data []byte) {
+func (n *testNet) onExit(c *relay.ExitCircuit, t cell.MsgType, data []byte) {
+	if t != cell.MsgData {
+		return
+	}
 	if n.countOnly.Load() {
 		n.exitCount.Add(1)
 		return

@@ -10,11 +10,14 @@ type ExitCircuit struct {
 }
 
 // Send returns one datagram to the client through the circuit.
-func (e *ExitCircuit) Send(data []byte) error {
+func (e *ExitCircuit) Send(data []byte) error { return e.SendMsg(cell.MsgData, data) }
+
+// SendMsg returns one relay message to the client through the circuit.
+func (e *ExitCircuit) SendMsg(t cell.MsgType, data []byte) error {
 	if e.c.dead.Load() {
 		return &cell.Error{Reason: cell.ReasonNone}
 	}
-	return e.r.originate(e.c, cell.MsgData, data)
+	return e.r.originate(e.c, t, data)
 }
 
 // ID returns a number that identifies the circuit at this relay (never sent anywhere).

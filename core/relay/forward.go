@@ -84,13 +84,15 @@ func (r *Relay) handleMsg(c *circuit, payload []byte) {
 		return
 	}
 	switch t {
-	case cell.MsgData:
+	case cell.MsgData, cell.MsgBegin:
 		if r.cfg.Exit == nil || c.next.Load() != nil {
 			r.stats.noEx.Add(1)
 			return
 		}
-		r.stats.exitData.Add(1)
-		r.cfg.Exit(&c.exit, data)
+		if t == cell.MsgData {
+			r.stats.exitData.Add(1)
+		}
+		r.cfg.Exit(&c.exit, t, data)
 	case cell.MsgExtend:
 		r.onExtend(c, data)
 	case cell.MsgProbe:

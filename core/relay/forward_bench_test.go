@@ -16,8 +16,8 @@ import (
 // sealLink is a fake link whose Send does the crypto a real link does to a cell: one
 // ChaCha20-Poly1305 seal of the whole message. It sends nothing.
 type sealLink struct {
-	peer keys.StaticPublic
-	aead cipher.AEAD
+	peer  keys.StaticPublic
+	aead  cipher.AEAD
 	out   [1600]byte
 	nonce [12]byte
 	sent  atomic.Uint64

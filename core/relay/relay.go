@@ -33,9 +33,10 @@ type Config struct {
 	Sizes     onion.Sizes    // cell size classes (default onion.DefaultSizes)
 	Prefer    []onion.Suite  // suite preference (default onion.RelayPreference())
 
-	// Exit, if set, makes this relay an exit: DATA reaching it as the last hop is handed over here,
-	// synchronously on the reading goroutine (data is valid only during the call).
-	Exit func(c *ExitCircuit, data []byte)
+	// Exit, if set, makes this relay an exit: DATA and BEGIN reaching it as the last hop are handed over
+	// here, synchronously on the reading goroutine (data is valid only during the call, and the exit may
+	// modify it in place).
+	Exit func(c *ExitCircuit, t cell.MsgType, data []byte)
 
 	// Hostile, if set, is given every RELAY cell this relay is about to queue (header included, after its
 	// own layer work) and returns what to send instead: nothing, the cell, modified copies, cells held
