@@ -1,4 +1,10 @@
-// Package exit will hold what makes a relay an exit: exit policies (ports, CIDRs, default deny of
-// private and local ranges), exit sessions with per-session source NAT, the exit's TUN device and the
-// kernel NAT rules, and bandwidth limits. It arrives with the VPN issue; nothing is here yet.
+// Package exit holds what makes a relay an exit. Its subpackages:
+//
+//   - policy: exit policies (Tor-like accept/reject rules, built-in protections for loopback, private,
+//     link-local, CGNAT, multicast, cloud metadata and the exit's own addresses, port summaries for
+//     descriptors);
+//   - nat: the session address pool and userspace source NAT (in-place IPv4 rewriting with incremental
+//     checksums, ICMP unreachable replies).
+//
+// Exit sessions, the exit's TUN device and the kernel masquerade rules arrive with the VPN issue.
 package exit
