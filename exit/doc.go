@@ -4,7 +4,9 @@
 //     link-local, CGNAT, multicast, cloud metadata and the exit's own addresses, port summaries for
 //     descriptors);
 //   - nat: the session address pool and userspace source NAT (in-place IPv4 rewriting with incremental
-//     checksums, ICMP unreachable replies).
+//     checksums, ICMP unreachable replies);
+//   - session: exit sessions (BEGIN/BEGUN tokens, policy check, userspace SNAT into the exit's TUN,
+//     replies back to the session's circuit, a grace period so a rebuilt circuit keeps its session).
 //
-// Exit sessions, the exit's TUN device and the kernel masquerade rules arrive with the VPN issue.
+// The exit's TUN device setup and the kernel masquerade rules arrive with the VPN issue.
 package exit

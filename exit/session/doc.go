@@ -1,0 +1,9 @@
+// Package session is the exit's side of a user's traffic: it gives each client session its own address
+// from the NAT pool, checks every packet against the exit policy, rewrites sources in userspace and
+// writes packets into the exit's TUN device (where the kernel masquerades them to the internet), and
+// maps replies back to the session's circuit.
+//
+// A session outlives its circuit for a grace period. A client that rebuilds its circuit to the same exit
+// (after a guard or middle failed) presents the session's token in BEGIN and gets the same pool address
+// back, so its open TCP connections survive the re-route (design property 8).
+package session

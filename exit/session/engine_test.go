@@ -1,0 +1,294 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/exit/nat"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeTUN is a TUN device in memory: what the engine writes goes to out, what the test puts in in is
+// read by the engine.
+type fakeTUN struct {
+	in     chan []byte
+	out    chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newFakeTUN() *fakeTUN {
+	return &fakeTUN{in: make(chan []byte, 64), out: make(chan []byte, 64), closed: make(chan struct{})}
+}
+
+func (f *fakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	select {
+	case p := <-f.in:
+		sizes[0] = copy(bufs[0][offset:], p)
+		return 1, nil
+	case <-f.closed:
+		return 0, errors.New("closed")
+	}
+}
+
+func (f *fakeTUN) Write(bufs [][]byte, offset int) (int, error) {
+	for _, b := range bufs {
+		f.out <- append([]byte(nil), b[offset:]...)
+	}
+	return len(bufs), nil
+}
+
+func (f *fakeTUN) BatchSize() int { return 1 }
+func (f *fakeTUN) Close() error {
+	f.once.Do(func() { close(f.closed) })
+	return nil
+}
+
+// fakeCircuit records what the engine sends back to the client.
+type fakeCircuit struct {
+	id   uint64
+	msgs chan msg
+	done chan struct{}
+}
+
+type msg struct {
+	t    cell.MsgType
+	data []byte
+}
+
+func newCircuit(id uint64) *fakeCircuit {
+	return &fakeCircuit{id: id, msgs: make(chan msg, 64), done: make(chan struct{})}
+}
+
+func (c *fakeCircuit) SendMsg(t cell.MsgType, data []byte) error {
+	c.msgs <- msg{t, append([]byte(nil), data...)}
+	return nil
+}
+func (c *fakeCircuit) ID() uint64            { return c.id }
+func (c *fakeCircuit) Done() <-chan struct{} { return c.done }
+
+func (c *fakeCircuit) next(t *testing.T) msg {
+	t.Helper()
+	select {
+	case m := <-c.msgs:
+		return m
+	case <-time.After(2 * time.Second):
+		t.Fatal("nothing came back on the circuit")
+		return msg{}
+	}
+}
+
+var (
+	clientAddr = netip.MustParseAddr("10.99.0.2") // the client's TUN address
+	server     = netip.MustParseAddr("198.51.100.7")
+	self       = netip.MustParseAddr("10.8.0.1")
+)
+
+// udp4 builds an IPv4 UDP packet with correct checksums.
+func udp4(src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
+	p := make([]byte, 28+len(payload))
+	p[0], p[8], p[9] = 0x45, 64, 17
+	binary.BigEndian.PutUint16(p[2:], uint16(len(p)))
+	s, d := src.As4(), dst.As4()
+	copy(p[12:], s[:])
+	copy(p[16:], d[:])
+	binary.BigEndian.PutUint16(p[10:], ^sum(p[:20], 0))
+	binary.BigEndian.PutUint16(p[20:], sport)
+	binary.BigEndian.PutUint16(p[22:], dport)
+	binary.BigEndian.PutUint16(p[24:], uint16(8+len(payload)))
+	copy(p[28:], payload)
+	pseudo := uint32(0)
+	for i := 12; i < 20; i += 2 {
+		pseudo += uint32(binary.BigEndian.Uint16(p[i:]))
+	}
+	pseudo += 17 + uint32(8+len(payload))
+	c := ^sum(p[20:], pseudo)
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(p[26:], c)
+	return p
+}
+
+func sum(b []byte, acc uint32) uint16 {
+	for i := 0; i+1 < len(b); i += 2 {
+		acc += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		acc += uint32(b[len(b)-1]) << 8
+	}
+	for acc > 0xffff {
+		acc = acc>>16 + acc&0xffff
+	}
+	return uint16(acc)
+}
+
+func newEngine(t *testing.T, grace time.Duration) (*Engine, *fakeTUN) {
+	t.Helper()
+	pool, err := nat.NewPool(nat.DefaultPrefix, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := newFakeTUN()
+	e, err := New(Config{TUN: dev, Pool: pool, Self: self, Grace: grace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e, dev
+}
+
+func begin(t *testing.T, e *Engine, c *fakeCircuit, token [cell.TokenLen]byte) [cell.TokenLen]byte {
+	t.Helper()
+	e.Handle(c, cell.MsgBegin, token[:])
+	m := c.next(t)
+	if m.t != cell.MsgBegun || len(m.data) != cell.TokenLen {
+		t.Fatalf("BEGIN answered with %v %d bytes", m.t, len(m.data))
+	}
+	var got [cell.TokenLen]byte
+	copy(got[:], m.data)
+	return got
+}
+
+func fromTUN(t *testing.T, dev *fakeTUN) nat.Header {
+	t.Helper()
+	select {
+	case p := <-dev.out:
+		h, err := nat.ParseIPv4(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum(p[:20], 0) != 0xffff {
+			t.Fatal("IP header checksum wrong after NAT")
+		}
+		return h
+	case <-time.After(2 * time.Second):
+		t.Fatal("nothing reached the TUN")
+		return nat.Header{}
+	}
+}
+
+func TestPacketsGoOutWithThePoolAddressAndRepliesComeBack(t *testing.T) {
+	e, dev := newEngine(t, time.Minute)
+	c := newCircuit(1)
+	if tok := begin(t, e, c, [cell.TokenLen]byte{}); tok == ([cell.TokenLen]byte{}) {
+		t.Fatal("zero session token")
+	}
+	e.Handle(c, cell.MsgData, udp4(clientAddr, server, 5000, 53, []byte("query")))
+	h := fromTUN(t, dev)
+	if h.Src == clientAddr || !nat.DefaultPrefix.Contains(h.Src) || h.Dst != server {
+		t.Fatalf("to the internet: %v -> %v", h.Src, h.Dst)
+	}
+	dev.in <- udp4(server, h.Src, 53, 5000, []byte("answer"))
+	m := c.next(t)
+	r, err := nat.ParseIPv4(m.data)
+	if err != nil || m.t != cell.MsgData || r.Dst != clientAddr || r.Src != server || r.DstPort != 5000 {
+		t.Fatalf("reply: %v %+v %v", m.t, r, err)
+	}
+	if s := e.Stats(); s.ToInternet != 1 || s.FromInternet != 1 || s.Sessions != 1 {
+		t.Fatalf("%+v", s)
+	}
+}
+
+func TestPolicyDeniesLocalDestinationsWithICMP(t *testing.T) {
+	e, dev := newEngine(t, time.Minute)
+	c := newCircuit(1)
+	begin(t, e, c, [cell.TokenLen]byte{})
+	for _, dst := range []string{"127.0.0.1", "192.168.1.1", "169.254.169.254", "10.8.0.1"} {
+		e.Handle(c, cell.MsgData, udp4(clientAddr, netip.MustParseAddr(dst), 5000, 80, []byte("x")))
+		m := c.next(t)
+		h, err := nat.ParseIPv4(m.data)
+		if err != nil || h.Proto != 1 || h.ICMPType != 3 || h.Dst != clientAddr {
+			t.Fatalf("%s: answer %+v %v, want ICMP unreachable to the client", dst, h, err)
+		}
+	}
+	select {
+	case p := <-dev.out:
+		t.Fatalf("a denied packet reached the TUN: % x", p[:20])
+	default:
+	}
+	if s := e.Stats(); s.DropPolicy != 4 || s.ToInternet != 0 {
+		t.Fatalf("%+v", s)
+	}
+}
+
+func TestSessionSurvivesACircuitRebuild(t *testing.T) {
+	e, dev := newEngine(t, time.Minute)
+	c1 := newCircuit(1)
+	token := begin(t, e, c1, [cell.TokenLen]byte{})
+	e.Handle(c1, cell.MsgData, udp4(clientAddr, server, 5000, 443, []byte("a")))
+	before := fromTUN(t, dev).Src
+
+	close(c1.done) // the middle relay died
+	waitFor(t, func() bool { e.mu.RLock(); defer e.mu.RUnlock(); return len(e.byCirc) == 0 })
+	// A reply while no circuit is attached is dropped, not misdelivered.
+	dev.in <- udp4(server, before, 443, 5000, []byte("lost"))
+	waitFor(t, func() bool { return e.Stats().DropNoCircuit == 1 })
+
+	c2 := newCircuit(2)
+	if got := begin(t, e, c2, token); got != token {
+		t.Fatal("re-attach gave a new token")
+	}
+	e.Handle(c2, cell.MsgData, udp4(clientAddr, server, 5000, 443, []byte("b")))
+	if after := fromTUN(t, dev).Src; after != before {
+		t.Fatalf("pool address changed across the rebuild: %v then %v", before, after)
+	}
+	dev.in <- udp4(server, before, 443, 5000, []byte("reply"))
+	if m := c2.next(t); m.t != cell.MsgData {
+		t.Fatal("reply did not reach the new circuit")
+	}
+	if s := e.Stats(); s.Reattached != 1 || s.Opened != 1 {
+		t.Fatalf("%+v", s)
+	}
+}
+
+func TestDetachedSessionExpiresAfterGrace(t *testing.T) {
+	e, _ := newEngine(t, 50*time.Millisecond)
+	c1 := newCircuit(1)
+	token := begin(t, e, c1, [cell.TokenLen]byte{})
+	close(c1.done)
+	waitFor(t, func() bool { return e.Stats().Expired == 1 })
+	if got := begin(t, e, newCircuit(2), token); got == token {
+		t.Fatal("an expired session's token still worked")
+	}
+}
+
+func TestDropsAreCounted(t *testing.T) {
+	e, dev := newEngine(t, time.Minute)
+	c := newCircuit(1)
+	e.Handle(c, cell.MsgData, udp4(clientAddr, server, 1, 2, nil)) // before BEGIN
+	begin(t, e, c, [cell.TokenLen]byte{})
+	v6 := make([]byte, 40)
+	v6[0] = 0x60
+	e.Handle(c, cell.MsgData, v6)
+	sctp := udp4(clientAddr, server, 1, 2, nil)
+	sctp[9] = 132
+	e.Handle(c, cell.MsgData, sctp)
+	e.Handle(c, cell.MsgData, []byte{0x45, 0, 0})
+	e.Handle(c, cell.MsgBegin, []byte{1, 2, 3})
+	dev.in <- udp4(server, netip.MustParseAddr("10.8.200.200"), 1, 2, nil) // no session has it
+	waitFor(t, func() bool { return e.Stats().DropUnknownDest == 1 })
+	s := e.Stats()
+	if s.DropNoSession != 1 || s.DropIPv6 != 1 || s.DropProtocol != 1 || s.DropMalformed != 2 || s.ToInternet != 0 {
+		t.Fatalf("%+v", s)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
