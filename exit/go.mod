@@ -10,12 +10,14 @@ replace github.com/meshvpn/meshvpn/crypto => ../crypto
 
 require (
 	github.com/meshvpn/meshvpn/core v0.0.0-00010101000000-000000000000
+	github.com/meshvpn/meshvpn/crypto v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
 )
 
 require (
-	github.com/meshvpn/meshvpn/crypto v0.0.0-00010101000000-000000000000 // indirect
+	github.com/flynn/noise v1.1.0 // indirect
+	github.com/meshvpn/meshvpn/network v0.0.0-00010101000000-000000000000 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect

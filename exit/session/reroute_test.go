@@ -1,0 +1,119 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/core/client"
+	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/exit/nat"
+)
+
+func loopbackUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestRerouteKeepsTheExitSession runs real relays on loopback with this engine behind the exit: after
+// the middle relay dies, the client builds a new circuit through another middle to the same exit,
+// presents its token, and its packets leave with the same pool address (so a TCP connection in the
+// kernel beyond the exit would survive), and replies reach the new circuit.
+func TestRerouteKeepsTheExitSession(t *testing.T) {
+	e, dev := newEngine(t, time.Minute)
+	tuning := relay.LinkTuning{KeepaliveInterval: 100 * time.Millisecond, DeadAfter: 500 * time.Millisecond, HandshakeRetry: 100 * time.Millisecond}
+	var relays []*relay.Relay
+	var conns []*net.UDPConn
+	for i := range 4 {
+		id, _ := keys.GenerateIdentity(rand.Reader)
+		lk, _ := keys.GenerateStatic(rand.Reader)
+		ok, _ := keys.GenerateStatic(rand.Reader)
+		cfg := relay.Config{Conn: loopbackUDP(t), Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, Link: tuning}
+		if i == 3 {
+			cfg.Exit = func(c *relay.ExitCircuit, typ cell.MsgType, data []byte) { e.Handle(c, typ, data) }
+		}
+		conns = append(conns, cfg.Conn)
+		r, err := relay.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		relays = append(relays, r)
+		t.Cleanup(func() { r.Close() })
+	}
+	replies := make(chan []byte, 16)
+	cl, err := client.New(client.Config{Conn: loopbackUDP(t), Link: tuning, OnData: func(_ *client.Circuit, d []byte) {
+		replies <- append([]byte(nil), d...)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	path := func(idx ...int) []relay.Info {
+		var p []relay.Info
+		for _, i := range idx {
+			p = append(p, relays[i].Info())
+		}
+		return p
+	}
+
+	c1, err := cl.Build(ctx, path(0, 1, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := c1.Begin(ctx, [cell.TokenLen]byte{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.Send(udp4(clientAddr, server, 40000, 443, []byte("before"))); err != nil {
+		t.Fatal(err)
+	}
+	first := fromTUN(t, dev)
+
+	conns[1].Close() // the middle relay dies without a word
+	select {
+	case <-c1.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client did not notice the dead middle")
+	}
+	c2, err := cl.Build(ctx, path(0, 2, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c2.Begin(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != token {
+		t.Fatal("the exit gave a new session after the reroute")
+	}
+	if err := c2.Send(udp4(clientAddr, server, 40000, 443, []byte("after"))); err != nil {
+		t.Fatal(err)
+	}
+	second := fromTUN(t, dev)
+	if first.Src != second.Src || !nat.DefaultPrefix.Contains(first.Src) {
+		t.Fatalf("source before the reroute %v, after %v", first.Src, second.Src)
+	}
+	dev.in <- udp4(server, second.Src, 443, 40000, []byte("reply"))
+	select {
+	case d := <-replies:
+		h, err := nat.ParseIPv4(d)
+		if err != nil || h.Dst != clientAddr || h.Src != server {
+			t.Fatalf("reply %+v %v", h, err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the reply did not come back through the new circuit")
+	}
+	if s := e.Stats(); s.Reattached != 1 || s.Opened != 1 {
+		t.Fatalf("%+v", s)
+	}
+}
