@@ -29,6 +29,13 @@ func (l *sealLink) Send(msg []byte) error {
 	return nil
 }
 
+func (l *sealLink) SendBatch(msgs [][]byte) (int, error) {
+	for _, m := range msgs {
+		_ = l.Send(m)
+	}
+	return len(msgs), nil
+}
+
 func (l *sealLink) Peer() keys.StaticPublic { return l.peer }
 
 func newSealLink(b testing.TB) *sealLink {

@@ -274,12 +274,10 @@ func (r *Relay) scheduler(l Link) *sched.Scheduler {
 	s := r.scheds[l]
 	if s == nil {
 		s = sched.New(sched.Config{
-			Send: func(_ uint64, b []byte) error {
-				err := l.Send(b)
-				if err == nil {
-					r.stats.cellsOut.Add(1)
-				}
-				return err
+			SendBatch: func(bufs [][]byte) (int, error) {
+				n, err := l.SendBatch(bufs)
+				r.stats.cellsOut.Add(uint64(n))
+				return n, err
 			},
 			Release:    pool.Put,
 			QueueCells: r.cfg.QueueCells,

@@ -11,6 +11,7 @@ import (
 // Its dynamic value must be comparable (a pointer), as it keys the circuit table.
 type Link interface {
 	Send(msg []byte) error
+	SendBatch(msgs [][]byte) (int, error)
 	Peer() keys.StaticPublic
 }
 

@@ -20,6 +20,9 @@ type Config struct {
 	// cell is released all the same: the link owner sees the error itself and decides whether to
 	// tear the link down.
 	Send func(circuit uint64, b []byte) error
+	// SendBatch, if set, is used instead of Send: it writes several cells (of any circuits) at once, in
+	// order, and returns how many it wrote. Links batch their system calls this way.
+	SendBatch func(bufs [][]byte) (int, error)
 
 	// Release, if set, takes back a buffer once the scheduler is done with it: after Send, or when
 	// the cell is dropped, forgotten or discarded by Close. It may be called from any goroutine
@@ -44,8 +47,8 @@ type Config struct {
 // Validate reports every problem with c at once, or nil.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Send == nil {
-		errs = append(errs, errors.New("Send is nil"))
+	if c.Send == nil && c.SendBatch == nil {
+		errs = append(errs, errors.New("Send and SendBatch are both nil"))
 	}
 	if c.QueueCells < 0 {
 		errs = append(errs, fmt.Errorf("QueueCells is %d, want > 0 (or 0 for %d)", c.QueueCells, DefaultQueueCells))

@@ -70,6 +70,9 @@ func (s *Scheduler) popBatch(batch []cell) int {
 // sendBatch sends and releases the cells of batch, without the lock, so a slow Send only delays
 // the link it writes to.
 func (s *Scheduler) sendBatch(batch []cell) batchResult {
+	if s.cfg.SendBatch != nil {
+		return s.sendTogether(batch)
+	}
 	var res batchResult
 	for i := range batch {
 		c := &batch[i]
@@ -83,6 +86,30 @@ func (s *Scheduler) sendBatch(batch []cell) batchResult {
 		}
 		s.cfg.Release(c.b)
 		*c = cell{}
+	}
+	return res
+}
+
+// sendTogether hands the whole batch to SendBatch in one call.
+func (s *Scheduler) sendTogether(batch []cell) batchResult {
+	var res batchResult
+	var bufs [batchCells][]byte
+	n := 0
+	if s.closed.Load() {
+		res.dropped = uint64(len(batch))
+	} else {
+		for i := range batch {
+			bufs[i] = batch[i].b
+		}
+		n = len(batch)
+		sent, _ := s.cfg.SendBatch(bufs[:n])
+		res.sent = uint64(sent)
+		res.failed = uint64(n - sent)
+	}
+	for i := range batch {
+		s.cfg.Release(batch[i].b)
+		batch[i] = cell{}
+		bufs[i] = nil
 	}
 	return res
 }

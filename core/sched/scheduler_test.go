@@ -716,3 +716,43 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 		})
 	}
 }
+
+func TestSendBatchGetsWholeBatchesInOrder(t *testing.T) {
+	var mu sync.Mutex
+	var got [][]byte
+	calls := 0
+	gate := make(chan struct{}) // holds the first call until everything is queued
+	s := New(Config{SendBatch: func(bufs [][]byte) (int, error) {
+		<-gate
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		for _, b := range bufs {
+			got = append(got, append([]byte(nil), b...))
+		}
+		return len(bufs), nil
+	}})
+	defer s.Close()
+	for i := range 100 {
+		s.Enqueue(1, []byte{byte(i)})
+	}
+	close(gate)
+	deadline := time.Now().Add(2 * time.Second)
+	for s.Stats().Sent < 100 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 100 {
+		t.Fatalf("%d cells sent", len(got))
+	}
+	for i, b := range got {
+		if b[0] != byte(i) {
+			t.Fatalf("cell %d out of order", i)
+		}
+	}
+	// At most one call took a single cell before the rest queued; the rest went 32 at a time.
+	if calls > 5 {
+		t.Fatalf("%d calls for 100 cells: not batched", calls)
+	}
+}

@@ -32,10 +32,11 @@ type Link struct {
 
 	// The fields the transport path reads are atomics, so Send and receive take no lock of the link.
 	remote      atomic.Pointer[netip.AddrPort]
-	current     atomic.Pointer[session] // the session Send uses; nil until the first is usable
-	lastSent    atomic.Int64            // node clock, ns
-	lastRecv    atomic.Int64            // node clock, ns; authenticated packets only
-	established atomic.Bool             // has had a usable session; set once
+	udpTarget   atomic.Pointer[udpTarget] // remote, converted for batch writes
+	current     atomic.Pointer[session]   // the session Send uses; nil until the first is usable
+	lastSent    atomic.Int64              // node clock, ns
+	lastRecv    atomic.Int64              // node clock, ns; authenticated packets only
+	established atomic.Bool               // has had a usable session; set once
 	closed      atomic.Bool
 	done        chan struct{}
 

@@ -46,8 +46,10 @@ type Node struct {
 	closeErr   error
 	wg         sync.WaitGroup
 
-	bufs  sync.Pool // of *packetBuf, for Send
-	stats counters
+	bufs    sync.Pool // of *packetBuf, for Send
+	batches sync.Pool // of *batchBuf, for SendBatch
+	batch   batchConn
+	stats   counters
 }
 
 // packetBuf is scratch space for sealing one packet. The nonce is kept here rather than on the stack
@@ -101,6 +103,8 @@ func listen(cfg Config, lim limits) (*Node, error) {
 	}
 	n.limiter = newRateLimiter(lim, n.clock())
 	n.bufs.New = func() any { return new(packetBuf) }
+	n.batches.New = newBatchBuf
+	n.batch = newBatchConn(cfg.Conn)
 	for range cfg.Readers {
 		n.wg.Go(n.readLoop)
 	}
