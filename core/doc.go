@@ -3,8 +3,8 @@
 //   - cell: the wire format of circuit cells and relay messages;
 //   - relay: the relay engine (circuit table, forwarding, extension, teardown);
 //   - client: the client side (telescoping build, sending and receiving datagrams);
-//   - sched: the fair, bounded per-link output scheduler relays queue cells on.
+//   - sched: the fair, bounded per-link output scheduler relays queue cells on;
+//   - engine: the client's packet engine between a TUN device and the current circuit.
 //
-// Path selection, the client engine that moves packets between a TUN device and circuits, and health
-// monitoring arrive with later issues. docs/architecture.md follows a cell through these packages.
+// Path selection and health monitoring arrive with later issues. docs/architecture.md follows a cell through these packages.
 package core

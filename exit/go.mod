@@ -20,5 +20,6 @@ require (
 	github.com/meshvpn/meshvpn/network v0.0.0-00010101000000-000000000000 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 )

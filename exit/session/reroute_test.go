@@ -27,11 +27,18 @@ func loopbackUDP(t *testing.T) *net.UDPConn {
 // the middle relay dies, the client builds a new circuit through another middle to the same exit,
 // presents its token, and its packets leave with the same pool address (so a TCP connection in the
 // kernel beyond the exit would survive), and replies reach the new circuit.
-func TestRerouteKeepsTheExitSession(t *testing.T) {
-	e, dev := newEngine(t, time.Minute)
+// loopNet is four relays on loopback, the last an exit running engine e, and a client.
+type loopNet struct {
+	relays  []*relay.Relay
+	conns   []*net.UDPConn
+	client  *client.Client
+	replies chan []byte
+}
+
+func newLoopNet(t *testing.T, e *Engine, onData func(*client.Circuit, []byte)) *loopNet {
+	t.Helper()
 	tuning := relay.LinkTuning{KeepaliveInterval: 100 * time.Millisecond, DeadAfter: 500 * time.Millisecond, HandshakeRetry: 100 * time.Millisecond}
-	var relays []*relay.Relay
-	var conns []*net.UDPConn
+	n := &loopNet{replies: make(chan []byte, 16)}
 	for i := range 4 {
 		id, _ := keys.GenerateIdentity(rand.Reader)
 		lk, _ := keys.GenerateStatic(rand.Reader)
@@ -40,31 +47,40 @@ func TestRerouteKeepsTheExitSession(t *testing.T) {
 		if i == 3 {
 			cfg.Exit = func(c *relay.ExitCircuit, typ cell.MsgType, data []byte) { e.Handle(c, typ, data) }
 		}
-		conns = append(conns, cfg.Conn)
+		n.conns = append(n.conns, cfg.Conn)
 		r, err := relay.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		relays = append(relays, r)
+		n.relays = append(n.relays, r)
 		t.Cleanup(func() { r.Close() })
 	}
-	replies := make(chan []byte, 16)
-	cl, err := client.New(client.Config{Conn: loopbackUDP(t), Link: tuning, OnData: func(_ *client.Circuit, d []byte) {
-		replies <- append([]byte(nil), d...)
-	}})
+	if onData == nil {
+		onData = func(_ *client.Circuit, d []byte) { n.replies <- append([]byte(nil), d...) }
+	}
+	cl, err := client.New(client.Config{Conn: loopbackUDP(t), Link: tuning, OnData: onData})
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.client = cl
 	t.Cleanup(func() { cl.Close() })
+	return n
+}
+
+func (n *loopNet) path(idx ...int) []relay.Info {
+	var p []relay.Info
+	for _, i := range idx {
+		p = append(p, n.relays[i].Info())
+	}
+	return p
+}
+
+func TestRerouteKeepsTheExitSession(t *testing.T) {
+	e, dev := newEngine(t, time.Minute)
+	n := newLoopNet(t, e, nil)
+	cl, conns, replies, path := n.client, n.conns, n.replies, n.path
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	path := func(idx ...int) []relay.Info {
-		var p []relay.Info
-		for _, i := range idx {
-			p = append(p, relays[i].Info())
-		}
-		return p
-	}
 
 	c1, err := cl.Build(ctx, path(0, 1, 3))
 	if err != nil {

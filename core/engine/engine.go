@@ -1,0 +1,187 @@
+// Package engine is the client's packet engine: it reads IP packets from the TUN device and sends
+// them through the current circuit, and writes what comes back into the TUN. The daemon swaps the
+// circuit when it rebuilds one; packets read while there is none are dropped and counted, never sent
+// outside the tunnel.
+package engine
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Device is what the engine needs of a TUN device (network/tun.Device has it): batches of IP packets,
+// each starting at offset in its buffer.
+type Device interface {
+	Read(bufs [][]byte, sizes []int, offset int) (int, error)
+	Write(bufs [][]byte, offset int) (int, error)
+	BatchSize() int
+	Close() error
+}
+
+// Offset is the headroom left before each packet, enough for every TUN backend's own header.
+const Offset = 16
+
+// Circuit is where packets go (core/client.Circuit has it).
+type Circuit interface {
+	Send(data []byte) error
+	MaxData() int
+	Done() <-chan struct{}
+}
+
+// Stats is a snapshot of the engine's counters.
+type Stats struct {
+	PacketsOut, PacketsIn, BytesOut, BytesIn uint64
+	DropIPv6                                 uint64 // IPv6 is not carried yet: dropped inside the tunnel rather than leaked
+	DropNoCircuit                            uint64 // no circuit is up (the kill switch's view from inside: nothing leaves)
+	DropTooBig                               uint64 // larger than a cell carries (the TUN MTU should make this impossible)
+	DropMalformed                            uint64
+	DropSend                                 uint64 // the circuit refused the packet
+	DropTUN                                  uint64 // the TUN refused a write
+}
+
+// Engine moves packets between a TUN device and a circuit.
+type Engine struct {
+	dev  Device
+	log  *zap.Logger
+	circ atomic.Pointer[circuitRef]
+
+	writeMu sync.Mutex
+	wbuf    []byte
+
+	out, in, bytesOut, bytesIn                              atomic.Uint64
+	dropV6, dropNoCirc, dropBig, dropBad, dropSend, dropTUN atomic.Uint64
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+type circuitRef struct{ c Circuit }
+
+// New starts an engine reading dev. The engine owns dev and closes it on Close.
+func New(dev Device, log *zap.Logger) (*Engine, error) {
+	if dev == nil {
+		return nil, errors.New("engine: no TUN device")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	e := &Engine{dev: dev, log: log, wbuf: make([]byte, Offset+65536), stop: make(chan struct{})}
+	e.wg.Add(1)
+	go e.readLoop()
+	return e, nil
+}
+
+// SetCircuit makes c the circuit packets go through from now on (nil: none, packets are dropped).
+func (e *Engine) SetCircuit(c Circuit) {
+	if c == nil {
+		e.circ.Store(nil)
+		return
+	}
+	e.circ.Store(&circuitRef{c})
+}
+
+// Deliver writes a packet that came back through the circuit into the TUN (the client's OnData).
+func (e *Engine) Deliver(pkt []byte) {
+	if len(pkt) == 0 || pkt[0]>>4 != 4 {
+		if len(pkt) > 0 && pkt[0]>>4 == 6 {
+			e.dropV6.Add(1)
+		} else {
+			e.dropBad.Add(1)
+		}
+		return
+	}
+	e.writeMu.Lock()
+	n := copy(e.wbuf[Offset:], pkt)
+	_, err := e.dev.Write([][]byte{e.wbuf[:Offset+n]}, Offset)
+	e.writeMu.Unlock()
+	if err != nil {
+		e.dropTUN.Add(1)
+		return
+	}
+	e.in.Add(1)
+	e.bytesIn.Add(uint64(n))
+}
+
+// Close stops the engine and closes the TUN device.
+func (e *Engine) Close() error {
+	var err error
+	e.once.Do(func() {
+		close(e.stop)
+		err = e.dev.Close()
+		e.wg.Wait()
+	})
+	return err
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		PacketsOut: e.out.Load(), PacketsIn: e.in.Load(), BytesOut: e.bytesOut.Load(), BytesIn: e.bytesIn.Load(),
+		DropIPv6: e.dropV6.Load(), DropNoCircuit: e.dropNoCirc.Load(), DropTooBig: e.dropBig.Load(),
+		DropMalformed: e.dropBad.Load(), DropSend: e.dropSend.Load(), DropTUN: e.dropTUN.Load(),
+	}
+}
+
+func (e *Engine) readLoop() {
+	defer e.wg.Done()
+	n := max(1, e.dev.BatchSize())
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, Offset+65536)
+	}
+	sizes := make([]int, n)
+	for {
+		count, err := e.dev.Read(bufs, sizes, Offset)
+		if err != nil {
+			select {
+			case <-e.stop:
+				return
+			default:
+			}
+			e.log.Debug("TUN read", zap.Error(err))
+			select {
+			case <-e.stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
+		}
+		for i := range count {
+			e.send(bufs[i][Offset : Offset+sizes[i]])
+		}
+	}
+}
+
+func (e *Engine) send(pkt []byte) {
+	switch {
+	case len(pkt) == 0:
+		e.dropBad.Add(1)
+		return
+	case pkt[0]>>4 == 6:
+		e.dropV6.Add(1)
+		return
+	case pkt[0]>>4 != 4:
+		e.dropBad.Add(1)
+		return
+	}
+	ref := e.circ.Load()
+	if ref == nil {
+		e.dropNoCirc.Add(1)
+		return
+	}
+	if len(pkt) > ref.c.MaxData() {
+		e.dropBig.Add(1)
+		return
+	}
+	if err := ref.c.Send(pkt); err != nil {
+		e.dropSend.Add(1)
+		return
+	}
+	e.out.Add(1)
+	e.bytesOut.Add(uint64(len(pkt)))
+}
