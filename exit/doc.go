@@ -6,7 +6,6 @@
 //   - nat: the session address pool and userspace source NAT (in-place IPv4 rewriting with incremental
 //     checksums, ICMP unreachable replies);
 //   - session: exit sessions (BEGIN/BEGUN tokens, policy check, userspace SNAT into the exit's TUN,
-//     replies back to the session's circuit, a grace period so a rebuilt circuit keeps its session).
-//
-// The exit's TUN device setup and the kernel masquerade rules arrive with the VPN issue.
+//     replies back to the session's circuit, a grace period so a rebuilt circuit keeps its session);
+//   - masq: the kernel side, one nftables masquerade rule in a table of the exit's own, and forwarding.
 package exit

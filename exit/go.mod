@@ -9,17 +9,22 @@ replace github.com/meshvpn/meshvpn/network => ../network
 replace github.com/meshvpn/meshvpn/crypto => ../crypto
 
 require (
+	github.com/google/nftables v0.3.0
 	github.com/meshvpn/meshvpn/core v0.0.0-00010101000000-000000000000
 	github.com/meshvpn/meshvpn/crypto v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
+	golang.org/x/sys v0.49.0
 )
 
 require (
 	github.com/flynn/noise v1.1.0 // indirect
+	github.com/google/go-cmp v0.6.0 // indirect
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42 // indirect
+	github.com/mdlayher/socket v0.5.0 // indirect
 	github.com/meshvpn/meshvpn/network v0.0.0-00010101000000-000000000000 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/sync v0.6.0 // indirect
 )
