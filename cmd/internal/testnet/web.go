@@ -1,0 +1,65 @@
+package testnet
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// BigSize is the size of the web server's /big file.
+const BigSize = 10 << 20
+
+// WebServer is the testnet's stand-in for the internet: an HTTP server that remembers who it saw.
+type WebServer struct {
+	srv      *http.Server
+	big      []byte
+	mu       sync.Mutex
+	lastSeen string
+}
+
+// BigSum is the SHA-256 of /big, to compare a download against.
+func (w *WebServer) BigSum() [32]byte { return sha256.Sum256(w.big) }
+
+// LastSeen is the source address of the last request, as the server saw it.
+func (w *WebServer) LastSeen() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastSeen
+}
+
+func startWeb(ns *namespace) (*WebServer, error) {
+	w := &WebServer{big: make([]byte, BigSize)}
+	for i := range w.big {
+		w.big[i] = byte(i*7 + i>>10)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		w.lastSeen = r.RemoteAddr
+		w.mu.Unlock()
+		fmt.Fprintf(rw, "Hello from the internet. You came from %s.\n", r.RemoteAddr)
+	})
+	mux.HandleFunc("/big", func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		w.lastSeen = r.RemoteAddr
+		w.mu.Unlock()
+		rw.Header().Set("Content-Length", fmt.Sprint(len(w.big)))
+		rw.Write(w.big)
+	})
+	var ln net.Listener
+	if err := ns.do(func() (err error) {
+		ln, err = net.Listen("tcp4", WebAddr+":80")
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go w.srv.Serve(ln)
+	return w, nil
+}
+
+// Close stops the server.
+func (w *WebServer) Close() { w.srv.Close() }
