@@ -18,7 +18,7 @@ check-go:
 # Debian packages the tests and the demo need (network namespaces, nftables, traffic tools).
 deps:
 	@missing=""; \
-	for p in nft:nftables ip:iproute2 iperf3:iperf3 curl:curl gcc:gcc; do \
+	for p in nft:nftables ip:iproute2 iperf3:iperf3 curl:curl ping:iputils-ping gcc:gcc; do \
 	  command -v $${p%%:*} >/dev/null || missing="$$missing $${p##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -70,10 +70,10 @@ bench: check-go
 	@echo; echo "== circuits =="
 	@cd core && $(GO) test -run '^TestReport$$' -count=1 -v ./client/ -args -report | $(REPORT_FILTER)
 
-demo:
-	@echo "make demo arrives with the VPN itself (issue 4: client with TUN, exit node, namespaces testnet)."
-	@echo "Today MeshVPN has its crypto core only; see README.md, section Status."
-	@exit 2
+# The whole network in namespaces with real traffic through a circuit (needs root).
+demo: deps build
+	@[ "$$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces, TUN devices, nftables)" >&2; exit 1; }
+	@$(BIN)/meshvpn-bootstrap testnet --demo
 
 clean:
 	rm -rf $(BIN)

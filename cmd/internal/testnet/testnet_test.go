@@ -58,4 +58,19 @@ func TestTrafficThroughTheTestnet(t *testing.T) {
 	if got := strings.Fields(out)[0]; got != hex.EncodeToString(want[:]) {
 		t.Fatalf("10 MB download checksum %s, want %x", got, want)
 	}
+	if _, err := n.InClient("ping", "-c", "2", "-i", "0.2", "-W", "2", WebAddr); err != nil {
+		t.Fatalf("ping through the tunnel: %v", err)
+	}
+	// The exit's own address, a private LAN and the cloud metadata address are refused by the exit
+	// (with an ICMP error, so curl fails at once) and counted.
+	exit := n.Relays[5].Exit
+	before := exit.Stats().DropPolicy
+	for _, dst := range []string{"10.8.0.1", "192.168.1.1", "169.254.169.254"} {
+		if out, err := n.InClient("curl", "-sS", "--max-time", "5", "http://"+dst+"/"); err == nil {
+			t.Fatalf("reached %s through the exit: %q", dst, out)
+		}
+	}
+	if got := exit.Stats().DropPolicy - before; got < 3 {
+		t.Fatalf("the exit counted %d refused packets, want at least 3", got)
+	}
 }

@@ -1,0 +1,215 @@
+// Command meshvpn-bootstrap creates MeshVPN networks. Today it has one subcommand, testnet, which starts
+// a complete network on this machine in network namespaces (what `make demo` runs).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/testnet"
+	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/network/tun"
+)
+
+const usage = `meshvpn-bootstrap creates MeshVPN networks.
+
+Usage:
+  meshvpn-bootstrap testnet [flags]   start a whole network in network namespaces on this machine
+                                      (root): relays, exits with NAT, a client with a TUN device and a
+                                      web server that only exits reach. It runs until Ctrl-C, or, with
+                                      --demo, sends real traffic through a circuit, prints what
+                                      happened and exits (non-zero if any step failed).
+
+Flags of testnet:
+`
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		fmt.Fprint(os.Stderr, usage)
+		testnetFlags(flag.NewFlagSet("testnet", flag.ContinueOnError)).PrintDefaults()
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "testnet":
+		os.Exit(runTestnet(os.Args[2:]))
+	default:
+		fmt.Fprintf(os.Stderr, "meshvpn-bootstrap: unknown command %q (try --help)\n", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+type options struct {
+	relays, exits int
+	backend       string
+	demo          bool
+	iperfSeconds  int
+}
+
+var opts options
+
+func testnetFlags(fs *flag.FlagSet) *flag.FlagSet {
+	fs.IntVar(&opts.relays, "relays", 5, "number of relays")
+	fs.IntVar(&opts.exits, "exits", 2, "number of exits")
+	fs.StringVar(&opts.backend, "tun", string(tun.BackendWireGuard), "TUN backend: wireguard or water")
+	fs.BoolVar(&opts.demo, "demo", false, "send traffic through a circuit, print the results and exit")
+	fs.IntVar(&opts.iperfSeconds, "iperf-seconds", 3, "length of the demo's iperf3 run (0 skips it)")
+	return fs
+}
+
+func runTestnet(args []string) int {
+	fs := testnetFlags(flag.NewFlagSet("testnet", flag.ContinueOnError))
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	start := time.Now()
+	n, err := testnet.Start(ctx, testnet.Options{Relays: opts.relays, Exits: opts.exits, Backend: tun.Backend(opts.backend)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testnet:", err)
+		return 1
+	}
+	defer func() {
+		n.Close()
+		if left := n.Leftovers(); len(left) > 0 {
+			fmt.Fprintln(os.Stderr, "testnet: namespaces left behind:", left)
+		}
+	}()
+	fmt.Printf("network up in %v: %d relays and %d exits on the hub 10.240.0.0/24, the client at 10.240.0.100,\n",
+		time.Since(start).Round(time.Millisecond), len(n.Relays)-len(n.Exits), len(n.Exits))
+	fmt.Printf("a web server at %s that only exits can reach (namespaces %s-*)\n", testnet.WebAddr, n.Prefix)
+
+	guard, middle, exit := 0, 1, len(n.Relays)-len(n.Exits)
+	t0 := time.Now()
+	if _, err := n.Build(ctx, [cell.TokenLen]byte{}, guard, middle, exit); err != nil {
+		fmt.Fprintln(os.Stderr, "testnet: build circuit:", err)
+		return 1
+	}
+	fmt.Printf("\ncircuit built in %v (client TUN mvc0, MTU %d):\n", time.Since(t0).Round(time.Microsecond), testnet.TUNMTU)
+	for i, hop := range []int{guard, middle, exit} {
+		node := n.Relays[hop]
+		role := [...]string{"guard ", "middle", "exit  "}[i]
+		fmt.Printf("  %s %-3s %s:7000  identity %s…\n", role, node.Name, node.Addr, node.Relay.Info().Identity.String()[:12])
+	}
+
+	if !opts.demo {
+		fmt.Printf("\nTry: ip netns exec %s-cl curl http://%s/   — Ctrl-C stops the network.\n", n.Prefix, testnet.WebAddr)
+		<-ctx.Done()
+		return 0
+	}
+	if err := demo(n); err != nil {
+		fmt.Fprintln(os.Stderr, "\nDEMO FAILED:", err)
+		return 1
+	}
+	fmt.Println("\nDemo passed: the traffic went through three relays and the web server saw only the exit.")
+	return 0
+}
+
+func demo(n *testnet.Net) error {
+	fmt.Printf("\n1. GET http://%s/ from the client's namespace\n", testnet.WebAddr)
+	out, err := n.InClient("curl", "-sS", "--max-time", "10", "http://"+testnet.WebAddr+"/")
+	if err != nil {
+		return err
+	}
+	fmt.Print("   ", out)
+	seen := n.Web.LastSeen()
+	host := seen[:strings.LastIndexByte(seen, ':')]
+	if !strings.HasPrefix(host, "203.0.113.") || host == testnet.WebAddr {
+		return fmt.Errorf("the server saw %s, not an exit's address", seen)
+	}
+	fmt.Printf("   the server saw %s (the exit's address), not the client's 10.240.0.100 or %s\n", host, testnet.ClientTUNAddr)
+
+	fmt.Printf("\n2. download a %d MB file and compare checksums\n", testnet.BigSize>>20)
+	t0 := time.Now()
+	out, err = n.InClient("sh", "-c", "curl -sS --max-time 60 http://"+testnet.WebAddr+"/big | sha256sum")
+	if err != nil {
+		return err
+	}
+	took := time.Since(t0)
+	sum := n.Web.BigSum()
+	got := strings.Fields(out)[0]
+	if got != fmt.Sprintf("%x", sum) {
+		return fmt.Errorf("checksum %s, the server's is %x", got, sum)
+	}
+	fmt.Printf("   sha256 %s… matches the server's, %.1f MB/s\n", got[:16], float64(testnet.BigSize)/1e6/took.Seconds())
+
+	fmt.Println("\n3. ping through the tunnel")
+	out, err = n.InClient("ping", "-c", "3", "-i", "0.2", "-W", "2", testnet.WebAddr)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "packet loss") || strings.Contains(line, "rtt") {
+			fmt.Println("  ", line)
+		}
+	}
+
+	if opts.iperfSeconds > 0 {
+		fmt.Printf("\n4. iperf3, one TCP flow for %d s\n", opts.iperfSeconds)
+		if _, err := exec.LookPath("iperf3"); err != nil {
+			return errors.New("iperf3 is not installed (make deps installs it)")
+		}
+		bps, err := iperf(n, opts.iperfSeconds)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("   %.0f Mbit/s through the tunnel\n", bps/1e6)
+	}
+
+	fmt.Println("\n5. what the relays did")
+	for _, node := range n.Relays {
+		s := node.Relay.Stats()
+		if s.CellsIn == 0 {
+			continue
+		}
+		fmt.Printf("   %-3s cells in %7d out %7d   circuits %d   bad MAC %d  replays %d  queue drops %d\n",
+			node.Name, s.CellsIn, s.CellsOut, s.CircuitsOpen, s.DropBadMAC, s.DropReplay, s.DropQueueFull)
+	}
+	return nil
+}
+
+// iperf runs an iperf3 server in the web namespace (ended by PID) and a client in the client's, and
+// returns the received rate.
+func iperf(n *testnet.Net, seconds int) (float64, error) {
+	srv := exec.Command("ip", "netns", "exec", n.Prefix+"-web", "iperf3", "-s", "-1", "-B", testnet.WebAddr)
+	if err := srv.Start(); err != nil {
+		return 0, err
+	}
+	defer func() {
+		srv.Process.Kill()
+		srv.Wait()
+	}()
+	var out string
+	var err error
+	for try := 0; try < 20; try++ { // the server needs a moment to listen
+		time.Sleep(100 * time.Millisecond)
+		out, err = n.InClient("iperf3", "-c", testnet.WebAddr, "-t", fmt.Sprint(seconds), "-J")
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		return 0, fmt.Errorf("iperf3 output: %w", err)
+	}
+	return res.End.SumReceived.BitsPerSecond, nil
+}
