@@ -42,18 +42,25 @@ unit: check-go
 
 test: deps vet unit
 
-# Every fuzz target of every package, each for FUZZTIME.
+# Every fuzz target of every package, each for FUZZTIME: a duration (10s) or an execution count
+# (30000x). Go 1.26's fuzz coordinator can fail a duration run at its deadline with "context deadline
+# exceeded" and no failing input (go.dev/issue/75804, fixed in Go 1.27): such a run is retried once;
+# any run that writes a failing input, or fails otherwise, fails the target. CI uses counts, which have
+# no deadline to race.
 fuzz: check-go
 	@for m in $(MODULES); do \
 	  for pkg in $$(cd $$m && $(GO) list ./...); do \
 	    for f in $$(cd $$m && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	      echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	      out=$$(mktemp); \
-	      if (cd $$m && $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg) >$$out 2>&1; then \
-	        tail -n 1 $$out; rm -f $$out; \
-	      else \
-	        tail -n 40 $$out; rm -f $$out; exit 1; \
-	      fi; \
+	      out=$$(mktemp); ok=0; \
+	      for try in 1 2; do \
+	        if (cd $$m && $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg) >$$out 2>&1; then ok=1; break; fi; \
+	        if grep -q 'context deadline exceeded' $$out && ! grep -q -e 'Failing input written' -e 'panic:' $$out; then \
+	          echo "  go fuzz coordinator deadline flake (go.dev/issue/75804), no failing input: retrying once"; continue; \
+	        fi; \
+	        break; \
+	      done; \
+	      if [ $$ok = 1 ]; then tail -n 1 $$out; rm -f $$out; else tail -n 40 $$out; rm -f $$out; exit 1; fi; \
 	    done; \
 	  done; \
 	done
