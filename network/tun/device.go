@@ -12,7 +12,8 @@ type Device interface {
 	// bufs[i][offset:offset+sizes[i]]. len(sizes) must be at least len(bufs).
 	Read(bufs [][]byte, sizes []int, offset int) (n int, err error)
 	// Write hands the kernel len(bufs) packets, bufs[i][offset:] each, and returns how many it
-	// accepted. It may modify the headroom, the packets and the spare capacity of bufs. On error
+	// accepted. It may rewrite the headroom and the packets, and grow bufs[i] into its spare
+	// capacity, so a caller reusing buffers reslices them before the next use. On error
 	// BackendWireGuard reports 0, as after coalescing it cannot tell which packets went out.
 	Write(bufs [][]byte, offset int) (int, error)
 	// BatchSize is how many packets one Read may return; size bufs to it. It never changes.
@@ -33,5 +34,6 @@ const Offset = 16
 
 // ErrTooManySegments is returned by Read when the kernel handed over a GSO train with more segments
 // than bufs could hold. The segments that did not fit are lost, like a dropped packet; the Device
-// keeps working. Sizing bufs to BatchSize buffers of Offset+MTU bytes avoids it.
+// keeps working. It is rare with BatchSize buffers: the kernel caps UDP trains at 128 segments,
+// and only TCP with a tiny MSS makes longer ones.
 var ErrTooManySegments = wgtun.ErrTooManySegments

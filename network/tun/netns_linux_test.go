@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // netnsDir is where named namespaces live (ip-netns(8) and netns.NewNamed agree).
@@ -74,5 +77,26 @@ func checkNoNetnsLeft(t testing.TB) {
 		if strings.HasPrefix(e.Name(), netnsPrefix) {
 			t.Errorf("network namespace %s left behind", e.Name())
 		}
+	}
+}
+
+// staleNetns matches the names netnsPrefix makes, capturing the creator's pid.
+var staleNetns = regexp.MustCompile(`^mvtun([0-9]+)-[0-9]+$`)
+
+// sweepStaleNetns deletes namespaces left by earlier runs of these tests whose process is gone:
+// cleanups do not run when a run is killed or times out. A namespace whose pid is alive (ours,
+// another run's, or a reused pid) is left alone.
+func sweepStaleNetns() {
+	entries, _ := os.ReadDir(netnsDir)
+	for _, e := range entries {
+		m := staleNetns.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		netns.DeleteNamed(e.Name())
 	}
 }

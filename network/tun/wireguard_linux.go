@@ -49,10 +49,12 @@ func openWireGuard(name string, mtu int) (Device, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	// On failure past this point wgtun has started goroutines it cannot stop; the MTU, the only
-	// input that could make it fail, is validated by then.
-	dev, err := wgtun.CreateTUNFromFile(os.NewFile(uintptr(fd), "/dev/net/tun"), mtu)
+	file := os.NewFile(uintptr(fd), "/dev/net/tun")
+	dev, err := wgtun.CreateTUNFromFile(file, mtu)
 	if err != nil {
+		// Closing the file also ends the listener goroutines wgtun starts before its last step,
+		// setting the MTU (which a validated MTU passes).
+		file.Close()
 		return nil, err
 	}
 	d := &wgDevice{dev: dev, mtu: mtu, batch: dev.BatchSize(), drained: make(chan struct{})}
