@@ -233,7 +233,7 @@ func TestExpiredSessionIsNotUsed(t *testing.T) {
 	pkt := old.seal(buf.data[:], &buf.nonce, old.sendCounter.Add(1)-1, []byte("old"))
 	before := b.Stats().DropUnknownIndex
 	p.sendToB(pkt)
-	eventually(t, 5*time.Second, func() bool { return b.Stats().DropUnknownIndex == before+1 })
+	eventually(t, 5*time.Second, func() bool { return b.Stats().DropUnknownIndex >= before+1 }) // keepalives under the old session may be refused too
 
 	blockHandshakes.Store(false)
 	eventually(t, 5*time.Second, func() bool { s := la.current.Load(); return s != nil && s != old })
