@@ -166,7 +166,37 @@ func demo(n *testnet.Net) error {
 		fmt.Printf("   %.0f Mbit/s through the tunnel\n", bps/1e6)
 	}
 
-	fmt.Println("\n5. what the relays did")
+	fmt.Println("\n5. kill the middle relay during a 10 MB download (curl limited to 2 MB/s)")
+	n.KeepUp()
+	done := make(chan error, 1)
+	var dl string
+	go func() {
+		var err error
+		dl, err = n.InClient("sh", "-c", "curl -sS --max-time 60 --limit-rate 2M http://"+testnet.WebAddr+"/big | sha256sum")
+		done <- err
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	killed := time.Now()
+	if err := n.Kill(1); err != nil {
+		return err
+	}
+	if err := <-done; err != nil {
+		return err
+	}
+	if got := strings.Fields(dl)[0]; got != fmt.Sprintf("%x", sum) {
+		return fmt.Errorf("download across the reroute: checksum %s, the server's is %x", got, sum)
+	}
+	rr := n.Reroutes()
+	if len(rr) == 0 {
+		return errors.New("the circuit was never rebuilt")
+	}
+	r := rr[0]
+	fmt.Printf("   the client learned of it after %v (%v)\n", r.Died.Sub(killed).Round(time.Millisecond), r.Why)
+	fmt.Printf("   rebuilt through %s → %s → %s in %v; the exit kept the session: %v\n",
+		n.Relays[r.Path[0]].Name, n.Relays[r.Path[1]].Name, n.Relays[r.Path[2]].Name, r.Rebuilt.Sub(r.Died).Round(time.Millisecond), r.SameSession)
+	fmt.Println("   the same TCP connection finished the download; checksum matches")
+
+	fmt.Println("\n6. what the relays did")
 	for _, node := range n.Relays {
 		s := node.Relay.Stats()
 		if s.CellsIn == 0 {

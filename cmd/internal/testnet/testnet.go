@@ -20,6 +20,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/client"
@@ -52,6 +54,7 @@ type Node struct {
 	Relay *relay.Relay
 	Exit  *session.Engine // nil for a relay
 	ns    *namespace
+	conn  *net.UDPConn
 }
 
 // Net is a running testnet.
@@ -67,6 +70,21 @@ type Net struct {
 	ns []*namespace
 	cl *namespace
 	wb *namespace
+
+	mu      sync.Mutex
+	token   [cell.TokenLen]byte
+	path    []int
+	reroute []Reroute
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// Reroute records one automatic rebuild after a circuit died.
+type Reroute struct {
+	Died, Rebuilt time.Time
+	Why           error
+	Path          []int
+	SameSession   bool
 }
 
 // Options size the testnet.
@@ -74,6 +92,10 @@ type Options struct {
 	Relays, Exits int
 	Backend       tun.Backend
 }
+
+// linkTuning makes dead relays show quickly on the testnet: a link that hears nothing for 2 s is dead
+// (the default is 30 s, for real networks).
+var linkTuning = relay.LinkTuning{KeepaliveInterval: 500 * time.Millisecond, DeadAfter: 2 * time.Second, HandshakeRetry: 250 * time.Millisecond}
 
 // Start builds the network and a circuit guard → middle → exit through it.
 func Start(ctx context.Context, o Options) (n *Net, err error) {
@@ -196,7 +218,8 @@ func (n *Net) startNode(hub *namespace, name string, addr netip.Addr, exit bool,
 	}); err != nil {
 		return nil, err
 	}
-	cfg := relay.Config{Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}}
+	node.conn = conn
+	cfg := relay.Config{Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, Link: linkTuning}
 	if exit {
 		webSide := netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + len(n.Exits))})
 		if err := n.plug(ns, n.wb, "wbr", "w"+name, netip.PrefixFrom(webSide, 24)); err != nil {
@@ -282,7 +305,7 @@ func (n *Net) startClient(hub *namespace, o Options) error {
 		return err
 	}
 	e := n.Engine
-	if n.Client, err = client.New(client.Config{Conn: conn, OnData: func(_ *client.Circuit, d []byte) { e.Deliver(d) }}); err != nil {
+	if n.Client, err = client.New(client.Config{Conn: conn, Link: linkTuning, OnData: func(_ *client.Circuit, d []byte) { e.Deliver(d) }}); err != nil {
 		conn.Close()
 		return err
 	}
@@ -290,7 +313,8 @@ func (n *Net) startClient(hub *namespace, o Options) error {
 }
 
 // Build makes a circuit through the given relays (indexes into Relays, the last must be an exit),
-// starts an exit session on it and routes the client's packets through it.
+// starts an exit session on it (re-attaching to the session token names, if any) and routes the
+// client's packets through it.
 func (n *Net) Build(ctx context.Context, token [cell.TokenLen]byte, idx ...int) ([cell.TokenLen]byte, error) {
 	var path []relay.Info
 	for _, i := range idx {
@@ -305,13 +329,103 @@ func (n *Net) Build(ctx context.Context, token [cell.TokenLen]byte, idx ...int) 
 		c.Close()
 		return token, err
 	}
-	if n.Circuit != nil {
-		n.Circuit.Close()
-	}
-	n.Circuit = c
+	n.mu.Lock()
+	old := n.Circuit
+	n.Circuit, n.token, n.path = c, got, append([]int(nil), idx...)
+	n.mu.Unlock()
 	n.Engine.SetCircuit(c)
+	if old != nil {
+		old.Close()
+	}
 	return got, nil
 }
+
+// KeepUp watches the circuit and, when it dies, rebuilds one to the same exit through relays that are
+// still answering (a new middle, and a new guard if the guard is the one that died), presenting the
+// session token so the exit keeps the session and its TCP connections. It runs until Close.
+func (n *Net) KeepUp() {
+	n.mu.Lock()
+	if n.stop == nil {
+		n.stop = make(chan struct{})
+	}
+	n.mu.Unlock()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for {
+			n.mu.Lock()
+			c, path := n.Circuit, n.path
+			n.mu.Unlock()
+			if c == nil {
+				return
+			}
+			select {
+			case <-n.stop:
+				return
+			case <-c.Done():
+			}
+			died := time.Now()
+			for attempt := 0; ; attempt++ {
+				select {
+				case <-n.stop:
+					return
+				default:
+				}
+				next := n.alternative(path, attempt)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				n.mu.Lock()
+				token := n.token
+				n.mu.Unlock()
+				got, err := n.Build(ctx, token, next...)
+				cancel()
+				if err == nil {
+					n.mu.Lock()
+					n.reroute = append(n.reroute, Reroute{Died: died, Rebuilt: time.Now(), Why: c.Err(), Path: next, SameSession: got == token})
+					n.mu.Unlock()
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}()
+}
+
+// alternative picks a new 3-hop path to the same exit: first the same guard with another middle (the
+// middle is the likelier casualty), then other guards, in turn with each attempt.
+func (n *Net) alternative(path []int, attempt int) []int {
+	relays := len(n.Relays) - len(n.Exits)
+	guard, middle, exit := path[0], path[1], path[len(path)-1]
+	var candidates [][]int
+	for _, g := range append([]int{guard}, others(relays, guard)...) {
+		for m := range relays {
+			if m != g && m != middle {
+				candidates = append(candidates, []int{g, m, exit})
+			}
+		}
+	}
+	return candidates[attempt%len(candidates)]
+}
+
+func others(n, not int) []int {
+	var out []int
+	for i := range n {
+		if i != not {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Reroutes returns the automatic rebuilds so far.
+func (n *Net) Reroutes() []Reroute {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Reroute(nil), n.reroute...)
+}
+
+// Kill makes relay i stop answering at once, as a crashed process would: its socket closes, nobody is
+// told.
+func (n *Net) Kill(i int) error { return n.Relays[i].conn.Close() }
 
 // InClient runs a command in the client's namespace (curl, ping, iperf3 …).
 func (n *Net) InClient(args ...string) (string, error) { return n.cl.exec(args...) }
@@ -321,6 +435,13 @@ func (n *Net) InWeb(args ...string) (string, error) { return n.wb.exec(args...) 
 
 // Close stops every node and removes every namespace (their interfaces go with them).
 func (n *Net) Close() {
+	n.mu.Lock()
+	if n.stop != nil {
+		close(n.stop)
+		n.stop = nil
+	}
+	n.mu.Unlock()
+	n.wg.Wait()
 	if n.Client != nil {
 		n.Client.Close()
 	}
@@ -353,4 +474,3 @@ func (n *Net) Leftovers() []string {
 	}
 	return left
 }
-

@@ -74,3 +74,51 @@ func TestTrafficThroughTheTestnet(t *testing.T) {
 		t.Fatalf("the exit counted %d refused packets, want at least 3", got)
 	}
 }
+
+// TestDownloadSurvivesAMiddleRelayDying kills the middle relay during a slow download: the client
+// rebuilds a circuit to the same exit, the exit keeps the session, and the download completes over the
+// same TCP connection with the right checksum.
+func TestDownloadSurvivesAMiddleRelayDying(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := n.Build(ctx, [cell.TokenLen]byte{}, 0, 1, 5); err != nil {
+		t.Fatal(err)
+	}
+	n.KeepUp()
+	done := make(chan string, 1)
+	go func() {
+		// 10 MB at 2 MB/s: about five seconds, plenty of time to kill a relay in the middle of it.
+		out, err := n.InClient("sh", "-c", "curl -sS --max-time 60 --limit-rate 2M http://"+WebAddr+"/big | sha256sum")
+		if err != nil {
+			out = "error: " + err.Error()
+		}
+		done <- out
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	killed := time.Now()
+	if err := n.Kill(1); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	select {
+	case out = <-done:
+	case <-time.After(70 * time.Second):
+		t.Fatal("the download never finished")
+	}
+	want := n.Web.BigSum()
+	if got := strings.Fields(out)[0]; got != hex.EncodeToString(want[:]) {
+		t.Fatalf("download after the reroute: %q, want sha256 %x", out, want)
+	}
+	rr := n.Reroutes()
+	if len(rr) != 1 || !rr[0].SameSession || rr[0].Path[1] == 1 {
+		t.Fatalf("reroutes: %+v", rr)
+	}
+	t.Logf("middle killed; the client knew %v later (%v), rebuilt through %v in %v, same exit session",
+		rr[0].Died.Sub(killed).Round(time.Millisecond), rr[0].Why, rr[0].Path, rr[0].Rebuilt.Sub(rr[0].Died).Round(time.Millisecond))
+}
