@@ -75,8 +75,10 @@ type Net struct {
 	token   [cell.TokenLen]byte
 	path    []int
 	reroute []Reroute
-	stop    chan struct{}
-	wg      sync.WaitGroup
+
+	stop     chan struct{} // closed by Close: ends KeepUp
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // Reroute records one automatic rebuild after a circuit died.
@@ -108,7 +110,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 	if o.Exits == 0 {
 		o.Exits = 2
 	}
-	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000)}
+	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -344,11 +346,6 @@ func (n *Net) Build(ctx context.Context, token [cell.TokenLen]byte, idx ...int) 
 // still answering (a new middle, and a new guard if the guard is the one that died), presenting the
 // session token so the exit keeps the session and its TCP connections. It runs until Close.
 func (n *Net) KeepUp() {
-	n.mu.Lock()
-	if n.stop == nil {
-		n.stop = make(chan struct{})
-	}
-	n.mu.Unlock()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -435,12 +432,7 @@ func (n *Net) InWeb(args ...string) (string, error) { return n.wb.exec(args...) 
 
 // Close stops every node and removes every namespace (their interfaces go with them).
 func (n *Net) Close() {
-	n.mu.Lock()
-	if n.stop != nil {
-		close(n.stop)
-		n.stop = nil
-	}
-	n.mu.Unlock()
+	n.stopOnce.Do(func() { close(n.stop) })
 	n.wg.Wait()
 	if n.Client != nil {
 		n.Client.Close()
