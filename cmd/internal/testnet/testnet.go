@@ -427,6 +427,12 @@ func (n *Net) Kill(i int) error { return n.Relays[i].conn.Close() }
 // InClient runs a command in the client's namespace (curl, ping, iperf3 …).
 func (n *Net) InClient(args ...string) (string, error) { return n.cl.exec(args...) }
 
+// InNode runs a command in relay or exit i's namespace.
+func (n *Net) InNode(i int, args ...string) (string, error) { return n.Relays[i].ns.exec(args...) }
+
+// NodeNamespace returns the namespace name of relay or exit i.
+func (n *Net) NodeNamespace(i int) string { return n.Relays[i].ns.name }
+
 // InWeb runs a command in the web server's namespace.
 func (n *Net) InWeb(args ...string) (string, error) { return n.wb.exec(args...) }
 
