@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -159,7 +158,7 @@ func demo(n *testnet.Net) error {
 		if _, err := exec.LookPath("iperf3"); err != nil {
 			return errors.New("iperf3 is not installed (make deps installs it)")
 		}
-		bps, err := iperf(n, opts.iperfSeconds)
+		bps, err := n.Iperf(n.WebNamespace(), testnet.WebAddr, opts.iperfSeconds)
 		if err != nil {
 			return err
 		}
@@ -206,40 +205,4 @@ func demo(n *testnet.Net) error {
 			node.Name, s.CellsIn, s.CellsOut, s.CircuitsOpen, s.DropBadMAC, s.DropReplay, s.DropQueueFull)
 	}
 	return nil
-}
-
-// iperf runs an iperf3 server in the web namespace (ended by PID) and a client in the client's, and
-// returns the received rate.
-func iperf(n *testnet.Net, seconds int) (float64, error) {
-	srv := exec.Command("ip", "netns", "exec", n.Prefix+"-web", "iperf3", "-s", "-1", "-B", testnet.WebAddr)
-	if err := srv.Start(); err != nil {
-		return 0, err
-	}
-	defer func() {
-		srv.Process.Kill()
-		srv.Wait()
-	}()
-	var out string
-	var err error
-	for try := 0; try < 20; try++ { // the server needs a moment to listen
-		time.Sleep(100 * time.Millisecond)
-		out, err = n.InClient("iperf3", "-c", testnet.WebAddr, "-t", fmt.Sprint(seconds), "-J")
-		if err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return 0, err
-	}
-	var res struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		return 0, fmt.Errorf("iperf3 output: %w", err)
-	}
-	return res.End.SumReceived.BitsPerSecond, nil
 }

@@ -2,11 +2,9 @@ package testnet
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"syscall"
@@ -19,37 +17,13 @@ import (
 
 var report = flag.Bool("report", false, "measure the testnet with iperf3 and ping and print the table (make bench)")
 
-// iperfRate runs an iperf3 server in namespace srvNS bound to addr (ended by PID) and a client in the
-// client's namespace for seconds, and returns bits per second received.
 func iperfRate(t *testing.T, n *Net, srvNS, addr string, seconds int) float64 {
 	t.Helper()
-	srv := exec.Command("ip", "netns", "exec", srvNS, "iperf3", "-s", "-1", "-B", addr)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	var out string
-	var err error
-	for range 20 {
-		time.Sleep(100 * time.Millisecond)
-		if out, err = n.InClient("iperf3", "-c", addr, "-t", strconv.Itoa(seconds), "-J"); err == nil {
-			break
-		}
-	}
+	bps, err := n.Iperf(srvNS, addr, seconds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		t.Fatal(err)
-	}
-	return res.End.SumReceived.BitsPerSecond
+	return bps
 }
 
 var rttRe = regexp.MustCompile(`= [0-9.]+/([0-9.]+)/`)
