@@ -314,3 +314,26 @@ func TestIdleCircuitIsDestroyed(t *testing.T) {
 		t.Fatalf("destroyed after %v, before the idle timeout", took)
 	}
 }
+
+func TestSendBatchDeliversEveryDatagram(t *testing.T) {
+	n := newNet(t, netOptions{relays: 3})
+	circ := n.build(0, 1, 2)
+	const total, per = 1000, 50
+	for i := 0; i < total; i += per {
+		var batch [][]byte
+		for j := range per {
+			batch = append(batch, datagram(uint32(i+j), 100+(i+j)%1200))
+		}
+		if sent, err := circ.SendBatch(batch); err != nil || sent != per {
+			t.Fatalf("batch at %d: sent %d, %v", i, sent, err)
+		}
+		waitFor(t, 3*time.Second, "the batch", func() bool { e, _ := n.counts(); return e >= i+per-1 })
+	}
+	waitFor(t, 3*time.Second, "every datagram", func() bool { e, _ := n.counts(); return e == total })
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	checkDelivered(t, "batched", n.atExit, total)
+	if _, err := circ.SendBatch([][]byte{make([]byte, circ.MaxData()+1)}); err == nil {
+		t.Fatal("an oversized datagram in a batch was accepted")
+	}
+}

@@ -28,6 +28,7 @@ const Offset = 16
 // Circuit is where packets go (core/client.Circuit has it).
 type Circuit interface {
 	Send(data []byte) error
+	SendBatch(datas [][]byte) (int, error)
 	MaxData() int
 	Done() <-chan struct{}
 }
@@ -135,6 +136,7 @@ func (e *Engine) readLoop() {
 		bufs[i] = make([]byte, Offset+65536)
 	}
 	sizes := make([]int, n)
+	out := make([][]byte, 0, n)
 	for {
 		count, err := e.dev.Read(bufs, sizes, Offset)
 		if err != nil {
@@ -151,37 +153,45 @@ func (e *Engine) readLoop() {
 			}
 			continue
 		}
+		out = out[:0]
+		ref := e.circ.Load()
 		for i := range count {
-			e.send(bufs[i][Offset : Offset+sizes[i]])
+			if pkt := bufs[i][Offset : Offset+sizes[i]]; e.admit(pkt, ref) {
+				out = append(out, pkt)
+			}
+		}
+		if len(out) == 0 {
+			continue
+		}
+		sent, err := ref.c.SendBatch(out)
+		e.out.Add(uint64(sent))
+		for _, p := range out[:sent] {
+			e.bytesOut.Add(uint64(len(p)))
+		}
+		if err != nil {
+			e.dropSend.Add(uint64(len(out) - sent))
 		}
 	}
 }
 
-func (e *Engine) send(pkt []byte) {
+// admit reports whether pkt may go through circuit ref, counting it as dropped if not.
+func (e *Engine) admit(pkt []byte, ref *circuitRef) bool {
 	switch {
 	case len(pkt) == 0:
 		e.dropBad.Add(1)
-		return
+		return false
 	case pkt[0]>>4 == 6:
 		e.dropV6.Add(1)
-		return
+		return false
 	case pkt[0]>>4 != 4:
 		e.dropBad.Add(1)
-		return
-	}
-	ref := e.circ.Load()
-	if ref == nil {
+		return false
+	case ref == nil:
 		e.dropNoCirc.Add(1)
-		return
-	}
-	if len(pkt) > ref.c.MaxData() {
+		return false
+	case len(pkt) > ref.c.MaxData():
 		e.dropBig.Add(1)
-		return
+		return false
 	}
-	if err := ref.c.Send(pkt); err != nil {
-		e.dropSend.Add(1)
-		return
-	}
-	e.out.Add(1)
-	e.bytesOut.Add(uint64(len(pkt)))
+	return true
 }

@@ -43,7 +43,13 @@ func (f *fakeTUN) Close() error   { f.once.Do(func() { close(f.closed) }); retur
 
 type fakeCircuit struct{ sent chan []byte }
 
-func (c *fakeCircuit) Send(d []byte) error   { c.sent <- append([]byte(nil), d...); return nil }
+func (c *fakeCircuit) Send(d []byte) error { c.sent <- append([]byte(nil), d...); return nil }
+func (c *fakeCircuit) SendBatch(ds [][]byte) (int, error) {
+	for _, d := range ds {
+		c.Send(d)
+	}
+	return len(ds), nil
+}
 func (c *fakeCircuit) MaxData() int          { return 1332 }
 func (c *fakeCircuit) Done() <-chan struct{} { return nil }
 
