@@ -75,8 +75,11 @@ type Engine struct {
 	byID    map[uint64]*session
 	nextID  uint64
 
-	writeMu sync.Mutex
-	wbuf    []byte
+	// Packets for the TUN go through a bounded queue to one writer, which writes whatever has queued
+	// up in one call, so that the TUN can coalesce a flow's segments (GRO) instead of the kernel
+	// handling each alone. At low load the writer takes each packet at once; nothing waits for a batch.
+	toTUN chan []byte
+	free  chan []byte
 
 	opened, reattached, expired, out, in                   atomic.Uint64
 	dropPolicy, dropNoSess, dropMalformed, dropV6, dropNoC atomic.Uint64
@@ -137,12 +140,17 @@ func New(cfg Config) (*Engine, error) {
 		byToken: make(map[[cell.TokenLen]byte]*session),
 		byCirc:  make(map[uint64]*session),
 		byID:    make(map[uint64]*session),
-		wbuf:    make([]byte, Offset+65536),
+		toTUN:   make(chan []byte, tunQueue),
+		free:    make(chan []byte, tunQueue+tunBatch),
 		denied:  make(map[policy.Reason]uint64),
 		stop:    make(chan struct{}),
 	}
-	e.wg.Add(2)
+	for range tunQueue + tunBatch {
+		e.free <- make([]byte, Offset+65536) // room to coalesce into
+	}
+	e.wg.Add(3)
 	go e.readTUN()
+	go e.writeTUN()
 	go e.janitor()
 	return e, nil
 }
@@ -280,15 +288,54 @@ func (e *Engine) toInternet(c Circuit, pkt []byte) {
 		e.dropMalformed.Add(1)
 		return
 	}
-	e.writeMu.Lock()
-	n := copy(e.wbuf[Offset:], pkt[:h.TotalLen])
-	_, err = e.cfg.TUN.Write([][]byte{e.wbuf[:Offset+n]}, Offset)
-	e.writeMu.Unlock()
-	if err != nil {
-		e.dropTUN.Add(1)
+	var buf []byte
+	select {
+	case buf = <-e.free:
+	default:
+		e.dropTUN.Add(1) // the TUN is behind: drop rather than queue without bound
 		return
 	}
-	e.out.Add(1)
+	n := copy(buf[Offset:cap(buf)], pkt[:h.TotalLen])
+	select {
+	case e.toTUN <- buf[:Offset+n]:
+		e.out.Add(1)
+	case <-e.stop:
+	}
+}
+
+const (
+	tunQueue = 256 // packets waiting for the TUN writer
+	tunBatch = 64  // packets the writer hands the TUN in one call
+)
+
+// writeTUN writes queued packets into the TUN, as many at once as have queued up.
+func (e *Engine) writeTUN() {
+	defer e.wg.Done()
+	batch := make([][]byte, 0, tunBatch)
+	for {
+		select {
+		case <-e.stop:
+			return
+		case b := <-e.toTUN:
+			batch = append(batch[:0], b)
+		}
+	more:
+		for len(batch) < tunBatch {
+			select {
+			case b := <-e.toTUN:
+				batch = append(batch, b)
+			default:
+				break more
+			}
+		}
+		if _, err := e.cfg.TUN.Write(batch, Offset); err != nil {
+			e.dropTUN.Add(uint64(len(batch)))
+		}
+		for i, b := range batch {
+			e.free <- b[:cap(b)]
+			batch[i] = nil
+		}
+	}
 }
 
 // deny counts a refused packet and tells the client with an ICMP "administratively prohibited", so its

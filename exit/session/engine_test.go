@@ -193,7 +193,8 @@ func TestPacketsGoOutWithThePoolAddressAndRepliesComeBack(t *testing.T) {
 	if err != nil || m.t != cell.MsgData || r.Dst != clientAddr || r.Src != server || r.DstPort != 5000 {
 		t.Fatalf("reply: %v %+v %v", m.t, r, err)
 	}
-	if s := e.Stats(); s.ToInternet != 1 || s.FromInternet != 1 || s.Sessions != 1 {
+	waitFor(t, func() bool { s := e.Stats(); return s.ToInternet == 1 && s.FromInternet == 1 })
+	if s := e.Stats(); s.Sessions != 1 {
 		t.Fatalf("%+v", s)
 	}
 }
