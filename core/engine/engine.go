@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/network/tun"
 )
 
 // Device is what the engine needs of a TUN device (network/tun.Device has it): batches of IP packets,
@@ -22,8 +24,8 @@ type Device interface {
 	Close() error
 }
 
-// Offset is the headroom left before each packet, enough for every TUN backend's own header.
-const Offset = 16
+// Offset is the headroom left before each packet read, enough for every TUN backend's own header.
+const Offset = tun.Offset
 
 // Circuit is where packets go (core/client.Circuit has it).
 type Circuit interface {
@@ -50,8 +52,7 @@ type Engine struct {
 	log  *zap.Logger
 	circ atomic.Pointer[circuitRef]
 
-	writeMu sync.Mutex
-	wbuf    []byte
+	writer *tun.Writer // batches writes so the TUN can coalesce a flow's segments
 
 	out, in, bytesOut, bytesIn                              atomic.Uint64
 	dropV6, dropNoCirc, dropBig, dropBad, dropSend, dropTUN atomic.Uint64
@@ -71,7 +72,7 @@ func New(dev Device, log *zap.Logger) (*Engine, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	e := &Engine{dev: dev, log: log, wbuf: make([]byte, Offset+65536), stop: make(chan struct{})}
+	e := &Engine{dev: dev, log: log, writer: tun.NewWriter(dev), stop: make(chan struct{})}
 	e.wg.Add(1)
 	go e.readLoop()
 	return e, nil
@@ -96,16 +97,12 @@ func (e *Engine) Deliver(pkt []byte) {
 		}
 		return
 	}
-	e.writeMu.Lock()
-	n := copy(e.wbuf[Offset:], pkt)
-	_, err := e.dev.Write([][]byte{e.wbuf[:Offset+n]}, Offset)
-	e.writeMu.Unlock()
-	if err != nil {
+	if err := e.writer.Write(pkt); err != nil {
 		e.dropTUN.Add(1)
 		return
 	}
 	e.in.Add(1)
-	e.bytesIn.Add(uint64(n))
+	e.bytesIn.Add(uint64(len(pkt)))
 }
 
 // Close stops the engine and closes the TUN device.
@@ -113,6 +110,7 @@ func (e *Engine) Close() error {
 	var err error
 	e.once.Do(func() {
 		close(e.stop)
+		e.writer.Close()
 		err = e.dev.Close()
 		e.wg.Wait()
 	})

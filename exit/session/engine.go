@@ -15,6 +15,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/exit/nat"
 	"github.com/meshvpn/meshvpn/exit/policy"
+	"github.com/meshvpn/meshvpn/network/tun"
 )
 
 // Circuit is the exit's handle on a circuit that ends here (relay.ExitCircuit in production).
@@ -33,9 +34,9 @@ type Device interface {
 	Close() error
 }
 
-// Offset is the headroom the engine leaves before each packet it reads or writes: enough for every TUN
-// backend's own header (wireguard/tun's virtio header takes 10 bytes).
-const Offset = 16
+// Offset is the headroom the engine leaves before each packet it reads: enough for every TUN backend's
+// own header.
+const Offset = tun.Offset
 
 // Config configures an Engine. Zero values take defaults.
 type Config struct {
@@ -75,11 +76,9 @@ type Engine struct {
 	byID    map[uint64]*session
 	nextID  uint64
 
-	// Packets for the TUN go through a bounded queue to one writer, which writes whatever has queued
-	// up in one call, so that the TUN can coalesce a flow's segments (GRO) instead of the kernel
-	// handling each alone. At low load the writer takes each packet at once; nothing waits for a batch.
-	toTUN chan []byte
-	free  chan []byte
+	// Packets for the TUN go through one batching writer, so that the TUN can coalesce a flow's
+	// segments (GRO) instead of the kernel handling each alone.
+	writer *tun.Writer
 
 	opened, reattached, expired, out, in                   atomic.Uint64
 	dropPolicy, dropNoSess, dropMalformed, dropV6, dropNoC atomic.Uint64
@@ -140,17 +139,12 @@ func New(cfg Config) (*Engine, error) {
 		byToken: make(map[[cell.TokenLen]byte]*session),
 		byCirc:  make(map[uint64]*session),
 		byID:    make(map[uint64]*session),
-		toTUN:   make(chan []byte, tunQueue),
-		free:    make(chan []byte, tunQueue+tunBatch),
+		writer:  tun.NewWriter(cfg.TUN),
 		denied:  make(map[policy.Reason]uint64),
 		stop:    make(chan struct{}),
 	}
-	for range tunQueue + tunBatch {
-		e.free <- make([]byte, Offset+65536) // room to coalesce into
-	}
-	e.wg.Add(3)
+	e.wg.Add(2)
 	go e.readTUN()
-	go e.writeTUN()
 	go e.janitor()
 	return e, nil
 }
@@ -160,6 +154,7 @@ func (e *Engine) Close() error {
 	var err error
 	e.once.Do(func() {
 		close(e.stop)
+		e.writer.Close()
 		err = e.cfg.TUN.Close()
 		e.wg.Wait()
 	})
@@ -288,54 +283,11 @@ func (e *Engine) toInternet(c Circuit, pkt []byte) {
 		e.dropMalformed.Add(1)
 		return
 	}
-	var buf []byte
-	select {
-	case buf = <-e.free:
-	default:
-		e.dropTUN.Add(1) // the TUN is behind: drop rather than queue without bound
+	if err := e.writer.Write(pkt[:h.TotalLen]); err != nil {
+		e.dropTUN.Add(1)
 		return
 	}
-	n := copy(buf[Offset:cap(buf)], pkt[:h.TotalLen])
-	select {
-	case e.toTUN <- buf[:Offset+n]:
-		e.out.Add(1)
-	case <-e.stop:
-	}
-}
-
-const (
-	tunQueue = 256 // packets waiting for the TUN writer
-	tunBatch = 64  // packets the writer hands the TUN in one call
-)
-
-// writeTUN writes queued packets into the TUN, as many at once as have queued up.
-func (e *Engine) writeTUN() {
-	defer e.wg.Done()
-	batch := make([][]byte, 0, tunBatch)
-	for {
-		select {
-		case <-e.stop:
-			return
-		case b := <-e.toTUN:
-			batch = append(batch[:0], b)
-		}
-	more:
-		for len(batch) < tunBatch {
-			select {
-			case b := <-e.toTUN:
-				batch = append(batch, b)
-			default:
-				break more
-			}
-		}
-		if _, err := e.cfg.TUN.Write(batch, Offset); err != nil {
-			e.dropTUN.Add(uint64(len(batch)))
-		}
-		for i, b := range batch {
-			e.free <- b[:cap(b)]
-			batch[i] = nil
-		}
-	}
+	e.out.Add(1)
 }
 
 // deny counts a refused packet and tells the client with an ICMP "administratively prohibited", so its
