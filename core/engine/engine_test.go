@@ -1,45 +1,15 @@
 package engine
 
 import (
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/meshvpn/meshvpn/network/tun"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type fakeTUN struct {
-	in     chan []byte
-	out    chan []byte
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newFakeTUN() *fakeTUN {
-	return &fakeTUN{in: make(chan []byte, 16), out: make(chan []byte, 16), closed: make(chan struct{})}
-}
-
-func (f *fakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	select {
-	case p := <-f.in:
-		sizes[0] = copy(bufs[0][offset:], p)
-		return 1, nil
-	case <-f.closed:
-		return 0, errors.New("closed")
-	}
-}
-
-func (f *fakeTUN) Write(bufs [][]byte, offset int) (int, error) {
-	for _, b := range bufs {
-		f.out <- append([]byte(nil), b[offset:]...)
-	}
-	return len(bufs), nil
-}
-func (f *fakeTUN) BatchSize() int { return 1 }
-func (f *fakeTUN) Close() error   { f.once.Do(func() { close(f.closed) }); return nil }
 
 type fakeCircuit struct{ sent chan []byte }
 
@@ -75,23 +45,23 @@ func waitStats(t *testing.T, e *Engine, cond func(Stats) bool) Stats {
 }
 
 func TestPacketsFollowTheCircuitAndNothingLeaksWithout(t *testing.T) {
-	dev := newFakeTUN()
+	dev := tun.NewChannel(4000) // above the circuit's limit, so the engine is the one to refuse big packets
 	e, err := New(dev, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
 
-	dev.in <- ipv4(100) // no circuit yet
+	dev.Inbound <- ipv4(100) // no circuit yet
 	waitStats(t, e, func(s Stats) bool { return s.DropNoCircuit == 1 })
 
 	c := &fakeCircuit{sent: make(chan []byte, 16)}
 	e.SetCircuit(c)
-	dev.in <- ipv4(200)
+	dev.Inbound <- ipv4(200)
 	v6 := make([]byte, 60)
 	v6[0] = 0x60
-	dev.in <- v6
-	dev.in <- ipv4(2000) // bigger than a cell carries
+	dev.Inbound <- v6
+	dev.Inbound <- ipv4(2000) // bigger than a cell carries
 	s := waitStats(t, e, func(s Stats) bool { return s.PacketsOut == 1 && s.DropIPv6 == 1 && s.DropTooBig == 1 })
 	if got := <-c.sent; len(got) != 200 {
 		t.Fatalf("sent %d bytes", len(got))
@@ -102,12 +72,12 @@ func TestPacketsFollowTheCircuitAndNothingLeaksWithout(t *testing.T) {
 
 	e.Deliver(ipv4(300))
 	e.Deliver(v6)
-	if got := <-dev.out; len(got) != 300 {
+	if got := <-dev.Outbound; len(got) != 300 {
 		t.Fatalf("delivered %d bytes", len(got))
 	}
 	waitStats(t, e, func(s Stats) bool { return s.PacketsIn == 1 && s.DropIPv6 == 2 })
 
 	e.SetCircuit(nil)
-	dev.in <- ipv4(100)
+	dev.Inbound <- ipv4(100)
 	waitStats(t, e, func(s Stats) bool { return s.DropNoCircuit == 2 })
 }

@@ -136,4 +136,3 @@ func prefixMask(bits int) [4]byte {
 	}
 	return m
 }
-

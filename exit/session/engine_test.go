@@ -2,9 +2,7 @@ package session
 
 import (
 	"encoding/binary"
-	"errors"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,45 +10,10 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/exit/nat"
+	"github.com/meshvpn/meshvpn/network/tun"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// fakeTUN is a TUN device in memory: what the engine writes goes to out, what the test puts in in is
-// read by the engine.
-type fakeTUN struct {
-	in     chan []byte
-	out    chan []byte
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newFakeTUN() *fakeTUN {
-	return &fakeTUN{in: make(chan []byte, 64), out: make(chan []byte, 64), closed: make(chan struct{})}
-}
-
-func (f *fakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	select {
-	case p := <-f.in:
-		sizes[0] = copy(bufs[0][offset:], p)
-		return 1, nil
-	case <-f.closed:
-		return 0, errors.New("closed")
-	}
-}
-
-func (f *fakeTUN) Write(bufs [][]byte, offset int) (int, error) {
-	for _, b := range bufs {
-		f.out <- append([]byte(nil), b[offset:]...)
-	}
-	return len(bufs), nil
-}
-
-func (f *fakeTUN) BatchSize() int { return 1 }
-func (f *fakeTUN) Close() error {
-	f.once.Do(func() { close(f.closed) })
-	return nil
-}
 
 // fakeCircuit records what the engine sends back to the client.
 type fakeCircuit struct {
@@ -131,13 +94,13 @@ func sum(b []byte, acc uint32) uint16 {
 	return uint16(acc)
 }
 
-func newEngine(t *testing.T, grace time.Duration) (*Engine, *fakeTUN) {
+func newEngine(t *testing.T, grace time.Duration) (*Engine, *tun.Channel) {
 	t.Helper()
 	pool, err := nat.NewPool(nat.DefaultPrefix, self)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := newFakeTUN()
+	dev := tun.NewChannel(1500)
 	e, err := New(Config{TUN: dev, Pool: pool, Self: self, Grace: grace})
 	if err != nil {
 		t.Fatal(err)
@@ -158,10 +121,10 @@ func begin(t *testing.T, e *Engine, c *fakeCircuit, token [cell.TokenLen]byte) [
 	return got
 }
 
-func fromTUN(t *testing.T, dev *fakeTUN) nat.Header {
+func fromTUN(t *testing.T, dev *tun.Channel) nat.Header {
 	t.Helper()
 	select {
-	case p := <-dev.out:
+	case p := <-dev.Outbound:
 		h, err := nat.ParseIPv4(p)
 		if err != nil {
 			t.Fatal(err)
@@ -187,7 +150,7 @@ func TestPacketsGoOutWithThePoolAddressAndRepliesComeBack(t *testing.T) {
 	if h.Src == clientAddr || !nat.DefaultPrefix.Contains(h.Src) || h.Dst != server {
 		t.Fatalf("to the internet: %v -> %v", h.Src, h.Dst)
 	}
-	dev.in <- udp4(server, h.Src, 53, 5000, []byte("answer"))
+	dev.Inbound <- udp4(server, h.Src, 53, 5000, []byte("answer"))
 	m := c.next(t)
 	r, err := nat.ParseIPv4(m.data)
 	if err != nil || m.t != cell.MsgData || r.Dst != clientAddr || r.Src != server || r.DstPort != 5000 {
@@ -212,7 +175,7 @@ func TestPolicyDeniesLocalDestinationsWithICMP(t *testing.T) {
 		}
 	}
 	select {
-	case p := <-dev.out:
+	case p := <-dev.Outbound:
 		t.Fatalf("a denied packet reached the TUN: % x", p[:20])
 	default:
 	}
@@ -231,7 +194,7 @@ func TestSessionSurvivesACircuitRebuild(t *testing.T) {
 	close(c1.done) // the middle relay died
 	waitFor(t, func() bool { e.mu.RLock(); defer e.mu.RUnlock(); return len(e.byCirc) == 0 })
 	// A reply while no circuit is attached is dropped, not misdelivered.
-	dev.in <- udp4(server, before, 443, 5000, []byte("lost"))
+	dev.Inbound <- udp4(server, before, 443, 5000, []byte("lost"))
 	waitFor(t, func() bool { return e.Stats().DropNoCircuit == 1 })
 
 	c2 := newCircuit(2)
@@ -242,7 +205,7 @@ func TestSessionSurvivesACircuitRebuild(t *testing.T) {
 	if after := fromTUN(t, dev).Src; after != before {
 		t.Fatalf("pool address changed across the rebuild: %v then %v", before, after)
 	}
-	dev.in <- udp4(server, before, 443, 5000, []byte("reply"))
+	dev.Inbound <- udp4(server, before, 443, 5000, []byte("reply"))
 	if m := c2.next(t); m.t != cell.MsgData {
 		t.Fatal("reply did not reach the new circuit")
 	}
@@ -275,7 +238,7 @@ func TestDropsAreCounted(t *testing.T) {
 	e.Handle(c, cell.MsgData, sctp)
 	e.Handle(c, cell.MsgData, []byte{0x45, 0, 0})
 	e.Handle(c, cell.MsgBegin, []byte{1, 2, 3})
-	dev.in <- udp4(server, netip.MustParseAddr("10.8.200.200"), 1, 2, nil) // no session has it
+	dev.Inbound <- udp4(server, netip.MustParseAddr("10.8.200.200"), 1, 2, nil) // no session has it
 	waitFor(t, func() bool { return e.Stats().DropUnknownDest == 1 })
 	s := e.Stats()
 	if s.DropNoSession != 1 || s.DropIPv6 != 1 || s.DropProtocol != 1 || s.DropMalformed != 2 || s.ToInternet != 0 {

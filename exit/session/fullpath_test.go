@@ -9,6 +9,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/engine"
 	"github.com/meshvpn/meshvpn/exit/nat"
+	"github.com/meshvpn/meshvpn/network/tun"
 )
 
 // TestFullPathInProcess sends IP packets from a client's TUN through its packet engine, a 3-hop
@@ -16,7 +17,7 @@ import (
 // back the whole way; IPv6 never gets past the client.
 func TestFullPathInProcess(t *testing.T) {
 	exitEngine, exitTUN := newEngine(t, time.Minute)
-	clientTUN := newFakeTUN()
+	clientTUN := tun.NewChannel(1500)
 	ce, err := engine.New(clientTUN, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -36,15 +37,15 @@ func TestFullPathInProcess(t *testing.T) {
 
 	v6 := make([]byte, 48)
 	v6[0] = 0x60
-	clientTUN.in <- v6
-	clientTUN.in <- udp4(clientAddr, server, 33333, 53, []byte("dns query"))
+	clientTUN.Inbound <- v6
+	clientTUN.Inbound <- udp4(clientAddr, server, 33333, 53, []byte("dns query"))
 	out := fromTUN(t, exitTUN)
 	if out.Src == clientAddr || out.Dst != server || out.DstPort != 53 {
 		t.Fatalf("at the exit's TUN: %+v", out)
 	}
-	exitTUN.in <- udp4(server, out.Src, 53, 33333, []byte("dns answer"))
+	exitTUN.Inbound <- udp4(server, out.Src, 53, 33333, []byte("dns answer"))
 	select {
-	case p := <-clientTUN.out:
+	case p := <-clientTUN.Outbound:
 		h, err := nat.ParseIPv4(p)
 		if err != nil || h.Src != server || h.Dst != clientAddr || h.DstPort != 33333 || string(p[28:]) != "dns answer" {
 			t.Fatalf("at the client's TUN: %+v %v", h, err)

@@ -119,7 +119,7 @@ func TestRerouteKeepsTheExitSession(t *testing.T) {
 	if first.Src != second.Src || !nat.DefaultPrefix.Contains(first.Src) {
 		t.Fatalf("source before the reroute %v, after %v", first.Src, second.Src)
 	}
-	dev.in <- udp4(server, second.Src, 443, 40000, []byte("reply"))
+	dev.Inbound <- udp4(server, second.Src, 443, 40000, []byte("reply"))
 	select {
 	case d := <-replies:
 		h, err := nat.ParseIPv4(d)
