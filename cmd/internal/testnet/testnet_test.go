@@ -93,8 +93,8 @@ func TestDownloadSurvivesAMiddleRelayDying(t *testing.T) {
 	n.KeepUp()
 	done := make(chan string, 1)
 	go func() {
-		// 10 MB at 2 MB/s: about five seconds, plenty of time to kill a relay in the middle of it.
-		out, err := n.InClient("sh", "-c", "curl -sS --max-time 60 --limit-rate 2M http://"+WebAddr+"/big | sha256sum")
+		// 10 MB sent at 2 MB/s: about five seconds, plenty of time to kill a relay in the middle of it.
+		out, err := n.InClient("sh", "-c", "curl -sS --max-time 60 'http://"+WebAddr+"/big?rate=2000000' | sha256sum")
 		if err != nil {
 			out = "error: " + err.Error()
 		}
@@ -118,6 +118,10 @@ func TestDownloadSurvivesAMiddleRelayDying(t *testing.T) {
 	rr := n.Reroutes()
 	if len(rr) != 1 || !rr[0].SameSession || rr[0].Path[1] == 1 {
 		t.Fatalf("reroutes: %+v", rr)
+	}
+	// Most of the file crossed the new middle: about 3.5 s of 2 MB/s is some 2,500 full cells.
+	if cells := n.Relays[rr[0].Path[1]].Relay.Stats().CellsIn; cells < 1000 {
+		t.Fatalf("the new middle carried only %d cells: the download did not really continue over it", cells)
 	}
 	t.Logf("middle killed; the client knew %v later (%v), rebuilt through %v in %v, same exit session",
 		rr[0].Died.Sub(killed).Round(time.Millisecond), rr[0].Why, rr[0].Path, rr[0].Rebuilt.Sub(rr[0].Died).Round(time.Millisecond))

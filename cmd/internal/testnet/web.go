@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -47,7 +48,25 @@ func startWeb(ns *namespace) (*WebServer, error) {
 		w.lastSeen = r.RemoteAddr
 		w.mu.Unlock()
 		rw.Header().Set("Content-Length", fmt.Sprint(len(w.big)))
-		rw.Write(w.big)
+		// ?rate=BYTES_PER_SECOND paces the sender itself, so that the bytes really are still to cross
+		// the tunnel later (a client-side limit lets TCP buffers swallow the file in the first second).
+		rate, _ := strconv.Atoi(r.URL.Query().Get("rate"))
+		if rate <= 0 {
+			rw.Write(w.big)
+			return
+		}
+		const chunk = 32 << 10
+		start := time.Now()
+		for off := 0; off < len(w.big); off += chunk {
+			if _, err := rw.Write(w.big[off:min(off+chunk, len(w.big))]); err != nil {
+				return
+			}
+			if f, ok := rw.(http.Flusher); ok {
+				f.Flush()
+			}
+			due := start.Add(time.Duration(float64(off+chunk) / float64(rate) * float64(time.Second)))
+			time.Sleep(time.Until(due))
+		}
 	})
 	var ln net.Listener
 	if err := ns.do(func() (err error) {
