@@ -15,18 +15,6 @@ import (
 	"github.com/meshvpn/meshvpn/network/tun"
 )
 
-// Device is what the engine needs of a TUN device (network/tun.Device has it): batches of IP packets,
-// each starting at offset in its buffer.
-type Device interface {
-	Read(bufs [][]byte, sizes []int, offset int) (int, error)
-	Write(bufs [][]byte, offset int) (int, error)
-	BatchSize() int
-	Close() error
-}
-
-// Offset is the headroom left before each packet read, enough for every TUN backend's own header.
-const Offset = tun.Offset
-
 // Circuit is where packets go (core/client.Circuit has it).
 type Circuit interface {
 	Send(data []byte) error
@@ -48,7 +36,7 @@ type Stats struct {
 
 // Engine moves packets between a TUN device and a circuit.
 type Engine struct {
-	dev  Device
+	dev  tun.Device
 	log  *zap.Logger
 	circ atomic.Pointer[circuitRef]
 
@@ -65,7 +53,7 @@ type Engine struct {
 type circuitRef struct{ c Circuit }
 
 // New starts an engine reading dev. The engine owns dev and closes it on Close.
-func New(dev Device, log *zap.Logger) (*Engine, error) {
+func New(dev tun.Device, log *zap.Logger) (*Engine, error) {
 	if dev == nil {
 		return nil, errors.New("engine: no TUN device")
 	}
@@ -131,12 +119,12 @@ func (e *Engine) readLoop() {
 	n := max(1, e.dev.BatchSize())
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		bufs[i] = make([]byte, Offset+65536)
+		bufs[i] = make([]byte, tun.Offset+65536)
 	}
 	sizes := make([]int, n)
 	out := make([][]byte, 0, n)
 	for {
-		count, err := e.dev.Read(bufs, sizes, Offset)
+		count, err := e.dev.Read(bufs, sizes, tun.Offset)
 		if err != nil {
 			select {
 			case <-e.stop:
@@ -154,7 +142,7 @@ func (e *Engine) readLoop() {
 		out = out[:0]
 		ref := e.circ.Load()
 		for i := range count {
-			if pkt := bufs[i][Offset : Offset+sizes[i]]; e.admit(pkt, ref) {
+			if pkt := bufs[i][tun.Offset : tun.Offset+sizes[i]]; e.admit(pkt, ref) {
 				out = append(out, pkt)
 			}
 		}

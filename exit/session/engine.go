@@ -25,22 +25,9 @@ type Circuit interface {
 	Done() <-chan struct{}
 }
 
-// Device is what the engine needs of the exit's TUN device (network/tun.Device has it): batches of IP
-// packets, each starting at offset in its buffer.
-type Device interface {
-	Read(bufs [][]byte, sizes []int, offset int) (int, error)
-	Write(bufs [][]byte, offset int) (int, error)
-	BatchSize() int
-	Close() error
-}
-
-// Offset is the headroom the engine leaves before each packet it reads: enough for every TUN backend's
-// own header.
-const Offset = tun.Offset
-
 // Config configures an Engine. Zero values take defaults.
 type Config struct {
-	TUN    Device         // the exit's TUN device; the Engine owns it and closes it
+	TUN    tun.Device     // the exit's TUN device; the Engine owns it and closes it
 	Pool   *nat.Pool      // session addresses
 	Policy *policy.Policy // what the exit forwards (default policy.Default())
 	Self   netip.Addr     // the exit TUN's own address: the source of ICMP errors sent to clients
@@ -310,11 +297,11 @@ func (e *Engine) readTUN() {
 	n := max(1, e.cfg.TUN.BatchSize())
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		bufs[i] = make([]byte, Offset+65536)
+		bufs[i] = make([]byte, tun.Offset+65536)
 	}
 	sizes := make([]int, n)
 	for {
-		count, err := e.cfg.TUN.Read(bufs, sizes, Offset)
+		count, err := e.cfg.TUN.Read(bufs, sizes, tun.Offset)
 		if err != nil {
 			select {
 			case <-e.stop:
@@ -326,7 +313,7 @@ func (e *Engine) readTUN() {
 			continue
 		}
 		for i := range count {
-			e.fromInternet(bufs[i][Offset : Offset+sizes[i]])
+			e.fromInternet(bufs[i][tun.Offset : tun.Offset+sizes[i]])
 		}
 	}
 }
