@@ -1,0 +1,137 @@
+package exitnode
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/exit/nat"
+	"github.com/meshvpn/meshvpn/exit/policy"
+	"github.com/meshvpn/meshvpn/network/tun"
+)
+
+// ExampleConfig is the documented example configuration; its values are the defaults.
+//
+//go:embed example.toml
+var ExampleConfig string
+
+// DefaultConfigPath is where the daemon looks for its configuration when no --config is given.
+const DefaultConfigPath = "/etc/meshvpn/exit-node.toml"
+
+// Config is an exit node's configuration (the TOML file; see example.toml).
+type Config struct {
+	Name          string     `toml:"name"`
+	DataDir       string     `toml:"data_dir"`
+	Listen        string     `toml:"listen"`
+	PublicAddress string     `toml:"public_address"`
+	RelayOnly     bool       `toml:"relay_only"`
+	Metrics       string     `toml:"metrics"`
+	MetricsPublic bool       `toml:"metrics_public"`
+	LogLevel      string     `toml:"log_level"`
+	Link          LinkConfig `toml:"link"`
+	Exit          ExitConfig `toml:"exit"`
+}
+
+// LinkConfig tunes the node's links.
+type LinkConfig struct {
+	KeepaliveInterval time.Duration `toml:"keepalive_interval"`
+	DeadAfter         time.Duration `toml:"dead_after"`
+}
+
+// ExitConfig is what only an exit uses.
+type ExitConfig struct {
+	Pool         string        `toml:"pool"`
+	TUN          string        `toml:"tun"`
+	TUNBackend   string        `toml:"tun_backend"`
+	Masquerade   bool          `toml:"masquerade"`
+	Grace        time.Duration `toml:"grace"`
+	Policy       string        `toml:"policy"`
+	AllowPrivate bool          `toml:"allow_private"`
+	AllowLocal   bool          `toml:"allow_local"`
+}
+
+// DefaultConfig returns the defaults: the values of ExampleConfig.
+func DefaultConfig() Config {
+	var c Config
+	if err := daemon.DecodeConfig("example", []byte(ExampleConfig), &c); err != nil {
+		panic(err) // the example is part of the binary and tested
+	}
+	if c.Name == "" {
+		c.Name = defaultName()
+	}
+	return c
+}
+
+func defaultName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "relay"
+	}
+	h, _, _ = strings.Cut(h, ".")
+	if len(h) > 32 {
+		h = h[:32]
+	}
+	return h
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
+		errs = append(errs, fmt.Errorf("data_dir %q: want an absolute path", c.DataDir))
+	}
+	listen, err := netip.ParseAddrPort(c.Listen)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("listen: %w", err))
+	}
+	if c.PublicAddress != "" {
+		ap, err := netip.ParseAddrPort(c.PublicAddress)
+		if err != nil || ap.Port() == 0 || ap.Addr().IsUnspecified() {
+			errs = append(errs, fmt.Errorf("public_address %q: want the IP:port clients reach this node at", c.PublicAddress))
+		}
+	} else if err == nil && listen.Addr().IsUnspecified() {
+		errs = append(errs, fmt.Errorf("public_address: needed, since listen %s does not say where clients reach this node", c.Listen))
+	}
+	if c.Link.KeepaliveInterval <= 0 || c.Link.DeadAfter <= c.Link.KeepaliveInterval {
+		errs = append(errs, fmt.Errorf("link: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Link.KeepaliveInterval, c.Link.DeadAfter))
+	}
+	if _, err := daemon.NewLogger(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if !c.RelayOnly {
+		errs = append(errs, c.Exit.validate()...)
+	}
+	return errors.Join(errs...)
+}
+
+func (e *ExitConfig) validate() []error {
+	var errs []error
+	if p, err := netip.ParsePrefix(e.Pool); err != nil {
+		errs = append(errs, fmt.Errorf("exit.pool: %w", err))
+	} else if _, err := nat.NewPool(p.Masked(), p.Masked().Addr().Next()); err != nil {
+		errs = append(errs, fmt.Errorf("exit.pool: %w", err))
+	}
+	tc := tun.Config{Name: e.TUN, Backend: tun.Backend(e.TUNBackend), MTU: exitMTU}
+	if err := tc.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("exit: %w", err))
+	}
+	if e.TUN == "" {
+		errs = append(errs, errors.New("exit.tun: want a device name"))
+	}
+	if e.Grace <= 0 {
+		errs = append(errs, fmt.Errorf("exit.grace %v: want a positive duration", e.Grace))
+	}
+	if _, err := policy.Parse(e.Policy); err != nil {
+		errs = append(errs, fmt.Errorf("exit.policy: %w", err))
+	}
+	return errs
+}
+
+// exitMTU is the exit TUN's MTU: packets leave it for an ordinary 1500-byte internet path.
+const exitMTU = 1500

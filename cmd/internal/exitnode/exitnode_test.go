@@ -1,0 +1,134 @@
+package exitnode
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
+)
+
+func TestExampleConfigIsTheDefault(t *testing.T) {
+	c := DefaultConfig()
+	c.PublicAddress = "198.51.100.7:7000"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("the example configuration does not validate: %v", err)
+	}
+	if c.Listen != "0.0.0.0:7000" || c.Exit.Pool != "10.8.0.0/16" || !c.Exit.Masquerade || c.Metrics != "127.0.0.1:9310" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c.PublicAddress = ""
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "public_address") {
+		t.Fatalf("a wildcard listen address without public_address: %v", err)
+	}
+}
+
+func TestBadConfigListsEveryProblem(t *testing.T) {
+	c := DefaultConfig()
+	err := daemon.DecodeConfig("test", []byte(`
+data_dir = "relative"
+listen = "nonsense"
+log_level = "loud"
+[link]
+dead_after = "1s"
+[exit]
+pool = "2001:db8::/64"
+tun = "a-name-that-is-far-too-long"
+grace = "-1s"
+policy = "allow everything"
+`), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	if err == nil {
+		t.Fatal("a broken configuration validated")
+	}
+	for _, want := range []string{"data_dir", "listen", "log level", "keepalive_interval", "exit.pool", "name", "exit.grace", "exit.policy"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not mention %s:\n%v", want, err)
+		}
+	}
+	if err := daemon.DecodeConfig("test", []byte("listne = \"x\"\n[exit]\npolcy = \"\"\n"), &c); err == nil || !strings.Contains(err.Error(), "listne") || !strings.Contains(err.Error(), "exit.polcy") {
+		t.Fatalf("misspelt keys: %v", err)
+	}
+}
+
+// TestRelayOnlyNode starts a relay-only node on loopback: it makes its keys (0600) on first start,
+// keeps them across a restart, publishes its entry while it serves, and serves metrics.
+func TestRelayOnlyNode(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	c := DefaultConfig()
+	c.Name, c.DataDir, c.Listen, c.RelayOnly, c.Metrics = "r1", dir, "127.0.0.1:0", true, "127.0.0.1:0"
+	n, err := Start(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"identity.key", "link.key", "onion.key"} {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v", f, st.Mode().Perm())
+		}
+	}
+	text, err := os.ReadFile(filepath.Join(dir, EntryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := relaylist.Parse(text)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("entry %q: %v", text, err)
+	}
+	if es[0].Exit || es[0].Name != "r1" || es[0].Info != n.Relay().Info() {
+		t.Fatalf("entry %+v, relay %+v", es[0], n.Relay().Info())
+	}
+	resp, err := http.Get("http://" + n.MetricsAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`meshvpn_relay_cells_total{direction="in"} 0`, `meshvpn_relay_drops_total{reason="bad_mac"} 0`, "process_cpu_seconds_total"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(body), "meshvpn_exit_") {
+		t.Error("a relay-only node exports exit metrics")
+	}
+	id := n.Relay().Info().Identity
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, EntryFile)); !os.IsNotExist(err) {
+		t.Fatalf("the entry outlived the node: %v", err)
+	}
+	n, err = Start(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if n.Relay().Info().Identity != id {
+		t.Fatal("the identity changed across a restart")
+	}
+}
+
+func TestMetricsStayLocal(t *testing.T) {
+	dir := t.TempDir()
+	c := DefaultConfig()
+	c.DataDir, c.Listen, c.RelayOnly, c.Metrics = dir, "127.0.0.1:0", true, "0.0.0.0:0"
+	if n, err := Start(c, zap.NewNop()); err == nil {
+		n.Close()
+		t.Fatal("metrics were served on a wildcard address")
+	}
+}

@@ -1,0 +1,66 @@
+package exitnode
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+)
+
+// collector exports the relay's and the exit's counters, read from their snapshots at each scrape.
+type collector struct{ n *Node }
+
+var (
+	descCells      = prometheus.NewDesc("meshvpn_relay_cells_total", "Cells the relay received (in) and sent (out).", []string{"direction"}, nil)
+	descCircuits   = prometheus.NewDesc("meshvpn_relay_circuits", "Circuits open at the relay.", nil, nil)
+	descCircEvents = prometheus.NewDesc("meshvpn_relay_circuit_events_total", "Circuits created and destroyed, extends made and failed.", []string{"event"}, nil)
+	descRelayDrops = prometheus.NewDesc("meshvpn_relay_drops_total", "Cells the relay dropped, by reason.", []string{"reason"}, nil)
+	descSessions   = prometheus.NewDesc("meshvpn_exit_sessions", "Exit sessions held (open circuits and those in their grace period).", nil, nil)
+	descSessEvents = prometheus.NewDesc("meshvpn_exit_session_events_total", "Exit sessions opened, re-attached by a rebuilt circuit, and expired.", []string{"event"}, nil)
+	descExitPkts   = prometheus.NewDesc("meshvpn_exit_packets_total", "Packets the exit passed to the internet (out) and back to clients (in).", []string{"direction"}, nil)
+	descExitDrops  = prometheus.NewDesc("meshvpn_exit_drops_total", "Packets the exit dropped, by reason.", []string{"reason"}, nil)
+	descDenied     = prometheus.NewDesc("meshvpn_exit_denied_total", "Packets the exit policy refused, by the rule or protection that refused them.", []string{"reason"}, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCells, descCircuits, descCircEvents, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	r := c.n.relay.Stats()
+	ch <- daemon.Counter(descCells, r.CellsIn, "in")
+	ch <- daemon.Counter(descCells, r.CellsOut, "out")
+	ch <- daemon.Gauge(descCircuits, float64(r.CircuitsOpen))
+	ch <- daemon.Counter(descCircEvents, r.CircuitsCreated, "created")
+	ch <- daemon.Counter(descCircEvents, r.CircuitsDestroyed, "destroyed")
+	ch <- daemon.Counter(descCircEvents, r.Extends, "extend")
+	ch <- daemon.Counter(descCircEvents, r.ExtendFail, "extend_failed")
+	for reason, v := range map[string]uint64{
+		"bad_mac": r.DropBadMAC, "replay": r.DropReplay, "malformed": r.DropMalformed,
+		"unknown_circuit": r.DropUnknownCircuit, "protocol": r.DropProtocol, "rate_limited": r.DropRateLimited,
+		"queue_full": r.DropQueueFull, "no_exit": r.DropNoExit,
+	} {
+		ch <- daemon.Counter(descRelayDrops, v, reason)
+	}
+	if c.n.exit == nil {
+		return
+	}
+	e := c.n.exit.Stats()
+	ch <- daemon.Gauge(descSessions, float64(e.Sessions))
+	ch <- daemon.Counter(descSessEvents, e.Opened, "opened")
+	ch <- daemon.Counter(descSessEvents, e.Reattached, "reattached")
+	ch <- daemon.Counter(descSessEvents, e.Expired, "expired")
+	ch <- daemon.Counter(descExitPkts, e.ToInternet, "out")
+	ch <- daemon.Counter(descExitPkts, e.FromInternet, "in")
+	for reason, v := range map[string]uint64{
+		"policy": e.DropPolicy, "no_session": e.DropNoSession, "malformed": e.DropMalformed,
+		"protocol": e.DropProtocol, "ipv6": e.DropIPv6, "no_circuit": e.DropNoCircuit,
+		"unknown_destination": e.DropUnknownDest, "tun": e.DropTUN,
+	} {
+		ch <- daemon.Counter(descExitDrops, v, reason)
+	}
+	for reason, v := range e.DeniedBy {
+		ch <- daemon.Counter(descDenied, v, reason.String())
+	}
+}

@@ -1,0 +1,281 @@
+// Package exitnode is the meshvpn-exit-node daemon: a relay, and unless relay_only an exit with its
+// TUN device, session NAT, exit policy and kernel masquerade, with keys on disk and metrics.
+package exitnode
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
+	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/exit/masq"
+	"github.com/meshvpn/meshvpn/exit/nat"
+	"github.com/meshvpn/meshvpn/exit/policy"
+	"github.com/meshvpn/meshvpn/exit/session"
+	"github.com/meshvpn/meshvpn/network/tun"
+)
+
+// EntryFile is the file in the data directory that holds this node's relay list entry. It is written
+// once the node is serving, so its appearance also says the node is ready.
+const EntryFile = "relay.toml"
+
+// ownRefresh is how often an exit re-reads its host's addresses, which its policy refuses to reach.
+const ownRefresh = 15 * time.Second
+
+// Node is a running exit node.
+type Node struct {
+	cfg     Config
+	log     *zap.Logger
+	relay   *relay.Relay
+	exit    *session.Engine // nil for a relay-only node
+	policy  *policy.Policy
+	masq    *masq.Rules
+	metrics *daemon.MetricsServer
+	entry   relaylist.Entry
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// Keys are a node's long-term keys, kept in its data directory.
+type Keys struct {
+	Identity *keys.Identity
+	Link     *keys.Static
+	Onion    *keys.Static
+}
+
+// LoadKeys loads the node's keys from dir, generating and saving (0600) any that are missing.
+func LoadKeys(dir string, log *zap.Logger) (Keys, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Keys{}, fmt.Errorf("data directory: %w", err)
+	}
+	var k Keys
+	var created [3]bool
+	var err error
+	if k.Identity, created[0], err = keys.LoadOrCreateIdentity(filepath.Join(dir, "identity.key"), rand.Reader); err != nil {
+		return Keys{}, err
+	}
+	if k.Link, created[1], err = keys.LoadOrCreateStatic(filepath.Join(dir, "link.key"), rand.Reader); err != nil {
+		return Keys{}, err
+	}
+	if k.Onion, created[2], err = keys.LoadOrCreateStatic(filepath.Join(dir, "onion.key"), rand.Reader); err != nil {
+		return Keys{}, err
+	}
+	if created[0] || created[1] || created[2] {
+		log.Info("generated new keys", zap.String("dir", dir), zap.Bools("identity,link,onion", created[:]))
+	}
+	return k, nil
+}
+
+// Start brings the node up: keys, the relay on its UDP socket, and unless relay-only the exit (TUN,
+// forwarding, masquerade, sessions). When it returns without error the node is serving and its entry
+// is in the data directory.
+func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	k, err := LoadKeys(cfg.DataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, stop: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	listen := netip.MustParseAddrPort(cfg.Listen)
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(listen))
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	rc := relay.Config{
+		Conn: conn, Identity: k.Identity, LinkKey: k.Link, OnionKeys: []*keys.Static{k.Onion},
+		Link:   relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
+		Logger: log.Named("relay"),
+	}
+	if !cfg.RelayOnly {
+		if err := n.startExit(); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		e := n.exit
+		rc.Exit = func(c *relay.ExitCircuit, t cell.MsgType, data []byte) { e.Handle(c, t, data) }
+	}
+	if n.relay, err = relay.New(rc); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	n.entry = EntryFor(cfg, k)
+	if cfg.PublicAddress == "" {
+		n.entry.Info.Addr = n.relay.Info().Addr // the port the kernel chose, if listen asked for any
+	}
+	if cfg.Metrics != "" {
+		if n.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, &collector{n: n}); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.writeEntry(); err != nil {
+		return nil, err
+	}
+	log.Info("serving", zap.String("name", cfg.Name), zap.Stringer("listen", n.relay.Info().Addr), zap.Bool("exit", n.exit != nil))
+	return n, nil
+}
+
+// EntryFor returns the relay list entry of a node with this configuration and these keys.
+func EntryFor(cfg Config, k Keys) relaylist.Entry {
+	addr := cfg.PublicAddress
+	if addr == "" {
+		addr = cfg.Listen
+	}
+	e := relaylist.Entry{Name: cfg.Name, Exit: !cfg.RelayOnly, Info: relay.Info{
+		Identity: k.Identity.Public(), LinkKey: k.Link.Public(), Onion: k.Onion.Public(),
+		Addr: netip.MustParseAddrPort(addr),
+	}}
+	if e.Exit {
+		if p, err := policy.New(policy.Config{Rules: cfg.Exit.Policy}); err == nil {
+			e.ExitPorts = p.Summary()
+		}
+	}
+	return e
+}
+
+func (n *Node) startExit() error {
+	e := n.cfg.Exit
+	pool := netip.MustParsePrefix(e.Pool).Masked()
+	self := pool.Addr().Next()
+	p, err := policy.New(policy.Config{Rules: e.Policy, AllowPrivate: e.AllowPrivate, AllowLocal: e.AllowLocal})
+	if err != nil {
+		return err
+	}
+	n.policy = p
+	n.refreshOwn()
+	dev, err := tun.Open(tun.Config{Name: e.TUN, MTU: exitMTU, Backend: tun.Backend(e.TUNBackend), Addr: netip.PrefixFrom(self, pool.Bits()), Up: true})
+	if err != nil {
+		return fmt.Errorf("exit TUN: %w", err)
+	}
+	if e.Masquerade {
+		if err := masq.EnableForwarding(); err != nil {
+			dev.Close()
+			return err
+		}
+		if n.masq, err = masq.Install(pool, e.TUN, masq.Options{}); err != nil {
+			dev.Close()
+			return err
+		}
+	}
+	addrs, err := nat.NewPool(pool, self)
+	if err != nil {
+		dev.Close()
+		return err
+	}
+	if n.exit, err = session.New(session.Config{TUN: dev, Pool: addrs, Self: self, Policy: p, Grace: e.Grace, Logger: n.log.Named("exit")}); err != nil {
+		dev.Close()
+		return err
+	}
+	n.refreshOwn() // the TUN's address is one of ours now
+	n.wg.Add(1)
+	go n.watchOwn()
+	return nil
+}
+
+// refreshOwn tells the policy every address this host has, so that no client reaches the exit's own
+// services through it.
+func (n *Node) refreshOwn() {
+	list, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		n.log.Warn("listing the host's addresses", zap.Error(err))
+		return
+	}
+	own := make([]netip.Addr, 0, len(list))
+	for _, a := range list {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			own = append(own, ip.Unmap())
+		}
+	}
+	n.policy.SetOwn(own)
+}
+
+func (n *Node) watchOwn() {
+	defer n.wg.Done()
+	t := time.NewTicker(ownRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			n.refreshOwn()
+		}
+	}
+}
+
+func (n *Node) writeEntry() error {
+	text, err := relaylist.Encode([]relaylist.Entry{n.entry})
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(n.cfg.DataDir, EntryFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, text, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// Entry returns the node's relay list entry.
+func (n *Node) Entry() relaylist.Entry { return n.entry }
+
+// Relay returns the node's relay engine.
+func (n *Node) Relay() *relay.Relay { return n.relay }
+
+// Exit returns the node's exit engine, or nil for a relay-only node.
+func (n *Node) Exit() *session.Engine { return n.exit }
+
+// MetricsAddr returns where metrics are served, or nil when they are off.
+func (n *Node) MetricsAddr() net.Addr {
+	if n.metrics == nil {
+		return nil
+	}
+	return n.metrics.Addr()
+}
+
+// Close stops the node and undoes what it did to the host: the entry file goes (the node no longer
+// serves), the masquerade table is removed, the TUN closed, circuits torn down.
+func (n *Node) Close() error {
+	var errs []error
+	n.once.Do(func() {
+		close(n.stop)
+		n.wg.Wait()
+		if n.entry.Name != "" {
+			os.Remove(filepath.Join(n.cfg.DataDir, EntryFile))
+		}
+		if n.metrics != nil {
+			n.metrics.Close()
+		}
+		if n.relay != nil {
+			errs = append(errs, n.relay.Close())
+		}
+		if n.exit != nil {
+			errs = append(errs, n.exit.Close())
+		}
+		if n.masq != nil {
+			errs = append(errs, n.masq.Remove())
+		}
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,183 @@
+// Package relaylist reads and writes the relay list file: the relays a client may build circuits
+// through, until the signed directory of the discovery issue replaces it. Each exit node writes its
+// own entry (relay.toml in its data directory, or `meshvpn-exit-node info`); a list is those entries
+// one after another.
+//
+//	[[relay]]
+//	name = "r1"
+//	address = "198.51.100.7:7000"
+//	identity = "…"   # Ed25519, base64
+//	link_key = "…"   # X25519, base64
+//	onion_key = "…"  # X25519, base64
+//	exit = true
+//	exit_ports = "tcp=80,443 udp=53"
+package relaylist
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/exit/policy"
+)
+
+// Limits the parser enforces, so that a hostile or broken file fails fast and clearly.
+const (
+	MaxFileSize = 4 << 20
+	MaxRelays   = 10_000
+	MaxNameLen  = 32
+)
+
+// Entry is one relay of the list.
+type Entry struct {
+	Name      string
+	Info      relay.Info
+	Exit      bool
+	ExitPorts policy.PortSummary // what the exit accepts; empty for a relay that is not an exit
+}
+
+// file is the TOML shape of a list.
+type file struct {
+	Relay []entryText `toml:"relay"`
+}
+
+type entryText struct {
+	Name      string `toml:"name"`
+	Address   string `toml:"address"`
+	Identity  string `toml:"identity"`
+	LinkKey   string `toml:"link_key"`
+	OnionKey  string `toml:"onion_key"`
+	Exit      bool   `toml:"exit"`
+	ExitPorts string `toml:"exit_ports,omitempty"`
+}
+
+// Parse reads a relay list, reporting every problem in it at once.
+func Parse(data []byte) ([]Entry, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("relay list: %d bytes, more than %d", len(data), MaxFileSize)
+	}
+	var f file
+	md, err := toml.Decode(string(data), &f)
+	if err != nil {
+		return nil, fmt.Errorf("relay list: %w", err)
+	}
+	var errs []error
+	if und := md.Undecoded(); len(und) > 0 {
+		for _, k := range und {
+			errs = append(errs, fmt.Errorf("unknown key %s", k))
+		}
+	}
+	if len(f.Relay) > MaxRelays {
+		return nil, fmt.Errorf("relay list: %d relays, more than %d", len(f.Relay), MaxRelays)
+	}
+	out := make([]Entry, 0, len(f.Relay))
+	names := make(map[string]bool)
+	ids := make(map[keys.IdentityPublic]bool)
+	for i, t := range f.Relay {
+		e, err := t.entry()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("relay %d (%q): %w", i+1, t.Name, err))
+			continue
+		}
+		if names[e.Name] {
+			errs = append(errs, fmt.Errorf("relay %d: name %q used twice", i+1, e.Name))
+		}
+		if ids[e.Info.Identity] {
+			errs = append(errs, fmt.Errorf("relay %d (%q): identity listed twice", i+1, e.Name))
+		}
+		names[e.Name], ids[e.Info.Identity] = true, true
+		out = append(out, e)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("relay list: %w", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+func (t entryText) entry() (Entry, error) {
+	var errs []error
+	e := Entry{Name: t.Name, Exit: t.Exit}
+	if err := checkName(t.Name); err != nil {
+		errs = append(errs, err)
+	}
+	ap, err := netip.ParseAddrPort(t.Address)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("address: %w", err))
+	case ap.Port() == 0 || ap.Addr().IsUnspecified() || ap.Addr().IsMulticast() || ap.Addr().Zone() != "":
+		errs = append(errs, fmt.Errorf("address %s: not a relay's address", t.Address))
+	default:
+		e.Info.Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if e.Info.Identity, err = keys.ParseIdentityPublic(t.Identity); err != nil {
+		errs = append(errs, fmt.Errorf("identity: %w", err))
+	}
+	if e.Info.LinkKey, err = keys.ParseStaticPublic(t.LinkKey); err != nil {
+		errs = append(errs, fmt.Errorf("link_key: %w", err))
+	}
+	if e.Info.Onion, err = keys.ParseStaticPublic(t.OnionKey); err != nil {
+		errs = append(errs, fmt.Errorf("onion_key: %w", err))
+	}
+	switch {
+	case t.ExitPorts != "" && !t.Exit:
+		errs = append(errs, errors.New("exit_ports given for a relay that is not an exit"))
+	case t.ExitPorts != "":
+		if e.ExitPorts, err = policy.ParsePortSummary(t.ExitPorts); err != nil {
+			errs = append(errs, fmt.Errorf("exit_ports: %w", err))
+		}
+	}
+	return e, errors.Join(errs...)
+}
+
+func checkName(name string) error {
+	if name == "" || len(name) > MaxNameLen {
+		return fmt.Errorf("name %q: want 1 to %d characters", name, MaxNameLen)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.", r)) {
+			return fmt.Errorf("name %q: only letters, digits, '-', '_' and '.'", name)
+		}
+	}
+	return nil
+}
+
+// Encode writes entries in the form Parse reads.
+func Encode(entries []Entry) ([]byte, error) {
+	var f file
+	for _, e := range entries {
+		t := entryText{
+			Name:     e.Name,
+			Address:  e.Info.Addr.String(),
+			Identity: e.Info.Identity.String(),
+			LinkKey:  e.Info.LinkKey.String(),
+			OnionKey: e.Info.Onion.String(),
+			Exit:     e.Exit,
+		}
+		if e.Exit {
+			t.ExitPorts = e.ExitPorts.String()
+		}
+		f.Relay = append(f.Relay, t)
+	}
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(f); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Exits returns the entries that are exits.
+func Exits(entries []Entry) []Entry {
+	var out []Entry
+	for _, e := range entries {
+		if e.Exit {
+			out = append(out, e)
+		}
+	}
+	return out
+}
