@@ -1,0 +1,352 @@
+// Package circmgr keeps a client's circuit up: it picks a path from the relays it knows, builds the
+// circuit and opens an exit session on it, and when the circuit dies rebuilds one to the same exit
+// with the session's token, so that the exit keeps the user's address and open connections. Only when
+// the exit itself stays unreachable does it move to another exit (a new session).
+//
+// Path selection here is the interim one of the relay list (distinct relays, exit chosen by name or at
+// random, the guard kept across rebuilds); the directory-driven selection of the discovery issue
+// replaces Pick.
+package circmgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/core/relay"
+)
+
+// Circuit is what the manager needs of a built circuit (*client.Circuit in production).
+type Circuit interface {
+	Begin(ctx context.Context, token [cell.TokenLen]byte) ([cell.TokenLen]byte, error)
+	Done() <-chan struct{}
+	Err() error
+	Close()
+}
+
+// Builder builds circuits through a path, guard first (an adapter over *client.Client).
+type Builder interface {
+	Build(ctx context.Context, path []relay.Info) (Circuit, error)
+}
+
+// Relay is one relay the manager may use.
+type Relay struct {
+	Name string
+	Info relay.Info
+	Exit bool
+}
+
+// Config configures a Manager. Zero durations take the defaults.
+type Config struct {
+	Builder Builder
+	Relays  []Relay
+	// Exit names the exit to use; empty picks one at random.
+	Exit string
+	// OnCircuit is called with each new circuit, after its exit session is open and before the old
+	// circuit is closed: the packet engine switches to it there.
+	OnCircuit func(c Circuit, path []Relay)
+	// OnPath, if set, is called with a path before the manager builds through it (the client routes
+	// the guard outside its tunnel there). An error skips the path.
+	OnPath func(path []Relay) error
+
+	BuildTimeout time.Duration // one build and BEGIN (default 5 s)
+	Backoff      time.Duration // first pause after a failed rebuild, doubling to 5 s (default 100 ms)
+	// SameExitFor is how long rebuilds keep to the circuit's exit before giving up its session for
+	// another exit (default 20 s).
+	SameExitFor time.Duration
+
+	Logger *zap.Logger
+	Rand   *rand.Rand
+}
+
+// Reroute records one rebuild after a circuit died.
+type Reroute struct {
+	Died, Rebuilt time.Time
+	Why           string
+	Path          []string // relay names, guard first
+	SameSession   bool     // the exit kept the session: open connections survived
+}
+
+// Gap is how long the client had no circuit.
+func (r Reroute) Gap() time.Duration { return r.Rebuilt.Sub(r.Died) }
+
+// Status is a snapshot of the manager.
+type Status struct {
+	Up       bool
+	Path     []Relay
+	Since    time.Time // when the current circuit came up
+	Builds   uint64    // circuits built and begun
+	Failures uint64    // builds that failed
+	Reroutes []Reroute
+}
+
+// Manager keeps one circuit up.
+type Manager struct {
+	cfg Config
+
+	mu       sync.Mutex
+	circ     Circuit
+	path     []Relay
+	since    time.Time
+	token    [cell.TokenLen]byte
+	builds   uint64
+	failures uint64
+	reroutes []Reroute
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// maxReroutes bounds the history Status keeps.
+const maxReroutes = 64
+
+// New checks cfg; Start builds the first circuit.
+func New(cfg Config) (*Manager, error) {
+	var errs []error
+	if cfg.Builder == nil {
+		errs = append(errs, errors.New("circmgr: no builder"))
+	}
+	exits, others := 0, 0
+	names := map[string]bool{}
+	for _, r := range cfg.Relays {
+		names[r.Name] = true
+		if r.Exit {
+			exits++
+		} else {
+			others++
+		}
+	}
+	if exits == 0 {
+		errs = append(errs, errors.New("circmgr: no exit among the relays"))
+	}
+	if len(cfg.Relays) < 3 {
+		errs = append(errs, fmt.Errorf("circmgr: %d relays, a circuit needs 3", len(cfg.Relays)))
+	}
+	if cfg.Exit != "" {
+		found := false
+		for _, r := range cfg.Relays {
+			found = found || r.Name == cfg.Exit && r.Exit
+		}
+		if !found {
+			errs = append(errs, fmt.Errorf("circmgr: no exit named %q", cfg.Exit))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.BuildTimeout == 0 {
+		cfg.BuildTimeout = 5 * time.Second
+	}
+	if cfg.Backoff == 0 {
+		cfg.Backoff = 100 * time.Millisecond
+	}
+	if cfg.SameExitFor == 0 {
+		cfg.SameExitFor = 20 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	return &Manager{cfg: cfg, stop: make(chan struct{})}, nil
+}
+
+// Start builds the first circuit, trying paths until one works or ctx ends, then keeps it up until
+// Close.
+func (m *Manager) Start(ctx context.Context) error {
+	exit := m.pickExit("")
+	guard := m.pickGuard(exit, "")
+	var last error
+	for attempt := 0; ; attempt++ {
+		path := m.pick(guard, exit, "", attempt)
+		if _, err := m.try(ctx, path, false); err == nil {
+			break
+		} else {
+			last = err
+		}
+		if attempt > 0 && attempt%len(m.cfg.Relays) == 0 && m.cfg.Exit == "" {
+			exit = m.pickExit(exit) // this exit answers nobody: try another
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no circuit: %w (last: %v)", ctx.Err(), last)
+		case <-m.stop:
+			return errors.New("circmgr: closed")
+		case <-time.After(m.backoff(attempt)):
+		}
+	}
+	m.wg.Add(1)
+	go m.keepUp()
+	return nil
+}
+
+// try builds through path and begins a session (re-attaching when reattach is set), and makes the
+// circuit the current one. kept reports that the exit re-attached the session.
+func (m *Manager) try(ctx context.Context, path []Relay, reattach bool) (kept bool, err error) {
+	if m.cfg.OnPath != nil {
+		if err := m.cfg.OnPath(path); err != nil {
+			return false, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.BuildTimeout)
+	defer cancel()
+	infos := make([]relay.Info, len(path))
+	for i, r := range path {
+		infos[i] = r.Info
+	}
+	c, err := m.cfg.Builder.Build(ctx, infos)
+	if err == nil {
+		var token [cell.TokenLen]byte
+		if reattach {
+			m.mu.Lock()
+			token = m.token
+			m.mu.Unlock()
+		}
+		var got [cell.TokenLen]byte
+		if got, err = c.Begin(ctx, token); err != nil {
+			c.Close()
+		} else {
+			m.install(c, path, got)
+			return reattach && got == token, nil
+		}
+	}
+	m.mu.Lock()
+	m.failures++
+	m.mu.Unlock()
+	m.cfg.Logger.Info("circuit build failed", zap.Strings("path", names(path)), zap.Error(err))
+	return false, err
+}
+
+func (m *Manager) install(c Circuit, path []Relay, token [cell.TokenLen]byte) {
+	if m.cfg.OnCircuit != nil {
+		m.cfg.OnCircuit(c, path)
+	}
+	m.mu.Lock()
+	old := m.circ
+	m.circ, m.path, m.token, m.since = c, path, token, time.Now()
+	m.builds++
+	m.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	m.cfg.Logger.Info("circuit up", zap.Strings("path", names(path)))
+}
+
+// keepUp waits for the circuit to die and rebuilds it.
+func (m *Manager) keepUp() {
+	defer m.wg.Done()
+	for {
+		m.mu.Lock()
+		c, path := m.circ, m.path
+		m.mu.Unlock()
+		select {
+		case <-m.stop:
+			return
+		case <-c.Done():
+		}
+		died := time.Now()
+		why := "closed"
+		if err := c.Err(); err != nil {
+			why = err.Error()
+		}
+		m.cfg.Logger.Warn("circuit died, rebuilding", zap.String("why", why))
+		r, ok := m.rebuild(path, died)
+		if !ok {
+			return // closed
+		}
+		r.Why = why
+		m.mu.Lock()
+		if len(m.reroutes) == maxReroutes {
+			m.reroutes = append(m.reroutes[:0], m.reroutes[1:]...)
+		}
+		m.reroutes = append(m.reroutes, r)
+		m.mu.Unlock()
+	}
+}
+
+// rebuild tries paths to the dead circuit's exit, presenting its session token, for SameExitFor;
+// then other exits too, with a new session.
+func (m *Manager) rebuild(dead []Relay, died time.Time) (Reroute, bool) {
+	guard, middle, exit := dead[0].Name, dead[1].Name, dead[len(dead)-1].Name
+	sameExit := true
+	for attempt := 0; ; attempt++ {
+		if sameExit && m.cfg.Exit == "" && time.Since(died) > m.cfg.SameExitFor {
+			sameExit = false
+			exit = m.pickExit(exit)
+			m.cfg.Logger.Warn("the exit is unreachable: moving to another exit, open connections are lost")
+		}
+		path := m.pick(guard, exit, middle, attempt)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-m.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		kept, err := m.try(ctx, path, sameExit)
+		cancel()
+		if err == nil {
+			m.mu.Lock()
+			now := m.since
+			m.mu.Unlock()
+			return Reroute{Died: died, Rebuilt: now, Path: names(path), SameSession: kept}, true
+		}
+		select {
+		case <-m.stop:
+			return Reroute{}, false
+		case <-time.After(m.backoff(attempt)):
+		}
+	}
+}
+
+func (m *Manager) backoff(attempt int) time.Duration {
+	d := m.cfg.Backoff << min(attempt, 6)
+	return min(d, 5*time.Second)
+}
+
+// Status returns a snapshot.
+func (m *Manager) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := Status{Path: append([]Relay(nil), m.path...), Since: m.since, Builds: m.builds, Failures: m.failures,
+		Reroutes: append([]Reroute(nil), m.reroutes...)}
+	if m.circ != nil {
+		select {
+		case <-m.circ.Done():
+		default:
+			s.Up = true
+		}
+	}
+	return s
+}
+
+// Close stops the manager and tears its circuit down.
+func (m *Manager) Close() {
+	m.once.Do(func() {
+		close(m.stop)
+		m.wg.Wait()
+		m.mu.Lock()
+		c := m.circ
+		m.mu.Unlock()
+		if c != nil {
+			c.Close()
+		}
+	})
+}
+
+func names(path []Relay) []string {
+	out := make([]string, len(path))
+	for i, r := range path {
+		out[i] = r.Name
+	}
+	return out
+}
