@@ -1,0 +1,173 @@
+// Package route steers a client host's traffic into its tunnel: the whole IPv4 and IPv6 internet goes
+// to the TUN device (as two halves, 0.0.0.0/1 and 128.0.0.0/1, which are more specific than any default
+// route and leave it in place), while the relays the client reaches directly — its guards — keep the
+// route they had before, so the tunnel's own packets do not loop into it. Everything a Table adds it
+// removes on Close, and nothing else.
+package route
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Table is the set of routes one tunnel added.
+type Table struct {
+	tun   string
+	index int
+
+	mu     sync.Mutex
+	added  []netlink.Route
+	bypass map[netip.Addr]bool
+	closed bool
+}
+
+// halves are the routes that send everything into the tunnel.
+var halves = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1"),
+	netip.MustParsePrefix("::/1"), netip.MustParsePrefix("8000::/1"),
+}
+
+// New returns a Table for the TUN device named tun (which must exist).
+func New(tun string) (*Table, error) {
+	l, err := netlink.LinkByName(tun)
+	if err != nil {
+		return nil, fmt.Errorf("route: %s: %w", tun, err)
+	}
+	return &Table{tun: tun, index: l.Attrs().Index, bypass: map[netip.Addr]bool{}}, nil
+}
+
+// Bypass routes addr (a relay the client talks to directly) the way it went before the tunnel: by the
+// most specific route to it that does not use the tunnel. It is idempotent.
+func (t *Table) Bypass(addr netip.Addr) error {
+	addr = addr.Unmap()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errors.New("route: table closed")
+	}
+	if t.bypass[addr] {
+		return nil
+	}
+	via, err := t.outside(addr)
+	if err != nil {
+		return err
+	}
+	r := netlink.Route{
+		Dst:       ipNet(netip.PrefixFrom(addr, addr.BitLen())),
+		Gw:        via.Gw,
+		LinkIndex: via.LinkIndex,
+		Table:     unix.RT_TABLE_MAIN,
+		Protocol:  unix.RTPROT_STATIC,
+	}
+	if via.Gw == nil {
+		r.Scope = netlink.SCOPE_LINK
+	}
+	if err := netlink.RouteAdd(&r); err != nil {
+		if errors.Is(err, unix.EEXIST) { // a route of someone else's: it already keeps addr out
+			t.bypass[addr] = true
+			return nil
+		}
+		return fmt.Errorf("route: bypass for a relay: %w", err)
+	}
+	t.added = append(t.added, r)
+	t.bypass[addr] = true
+	return nil
+}
+
+// outside finds the most specific main-table route to addr that does not go into the tunnel.
+func (t *Table) outside(addr netip.Addr) (netlink.Route, error) {
+	family := netlink.FAMILY_V4
+	if addr.Is6() {
+		family = netlink.FAMILY_V6
+	}
+	routes, err := netlink.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return netlink.Route{}, fmt.Errorf("route: list routes: %w", err)
+	}
+	best, bits := netlink.Route{}, -1
+	for _, r := range routes {
+		if r.LinkIndex == t.index || r.Type != unix.RTN_UNICAST {
+			continue
+		}
+		p := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		if addr.Is4() {
+			p = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		}
+		if r.Dst != nil {
+			var ok bool
+			if p, ok = prefixOf(r.Dst); !ok {
+				continue
+			}
+		}
+		if p.Contains(addr) && p.Bits() > bits {
+			best, bits = r, p.Bits()
+		}
+	}
+	if bits < 0 {
+		return netlink.Route{}, fmt.Errorf("route: no route to the relay outside the tunnel")
+	}
+	if best.LinkIndex == 0 && len(best.MultiPath) > 0 {
+		best.LinkIndex, best.Gw = best.MultiPath[0].LinkIndex, best.MultiPath[0].Gw
+	}
+	return best, nil
+}
+
+// TunnelAll sends the whole internet into the tunnel. IPv6 goes there too (the client drops it inside
+// the tunnel rather than let it leak); a host without IPv6 skips those routes.
+func (t *Table) TunnelAll() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errors.New("route: table closed")
+	}
+	for _, p := range halves {
+		r := netlink.Route{Dst: ipNet(p), LinkIndex: t.index, Scope: netlink.SCOPE_LINK, Table: unix.RT_TABLE_MAIN, Protocol: unix.RTPROT_STATIC}
+		err := netlink.RouteAdd(&r)
+		if err != nil && p.Addr().Is6() && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.ENETDOWN)) {
+			continue // IPv6 is off on this host: nothing to leak
+		}
+		if err != nil {
+			return fmt.Errorf("route: %v into %s: %w", p, t.tun, err)
+		}
+		t.added = append(t.added, r)
+	}
+	return nil
+}
+
+// Close removes every route the table added, newest first.
+func (t *Table) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	for i := len(t.added) - 1; i >= 0; i-- {
+		r := t.added[i]
+		if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("route: remove %v: %w", r.Dst, err))
+		}
+	}
+	t.added = nil
+	return errors.Join(errs...)
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones), true
+}
