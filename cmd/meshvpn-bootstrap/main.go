@@ -1,5 +1,7 @@
 // Command meshvpn-bootstrap creates MeshVPN networks. Today it has one subcommand, testnet, which starts
-// a complete network on this machine in network namespaces (what `make demo` runs).
+// a complete network on this machine in network namespaces (what `make demo` runs): every relay and
+// exit a meshvpn-exit-node process, the client a meshvpn-client daemon, from the same folder as this
+// program.
 package main
 
 import (
@@ -15,7 +17,6 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/testnet"
-	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
 
@@ -24,7 +25,8 @@ const usage = `meshvpn-bootstrap creates MeshVPN networks.
 Usage:
   meshvpn-bootstrap testnet [flags]   start a whole network in network namespaces on this machine
                                       (root): relays, exits with NAT, a client with a TUN device and a
-                                      web server that only exits reach. It runs until Ctrl-C, or, with
+                                      web server that only exits reach, each node a process of its own
+                                      (meshvpn-exit-node and meshvpn-client, found beside this program). It runs until Ctrl-C, or, with
                                       --demo, sends real traffic through a circuit, prints what
                                       happened and exits (non-zero if any step failed).
 
@@ -84,29 +86,27 @@ func runTestnet(args []string) int {
 			fmt.Fprintln(os.Stderr, "testnet: namespaces left behind:", left)
 		}
 	}()
-	fmt.Printf("network up in %v: %d relays and %d exits on the hub 10.240.0.0/24, the client at 10.240.0.100,\n",
+	fmt.Printf("network up in %v: %d relays and %d exits (one meshvpn-exit-node process each) on the hub\n",
 		time.Since(start).Round(time.Millisecond), len(n.Relays)-len(n.Exits), len(n.Exits))
-	fmt.Printf("a web server at %s that only exits can reach (namespaces %s-*)\n", testnet.WebAddr, n.Prefix)
-
-	guard, middle, exit := 0, 1, len(n.Relays)-len(n.Exits)
-	t0 := time.Now()
-	if _, err := n.Build(ctx, [cell.TokenLen]byte{}, guard, middle, exit); err != nil {
-		fmt.Fprintln(os.Stderr, "testnet: build circuit:", err)
+	fmt.Printf("10.240.0.0/24, the client (meshvpn-client) at %s, a web server at %s that only exits can\n", testnet.ClientAddr, testnet.WebAddr)
+	fmt.Printf("reach (namespaces %s-*)\n", n.Prefix)
+	s, err := n.Status(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testnet: client status:", err)
 		return 1
 	}
-	fmt.Printf("\ncircuit built in %v (client TUN mvc0, MTU %d):\n", time.Since(t0).Round(time.Microsecond), testnet.TUNMTU)
-	for i, hop := range []int{guard, middle, exit} {
-		node := n.Relays[hop]
-		role := [...]string{"guard ", "middle", "exit  "}[i]
-		fmt.Printf("  %s %-3s %s:7000  identity %s…\n", role, node.Name, node.Addr, node.Relay.Info().Identity.String()[:12])
+	fmt.Printf("\nthe client's circuit (TUN mvc0, MTU %d, all traffic routed into it):\n", s.MTU)
+	for _, h := range s.Circuit.Hops {
+		fmt.Printf("  %-6s %-3s %-17s identity %s…\n", h.Role, h.Name, h.Address, h.Identity[:12])
 	}
 
 	if !opts.demo {
-		fmt.Printf("\nTry: ip netns exec %s-cl curl http://%s/   — Ctrl-C stops the network.\n", n.Prefix, testnet.WebAddr)
+		fmt.Printf("\nTry: ip netns exec %s-cl curl http://%s/\n     ip netns exec %s-cl %s status --control-socket %s\nCtrl-C stops the network.\n",
+			n.Prefix, testnet.WebAddr, n.Prefix, n.Bin("meshvpn-client"), n.Socket)
 		<-ctx.Done()
 		return 0
 	}
-	if err := demo(n); err != nil {
+	if err := demo(ctx, n); err != nil {
 		fmt.Fprintln(os.Stderr, "\nDEMO FAILED:", err)
 		return 1
 	}
@@ -114,7 +114,7 @@ func runTestnet(args []string) int {
 	return 0
 }
 
-func demo(n *testnet.Net) error {
+func demo(ctx context.Context, n *testnet.Net) error {
 	fmt.Printf("\n1. GET http://%s/ from the client's namespace\n", testnet.WebAddr)
 	out, err := n.InClient("curl", "-sS", "--max-time", "10", "http://"+testnet.WebAddr+"/")
 	if err != nil {
@@ -126,7 +126,7 @@ func demo(n *testnet.Net) error {
 	if !strings.HasPrefix(host, "203.0.113.") || host == testnet.WebAddr {
 		return fmt.Errorf("the server saw %s, not an exit's address", seen)
 	}
-	fmt.Printf("   the server saw %s (the exit's address), not the client's 10.240.0.100 or %s\n", host, testnet.ClientTUNAddr)
+	fmt.Printf("   the server saw %s (the exit's address), not the client's %s or %s\n", host, testnet.ClientAddr, testnet.ClientTUNAddr)
 
 	fmt.Printf("\n2. download a %d MB file and compare checksums\n", testnet.BigSize>>20)
 	t0 := time.Now()
@@ -165,8 +165,12 @@ func demo(n *testnet.Net) error {
 		fmt.Printf("   %.0f Mbit/s through the tunnel\n", bps/1e6)
 	}
 
-	fmt.Println("\n5. kill the middle relay during a 10 MB download (the server sends at 2 MB/s)")
-	n.KeepUp()
+	path, err := n.Path(ctx)
+	if err != nil {
+		return err
+	}
+	middle := path[1]
+	fmt.Printf("\n5. kill the middle relay (%s, SIGKILL) during a 10 MB download (the server sends at 2 MB/s)\n", middle.Name)
 	done := make(chan error, 1)
 	var dl string
 	go func() {
@@ -176,7 +180,7 @@ func demo(n *testnet.Net) error {
 	}()
 	time.Sleep(1500 * time.Millisecond)
 	killed := time.Now()
-	if err := n.Kill(1); err != nil {
+	if err := n.Kill(middle); err != nil {
 		return err
 	}
 	if err := <-done; err != nil {
@@ -185,25 +189,40 @@ func demo(n *testnet.Net) error {
 	if got := strings.Fields(dl)[0]; got != fmt.Sprintf("%x", sum) {
 		return fmt.Errorf("download across the reroute: checksum %s, the server's is %x", got, sum)
 	}
-	rr := n.Reroutes()
-	if len(rr) == 0 {
+	s, err := n.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if len(s.Reroutes) == 0 {
 		return errors.New("the circuit was never rebuilt")
 	}
-	r := rr[0]
-	fmt.Printf("   the client learned of it after %v (%v)\n", r.Died.Sub(killed).Round(time.Millisecond), r.Why)
-	fmt.Printf("   rebuilt through %s → %s → %s in %v; the exit kept the session: %v\n",
-		n.Relays[r.Path[0]].Name, n.Relays[r.Path[1]].Name, n.Relays[r.Path[2]].Name, r.Rebuilt.Sub(r.Died).Round(time.Millisecond), r.SameSession)
-	fmt.Printf("   the same TCP connection finished the download over the new middle (%d cells); checksum matches\n",
-		n.Relays[r.Path[1]].Relay.Stats().CellsIn)
+	r := s.Reroutes[0]
+	fmt.Printf("   the client learned of it after %v (%s)\n", r.Died.Sub(killed).Round(time.Millisecond), r.Why)
+	fmt.Printf("   rebuilt through %s in %.0f ms; the exit kept the session: %v\n", strings.Join(r.Path, " → "), r.GapMillis, r.SameSession)
+	if !r.SameSession {
+		return errors.New("the exit did not keep the session")
+	}
+	fmt.Printf("   the same TCP connection finished the download over the new middle (%.0f cells); checksum matches\n",
+		n.MustMetric(n.Node(r.Path[1]), `meshvpn_relay_cells_total{direction="in"}`))
 
-	fmt.Println("\n6. what the relays did")
+	fmt.Println("\n6. what the relays did (from each node's /metrics)")
 	for _, node := range n.Relays {
-		s := node.Relay.Stats()
-		if s.CellsIn == 0 {
+		if node == middle {
+			fmt.Printf("   %-3s killed\n", node.Name)
 			continue
 		}
-		fmt.Printf("   %-3s cells in %7d out %7d   circuits %d   bad MAC %d  replays %d  queue drops %d\n",
-			node.Name, s.CellsIn, s.CellsOut, s.CircuitsOpen, s.DropBadMAC, s.DropReplay, s.DropQueueFull)
+		m := func(series string) float64 { return n.MustMetric(node, series) }
+		fmt.Printf("   %-3s cells in %7.0f out %7.0f   circuits %.0f   bad MAC %.0f  replays %.0f  queue drops %.0f\n",
+			node.Name, m(`meshvpn_relay_cells_total{direction="in"}`), m(`meshvpn_relay_cells_total{direction="out"}`),
+			m("meshvpn_relay_circuits"), m(`meshvpn_relay_drops_total{reason="bad_mac"}`),
+			m(`meshvpn_relay_drops_total{reason="replay"}`), m(`meshvpn_relay_drops_total{reason="queue_full"}`))
 	}
+
+	fmt.Println("\n7. meshvpn-client status")
+	out, err = n.InClient(n.Bin("meshvpn-client"), "status", "--control-socket", n.Socket)
+	if err != nil {
+		return err
+	}
+	fmt.Print(out)
 	return nil
 }

@@ -1,37 +1,33 @@
-// Package testnet builds a whole MeshVPN network on one machine, each node in a network namespace of
-// its own, joined by veth pairs and bridges, with real TUN devices, kernel routing and kernel NAT:
+// Package testnet builds a whole MeshVPN network on one machine, each node a process of its own in a
+// network namespace of its own, joined by veth pairs and bridges, with real TUN devices, kernel
+// routing and kernel NAT:
 //
 //	hub   a bridge all relays, exits and the client hang on (10.240.0.0/24, "the internet")
-//	r1…r5 relays                      x1, x2 exits (also on the web network, with masquerade)
-//	cl    the client: TUN mvc0, default route into it; only the hub is reachable outside the tunnel
-//	web   an HTTP server and iperf3 at 203.0.113.10, reachable only through an exit
+//	r1…r5 meshvpn-exit-node --relay-only     x1, x2 meshvpn-exit-node (also on the web network)
+//	cl    meshvpn-client up --foreground: TUN mvc0, the whole internet routed into it
+//	web   an HTTP server (in this process) and iperf3 at 203.0.113.10, reachable only through an exit
 //
-// The nodes run in this process, each with its sockets and devices made inside its namespace; the
-// packets between them cross real interfaces. Every namespace is named with a per-run prefix and
-// removed by Close, also after a failure.
+// Every node is started from its own config file and data directory, exactly as an operator or a
+// user would run it; the testnet reads what they do from their metrics and the client's control
+// socket. Every namespace is named with a per-run prefix; Close stops every process it started (by
+// PID) and removes every namespace, also after a failure.
 package testnet
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
 
-	"github.com/meshvpn/meshvpn/core/cell"
-	"github.com/meshvpn/meshvpn/core/client"
-	"github.com/meshvpn/meshvpn/core/engine"
-	"github.com/meshvpn/meshvpn/core/relay"
-	"github.com/meshvpn/meshvpn/crypto/keys"
-	"github.com/meshvpn/meshvpn/crypto/onion"
-	"github.com/meshvpn/meshvpn/exit/masq"
-	"github.com/meshvpn/meshvpn/exit/nat"
-	"github.com/meshvpn/meshvpn/exit/session"
+	"github.com/meshvpn/meshvpn/cmd/internal/clientd"
+	"github.com/meshvpn/meshvpn/cmd/internal/exitnode"
+	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
 
@@ -40,66 +36,62 @@ const (
 	WebAddr = "203.0.113.10"
 	// ClientTUNAddr is the client's address inside the tunnel.
 	ClientTUNAddr = "10.99.0.2"
-	relayPort     = 7000
+	// ClientAddr is the client's address on the hub.
+	ClientAddr = "10.240.0.100"
+	relayPort  = 7000
+	// metricsAddr is where every node serves metrics, inside its own namespace.
+	metricsAddr = "127.0.0.1:9310"
 )
 
-// TUNMTU is the client's TUN MTU: a full cell's payload at the third hop less the relay message
-// header (docs/protocol.md §4).
-var TUNMTU = cell.MaxData(onion.PayloadLen(onion.FullSize, 3))
+// TUNMTU is the client's TUN MTU.
+var TUNMTU = clientd.DefaultMTU
 
-// Node is one relay or exit of the testnet.
+// Node is one relay or exit of the testnet: a meshvpn-exit-node process.
 type Node struct {
 	Name  string
 	Addr  netip.Addr // on the hub
-	Relay *relay.Relay
-	Exit  *session.Engine // nil for a relay
+	Exit  bool
+	Entry relaylist.Entry
 	ns    *namespace
-	conn  *net.UDPConn
+	dir   string
+	proc  *process
 }
 
 // Net is a running testnet.
 type Net struct {
-	Prefix  string
-	Relays  []*Node // relays then exits
-	Exits   []*Node
-	Client  *client.Client
-	Engine  *engine.Engine
-	Circuit *client.Circuit
-	Web     *WebServer
+	Prefix string
+	Relays []*Node // relays then exits
+	Exits  []*Node
+	Web    *WebServer
+	// Socket is the client daemon's control socket.
+	Socket string
 
-	ns []*namespace
-	cl *namespace
-	wb *namespace
-
-	mu      sync.Mutex
-	token   [cell.TokenLen]byte
-	path    []int
-	reroute []Reroute
-
-	stop     chan struct{} // closed by Close: ends KeepUp
-	stopOnce sync.Once
-	wg       sync.WaitGroup
-}
-
-// Reroute records one automatic rebuild after a circuit died.
-type Reroute struct {
-	Died, Rebuilt time.Time
-	Why           error
-	Path          []int
-	SameSession   bool
+	dir    string // configs, data directories and logs of this run
+	bin    string
+	ns     []*namespace
+	cl, wb *namespace
+	client *process
 }
 
 // Options size the testnet.
 type Options struct {
 	Relays, Exits int
 	Backend       tun.Backend
+	// Bin is the folder holding meshvpn-exit-node and meshvpn-client (default: this program's own).
+	Bin string
+	// Exit is the exit the client uses (default x1).
+	Exit string
 }
 
-// linkTuning makes dead relays show quickly on the testnet: a link that hears nothing for 2 s is dead
-// (the default is 30 s, for real networks).
-var linkTuning = relay.LinkTuning{KeepaliveInterval: 500 * time.Millisecond, DeadAfter: 2 * time.Second, HandshakeRetry: 250 * time.Millisecond}
+// Link timers of the testnet: a link that hears nothing for 2 s is dead (30 s on real networks), so
+// that a killed relay shows quickly.
+const (
+	keepalive = 500 * time.Millisecond
+	deadAfter = 2 * time.Second
+)
 
-// Start builds the network and a circuit guard → middle → exit through it.
+// Start builds the network, starts every node and the client, and returns once the client has a
+// circuit.
 func Start(ctx context.Context, o Options) (n *Net, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("testnet: needs root (network namespaces, TUN devices, nftables)")
@@ -110,7 +102,28 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 	if o.Exits == 0 {
 		o.Exits = 2
 	}
-	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), stop: make(chan struct{})}
+	if o.Exit == "" {
+		o.Exit = "x1"
+	}
+	if o.Backend == "" {
+		o.Backend = tun.DefaultBackend
+	}
+	if o.Bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		o.Bin = filepath.Dir(self)
+	}
+	for _, b := range []string{"meshvpn-exit-node", "meshvpn-client"} {
+		if _, err := os.Stat(filepath.Join(o.Bin, b)); err != nil {
+			return nil, fmt.Errorf("testnet: %s is not built (make build): %w", b, err)
+		}
+	}
+	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin}
+	if n.dir, err = os.MkdirTemp("", n.Prefix+"-testnet-"); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -120,11 +133,10 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := hub.exec("ip", "link", "add", "br0", "type", "bridge"); err != nil {
-		return nil, err
-	}
-	if _, err := hub.exec("ip", "link", "set", "br0", "up"); err != nil {
-		return nil, err
+	for _, c := range [][]string{{"ip", "link", "add", "br0", "type", "bridge"}, {"ip", "link", "set", "br0", "up"}} {
+		if _, err := hub.exec(c...); err != nil {
+			return nil, err
+		}
 	}
 	if n.wb, err = n.namespace("web"); err != nil {
 		return nil, err
@@ -138,7 +150,6 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			return nil, err
 		}
 	}
-
 	for i := range o.Relays + o.Exits {
 		exit := i >= o.Relays
 		name := fmt.Sprintf("r%d", i+1)
@@ -147,7 +158,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			name = fmt.Sprintf("x%d", i-o.Relays+1)
 			addr = netip.AddrFrom4([4]byte{10, 240, 0, byte(21 + i - o.Relays)})
 		}
-		node, err := n.startNode(hub, name, addr, exit, i, o)
+		node, err := n.plugNode(hub, name, addr, exit)
 		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", name, err)
 		}
@@ -156,10 +167,23 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			n.Exits = append(n.Exits, node)
 		}
 	}
+	// The nodes start side by side; each is ready when its entry file appears.
+	errc := make(chan error, len(n.Relays))
+	for _, node := range n.Relays {
+		go func() { errc <- n.startNode(ctx, node, o.Backend) }()
+	}
+	for range n.Relays {
+		if e := <-errc; e != nil && err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
 	if n.Web, err = startWeb(n.wb); err != nil {
 		return nil, err
 	}
-	if err := n.startClient(hub, o); err != nil {
+	if err := n.startClient(ctx, hub, o); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -180,13 +204,8 @@ func (n *Net) plug(ns, into *namespace, br, tag string, addr netip.Prefix) error
 	if len(outer) > 15 {
 		outer = outer[len(outer)-15:]
 	}
-	cmds := [][]string{
-		{"ip", "link", "add", inner, "netns", ns.name, "type", "veth", "peer", "name", outer, "netns", into.name},
-	}
-	for _, c := range cmds {
-		if _, err := sh(c...); err != nil {
-			return err
-		}
+	if _, err := sh("ip", "link", "add", inner, "netns", ns.name, "type", "veth", "peer", "name", outer, "netns", into.name); err != nil {
+		return err
 	}
 	if _, err := into.exec("ip", "link", "set", outer, "master", br, "up"); err != nil {
 		return err
@@ -198,7 +217,8 @@ func (n *Net) plug(ns, into *namespace, br, tag string, addr netip.Prefix) error
 	return err
 }
 
-func (n *Net) startNode(hub *namespace, name string, addr netip.Addr, exit bool, i int, o Options) (*Node, error) {
+// plugNode makes a node's namespace and wires it: to the hub, and an exit to the web network too.
+func (n *Net) plugNode(hub *namespace, name string, addr netip.Addr, exit bool) (*Node, error) {
 	ns, err := n.namespace(name)
 	if err != nil {
 		return nil, err
@@ -206,250 +226,200 @@ func (n *Net) startNode(hub *namespace, name string, addr netip.Addr, exit bool,
 	if err := n.plug(ns, hub, "br0", name, netip.PrefixFrom(addr, 24)); err != nil {
 		return nil, err
 	}
-	node := &Node{Name: name, Addr: addr, ns: ns}
-	id, err := keys.GenerateIdentity(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	lk, _ := keys.GenerateStatic(rand.Reader)
-	ok, _ := keys.GenerateStatic(rand.Reader)
-	var conn *net.UDPConn
-	if err := ns.do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: addr.AsSlice(), Port: relayPort})
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	node.conn = conn
-	cfg := relay.Config{Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, Link: linkTuning}
 	if exit {
-		webSide := netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + len(n.Exits))})
+		exits := 0
+		for _, r := range n.Relays {
+			if r.Exit {
+				exits++
+			}
+		}
+		webSide := netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + exits)})
 		if err := n.plug(ns, n.wb, "wbr", "w"+name, netip.PrefixFrom(webSide, 24)); err != nil {
-			conn.Close()
 			return nil, err
 		}
-		if node.Exit, err = startExit(ns, o.Backend); err != nil {
-			conn.Close()
+		// The exit's way to the internet: everything beyond the web network goes there too.
+		if _, err := ns.exec("ip", "route", "add", "default", "via", WebAddr); err != nil {
 			return nil, err
 		}
-		e := node.Exit
-		cfg.Exit = func(c *relay.ExitCircuit, t cell.MsgType, data []byte) { e.Handle(c, t, data) }
 	}
-	if node.Relay, err = relay.New(cfg); err != nil {
-		conn.Close()
-		if node.Exit != nil {
-			node.Exit.Close()
-		}
-		return nil, err
-	}
-	return node, nil
+	return &Node{Name: name, Addr: addr, Exit: exit, ns: ns, dir: filepath.Join(n.dir, name)}, nil
 }
 
-// exitPool is every exit's session address pool; the exit's TUN takes its first address.
-var exitPool = nat.DefaultPrefix
-
-func startExit(ns *namespace, backend tun.Backend) (*session.Engine, error) {
-	self := exitPool.Addr().Next()
-	var dev tun.Device
-	if err := ns.do(func() (err error) {
-		dev, err = tun.Open(tun.Config{Name: "mvx0", MTU: 1500, Backend: backend, Addr: netip.PrefixFrom(self, exitPool.Bits()), Up: true})
+// startNode writes the node's config and runs meshvpn-exit-node with it, waiting for its entry.
+func (n *Net) startNode(ctx context.Context, node *Node, backend tun.Backend) error {
+	if err := os.MkdirAll(node.dir, 0o700); err != nil {
 		return err
-	}); err != nil {
-		return nil, fmt.Errorf("exit TUN: %w", err)
 	}
-	if _, err := ns.exec("sysctl", "-qw", "net.ipv4.ip_forward=1"); err != nil {
-		dev.Close()
-		return nil, err
+	cfg := fmt.Sprintf(`name = %q
+data_dir = %q
+listen = "%s:%d"
+relay_only = %v
+metrics = %q
+log_level = "info"
+[link]
+keepalive_interval = %q
+dead_after = %q
+[exit]
+tun = "mvx0"
+tun_backend = %q
+`, node.Name, filepath.Join(node.dir, "data"), node.Addr, relayPort, !node.Exit, metricsAddr, keepalive, deadAfter, backend)
+	path := filepath.Join(node.dir, "exit-node.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return err
 	}
-	if _, err := masq.Install(exitPool, "mvx0", masq.Options{NetNSFd: int(ns.fd.Fd())}); err != nil {
-		dev.Close()
-		return nil, err
-	}
-	pool, err := nat.NewPool(exitPool, self)
+	p, err := n.run(node.ns, node.Name, filepath.Join(n.bin, "meshvpn-exit-node"), "--config", path)
 	if err != nil {
-		dev.Close()
-		return nil, err
+		return err
 	}
-	return session.New(session.Config{TUN: dev, Pool: pool, Self: self})
+	node.proc = p
+	entry := filepath.Join(node.dir, "data", exitnode.EntryFile)
+	if err := p.waitFor(ctx, 15*time.Second, func() bool { _, err := os.Stat(entry); return err == nil }); err != nil {
+		return err
+	}
+	text, err := os.ReadFile(entry)
+	if err != nil {
+		return err
+	}
+	es, err := relaylist.Parse(text)
+	if err != nil {
+		return err
+	}
+	node.Entry = es[0]
+	return nil
 }
 
-func (n *Net) startClient(hub *namespace, o Options) error {
+func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error {
 	cl, err := n.namespace("cl")
 	if err != nil {
 		return err
 	}
 	n.cl = cl
-	if err := n.plug(cl, hub, "br0", "cl", netip.MustParsePrefix("10.240.0.100/24")); err != nil {
+	if err := n.plug(cl, hub, "br0", "cl", netip.MustParsePrefix(ClientAddr+"/24")); err != nil {
 		return err
 	}
-	var conn *net.UDPConn
-	var dev tun.Device
-	if err := cl.do(func() (err error) {
-		if conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 240, 0, 100)}); err != nil {
-			return err
+	var entries []relaylist.Entry
+	for _, node := range n.Relays {
+		entries = append(entries, node.Entry)
+	}
+	list, err := relaylist.Encode(entries)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(n.dir, "client")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	relays := filepath.Join(dir, "relays.toml")
+	if err := os.WriteFile(relays, list, 0o644); err != nil {
+		return err
+	}
+	n.Socket = filepath.Join(dir, "client.sock")
+	cfg := fmt.Sprintf(`relays = %q
+exit = %q
+control_socket = %q
+metrics = %q
+log_level = "info"
+[tun]
+name = "mvc0"
+backend = %q
+address = "%s/32"
+[link]
+keepalive_interval = %q
+dead_after = %q
+`, relays, o.Exit, n.Socket, "127.0.0.1:9311", o.Backend, ClientTUNAddr, keepalive, deadAfter)
+	path := filepath.Join(dir, "client.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	if n.client, err = n.run(cl, "client", filepath.Join(n.bin, "meshvpn-client"), "up", "--foreground", "--config", path); err != nil {
+		return err
+	}
+	ctl := clientd.Dial(n.Socket)
+	defer ctl.Close()
+	return n.client.waitFor(ctx, 30*time.Second, func() bool {
+		s, err := ctl.Status(ctx)
+		return err == nil && s.State == "connected"
+	})
+}
+
+// Status asks the client daemon for its status.
+func (n *Net) Status(ctx context.Context) (clientd.Status, error) {
+	ctl := clientd.Dial(n.Socket)
+	defer ctl.Close()
+	return ctl.Status(ctx)
+}
+
+// Node returns the node with the given name, or nil.
+func (n *Net) Node(name string) *Node {
+	for _, node := range n.Relays {
+		if node.Name == name {
+			return node
 		}
-		dev, err = tun.Open(tun.Config{Name: "mvc0", MTU: TUNMTU, Backend: o.Backend, Addr: netip.MustParsePrefix(ClientTUNAddr + "/32"), Up: true})
-		return err
-	}); err != nil {
-		if conn != nil {
-			conn.Close()
-		}
-		return fmt.Errorf("client: %w", err)
-	}
-	// Everything but the hub goes into the tunnel; the relays stay reachable on the hub's own route.
-	if _, err := cl.exec("ip", "route", "add", "default", "dev", "mvc0"); err != nil {
-		dev.Close()
-		conn.Close()
-		return err
-	}
-	if n.Engine, err = engine.New(dev, nil); err != nil {
-		conn.Close()
-		return err
-	}
-	e := n.Engine
-	if n.Client, err = client.New(client.Config{Conn: conn, Link: linkTuning, OnData: func(_ *client.Circuit, d []byte) { e.Deliver(d) }}); err != nil {
-		conn.Close()
-		return err
 	}
 	return nil
 }
 
-// Build makes a circuit through the given relays (indexes into Relays, the last must be an exit),
-// starts an exit session on it (re-attaching to the session token names, if any) and routes the
-// client's packets through it.
-func (n *Net) Build(ctx context.Context, token [cell.TokenLen]byte, idx ...int) ([cell.TokenLen]byte, error) {
-	var path []relay.Info
-	for _, i := range idx {
-		path = append(path, n.Relays[i].Relay.Info())
-	}
-	c, err := n.Client.Build(ctx, path)
+// Path returns the client's circuit, guard first.
+func (n *Net) Path(ctx context.Context) ([]*Node, error) {
+	s, err := n.Status(ctx)
 	if err != nil {
-		return token, err
+		return nil, err
 	}
-	got, err := c.Begin(ctx, token)
-	if err != nil {
-		c.Close()
-		return token, err
-	}
-	n.mu.Lock()
-	old := n.Circuit
-	n.Circuit, n.token, n.path = c, got, append([]int(nil), idx...)
-	n.mu.Unlock()
-	n.Engine.SetCircuit(c)
-	if old != nil {
-		old.Close()
-	}
-	return got, nil
-}
-
-// KeepUp watches the circuit and, when it dies, rebuilds one to the same exit through relays that are
-// still answering (a new middle, and a new guard if the guard is the one that died), presenting the
-// session token so the exit keeps the session and its TCP connections. It runs until Close.
-func (n *Net) KeepUp() {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		for {
-			n.mu.Lock()
-			c, path := n.Circuit, n.path
-			n.mu.Unlock()
-			if c == nil {
-				return
-			}
-			select {
-			case <-n.stop:
-				return
-			case <-c.Done():
-			}
-			died := time.Now()
-			for attempt := 0; ; attempt++ {
-				select {
-				case <-n.stop:
-					return
-				default:
-				}
-				next := n.alternative(path, attempt)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				n.mu.Lock()
-				token := n.token
-				n.mu.Unlock()
-				got, err := n.Build(ctx, token, next...)
-				cancel()
-				if err == nil {
-					n.mu.Lock()
-					n.reroute = append(n.reroute, Reroute{Died: died, Rebuilt: time.Now(), Why: c.Err(), Path: next, SameSession: got == token})
-					n.mu.Unlock()
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+	var path []*Node
+	for _, h := range s.Circuit.Hops {
+		node := n.Node(h.Name)
+		if node == nil {
+			return nil, fmt.Errorf("the client uses %q, which is not in the testnet", h.Name)
 		}
-	}()
+		path = append(path, node)
+	}
+	return path, nil
 }
 
-// alternative picks a new 3-hop path to the same exit: first the same guard with another middle (the
-// middle is the likelier casualty), then other guards, in turn with each attempt.
-func (n *Net) alternative(path []int, attempt int) []int {
-	relays := len(n.Relays) - len(n.Exits)
-	guard, middle, exit := path[0], path[1], path[len(path)-1]
-	var candidates [][]int
-	for _, g := range append([]int{guard}, others(relays, guard)...) {
-		for m := range relays {
-			if m != g && m != middle {
-				candidates = append(candidates, []int{g, m, exit})
-			}
+// Kill ends a node's process at once with SIGKILL, as a crash would: nobody is told.
+func (n *Net) Kill(node *Node) error { return node.proc.kill() }
+
+// PIDs returns the process ids of every MeshVPN process of the testnet, the client's included.
+func (n *Net) PIDs() []int {
+	var pids []int
+	for _, node := range n.Relays {
+		if node.proc != nil && !node.proc.exited() {
+			pids = append(pids, node.proc.cmd.Process.Pid)
 		}
 	}
-	return candidates[attempt%len(candidates)]
-}
-
-func others(n, not int) []int {
-	var out []int
-	for i := range n {
-		if i != not {
-			out = append(out, i)
-		}
+	if n.client != nil && !n.client.exited() {
+		pids = append(pids, n.client.cmd.Process.Pid)
 	}
-	return out
+	return pids
 }
-
-// Reroutes returns the automatic rebuilds so far.
-func (n *Net) Reroutes() []Reroute {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]Reroute(nil), n.reroute...)
-}
-
-// Kill makes relay i stop answering at once, as a crashed process would: its socket closes, nobody is
-// told.
-func (n *Net) Kill(i int) error { return n.Relays[i].conn.Close() }
 
 // InClient runs a command in the client's namespace (curl, ping, iperf3 …).
 func (n *Net) InClient(args ...string) (string, error) { return n.cl.exec(args...) }
 
-// InNode runs a command in relay or exit i's namespace.
-func (n *Net) InNode(i int, args ...string) (string, error) { return n.Relays[i].ns.exec(args...) }
+// InNode runs a command in a node's namespace.
+func (n *Net) InNode(node *Node, args ...string) (string, error) { return node.ns.exec(args...) }
 
-// NodeNamespace returns the namespace name of relay or exit i.
-func (n *Net) NodeNamespace(i int) string { return n.Relays[i].ns.name }
+// Namespace returns the name of a node's namespace.
+func (node *Node) Namespace() string { return node.ns.name }
 
 // InWeb runs a command in the web server's namespace.
 func (n *Net) InWeb(args ...string) (string, error) { return n.wb.exec(args...) }
 
-// Close stops every node and removes every namespace (their interfaces go with them).
+// Log returns what a node (by name, or "client") wrote to its log so far.
+func (n *Net) Log(name string) string {
+	b, _ := os.ReadFile(filepath.Join(n.dir, name+".log"))
+	return string(b)
+}
+
+// Close stops the client (gracefully: it removes its routes and TUN), then every node, then removes
+// every namespace and this run's files.
 func (n *Net) Close() {
-	n.stopOnce.Do(func() { close(n.stop) })
-	n.wg.Wait()
-	if n.Client != nil {
-		n.Client.Close()
-	}
-	if n.Engine != nil {
-		n.Engine.Close()
+	if n.client != nil {
+		n.client.stop(5 * time.Second)
 	}
 	for _, node := range n.Relays {
-		node.Relay.Close()
-		if node.Exit != nil {
-			node.Exit.Close()
+		if node.proc != nil {
+			node.proc.stop(5 * time.Second)
 		}
 	}
 	if n.Web != nil {
@@ -459,6 +429,9 @@ func (n *Net) Close() {
 		ns.remove()
 	}
 	n.ns = nil
+	if n.dir != "" {
+		os.RemoveAll(n.dir)
+	}
 }
 
 // Leftovers lists namespaces with this run's prefix that still exist (none after Close).
@@ -472,3 +445,98 @@ func (n *Net) Leftovers() []string {
 	}
 	return left
 }
+
+// process is one program the testnet started in a namespace, its output in a log file.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+	err  error
+}
+
+func (n *Net) run(ns *namespace, name, bin string, args ...string) (*process, error) {
+	logf, err := os.Create(filepath.Join(n.dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	// ip netns exec execs the program: the PID is the node's own.
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.name, bin}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	p := &process{name: name, cmd: cmd, log: logf, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitFor polls ok until it holds, the process dies (an error with its log), or the time is up.
+func (p *process) waitFor(ctx context.Context, limit time.Duration, ok func() bool) error {
+	deadline := time.After(limit)
+	for !ok() {
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(p.log.Name())
+			return fmt.Errorf("%s exited (%v): %s", p.name, p.err, strings.TrimSpace(string(b)))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			b, _ := os.ReadFile(p.log.Name())
+			return fmt.Errorf("%s not ready after %v: %s", p.name, limit, strings.TrimSpace(string(b)))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (p *process) kill() error {
+	if p.exited() {
+		return nil
+	}
+	err := p.cmd.Process.Kill()
+	<-p.done
+	return err
+}
+
+// stop asks the process to end (SIGTERM, a graceful shutdown) and kills it if it has not after wait.
+func (p *process) stop(wait time.Duration) {
+	if p.exited() {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(wait):
+		p.kill()
+	}
+}
+
+// Stop ends a node's process gracefully (SIGTERM), as an operator's shutdown would.
+func (n *Net) Stop(node *Node) { node.proc.stop(5 * time.Second) }
+
+// StopClient ends the client daemon gracefully and reports how it exited.
+func (n *Net) StopClient() error {
+	n.client.stop(5 * time.Second)
+	return n.client.err
+}
+
+// ClientExited is closed when the client daemon has exited.
+func (n *Net) ClientExited() <-chan struct{} { return n.client.done }
+
+// Bin returns the path of one of the MeshVPN programs the testnet runs.
+func (n *Net) Bin(name string) string { return filepath.Join(n.bin, name) }

@@ -5,11 +5,10 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/meshvpn/meshvpn/core/cell"
 )
 
 func needRoot(t *testing.T) {
@@ -25,22 +24,54 @@ func needRoot(t *testing.T) {
 	t.Skip("needs root, iproute2 and curl")
 }
 
-func TestTrafficThroughTheTestnet(t *testing.T) {
-	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	n, err := Start(ctx, Options{})
+// start brings a testnet up for t and tears it down after, checking nothing is left behind.
+func start(t *testing.T, ctx context.Context, o Options) *Net {
+	t.Helper()
+	o.Bin = binDir
+	n, err := Start(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
+		pids := n.PIDs()
+		if t.Failed() {
+			for _, name := range []string{"client", "x1"} {
+				t.Logf("log of %s:\n%s", name, n.Log(name))
+			}
+		}
 		n.Close()
 		if left := n.Leftovers(); len(left) > 0 {
 			t.Errorf("namespaces left behind: %v", left)
 		}
-	}()
-	if _, err := n.Build(ctx, [cell.TokenLen]byte{}, 0, 1, 5); err != nil {
+		for _, pid := range pids {
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+				t.Errorf("process %d left behind", pid)
+			}
+		}
+	})
+	return n
+}
+
+func metric(t *testing.T, n *Net, node *Node, series string) float64 {
+	t.Helper()
+	v, err := n.Metric(node, series)
+	if err != nil {
 		t.Fatal(err)
+	}
+	return v
+}
+
+func TestTrafficThroughTheTestnet(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := start(t, ctx, Options{})
+	path, err := n.Path(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(path) != 3 || path[2].Name != "x1" || path[0].Exit || path[1].Exit {
+		t.Fatalf("path %v", path)
 	}
 	out, err := n.InClient("curl", "-sS", "--max-time", "10", "http://"+WebAddr+"/")
 	if err != nil {
@@ -58,39 +89,50 @@ func TestTrafficThroughTheTestnet(t *testing.T) {
 	if got := strings.Fields(out)[0]; got != hex.EncodeToString(want[:]) {
 		t.Fatalf("10 MB download checksum %s, want %x", got, want)
 	}
+	if seen := n.Web.Seen(); seen[ClientAddr] || seen[ClientTUNAddr] {
+		t.Fatalf("the server saw the client's own address: %v", seen)
+	}
 	if _, err := n.InClient("ping", "-c", "2", "-i", "0.2", "-W", "2", WebAddr); err != nil {
 		t.Fatalf("ping through the tunnel: %v", err)
 	}
-	// The exit's own address, a private LAN and the cloud metadata address are refused by the exit
-	// (with an ICMP error, so curl fails at once) and counted.
-	exit := n.Relays[5].Exit
-	before := exit.Stats().DropPolicy
-	for _, dst := range []string{"10.8.0.1", "192.168.1.1", "169.254.169.254"} {
+	s, err := n.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.State != "connected" || s.Traffic.BytesIn < BigSize || s.Traffic.PacketsOut == 0 {
+		t.Fatalf("client status after 10 MB: %+v", s)
+	}
+	// The exit's session address, a private LAN, the cloud metadata address and the exit's own public
+	// address are refused by the exit (with an ICMP error, so curl fails at once) and counted.
+	exit := path[2]
+	before := metric(t, n, exit, `meshvpn_exit_drops_total{reason="policy"}`)
+	for _, dst := range []string{"10.8.0.1", "192.168.1.1", "169.254.169.254", exitWeb} {
 		if out, err := n.InClient("curl", "-sS", "--max-time", "5", "http://"+dst+"/"); err == nil {
 			t.Fatalf("reached %s through the exit: %q", dst, out)
 		}
 	}
-	if got := exit.Stats().DropPolicy - before; got < 3 {
-		t.Fatalf("the exit counted %d refused packets, want at least 3", got)
+	if got := metric(t, n, exit, `meshvpn_exit_drops_total{reason="policy"}`) - before; got < 4 {
+		t.Fatalf("the exit counted %v refused packets, want at least 4", got)
+	}
+	for _, reason := range []string{"private", "metadata", "own"} {
+		if v := metric(t, n, exit, `meshvpn_exit_denied_total{reason="`+reason+`"}`); v < 1 {
+			t.Errorf("the exit counted no packet refused as %s", reason)
+		}
 	}
 }
 
-// TestDownloadSurvivesAMiddleRelayDying kills the middle relay during a slow download: the client
-// rebuilds a circuit to the same exit, the exit keeps the session, and the download completes over the
-// same TCP connection with the right checksum.
+// TestDownloadSurvivesAMiddleRelayDying kills the middle relay's process during a slow download: the
+// client rebuilds a circuit to the same exit, the exit keeps the session, and the download completes
+// over the same TCP connection with the right checksum.
 func TestDownloadSurvivesAMiddleRelayDying(t *testing.T) {
 	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	n, err := Start(ctx, Options{})
+	n := start(t, ctx, Options{})
+	path, err := n.Path(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
-	if _, err := n.Build(ctx, [cell.TokenLen]byte{}, 0, 1, 5); err != nil {
-		t.Fatal(err)
-	}
-	n.KeepUp()
 	done := make(chan string, 1)
 	go func() {
 		// 10 MB sent at 2 MB/s: about five seconds, plenty of time to kill a relay in the middle of it.
@@ -102,7 +144,7 @@ func TestDownloadSurvivesAMiddleRelayDying(t *testing.T) {
 	}()
 	time.Sleep(1500 * time.Millisecond)
 	killed := time.Now()
-	if err := n.Kill(1); err != nil {
+	if err := n.Kill(path[1]); err != nil {
 		t.Fatal(err)
 	}
 	var out string
@@ -115,14 +157,71 @@ func TestDownloadSurvivesAMiddleRelayDying(t *testing.T) {
 	if got := strings.Fields(out)[0]; got != hex.EncodeToString(want[:]) {
 		t.Fatalf("download after the reroute: %q, want sha256 %x", out, want)
 	}
-	rr := n.Reroutes()
-	if len(rr) != 1 || !rr[0].SameSession || rr[0].Path[1] == 1 {
-		t.Fatalf("reroutes: %+v", rr)
+	s, err := n.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Reroutes) != 1 || !s.Reroutes[0].SameSession {
+		t.Fatalf("reroutes: %+v", s.Reroutes)
+	}
+	r := s.Reroutes[0]
+	if r.Path[1] == path[1].Name || r.Path[2] != path[2].Name {
+		t.Fatalf("rebuilt through %v after %s died", r.Path, path[1].Name)
 	}
 	// Most of the file crossed the new middle: about 3.5 s of 2 MB/s is some 2,500 full cells.
-	if cells := n.Relays[rr[0].Path[1]].Relay.Stats().CellsIn; cells < 1000 {
-		t.Fatalf("the new middle carried only %d cells: the download did not really continue over it", cells)
+	if cells := metric(t, n, n.Node(r.Path[1]), `meshvpn_relay_cells_total{direction="in"}`); cells < 1000 {
+		t.Fatalf("the new middle carried only %v cells: the download did not really continue over it", cells)
 	}
-	t.Logf("middle killed; the client knew %v later (%v), rebuilt through %v in %v, same exit session",
-		rr[0].Died.Sub(killed).Round(time.Millisecond), rr[0].Why, rr[0].Path, rr[0].Rebuilt.Sub(rr[0].Died).Round(time.Millisecond))
+	t.Logf("middle %s killed; the client knew %v later (%s), rebuilt through %v with %.0f ms without a circuit, same exit session",
+		path[1].Name, r.Died.Sub(killed).Round(time.Millisecond), r.Why, r.Path, r.GapMillis)
+}
+
+// TestClientCommands drives the client as a user does: status, then down, which removes the TUN
+// and the routes; and an exit stopped by its operator removes its NAT table.
+func TestClientCommands(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := start(t, ctx, Options{Relays: 3, Exits: 1})
+	cli := n.Bin("meshvpn-client")
+	out, err := n.InClient(cli, "status", "--control-socket", n.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"MeshVPN: connected", "guard ", "middle ", "exit   x1", "traffic:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if out, _ := n.InClient("ip", "route", "show"); !strings.Contains(out, "0.0.0.0/1 dev mvc0") || !strings.Contains(out, "128.0.0.0/1 dev mvc0") {
+		t.Fatalf("routes while up:\n%s", out)
+	}
+	if out, err := n.InClient(cli, "up", "--foreground", "--config", "/nonexistent/client.toml"); err == nil {
+		t.Fatalf("a missing config file named on the command line was accepted: %s", out)
+	}
+	if out, err := n.InClient(cli, "down", "--control-socket", n.Socket); err != nil {
+		t.Fatalf("down: %v %s", err, out)
+	}
+	select {
+	case <-n.ClientExited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the daemon did not exit after down")
+	}
+	if out, _ := n.InClient("ip", "route", "show"); strings.Contains(out, "mvc0") || strings.Contains(out, "0.0.0.0/1") {
+		t.Fatalf("routes left after down:\n%s", out)
+	}
+	if _, err := n.InClient("ip", "link", "show", "mvc0"); err == nil {
+		t.Fatal("the TUN device outlived the daemon")
+	}
+	if _, err := os.Stat(n.Socket); !os.IsNotExist(err) {
+		t.Fatalf("the control socket outlived the daemon: %v", err)
+	}
+	x1 := n.Node("x1")
+	if _, err := n.InNode(x1, "nft", "list", "table", "ip", "meshvpn"); err != nil {
+		t.Fatalf("the exit's NAT table is missing while it runs: %v", err)
+	}
+	n.Stop(x1)
+	if _, err := n.InNode(x1, "nft", "list", "table", "ip", "meshvpn"); err == nil {
+		t.Fatal("the exit's NAT table outlived the exit")
+	}
 }

@@ -5,8 +5,6 @@ import (
 	"net"
 	"testing"
 	"time"
-
-	"github.com/meshvpn/meshvpn/core/cell"
 )
 
 // TestUDPRequestResponse sends a UDP request from a socket in the client's namespace through the
@@ -15,14 +13,7 @@ func TestUDPRequestResponse(t *testing.T) {
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, err := Start(ctx, Options{Relays: 3, Exits: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	if _, err := n.Build(ctx, [cell.TokenLen]byte{}, 0, 1, 3); err != nil {
-		t.Fatal(err)
-	}
+	n := start(t, ctx, Options{Relays: 3, Exits: 1})
 	var echo, sock *net.UDPConn
 	if err := n.wb.do(func() (err error) {
 		echo, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(WebAddr), Port: 5353})

@@ -19,10 +19,31 @@ type WebServer struct {
 	big      []byte
 	mu       sync.Mutex
 	lastSeen string
+	seen     map[string]bool // every source host
 }
 
 // BigSum is the SHA-256 of /big, to compare a download against.
 func (w *WebServer) BigSum() [32]byte { return sha256.Sum256(w.big) }
+
+// Seen returns every source address (without port) the server saw.
+func (w *WebServer) Seen() map[string]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]bool, len(w.seen))
+	for k := range w.seen {
+		out[k] = true
+	}
+	return out
+}
+
+func (w *WebServer) saw(r *http.Request) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lastSeen = r.RemoteAddr
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		w.seen[host] = true
+	}
+}
 
 // LastSeen is the source address of the last request, as the server saw it.
 func (w *WebServer) LastSeen() string {
@@ -32,21 +53,17 @@ func (w *WebServer) LastSeen() string {
 }
 
 func startWeb(ns *namespace) (*WebServer, error) {
-	w := &WebServer{big: make([]byte, BigSize)}
+	w := &WebServer{big: make([]byte, BigSize), seen: map[string]bool{}}
 	for i := range w.big {
 		w.big[i] = byte(i*7 + i>>10)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
-		w.mu.Lock()
-		w.lastSeen = r.RemoteAddr
-		w.mu.Unlock()
+		w.saw(r)
 		fmt.Fprintf(rw, "Hello from the internet. You came from %s.\n", r.RemoteAddr)
 	})
 	mux.HandleFunc("/big", func(rw http.ResponseWriter, r *http.Request) {
-		w.mu.Lock()
-		w.lastSeen = r.RemoteAddr
-		w.mu.Unlock()
+		w.saw(r)
 		rw.Header().Set("Content-Length", fmt.Sprint(len(w.big)))
 		// ?rate=BYTES_PER_SECOND paces the sender itself, so that the bytes really are still to cross
 		// the tunnel later (a client-side limit lets TCP buffers swallow the file in the first second).

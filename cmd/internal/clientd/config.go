@@ -1,0 +1,106 @@
+package clientd
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/crypto/onion"
+	"github.com/meshvpn/meshvpn/network/tun"
+)
+
+// ExampleConfig is the documented example configuration; its values are the defaults.
+//
+//go:embed example.toml
+var ExampleConfig string
+
+// DefaultConfigPath is where the client looks for its configuration when no --config is given.
+const DefaultConfigPath = "/etc/meshvpn/client.toml"
+
+// DefaultMTU is the TUN MTU: the largest packet a full cell carries to the third hop, less the relay
+// message header (docs/protocol.md §4), so that no packet is fragmented anywhere on the way.
+var DefaultMTU = cell.MaxData(onion.PayloadLen(onion.FullSize, 3))
+
+// Config is the client's configuration (the TOML file; see example.toml).
+type Config struct {
+	Relays        string     `toml:"relays"`
+	Exit          string     `toml:"exit"`
+	Listen        string     `toml:"listen"`
+	ControlSocket string     `toml:"control_socket"`
+	Metrics       string     `toml:"metrics"`
+	LogLevel      string     `toml:"log_level"`
+	LogFile       string     `toml:"log_file"`
+	TUN           TUNConfig  `toml:"tun"`
+	Link          LinkConfig `toml:"link"`
+}
+
+// TUNConfig describes the client's TUN device.
+type TUNConfig struct {
+	Name     string `toml:"name"`
+	Backend  string `toml:"backend"`
+	Address  string `toml:"address"`
+	MTU      int    `toml:"mtu"`
+	RouteAll bool   `toml:"route_all"`
+}
+
+// LinkConfig tunes the client's links.
+type LinkConfig struct {
+	KeepaliveInterval time.Duration `toml:"keepalive_interval"`
+	DeadAfter         time.Duration `toml:"dead_after"`
+}
+
+// DefaultConfig returns the defaults: the values of ExampleConfig.
+func DefaultConfig() Config {
+	var c Config
+	if err := daemon.DecodeConfig("example", []byte(ExampleConfig), &c); err != nil {
+		panic(err) // the example is part of the binary and tested
+	}
+	return c
+}
+
+// mtu returns the TUN MTU in force.
+func (c *Config) mtu() int {
+	if c.TUN.MTU == 0 {
+		return DefaultMTU
+	}
+	return c.TUN.MTU
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Relays == "" {
+		errs = append(errs, errors.New("relays: want the relay list file"))
+	}
+	if _, err := netip.ParseAddrPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %w", err))
+	}
+	if c.ControlSocket == "" || !filepath.IsAbs(c.ControlSocket) || len(c.ControlSocket) > 100 {
+		errs = append(errs, fmt.Errorf("control_socket %q: want an absolute path of at most 100 bytes", c.ControlSocket))
+	}
+	if _, err := daemon.NewLogger(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	addr, err := netip.ParsePrefix(c.TUN.Address)
+	if err != nil || !addr.Addr().Is4() {
+		errs = append(errs, fmt.Errorf("tun.address %q: want an IPv4 address with its prefix length", c.TUN.Address))
+	}
+	if c.TUN.MTU != 0 && (c.TUN.MTU < tun.MinMTU || c.TUN.MTU > DefaultMTU) {
+		errs = append(errs, fmt.Errorf("tun.mtu %d: want 0 (automatic) or %d to %d (a larger packet does not fit a cell)", c.TUN.MTU, tun.MinMTU, DefaultMTU))
+	}
+	tc := tun.Config{Name: c.TUN.Name, Backend: tun.Backend(c.TUN.Backend), MTU: c.mtu()}
+	if c.TUN.Name == "" {
+		errs = append(errs, errors.New("tun.name: want a device name"))
+	} else if err := tc.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("tun: %w", err))
+	}
+	if c.Link.KeepaliveInterval <= 0 || c.Link.DeadAfter <= c.Link.KeepaliveInterval {
+		errs = append(errs, fmt.Errorf("link: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Link.KeepaliveInterval, c.Link.DeadAfter))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,238 @@
+// Package clientd is the meshvpn-client daemon: it owns a TUN device, routes the host's traffic into
+// it, keeps a 3-hop circuit up through relays from the relay list, and answers `status` and `down` on
+// a local control socket.
+package clientd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
+	"github.com/meshvpn/meshvpn/core/circmgr"
+	"github.com/meshvpn/meshvpn/core/client"
+	"github.com/meshvpn/meshvpn/core/engine"
+	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/network/route"
+	"github.com/meshvpn/meshvpn/network/tun"
+)
+
+// Daemon is a running client.
+type Daemon struct {
+	cfg     Config
+	log     *zap.Logger
+	started time.Time
+
+	engine  *engine.Engine
+	client  *client.Client
+	mgr     *circmgr.Manager
+	routes  *route.Table
+	control *controlServer
+	metrics *daemon.MetricsServer
+
+	ready    atomic.Bool   // Start has finished: the fields above are set and Status may read them
+	down     chan struct{} // closed when `down` asks the daemon to stop
+	downOnce sync.Once
+	once     sync.Once
+}
+
+// LoadRelays reads the relay list file.
+func LoadRelays(path string) ([]relaylist.Entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, relaylist.MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("relay list %s: %w", path, err)
+	}
+	es, err := relaylist.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return es, nil
+}
+
+// builder adapts *client.Client to circmgr.Builder.
+type builder struct{ c *client.Client }
+
+func (b builder) Build(ctx context.Context, path []relay.Info) (circmgr.Circuit, error) {
+	c, err := b.c.Build(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Start brings the client up and returns once the first circuit carries traffic (or ctx ends).
+func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	entries, err := LoadRelays(cfg.Relays)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, started: time.Now(), down: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	// The control socket first: a second daemon fails here, before it touches the TUN or routes.
+	if d.control, err = listenControl(cfg.ControlSocket, d); err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(cfg.Listen)))
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	dev, err := tun.Open(tun.Config{Name: cfg.TUN.Name, MTU: cfg.mtu(), Backend: tun.Backend(cfg.TUN.Backend), Addr: netip.MustParsePrefix(cfg.TUN.Address), Up: true})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("TUN: %w", err)
+	}
+	if d.engine, err = engine.New(dev, log.Named("engine")); err != nil {
+		dev.Close()
+		conn.Close()
+		return nil, err
+	}
+	e := d.engine
+	d.client, err = client.New(client.Config{
+		Conn:   conn,
+		OnData: func(_ *client.Circuit, data []byte) { e.Deliver(data) },
+		Link:   relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
+		Logger: log.Named("client"),
+	})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if cfg.TUN.RouteAll {
+		if d.routes, err = route.New(cfg.TUN.Name); err != nil {
+			return nil, err
+		}
+	}
+	relays := make([]circmgr.Relay, len(entries))
+	for i, en := range entries {
+		relays[i] = circmgr.Relay{Name: en.Name, Info: en.Info, Exit: en.Exit}
+	}
+	d.mgr, err = circmgr.New(circmgr.Config{
+		Builder:   builder{d.client},
+		Relays:    relays,
+		Exit:      cfg.Exit,
+		OnPath:    d.bypassGuard,
+		OnCircuit: func(c circmgr.Circuit, _ []circmgr.Relay) { e.SetCircuit(c.(*client.Circuit)) },
+		Logger:    log.Named("circuits"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.mgr.Start(ctx); err != nil {
+		return nil, err
+	}
+	if d.routes != nil {
+		if err := d.routes.TunnelAll(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Metrics != "" {
+		if d.metrics, err = daemon.ServeMetrics(cfg.Metrics, false, log, &collector{d: d}); err != nil {
+			return nil, err
+		}
+	}
+	d.ready.Store(true)
+	log.Info("connected", zap.Int("hops", len(d.Status().Circuit.Hops)))
+	return d, nil
+}
+
+// bypassGuard keeps the way to a path's guard outside the tunnel before the client dials it.
+func (d *Daemon) bypassGuard(path []circmgr.Relay) error {
+	if d.routes == nil {
+		return nil
+	}
+	return d.routes.Bypass(path[0].Info.Addr.Addr())
+}
+
+// Down is closed when a `down` request asks the daemon to stop.
+func (d *Daemon) Down() <-chan struct{} { return d.down }
+
+func (d *Daemon) requestDown() { d.downOnce.Do(func() { close(d.down) }) }
+
+// Status returns a snapshot of the daemon.
+func (d *Daemon) Status() Status {
+	now := time.Now()
+	s := Status{PID: os.Getpid(), Started: d.started, UptimeSec: now.Sub(d.started).Seconds(), TUN: d.cfg.TUN.Name, MTU: d.cfg.mtu(), State: "starting"}
+	if d.engine != nil {
+		es := d.engine.Stats()
+		s.Traffic = Traffic{PacketsOut: es.PacketsOut, PacketsIn: es.PacketsIn, BytesOut: es.BytesOut, BytesIn: es.BytesIn}
+		s.Drops = map[string]uint64{
+			"ipv6": es.DropIPv6, "no_circuit": es.DropNoCircuit, "too_big": es.DropTooBig,
+			"malformed": es.DropMalformed, "circuit_refused": es.DropSend, "tun": es.DropTUN,
+		}
+	}
+	if d.mgr == nil {
+		return s
+	}
+	ms := d.mgr.Status()
+	s.State = "rebuilding"
+	if ms.Up {
+		s.State = "connected"
+	}
+	s.Builds, s.BuildFailures = ms.Builds, ms.Failures
+	for i, r := range ms.Path {
+		role := "middle"
+		switch i {
+		case 0:
+			role = "guard"
+		case len(ms.Path) - 1:
+			role = "exit"
+		}
+		s.Circuit.Hops = append(s.Circuit.Hops, Hop{Role: role, Name: r.Name, Address: r.Info.Addr.String(), Identity: r.Info.Identity.String()})
+	}
+	if !ms.Since.IsZero() {
+		s.Circuit.Since, s.Circuit.AgeSec = ms.Since, now.Sub(ms.Since).Seconds()
+	}
+	for _, r := range ms.Reroutes {
+		s.Reroutes = append(s.Reroutes, Reroute{Died: r.Died, GapMillis: float64(r.Gap().Microseconds()) / 1000, Why: r.Why, Path: r.Path, SameSession: r.SameSession})
+	}
+	return s
+}
+
+// Close takes the client down and leaves the host as it was: circuits torn down (the relays are
+// told), routes removed, the TUN device gone, the control socket removed.
+func (d *Daemon) Close() error {
+	var errs []error
+	d.once.Do(func() {
+		if d.metrics != nil {
+			d.metrics.Close()
+		}
+		if d.mgr != nil {
+			d.mgr.Close()
+		}
+		if d.routes != nil {
+			errs = append(errs, d.routes.Close())
+		}
+		if d.engine != nil {
+			errs = append(errs, d.engine.Close())
+		}
+		if d.client != nil {
+			errs = append(errs, d.client.Close())
+		}
+		if d.control != nil {
+			d.control.Close()
+		}
+	})
+	return errors.Join(errs...)
+}

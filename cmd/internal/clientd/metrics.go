@@ -1,0 +1,44 @@
+package clientd
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+)
+
+// collector exports the client's counters. It says nothing of destinations: only totals.
+type collector struct{ d *Daemon }
+
+var (
+	descUp       = prometheus.NewDesc("meshvpn_client_circuit_up", "1 while the client has a working circuit.", nil, nil)
+	descPackets  = prometheus.NewDesc("meshvpn_client_packets_total", "Packets through the tunnel, out (to the exit) and in.", []string{"direction"}, nil)
+	descBytes    = prometheus.NewDesc("meshvpn_client_bytes_total", "Bytes through the tunnel, out (to the exit) and in.", []string{"direction"}, nil)
+	descDrops    = prometheus.NewDesc("meshvpn_client_drops_total", "Packets the client did not carry, by reason.", []string{"reason"}, nil)
+	descBuilds   = prometheus.NewDesc("meshvpn_client_circuit_builds_total", "Circuit builds that worked and that failed.", []string{"result"}, nil)
+	descReroutes = prometheus.NewDesc("meshvpn_client_reroutes_total", "Rebuilds after a circuit died.", nil, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descUp, descPackets, descBytes, descDrops, descBuilds, descReroutes} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.d.Status()
+	up := 0.0
+	if s.State == "connected" {
+		up = 1
+	}
+	ch <- daemon.Gauge(descUp, up)
+	ch <- daemon.Counter(descPackets, s.Traffic.PacketsOut, "out")
+	ch <- daemon.Counter(descPackets, s.Traffic.PacketsIn, "in")
+	ch <- daemon.Counter(descBytes, s.Traffic.BytesOut, "out")
+	ch <- daemon.Counter(descBytes, s.Traffic.BytesIn, "in")
+	for reason, v := range s.Drops {
+		ch <- daemon.Counter(descDrops, v, reason)
+	}
+	ch <- daemon.Counter(descBuilds, s.Builds, "ok")
+	ch <- daemon.Counter(descBuilds, s.BuildFailures, "failed")
+	ch <- daemon.Counter(descReroutes, uint64(len(s.Reroutes)))
+}

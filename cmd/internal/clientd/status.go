@@ -1,0 +1,52 @@
+package clientd
+
+import "time"
+
+// Status is what `meshvpn-client status` shows, as the control socket sends it (JSON).
+type Status struct {
+	State     string    `json:"state"` // "connected" or "rebuilding"
+	PID       int       `json:"pid"`
+	Started   time.Time `json:"started"`
+	UptimeSec float64   `json:"uptime_seconds"`
+	TUN       string    `json:"tun"`
+	MTU       int       `json:"mtu"`
+	Circuit   Circuit   `json:"circuit"`
+	Traffic   Traffic   `json:"traffic"`
+	// Drops counts packets the client did not carry, by reason (IPv6, no circuit, too big, …).
+	Drops         map[string]uint64 `json:"drops"`
+	Builds        uint64            `json:"circuits_built"`
+	BuildFailures uint64            `json:"build_failures"`
+	Reroutes      []Reroute         `json:"reroutes"`
+}
+
+// Circuit describes the circuit in use.
+type Circuit struct {
+	Hops   []Hop     `json:"hops"`
+	Since  time.Time `json:"since"`
+	AgeSec float64   `json:"age_seconds"`
+}
+
+// Hop is one relay of the circuit.
+type Hop struct {
+	Role     string `json:"role"` // guard, middle, exit
+	Name     string `json:"name"`
+	Address  string `json:"address"`
+	Identity string `json:"identity"`
+}
+
+// Traffic counts what went through the tunnel.
+type Traffic struct {
+	PacketsOut uint64 `json:"packets_out"`
+	PacketsIn  uint64 `json:"packets_in"`
+	BytesOut   uint64 `json:"bytes_out"`
+	BytesIn    uint64 `json:"bytes_in"`
+}
+
+// Reroute is one automatic rebuild after a circuit died.
+type Reroute struct {
+	Died        time.Time `json:"died"`
+	GapMillis   float64   `json:"gap_ms"` // how long there was no circuit
+	Why         string    `json:"why"`
+	Path        []string  `json:"path"`
+	SameSession bool      `json:"same_session"` // the exit kept the session: connections survived
+}

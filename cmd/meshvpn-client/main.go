@@ -1,0 +1,309 @@
+// Command meshvpn-client connects this computer to MeshVPN: `up` starts the daemon, which owns a TUN
+// device and sends all the host's IP traffic through a 3-hop circuit (guard → middle → exit); `status`
+// shows the circuit and its traffic; `down` stops it and puts the host's routes back.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/clientd"
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+)
+
+const usage = `meshvpn-client sends this computer's traffic through MeshVPN.
+
+Usage:
+  meshvpn-client up [flags]       start the daemon (root: it makes a TUN device and routes), wait until
+                                  the first circuit is up, print it, and return; the daemon keeps
+                                  running in the background. With --foreground it runs in this
+                                  terminal until Ctrl-C, SIGTERM or "down".
+  meshvpn-client status [--json]  the circuit (each hop), traffic, reroutes and uptime
+  meshvpn-client down             stop the daemon: circuits closed, routes and TUN removed
+  meshvpn-client example-config   print a documented configuration file with the defaults
+
+IPv4 is carried; IPv6 is dropped inside the tunnel (never sent outside it) until it is carried.
+The configuration file (TOML, default ` + clientd.DefaultConfigPath + `) is optional; flags override it.
+
+Flags:
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		flags(new(options)).PrintDefaults()
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "up":
+		err = up(args)
+	case "status":
+		err = status(args)
+	case "down":
+		err = down(args)
+	case "example-config":
+		fmt.Print(clientd.ExampleConfig)
+	case "-h", "--help", "help":
+		fmt.Fprint(os.Stdout, usage)
+		f := flags(new(options))
+		f.SetOutput(os.Stdout)
+		f.PrintDefaults()
+	default:
+		err = fmt.Errorf("unknown command %q (try --help)", cmd)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meshvpn-client:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	config, relays, exit, listen, socket, metrics, logLevel, logFile string
+	tunName, backend                                                 string
+	foreground, json, noRoutes                                       bool
+	keepalive, deadAfter, timeout                                    time.Duration
+}
+
+func flags(o *options) *flag.FlagSet {
+	def := clientd.DefaultConfig()
+	fs := flag.NewFlagSet("meshvpn-client", flag.ContinueOnError)
+	fs.Usage = func() {}
+	fs.StringVar(&o.config, "config", clientd.DefaultConfigPath, "configuration file (TOML); see example-config")
+	fs.StringVar(&o.relays, "relays", def.Relays, "relay list file")
+	fs.StringVar(&o.exit, "exit", def.Exit, "exit to use, by name (empty: any)")
+	fs.StringVar(&o.listen, "listen", def.Listen, "UDP address of the client's links")
+	fs.StringVar(&o.socket, "control-socket", def.ControlSocket, "the daemon's control socket")
+	fs.StringVar(&o.metrics, "metrics", def.Metrics, "Prometheus metrics address (loopback); empty turns them off")
+	fs.StringVar(&o.logLevel, "log-level", def.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&o.logFile, "log-file", def.LogFile, "where a background daemon logs")
+	fs.StringVar(&o.tunName, "tun", def.TUN.Name, "TUN device name")
+	fs.StringVar(&o.backend, "tun-backend", def.TUN.Backend, "TUN backend: wireguard or water")
+	fs.BoolVar(&o.noRoutes, "no-routes", false, "do not route the host's traffic into the tunnel (route it yourself)")
+	fs.DurationVar(&o.keepalive, "keepalive", def.Link.KeepaliveInterval, "link keepalive interval")
+	fs.DurationVar(&o.deadAfter, "dead-after", def.Link.DeadAfter, "a link silent this long is dead")
+	fs.BoolVar(&o.foreground, "foreground", false, "up: run the daemon in this terminal")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "up: how long to wait for the first circuit")
+	fs.BoolVar(&o.json, "json", false, "status: print JSON")
+	return fs
+}
+
+// parse reads the flags and the config file they name, flags winning.
+func parse(args []string) (clientd.Config, options, error) {
+	var o options
+	fs := flags(&o)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(os.Stdout, usage)
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
+		}
+		return clientd.Config{}, o, err
+	}
+	if fs.NArg() > 0 {
+		return clientd.Config{}, o, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	cfg := clientd.DefaultConfig()
+	if err := daemon.LoadConfig(o.config, &cfg, !given["config"]); err != nil {
+		return cfg, o, err
+	}
+	for name, dst := range map[string]*string{
+		"relays": &cfg.Relays, "exit": &cfg.Exit, "listen": &cfg.Listen, "control-socket": &cfg.ControlSocket,
+		"metrics": &cfg.Metrics, "log-level": &cfg.LogLevel, "log-file": &cfg.LogFile, "tun": &cfg.TUN.Name, "tun-backend": &cfg.TUN.Backend,
+	} {
+		if given[name] {
+			*dst = fs.Lookup(name).Value.String()
+		}
+	}
+	if o.noRoutes {
+		cfg.TUN.RouteAll = false
+	}
+	if given["keepalive"] {
+		cfg.Link.KeepaliveInterval = o.keepalive
+	}
+	if given["dead-after"] {
+		cfg.Link.DeadAfter = o.deadAfter
+	}
+	return cfg, o, nil
+}
+
+func up(args []string) error {
+	cfg, o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if o.foreground {
+		return runForeground(cfg, o)
+	}
+	return startBackground(cfg, o, args)
+}
+
+func runForeground(cfg clientd.Config, o options) error {
+	log, err := daemon.NewLogger(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	d, err := clientd.Start(startCtx, cfg, log)
+	cancel()
+	if err != nil {
+		return err
+	}
+	printStatus(os.Stdout, d.Status())
+	select {
+	case <-ctx.Done():
+	case <-d.Down():
+	}
+	return d.Close()
+}
+
+// startBackground starts `up --foreground` as a daemon of its own session, its output in the log
+// file, and waits until it reports a circuit (or dies, showing why).
+func startBackground(cfg clientd.Config, o options, args []string) error {
+	ctl := clientd.Dial(cfg.ControlSocket)
+	defer ctl.Close()
+	if _, err := ctl.Status(context.Background()); err == nil || errors.Is(err, clientd.ErrStarting) {
+		return fmt.Errorf("already running (see meshvpn-client status)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("log file: %w", err)
+	}
+	defer logf.Close()
+	start, _ := logf.Seek(0, io.SeekEnd)
+	child := exec.Command(self, append([]string{"up", "--foreground"}, args...)...)
+	child.Stdout, child.Stderr = logf, logf
+	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	deadline := time.After(o.timeout + 5*time.Second)
+	for {
+		if s, err := ctl.Status(context.Background()); err == nil {
+			printStatus(os.Stdout, s)
+			fmt.Printf("\nThe daemon (pid %d) runs in the background; it logs to %s. \"meshvpn-client down\" stops it.\n", child.Process.Pid, cfg.LogFile)
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the daemon stopped (%v):\n%s", err, tail(cfg.LogFile, start))
+		case <-deadline:
+			child.Process.Signal(syscall.SIGTERM)
+			return fmt.Errorf("no circuit after %v; the daemon was stopped. Its log:\n%s", o.timeout, tail(cfg.LogFile, start))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func tail(path string, from int64) string {
+	b, _ := os.ReadFile(path)
+	if from < int64(len(b)) {
+		b = b[from:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func status(args []string) error {
+	cfg, o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	ctl := clientd.Dial(cfg.ControlSocket)
+	defer ctl.Close()
+	s, err := ctl.Status(context.Background())
+	if err != nil {
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	printStatus(os.Stdout, s)
+	return nil
+}
+
+func down(args []string) error {
+	cfg, _, err := parse(args)
+	if err != nil {
+		return err
+	}
+	ctl := clientd.Dial(cfg.ControlSocket)
+	defer ctl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := ctl.Down(ctx); err != nil {
+		return err
+	}
+	fmt.Println("meshvpn-client is down: circuits closed, routes and the TUN device removed.")
+	return nil
+}
+
+func printStatus(w io.Writer, s clientd.Status) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "MeshVPN: %s (up %s, TUN %s, MTU %d)\n", s.State, (time.Duration(s.UptimeSec * float64(time.Second))).Round(time.Second), s.TUN, s.MTU)
+	for _, h := range s.Circuit.Hops {
+		fmt.Fprintf(&b, "  %-6s %-12s %-22s %s…\n", h.Role, h.Name, h.Address, h.Identity[:min(12, len(h.Identity))])
+	}
+	t := s.Traffic
+	fmt.Fprintf(&b, "  traffic: %s out (%d packets), %s in (%d packets)\n", bytesText(t.BytesOut), t.PacketsOut, bytesText(t.BytesIn), t.PacketsIn)
+	var drops []string
+	for k, v := range s.Drops {
+		if v > 0 {
+			drops = append(drops, fmt.Sprintf("%s %d", k, v))
+		}
+	}
+	if len(drops) > 0 {
+		fmt.Fprintf(&b, "  not carried: %s\n", strings.Join(drops, ", "))
+	}
+	for _, r := range s.Reroutes {
+		kept := "the exit kept the session"
+		if !r.SameSession {
+			kept = "new exit session: open connections were lost"
+		}
+		fmt.Fprintf(&b, "  rerouted %s: %s; %.0f ms without a circuit; now %s; %s\n", r.Died.Format(time.TimeOnly), r.Why, r.GapMillis, strings.Join(r.Path, " → "), kept)
+	}
+	w.Write(b.Bytes())
+}
+
+func bytesText(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
