@@ -1,6 +1,7 @@
 package link
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -113,5 +114,67 @@ func BenchmarkLinkSend(b *testing.B) {
 		if err := l.Send(msg); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkLinkReceive is a stream of full cells from one node to another on loopback, sent with
+// SendBatch: seal, sendmmsg, the receiver's socket reads, open, replay window and delivery. The
+// receiver's socket buffer is raised to 1 MiB, as a busy node's should be, and the sender keeps at most
+// recvWindow messages in flight, so that the buffer never overflows and nothing is lost to the kernel.
+func BenchmarkLinkReceive(b *testing.B) {
+	const recvWindow = 256
+	// The sender blocks, rather than spins, while it waits for the receiver: with one P a spinning
+	// goroutine would keep the netpoller from waking the reader until sysmon's next 10 ms pass.
+	var delivered, target atomic.Int64
+	progress := make(chan struct{}, 1)
+	a := newTestNode(b)
+	peer := newTestNode(b, withConfig(func(c *Config) {
+		c.OnMessage = func(*Link, []byte) {
+			if delivered.Add(1) >= target.Load() {
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}))
+	if err := peer.conn.SetReadBuffer(1 << 20); err != nil {
+		b.Fatal(err)
+	}
+	l := dial(b, a, peer)
+	msgs := make([][]byte, MaxBatch)
+	for i := range msgs {
+		msgs[i] = make([]byte, benchSize)
+	}
+	timeout := time.NewTimer(time.Hour)
+	defer timeout.Stop()
+	wait := func(t int64) {
+		target.Store(t)
+		timeout.Reset(2 * time.Second)
+		for delivered.Load() < t {
+			select {
+			case <-progress:
+			case <-timeout.C:
+				b.Fatalf("%d of %d messages delivered: lost in the socket buffer", delivered.Load(), t)
+			}
+		}
+	}
+	b.SetBytes(benchSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var sent int64
+	for sent < int64(b.N) {
+		k := min(int64(len(msgs)), int64(b.N)-sent)
+		wait(sent + k - recvWindow)
+		if _, err := l.SendBatch(msgs[:k]); err != nil {
+			b.Fatal(err)
+		}
+		sent += k
+	}
+	wait(sent)
+	b.StopTimer()
+	s := peer.Stats()
+	if s.ReadCalls > 0 {
+		b.ReportMetric(float64(s.PacketsIn)/float64(s.ReadCalls), "pkts/read")
 	}
 }

@@ -47,5 +47,6 @@
 // Handshakes are limited per source (20/s, bursts of 40; an IPv6 /64 counts as one source) and overall
 // (2,000/s) before any DH is spent, and run on their own goroutine, so a handshake flood cannot slow the
 // transport path, which takes no lock but the index table's read lock and its session's replay-window
-// lock, and allocates nothing.
+// lock, and allocates nothing. Each reader takes up to MaxBatch datagrams with one system call
+// (recvmmsg on Linux) into 2,048-byte slots it reuses; a longer datagram is counted as malformed.
 package link

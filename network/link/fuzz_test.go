@@ -29,11 +29,12 @@ func FuzzReceive(f *testing.F) {
 	f.Add([]byte{})
 
 	var r reader
+	buf := make([]byte, readSlotSize)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		before := b.Stats().PacketsIn
 		delivered = delivered[:0]
-		n := copy(r.buf[:], pkt)
-		b.handlePacket(&r, r.buf[:n], from)
+		n := copy(buf, pkt)
+		b.handlePacket(&r, buf[:n], from)
 		if got := b.Stats().PacketsIn; got != before+1 {
 			t.Fatalf("packet counted %d times", got-before)
 		}

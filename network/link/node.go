@@ -12,9 +12,14 @@ import (
 	"go.uber.org/zap"
 )
 
-// readBufferSize is the read buffer of each reader: a whole UDP datagram, so that a large datagram for
-// OnOther is never truncated. Link packets are at most MaxPacket.
-const readBufferSize = 64 << 10
+// readBatchSize is the most datagrams a reader takes from the socket with one system call (recvmmsg on
+// Linux).
+const readBatchSize = MaxBatch
+
+// readSlotSize is a reader's buffer for each datagram of a batch: a link packet (at most MaxPacket)
+// or a STUN message fits. The kernel truncates a longer datagram, which is then counted as malformed
+// rather than passed on cut short. A reader's slots together take 64 KiB.
+const readSlotSize = 2048
 
 // handshakeQueueLen bounds the handshake messages waiting for the handshake goroutine; when it is full,
 // more are dropped as rate-limited rather than queued.
@@ -59,10 +64,11 @@ type packetBuf struct {
 	data  [MaxPacket]byte
 }
 
-// reader is a reading goroutine's own scratch space; nothing in it is shared.
+// reader is a reading goroutine's own scratch space; nothing in it is shared. Datagrams are handled
+// in place in in's buffers, which the next read reuses.
 type reader struct {
 	nonce [12]byte
-	buf   [readBufferSize]byte
+	in    *datagramReader
 }
 
 // limits are the handshake rate limits; tests use other ones.
@@ -105,8 +111,16 @@ func listen(cfg Config, lim limits) (*Node, error) {
 	n.bufs.New = func() any { return new(packetBuf) }
 	n.batches.New = newBatchBuf
 	n.batch = newBatchConn(cfg.Conn)
-	for range cfg.Readers {
-		n.wg.Go(n.readLoop)
+	readers := make([]*reader, cfg.Readers)
+	for i := range readers {
+		in, err := newDatagramReader(cfg.Conn)
+		if err != nil {
+			return nil, fmt.Errorf("link: reader: %w", err)
+		}
+		readers[i] = &reader{in: in}
+	}
+	for _, r := range readers {
+		n.wg.Go(func() { n.readLoop(r) })
 	}
 	n.wg.Go(n.handshakeLoop)
 	n.wg.Go(n.timerLoop)
@@ -223,11 +237,9 @@ func (n *Node) links(dst []*Link) []*Link {
 }
 
 // readLoop reads the socket until the node closes.
-func (n *Node) readLoop() {
-	r := new(reader)
+func (n *Node) readLoop(r *reader) {
 	for {
-		size, from, err := n.conn.ReadFromUDPAddrPort(r.buf[:])
-		if err != nil {
+		if _, err := n.readBatch(r); err != nil {
 			if n.isClosing() || errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -239,10 +251,27 @@ func (n *Node) readLoop() {
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
+		}
+	}
+}
+
+// readBatch waits for datagrams, reads those queued (up to readBatchSize, with one system call) and
+// handles each in turn. It returns how many it read.
+func (n *Node) readBatch(r *reader) (int, error) {
+	count, err := r.in.read()
+	if err != nil {
+		return 0, err
+	}
+	n.stats.readCalls.Add(1)
+	for i := range count {
+		pkt, from, ok := r.in.datagram(i)
+		if !ok {
+			n.dropUnreadable(pkt)
 			continue
 		}
-		n.handlePacket(r, r.buf[:size], unmap(from))
+		n.handlePacket(r, pkt, unmap(from))
 	}
+	return count, nil
 }
 
 // write sends one datagram and counts it.

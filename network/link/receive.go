@@ -30,6 +30,15 @@ func (n *Node) handlePacket(r *reader, pkt []byte, from netip.AddrPort) {
 	}
 }
 
+// dropUnreadable counts a datagram that cannot be handled at all: one longer than a read slot, which
+// the kernel truncated (it is no link packet, and passing its first bytes on as whole would mislead
+// OnOther), or one whose source address is neither IPv4 nor IPv6.
+func (n *Node) dropUnreadable(pkt []byte) {
+	n.stats.packetsIn.Add(1)
+	n.stats.bytesIn.Add(uint64(len(pkt)))
+	n.stats.dropMalformed.Add(1)
+}
+
 // receiveTransport authenticates, decrypts and delivers a transport packet. It allocates nothing and
 // takes only the index table's read lock and the session's replay-window lock.
 func (n *Node) receiveTransport(r *reader, pkt []byte, from netip.AddrPort) {

@@ -10,6 +10,7 @@ type Stats struct {
 	MessagesIn           uint64 // non-empty messages delivered to OnMessage
 	MessagesOut          uint64 // non-empty messages sent
 	OtherIn              uint64 // datagrams that were not link packets, passed to OnOther
+	ReadCalls            uint64 // system calls that read datagrams: PacketsIn/ReadCalls is the mean batch
 
 	HandshakesInitiated uint64 // initiations made (each retransmission is a fresh one)
 	HandshakesCompleted uint64 // sessions that became usable: on a response (initiator) or on the first packet under them (responder)
@@ -18,7 +19,7 @@ type Stats struct {
 	DropBadMAC       uint64 // failed authentication: a transport tag, or a handshake message
 	DropReplay       uint64 // a transport counter seen before or too old, a stale initiation timestamp, a copy of a used response
 	DropUnknownIndex uint64 // no session or pending handshake has the receiver index (or the session expired)
-	DropMalformed    uint64 // a link packet type with bad framing, or a cookie reply
+	DropMalformed    uint64 // a link packet type with bad framing, a cookie reply, or a datagram too long to read whole (over 2,048 bytes)
 	DropRateLimited  uint64 // handshake messages over the per-source or global limit
 	DropRefused      uint64 // initiations from keys Accept refused (or this node's own key)
 	DropOther        uint64 // datagrams that were not link packets, with no OnOther set
@@ -27,6 +28,7 @@ type Stats struct {
 // counters is the live form of Stats.
 type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut, messagesIn, messagesOut, otherIn atomic.Uint64
+	readCalls                                                                  atomic.Uint64
 	handshakesInitiated, handshakesCompleted, handshakesFailed                 atomic.Uint64
 	dropBadMAC, dropReplay, dropUnknownIndex, dropMalformed                    atomic.Uint64
 	dropRateLimited, dropRefused, dropOther                                    atomic.Uint64
@@ -41,6 +43,7 @@ func (c *counters) snapshot() Stats {
 		MessagesIn:          c.messagesIn.Load(),
 		MessagesOut:         c.messagesOut.Load(),
 		OtherIn:             c.otherIn.Load(),
+		ReadCalls:           c.readCalls.Load(),
 		HandshakesInitiated: c.handshakesInitiated.Load(),
 		HandshakesCompleted: c.handshakesCompleted.Load(),
 		HandshakesFailed:    c.handshakesFailed.Load(),
