@@ -111,6 +111,11 @@ func listen(cfg Config, lim limits) (*Node, error) {
 	n.bufs.New = func() any { return new(packetBuf) }
 	n.batches.New = newBatchBuf
 	n.batch = newBatchConn(cfg.Conn)
+	if cfg.SocketBuffer > 0 {
+		if err := setSocketBuffers(cfg.Conn, cfg.SocketBuffer); err != nil {
+			n.log.Warn("socket buffers left at the system's size", zap.Error(err))
+		}
+	}
 	readers := make([]*reader, cfg.Readers)
 	for i := range readers {
 		in, err := newDatagramReader(cfg.Conn)
