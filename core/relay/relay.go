@@ -46,7 +46,7 @@ type Config struct {
 	MaxCircuits   int           // default 200,000
 	IdleTimeout   time.Duration // a circuit that carries nothing this long is destroyed (default 5 min)
 	ExtendTimeout time.Duration // how long an EXTEND may take (default 5 s)
-	QueueCells    int           // per-circuit queue on each outgoing link (default 128)
+	QueueCells    int           // per-circuit queue on each outgoing link (default 1024, sched.DefaultQueueCells)
 	CreateQueue   int           // CREATEs waiting for a handshake worker; beyond it they are refused (default 1024)
 
 	Link   LinkTuning
@@ -84,7 +84,7 @@ func (c *Config) setDefaults() {
 		c.ExtendTimeout = 5 * time.Second
 	}
 	if c.QueueCells == 0 {
-		c.QueueCells = 128
+		c.QueueCells = sched.DefaultQueueCells
 	}
 	if c.CreateQueue == 0 {
 		c.CreateQueue = 1024

@@ -7,7 +7,10 @@ import (
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultQueueCells  = 128
+	// DefaultQueueCells is WireGuard's per-peer queue depth. A shallower queue (128 was measured)
+	// drops cells of a single TCP flow whenever the drain goroutine is off the CPU for a millisecond
+	// on a busy host, and TCP reads each drop as congestion. Rings grow to it only when busy.
+	DefaultQueueCells  = 1024
 	DefaultQuantum     = 1500
 	DefaultMaxCircuits = 65536
 )

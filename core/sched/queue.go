@@ -1,11 +1,14 @@
 package sched
 
-// circuitQueue is one circuit's cells in a fixed ring, so a circuit that keeps sending reuses the
-// same slots instead of allocating per cell.
+// circuitQueue is one circuit's cells in a ring, so a circuit that keeps sending reuses the same
+// slots instead of allocating per cell. The ring starts small and doubles, up to max, only when the
+// circuit has that many cells waiting: a relay holds many idle circuits, and only a busy one pays for
+// a deep queue (once; rings never shrink).
 type circuitQueue struct {
 	id      uint64
 	cells   [][]byte
 	head, n int
+	max     int
 
 	// deficit is the byte credit left in the circuit's current turn (deficit round robin).
 	deficit int
@@ -15,19 +18,33 @@ type circuitQueue struct {
 	prev, next *circuitQueue
 }
 
-func newCircuitQueue(size int) *circuitQueue {
-	return &circuitQueue{cells: make([][]byte, size)}
+// initialRing is the ring size a new queue starts with.
+const initialRing = 8
+
+func newCircuitQueue(max int) *circuitQueue {
+	return &circuitQueue{cells: make([][]byte, min(initialRing, max)), max: max}
 }
 
-func (q *circuitQueue) full() bool { return q.n == len(q.cells) }
+func (q *circuitQueue) full() bool { return q.n == q.max }
 
 func (q *circuitQueue) push(b []byte) {
+	if q.n == len(q.cells) {
+		q.grow()
+	}
 	i := q.head + q.n
 	if i >= len(q.cells) {
 		i -= len(q.cells)
 	}
 	q.cells[i] = b
 	q.n++
+}
+
+// grow doubles the ring (up to max), moving the cells to its start in order.
+func (q *circuitQueue) grow() {
+	cells := make([][]byte, min(2*len(q.cells), q.max))
+	k := copy(cells, q.cells[q.head:])
+	copy(cells[k:], q.cells[:q.head])
+	q.cells, q.head = cells, 0
 }
 
 func (q *circuitQueue) peek() []byte { return q.cells[q.head] }

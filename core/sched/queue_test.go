@@ -24,7 +24,7 @@ func TestCircuitQueueRingWraps(t *testing.T) {
 	q.push([]byte{next})
 	q.push([]byte{next + 1})
 	if !q.full() {
-		t.Fatalf("not full with %d of %d cells", q.n, len(q.cells))
+		t.Fatalf("not full with %d of %d cells", q.n, q.max)
 	}
 	for _, c := range q.cells {
 		if c == nil {
@@ -37,6 +37,37 @@ func TestCircuitQueueRingWraps(t *testing.T) {
 	for i, c := range q.cells {
 		if c != nil {
 			t.Fatalf("slot %d still pins a buffer after pop", i)
+		}
+	}
+}
+
+func TestCircuitQueueGrowsOnlyWhenBusy(t *testing.T) {
+	q := newCircuitQueue(100)
+	if len(q.cells) != initialRing {
+		t.Fatalf("a new queue has %d slots, want %d", len(q.cells), initialRing)
+	}
+	// Wrap the small ring first, so growing must unroll it.
+	for i := range 5 {
+		q.push([]byte{byte(i)})
+	}
+	for range 5 {
+		q.pop()
+	}
+	if len(q.cells) != initialRing {
+		t.Fatalf("a queue that never held more than 5 cells grew to %d slots", len(q.cells))
+	}
+	for i := range 100 {
+		if q.full() {
+			t.Fatalf("full at %d of 100", i)
+		}
+		q.push([]byte{byte(i)})
+	}
+	if !q.full() || len(q.cells) != 100 {
+		t.Fatalf("full %v with %d slots, want a full ring of 100", q.full(), len(q.cells))
+	}
+	for i := range 100 {
+		if got := q.pop()[0]; got != byte(i) {
+			t.Fatalf("cell %d came out as %d: growing reordered the ring", i, got)
 		}
 	}
 }
