@@ -42,8 +42,8 @@ func (b *blockedWriter) Write(bufs [][]byte, offset int) (int, error) {
 func TestWriterDropsWhenTheDeviceIsBehind(t *testing.T) {
 	dev := &blockedWriter{release: make(chan struct{})}
 	w := NewWriter(dev)
-	refused := 0
-	for range 1000 {
+	refused, sent := 0, 3*writerQueue
+	for range sent {
 		if err := w.Write([]byte{0x45}); err != nil {
 			refused++
 		}
@@ -53,7 +53,7 @@ func TestWriterDropsWhenTheDeviceIsBehind(t *testing.T) {
 	if q, _ := w.Dropped(); refused == 0 || q != uint64(refused) {
 		t.Fatalf("refused %d, counted %d: a stalled device must cost drops, not memory", refused, q)
 	}
-	if refused > 1000-writerQueue {
-		t.Fatalf("refused %d of 1000: the queue held fewer than %d", refused, writerQueue)
+	if refused > sent-writerQueue {
+		t.Fatalf("refused %d of %d: the queue held fewer than %d", refused, sent, writerQueue)
 	}
 }
