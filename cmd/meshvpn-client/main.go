@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -283,6 +284,7 @@ func printStatus(w io.Writer, s clientd.Status) {
 			drops = append(drops, fmt.Sprintf("%s %d", k, v))
 		}
 	}
+	sort.Strings(drops)
 	if len(drops) > 0 {
 		fmt.Fprintf(&b, "  not carried: %s\n", strings.Join(drops, ", "))
 	}

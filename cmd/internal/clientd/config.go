@@ -86,6 +86,11 @@ func (c *Config) Validate() error {
 	if _, err := daemon.NewLogger(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Metrics != "" {
+		if err := daemon.CheckMetricsAddr(c.Metrics, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	addr, err := netip.ParsePrefix(c.TUN.Address)
 	if err != nil || !addr.Addr().Is4() {
 		errs = append(errs, fmt.Errorf("tun.address %q: want an IPv4 address with its prefix length", c.TUN.Address))

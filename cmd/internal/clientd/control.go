@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The control protocol is HTTP over the daemon's Unix socket: GET /v1/status answers a Status in
@@ -35,13 +37,18 @@ func listenControl(path string, d *Daemon) (*controlServer, error) {
 		c.Close()
 		return nil, fmt.Errorf("a meshvpn-client daemon is already running (control socket %s)", path)
 	}
-	os.Remove(path)
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("control socket %s: a file that is not a socket is in the way", path)
+		}
+		os.Remove(path) // a dead daemon's socket
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
+	// The socket is made with the mode the umask leaves; a umask of 0177 makes it 0600 from the
+	// start, with no moment in which others may connect.
+	old := unix.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	unix.Umask(old)
+	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	mux := http.NewServeMux()

@@ -64,11 +64,12 @@ func LoadRelays(path string) ([]relaylist.Entry, error) {
 	return es, nil
 }
 
-// builder adapts *client.Client to circmgr.Builder.
-type builder struct{ c *client.Client }
+// builder adapts the daemon's *client.Client to circmgr.Builder. It holds the daemon, not the client,
+// because the manager is made (checking the relay list) before the client exists.
+type builder struct{ d *Daemon }
 
 func (b builder) Build(ctx context.Context, path []relay.Info) (circmgr.Circuit, error) {
-	c, err := b.c.Build(ctx, path)
+	c, err := b.d.client.Build(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +91,23 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 			d.Close()
 		}
 	}()
+	// The manager checks the relay list (enough relays, an exit, the one named) before anything is
+	// opened: a list that cannot work must not cost the host a TUN device and its routes.
+	relays := make([]circmgr.Relay, len(entries))
+	for i, en := range entries {
+		relays[i] = circmgr.Relay{Name: en.Name, Info: en.Info, Exit: en.Exit}
+	}
+	d.mgr, err = circmgr.New(circmgr.Config{
+		Builder:   builder{d},
+		Relays:    relays,
+		Exit:      cfg.Exit,
+		OnPath:    d.bypassGuard,
+		OnCircuit: func(c circmgr.Circuit, _ []circmgr.Relay) { d.engine.SetCircuit(c.(*client.Circuit)) },
+		Logger:    log.Named("circuits"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Relays, err)
+	}
 	// The control socket first: a second daemon fails here, before it touches the TUN or routes.
 	if d.control, err = listenControl(cfg.ControlSocket, d); err != nil {
 		return nil, err
@@ -123,21 +141,6 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		if d.routes, err = route.New(cfg.TUN.Name); err != nil {
 			return nil, err
 		}
-	}
-	relays := make([]circmgr.Relay, len(entries))
-	for i, en := range entries {
-		relays[i] = circmgr.Relay{Name: en.Name, Info: en.Info, Exit: en.Exit}
-	}
-	d.mgr, err = circmgr.New(circmgr.Config{
-		Builder:   builder{d.client},
-		Relays:    relays,
-		Exit:      cfg.Exit,
-		OnPath:    d.bypassGuard,
-		OnCircuit: func(c circmgr.Circuit, _ []circmgr.Relay) { e.SetCircuit(c.(*client.Circuit)) },
-		Logger:    log.Named("circuits"),
-	})
-	if err != nil {
-		return nil, err
 	}
 	if err := d.mgr.Start(ctx); err != nil {
 		return nil, err

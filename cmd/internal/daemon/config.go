@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -56,8 +57,12 @@ func readBounded(path string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, errors.New("not a regular file")
 	}
-	if st.Size() > maxConfigSize {
-		return nil, fmt.Errorf("%d bytes, more than the %d a config may have", st.Size(), maxConfigSize)
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, err
 	}
-	return os.ReadFile(path)
+	if len(data) > maxConfigSize {
+		return nil, fmt.Errorf("more than the %d bytes a config may have", maxConfigSize)
+	}
+	return data, nil
 }

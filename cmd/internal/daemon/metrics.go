@@ -25,7 +25,7 @@ type MetricsServer struct {
 // process's own metrics beside them. addr must be a loopback address unless public is set: metrics
 // tell how busy a node is, which is nobody else's business.
 func ServeMetrics(addr string, public bool, log *zap.Logger, cs ...prometheus.Collector) (*MetricsServer, error) {
-	if err := checkLocal(addr, public); err != nil {
+	if err := CheckMetricsAddr(addr, public); err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
@@ -67,7 +67,9 @@ func (m *MetricsServer) Close() error {
 	return err
 }
 
-func checkLocal(addr string, public bool) error {
+// CheckMetricsAddr reports whether addr is a place metrics may be served: host:port, and a loopback
+// host unless public is set.
+func CheckMetricsAddr(addr string, public bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("metrics address %q: %w", addr, err)

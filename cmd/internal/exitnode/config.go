@@ -104,6 +104,11 @@ func (c *Config) Validate() error {
 	if _, err := daemon.NewLogger(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Metrics != "" {
+		if err := daemon.CheckMetricsAddr(c.Metrics, c.MetricsPublic); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if !c.RelayOnly {
 		errs = append(errs, c.Exit.validate()...)
 	}
