@@ -109,6 +109,11 @@ func TestTunnelAllWithBypass(t *testing.T) {
 			t.Errorf("%s goes via %s (gw %s), want %s", dst, dev, gw, want)
 		}
 	}
+	// IPv6 goes into the tunnel too (to be dropped there, not leaked), though the uplink has no IPv6
+	// route at all.
+	if dev, _ := via(t, "2001:db8::1"); dev != "mvtest0" {
+		t.Errorf("IPv6 goes via %s, not into the tunnel", dev)
+	}
 	if _, gw := via(t, "198.51.100.7"); gw != "192.0.2.1" {
 		t.Errorf("the guard's bypass goes via %s, not the old gateway", gw)
 	}
