@@ -56,31 +56,3 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
-
-func FuzzParsePortSummary(f *testing.F) {
-	for _, s := range []string{
-		"tcp=1-65535 udp=1-65535",
-		"tcp=none udp=none",
-		"tcp=22,80,443,1000-2000 udp=53",
-		"tcp=80,81 udp=none",
-		"tcp=080 udp=none",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		sum, err := ParsePortSummary(s)
-		if err != nil {
-			return
-		}
-		if got := sum.String(); got != s {
-			t.Fatalf("ParsePortSummary(%q) prints as %q: two spellings of one summary", s, got)
-		}
-		for _, rs := range [][]PortRange{sum.TCP, sum.UDP} {
-			for i, r := range rs {
-				if r.Lo == 0 || r.Lo > r.Hi || i > 0 && int(r.Lo) <= int(rs[i-1].Hi)+1 {
-					t.Fatalf("%q: ranges %v not sorted, disjoint and apart", s, rs)
-				}
-			}
-		}
-	})
-}

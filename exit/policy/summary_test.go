@@ -51,14 +51,14 @@ func TestSummaryAllows(t *testing.T) {
 		0: false, 21: false, 22: true, 23: false, 80: true, 443: true, 999: false,
 		1000: true, 1500: true, 2000: true, 2001: false, 65534: false, 65535: true,
 	} {
-		if got := s.Allows(ProtoTCP, port); got != want {
+		if got := SummaryAllows(s, ProtoTCP, port); got != want {
 			t.Errorf("Allows(tcp, %d) = %v, want %v", port, got, want)
 		}
-		if s.Allows(ProtoUDP, port) {
+		if SummaryAllows(s, ProtoUDP, port) {
 			t.Errorf("Allows(udp, %d) with no UDP ports", port)
 		}
 	}
-	if s.Allows(ProtoICMP, 0) || s.Allows(ProtoICMP, 22) {
+	if SummaryAllows(s, ProtoICMP, 0) || SummaryAllows(s, ProtoICMP, 22) {
 		t.Error("Allows(icmp) = true: ICMP is not summarized")
 	}
 	// The summary agrees with Decide for public addresses when all rules are wildcards.
@@ -73,8 +73,8 @@ func TestSummaryAllows(t *testing.T) {
 				continue
 			}
 			d := p.Decide(mustAddr("93.184.216.34"), proto, port)
-			if d.Allow != sum.Allows(proto, port) {
-				t.Errorf("%v/%d: Decide %v, summary %v", proto, port, d.Allow, sum.Allows(proto, port))
+			if d.Allow != SummaryAllows(sum, proto, port) {
+				t.Errorf("%v/%d: Decide %v, summary %v", proto, port, d.Allow, SummaryAllows(sum, proto, port))
 			}
 		}
 	}
