@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/flynn/noise v1.1.0
 	github.com/meshvpn/meshvpn/crypto v0.0.0-00010101000000-000000000000
+	github.com/pion/stun/v3 v3.1.7
 	github.com/songgao/water v0.0.0-20200317203138-2b4b6d7c09d8
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
@@ -17,6 +18,10 @@ require (
 )
 
 require (
+	github.com/pion/dtls/v3 v3.1.5 // indirect
+	github.com/pion/logging v0.2.4 // indirect
+	github.com/pion/transport/v4 v4.1.0 // indirect
+	github.com/wlynxg/anet v0.0.5 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	golang.zx2c4.com/wintun v0.0.0-20230126152724-0fa3db229ce2 // indirect
 )
