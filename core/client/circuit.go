@@ -28,7 +28,9 @@ type Circuit struct {
 	scr    [onion.FullSize]byte
 	batch  [][]byte // SendBatch's cells, reused under fwdMu
 
-	step chan stepResult // the reply to the build step in flight
+	step   chan stepResult // the reply to the build step in flight
+	probes chan probeEcho  // echoes of probes in flight (see Probe)
+	probe  sync.Mutex      // one Probe at a time
 
 	done chan struct{}
 	err  atomic.Pointer[error]
@@ -57,7 +59,7 @@ func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, er
 	if err != nil {
 		return nil, fmt.Errorf("link to guard %v: %w", guard.Addr, err)
 	}
-	circ := &Circuit{c: c, path: path, step: make(chan stepResult, 1), done: make(chan struct{})}
+	circ := &Circuit{c: c, path: path, step: make(chan stepResult, 1), probes: make(chan probeEcho, maxProbes), done: make(chan struct{})}
 	c.register(l, circ)
 
 	for i, hop := range path {
@@ -291,6 +293,8 @@ func (circ *Circuit) receive(body []byte) {
 		if hop == len(circ.path) && circ.c.cfg.OnData != nil {
 			circ.c.cfg.OnData(circ, data)
 		}
+	case cell.MsgProbeReply:
+		circ.deliverEcho(hop, data)
 	case cell.MsgExtended:
 		circ.deliverStep(stepResult{reply: data})
 	case cell.MsgBegun:
