@@ -30,6 +30,14 @@ type Circuit interface {
 	Close()
 }
 
+// Picker chooses the relays of a circuit, guard first. exit, when set, is the exit the path must end
+// at (a rebuild that keeps the exit session); avoid lists relays to leave out (the dead circuit's
+// middle, and on alternate attempts its guard); attempt counts the tries so far, so that a picker
+// without randomness of its own can still vary its answer.
+type Picker interface {
+	Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, error)
+}
+
 // Builder builds circuits through a path, guard first (an adapter over *client.Client).
 type Builder interface {
 	Build(ctx context.Context, path []relay.Info) (Circuit, error)
@@ -45,9 +53,12 @@ type Relay struct {
 // Config configures a Manager. Zero durations take the defaults.
 type Config struct {
 	Builder Builder
-	Relays  []Relay
-	// Exit names the exit to use; empty picks one at random.
-	Exit string
+	// Picker chooses paths; nil means a ListPicker over Relays and Exit.
+	Picker Picker
+	// Relays and Exit configure the default ListPicker: the relays to use, and the name of the exit
+	// (empty: one at random).
+	Relays []Relay
+	Exit   string
 	// OnCircuit is called with each new circuit, after its exit session is open and before the old
 	// circuit is closed: the packet engine switches to it there.
 	OnCircuit func(c Circuit, path []Relay)
@@ -109,37 +120,18 @@ const maxReroutes = 64
 
 // New checks cfg; Start builds the first circuit.
 func New(cfg Config) (*Manager, error) {
-	var errs []error
 	if cfg.Builder == nil {
-		errs = append(errs, errors.New("circmgr: no builder"))
+		return nil, errors.New("circmgr: no builder")
 	}
-	exits, others := 0, 0
-	names := map[string]bool{}
-	for _, r := range cfg.Relays {
-		names[r.Name] = true
-		if r.Exit {
-			exits++
-		} else {
-			others++
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if cfg.Picker == nil {
+		p, err := NewListPicker(cfg.Relays, cfg.Exit, cfg.Rand)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if exits == 0 {
-		errs = append(errs, errors.New("circmgr: no exit among the relays"))
-	}
-	if len(cfg.Relays) < 3 {
-		errs = append(errs, fmt.Errorf("circmgr: %d relays, a circuit needs 3", len(cfg.Relays)))
-	}
-	if cfg.Exit != "" {
-		found := false
-		for _, r := range cfg.Relays {
-			found = found || r.Name == cfg.Exit && r.Exit
-		}
-		if !found {
-			errs = append(errs, fmt.Errorf("circmgr: no exit named %q", cfg.Exit))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		cfg.Picker = p
 	}
 	if cfg.BuildTimeout == 0 {
 		cfg.BuildTimeout = 5 * time.Second
@@ -153,28 +145,27 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
 	return &Manager{cfg: cfg, stop: make(chan struct{})}, nil
 }
 
 // Start builds the first circuit, trying paths until one works or ctx ends, then keeps it up until
 // Close.
 func (m *Manager) Start(ctx context.Context) error {
-	exit := m.pickExit("")
-	guard := m.pickGuard(exit, "")
 	var last error
+	var failedExits []Relay
 	for attempt := 0; ; attempt++ {
-		path := m.pick(guard, exit, "", attempt)
-		if _, err := m.try(ctx, path, false); err == nil {
-			break
+		path, err := m.cfg.Picker.Pick(nil, failedExits, attempt)
+		if err == nil {
+			if _, err = m.try(ctx, path, false); err == nil {
+				break
+			}
+			if attempt%3 == 2 { // three paths to this exit failed: it may be the one that is down
+				failedExits = append(failedExits, path[len(path)-1])
+			}
 		} else {
-			last = err
+			failedExits = nil // every exit was tried: try them all again
 		}
-		if attempt > 0 && attempt%len(m.cfg.Relays) == 0 && m.cfg.Exit == "" {
-			exit = m.pickExit(exit) // this exit answers nobody: try another
-		}
+		last = err
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("no circuit: %w (last: %v)", ctx.Err(), last)
@@ -273,32 +264,46 @@ func (m *Manager) keepUp() {
 }
 
 // rebuild tries paths to the dead circuit's exit, presenting its session token, for SameExitFor;
-// then other exits too, with a new session.
+// then other exits too, with a new session. Attempts avoid the dead middle, and every other attempt
+// the dead guard too, so whichever of the two died is routed around by the second attempt.
 func (m *Manager) rebuild(dead []Relay, died time.Time) (Reroute, bool) {
-	guard, middle, exit := dead[0].Name, dead[1].Name, dead[len(dead)-1].Name
+	guard, middle, exit := dead[0], dead[1], dead[len(dead)-1]
 	sameExit := true
 	for attempt := 0; ; attempt++ {
 		if sameExit && m.cfg.Exit == "" && time.Since(died) > m.cfg.SameExitFor {
 			sameExit = false
-			exit = m.pickExit(exit)
 			m.cfg.Logger.Warn("the exit is unreachable: moving to another exit, open connections are lost")
 		}
-		path := m.pick(guard, exit, middle, attempt)
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-m.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		kept, err := m.try(ctx, path, sameExit)
-		cancel()
+		avoid := []Relay{middle}
+		if attempt%2 == 1 {
+			avoid = append(avoid, guard)
+		}
+		want := &exit
+		if !sameExit {
+			want, avoid = nil, append(avoid, exit)
+		}
+		path, err := m.cfg.Picker.Pick(want, avoid, attempt)
+		if err != nil && len(avoid) > 1 {
+			path, err = m.cfg.Picker.Pick(want, avoid[:1], attempt) // too few relays to avoid both
+		}
 		if err == nil {
-			m.mu.Lock()
-			now := m.since
-			m.mu.Unlock()
-			return Reroute{Died: died, Rebuilt: now, Path: names(path), SameSession: kept}, true
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-m.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			var kept bool
+			kept, err = m.try(ctx, path, sameExit)
+			cancel()
+			if err == nil {
+				m.mu.Lock()
+				now := m.since
+				m.mu.Unlock()
+				return Reroute{Died: died, Rebuilt: now, Path: names(path), SameSession: kept}, true
+			}
 		}
 		select {
 		case <-m.stop:

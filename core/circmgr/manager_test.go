@@ -141,19 +141,35 @@ func await(t *testing.T, got chan []Relay) []Relay {
 }
 
 func TestPathsAreDistinctAndEndAtAnExit(t *testing.T) {
-	m, err := New(Config{Builder: newFakeNet(), Relays: relays()})
+	p, err := NewListPicker(relays(), "", rand.New(rand.NewPCG(3, 4)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var guard string
 	for attempt := range 50 {
-		exit := m.pickExit("")
-		p := m.pick(m.pickGuard(exit, ""), exit, "r2", attempt)
-		if !p[2].Exit || p[0].Name == p[1].Name || p[1].Name == p[2].Name || p[0].Name == p[2].Name {
-			t.Fatalf("bad path %v", names(p))
+		path, err := p.Pick(nil, []Relay{relays()[1]}, attempt)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if p[0].Exit || p[1].Exit {
-			t.Fatalf("an exit used as guard or middle while plain relays were free: %v", names(p))
+		if !path[2].Exit || path[0].Name == path[1].Name || path[1].Name == path[2].Name || path[0].Name == path[2].Name {
+			t.Fatalf("bad path %v", names(path))
 		}
+		if path[0].Exit || path[1].Exit {
+			t.Fatalf("an exit used as guard or middle while plain relays were free: %v", names(path))
+		}
+		if path[0].Name == "r2" || path[1].Name == "r2" {
+			t.Fatalf("an avoided relay was used: %v", names(path))
+		}
+		if guard != "" && path[0].Name != guard {
+			t.Fatalf("the guard changed from %s to %s while it was not avoided", guard, path[0].Name)
+		}
+		guard = path[0].Name
+	}
+	// Three relays in all: exits stand in as guard or middle.
+	small := []Relay{relays()[0], relays()[5], relays()[6]}
+	p, _ = NewListPicker(small, "x1", rand.New(rand.NewPCG(3, 4)))
+	if path, err := p.Pick(nil, nil, 0); err != nil || path[2].Name != "x1" {
+		t.Fatalf("small network: %v %v", path, err)
 	}
 }
 

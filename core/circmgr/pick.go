@@ -1,108 +1,128 @@
 package circmgr
 
-// pickExit returns the configured exit, or a random exit other than not (when there is another).
-func (m *Manager) pickExit(not string) string {
-	if m.cfg.Exit != "" {
-		return m.cfg.Exit
-	}
-	var exits []string
-	for _, r := range m.cfg.Relays {
-		if r.Exit && r.Name != not {
-			exits = append(exits, r.Name)
-		}
-	}
-	if len(exits) == 0 {
-		return not
-	}
-	return exits[m.cfg.Rand.IntN(len(exits))]
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+)
+
+// ListPicker picks paths from a plain list of relays (the relay list file): distinct relays, the exit
+// by name or at random, relays that are not exits for the guard and middle while there are enough of
+// them, and one guard kept for as long as it works. The directory's core/path.Selector is the real
+// picker; this one needs nothing but the list.
+type ListPicker struct {
+	relays []Relay
+	exit   string
+	rand   *rand.Rand
+	guard  string // kept across picks while it is not avoided
 }
 
-// pickGuard returns a random relay other than the exit and not, preferring relays that are not exits
-// (exit capacity is the scarce kind).
-func (m *Manager) pickGuard(exit, not string) string {
-	c := m.candidates(exit, false, not)
-	if len(c) < 2 { // too few plain relays for a guard and a middle
-		c = m.candidates(exit, true, not)
-	}
-	return c[m.cfg.Rand.IntN(len(c))]
-}
-
-// candidates lists the relays that may take a guard's or middle's place: not the exit nor the names
-// given; other exits only when withExits is set, after the plain relays.
-func (m *Manager) candidates(exit string, withExits bool, not ...string) []string {
-	var plain, exits []string
-	for _, r := range m.cfg.Relays {
-		if r.Name == exit || contains(not, r.Name) {
-			continue
-		}
-		if r.Exit {
-			exits = append(exits, r.Name)
-		} else {
-			plain = append(plain, r.Name)
+// NewListPicker checks the list: at least three relays, an exit, the named exit among them.
+func NewListPicker(relays []Relay, exit string, r *rand.Rand) (*ListPicker, error) {
+	var errs []error
+	exits := 0
+	for _, x := range relays {
+		if x.Exit {
+			exits++
 		}
 	}
-	if !withExits {
-		return plain
+	if exits == 0 {
+		errs = append(errs, errors.New("circmgr: no exit among the relays"))
 	}
-	return append(plain, exits...)
-}
-
-// pick returns the path to try at this attempt. Attempts alternate between the same guard with
-// another middle (a middle is the likelier casualty, and Tor-like clients keep their guard) and another
-// guard, so that whichever of the two died is routed around by the second attempt; the middle of a
-// dead circuit is avoided while there is another.
-func (m *Manager) pick(guard, exit, avoid string, attempt int) []Relay {
-	paths := m.interleave(guard, exit, avoid, false)
-	if len(paths) == 0 { // too few plain relays: exits take a guard's or middle's place too
-		paths = m.interleave(guard, exit, avoid, true)
+	if len(relays) < 3 {
+		errs = append(errs, fmt.Errorf("circmgr: %d relays, a circuit needs 3", len(relays)))
 	}
-	if len(paths) == 0 { // three relays in all: the only path there is
-		paths = m.paths(append([]string{guard}, m.candidates(exit, true, guard)...), exit, "", true)
-	}
-	p := paths[attempt%len(paths)]
-	return []Relay{m.relay(p[0]), m.relay(p[1]), m.relay(exit)}
-}
-
-func (m *Manager) interleave(guard, exit, avoid string, withExits bool) [][2]string {
-	same := m.paths([]string{guard}, exit, avoid, withExits)
-	other := m.paths(m.candidates(exit, withExits, guard), exit, avoid, withExits)
-	var paths [][2]string
-	for i := 0; i < len(same) || i < len(other); i++ {
-		if i < len(same) {
-			paths = append(paths, same[i])
+	if exit != "" {
+		found := false
+		for _, x := range relays {
+			found = found || x.Name == exit && x.Exit
 		}
-		if i < len(other) {
-			paths = append(paths, other[i])
+		if !found {
+			errs = append(errs, fmt.Errorf("circmgr: no exit named %q", exit))
 		}
 	}
-	return paths
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &ListPicker{relays: relays, exit: exit, rand: r}, nil
 }
 
-// paths lists guard–middle pairs for the given guards.
-func (m *Manager) paths(guards []string, exit, avoid string, withExits bool) [][2]string {
-	var out [][2]string
-	for _, g := range guards {
-		for _, mid := range m.candidates(exit, withExits, g, avoid) {
-			out = append(out, [2]string{g, mid})
+// Pick returns guard, middle and exit.
+func (p *ListPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, error) {
+	skip := map[string]bool{}
+	for _, r := range avoid {
+		skip[r.Name] = true
+	}
+	var x Relay
+	switch {
+	case exit != nil:
+		x = *exit
+	case p.exit != "":
+		x = p.relay(p.exit)
+	default:
+		var exits []Relay
+		for _, r := range p.relays {
+			if r.Exit && !skip[r.Name] {
+				exits = append(exits, r)
+			}
+		}
+		if len(exits) == 0 {
+			return nil, errors.New("circmgr: every exit is to be avoided")
+		}
+		x = exits[p.rand.IntN(len(exits))]
+	}
+	skip[x.Name] = true
+	cands := p.candidates(skip, false)
+	if len(cands) < 2 { // too few plain relays: exits take a guard's or middle's place too
+		cands = p.candidates(skip, true)
+	}
+	if len(cands) < 2 {
+		return nil, fmt.Errorf("circmgr: too few relays for a path to %s avoiding %d", x.Name, len(avoid))
+	}
+	guard, ok := Relay{}, false
+	for _, c := range cands {
+		if c.Name == p.guard {
+			guard, ok = c, true
 		}
 	}
-	return out
+	if !ok {
+		guard = cands[p.rand.IntN(len(cands))]
+		p.guard = guard.Name
+	}
+	var middles []Relay
+	for _, c := range cands {
+		if c.Name != guard.Name {
+			middles = append(middles, c)
+		}
+	}
+	middle := middles[(attempt+p.rand.IntN(len(middles)))%len(middles)]
+	return []Relay{guard, middle, x}, nil
 }
 
-func (m *Manager) relay(name string) Relay {
-	for _, r := range m.cfg.Relays {
+// candidates lists the relays that may be a guard or middle: not skipped; exits only if withExits,
+// after the plain relays.
+func (p *ListPicker) candidates(skip map[string]bool, withExits bool) []Relay {
+	var plain, exits []Relay
+	for _, r := range p.relays {
+		switch {
+		case skip[r.Name]:
+		case r.Exit:
+			exits = append(exits, r)
+		default:
+			plain = append(plain, r)
+		}
+	}
+	if withExits {
+		return append(plain, exits...)
+	}
+	return plain
+}
+
+func (p *ListPicker) relay(name string) Relay {
+	for _, r := range p.relays {
 		if r.Name == name {
 			return r
 		}
 	}
-	panic("circmgr: unknown relay " + name) // names come from cfg.Relays
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	panic("circmgr: unknown relay " + name) // checked by NewListPicker
 }
