@@ -1,0 +1,304 @@
+// Package dirclient is how a client learns the network: it fetches every discovery authority's
+// directory over HTTP (the URLs are in the genesis file), checks each against the authority's hash
+// chain (no rollback, no fork), combines them into a consensus that a threshold of authorities agree on,
+// and fetches the descriptors the consensus names, each checked against the digest the authorities
+// agreed on. The result is the relays a client may build circuits through.
+package dirclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/core/descriptor"
+	"github.com/meshvpn/meshvpn/core/directory"
+	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/core/path"
+	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/crypto/keys"
+)
+
+// The HTTP paths every authority serves (meshvpn-discovery).
+const (
+	PathDirectory   = "/v1/directory"   // the latest document; /v1/directory/{serial} for older ones
+	PathDescriptors = "/v1/descriptors" // the latest document's descriptors: (2-byte length, bytes)*
+)
+
+// Limits on what an authority may send.
+const (
+	maxDocument    = directory.MaxSize
+	maxDescriptors = 64 << 20
+)
+
+// Relay is one relay of the network as the client knows it.
+type Relay struct {
+	Path       path.Relay
+	Info       relay.Info // what building a circuit through it needs
+	Descriptor *descriptor.Descriptor
+}
+
+// Network is what one fetch learned.
+type Network struct {
+	Consensus *directory.Consensus
+	Relays    []Relay
+	// Problems lists what was left out and why (an authority that did not answer, a rollback, a
+	// descriptor that did not match): kept for status and logs, not fatal while a threshold agrees.
+	Problems []error
+}
+
+// Fetcher fetches and checks directories for one network.
+type Fetcher struct {
+	genesis   *genesis.Genesis
+	hc        *http.Client
+	chainFile string
+	log       *zap.Logger
+
+	mu    sync.Mutex
+	chain *directory.Chain
+}
+
+// New returns a Fetcher. chainFile, if not empty, keeps the authorities' chain heads across restarts
+// (so a rollback is caught even right after a restart).
+func New(g *genesis.Genesis, chainFile string, log *zap.Logger) (*Fetcher, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	f := &Fetcher{genesis: g, hc: &http.Client{Timeout: 10 * time.Second}, chainFile: chainFile, log: log, chain: directory.NewChain(g.NetworkID)}
+	if chainFile == "" {
+		return f, nil
+	}
+	b, err := os.ReadFile(chainFile)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("directory chain state: %w", err)
+	default:
+		c, err := directory.ParseChain(b)
+		if err != nil {
+			return nil, fmt.Errorf("directory chain state %s: %w", chainFile, err)
+		}
+		if c.NetworkID() != g.NetworkID {
+			return nil, fmt.Errorf("directory chain state %s belongs to another network", chainFile)
+		}
+		f.chain = c
+	}
+	return f, nil
+}
+
+// Fetch asks every authority at once and returns the network a threshold of them agree on.
+func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*Network, error) {
+	g := f.genesis
+	docs := make([]*directory.Directory, len(g.Authorities))
+	errs := make([]error, len(g.Authorities))
+	var wg sync.WaitGroup
+	for i, a := range g.Authorities {
+		wg.Go(func() { docs[i], errs[i] = f.fetchDocument(ctx, a) })
+	}
+	wg.Wait()
+	net := &Network{}
+	var counted []*directory.Directory
+	for i, d := range docs {
+		if errs[i] != nil {
+			net.Problems = append(net.Problems, fmt.Errorf("authority %s: %w", name(g.Authorities[i]), errs[i]))
+			continue
+		}
+		counted = append(counted, d)
+	}
+	cons, err := directory.Combine(g.NetworkID, g.AuthorityKeys(), g.Threshold, counted, now)
+	if err != nil {
+		return nil, fmt.Errorf("no consensus: %w (%v)", err, errors.Join(net.Problems...))
+	}
+	net.Consensus = cons
+	net.Problems = append(net.Problems, cons.Ignored...)
+	f.saveChain()
+	descs := f.fetchDescriptors(ctx, cons, now, &net.Problems)
+	for _, r := range cons.Relays {
+		d, ok := descs[r.Descriptor]
+		if !ok {
+			net.Problems = append(net.Problems, fmt.Errorf("relay %s: no descriptor matches the consensus", r.Identity))
+			continue
+		}
+		net.Relays = append(net.Relays, Relay{Path: pathRelay(r, d), Info: infoOf(d), Descriptor: d})
+	}
+	if len(net.Relays) == 0 {
+		return nil, fmt.Errorf("the consensus lists %d relays but no descriptor of them could be had (%v)", len(cons.Relays), errors.Join(net.Problems...))
+	}
+	return net, nil
+}
+
+func name(a genesis.Authority) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.Identity.String()[:12]
+}
+
+// fetchDocument gets an authority's latest document and advances its chain to it.
+func (f *Fetcher) fetchDocument(ctx context.Context, a genesis.Authority) (*directory.Directory, error) {
+	b, err := f.get(ctx, a.URL+PathDirectory, maxDocument)
+	if err != nil {
+		return nil, err
+	}
+	d, err := directory.Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	if d.Authority != a.Identity {
+		return nil, fmt.Errorf("the document is signed by %s, not by this authority", d.Authority)
+	}
+	previous := func(serial uint64) (*directory.Directory, error) {
+		b, err := f.get(ctx, a.URL+PathDirectory+"/"+strconv.FormatUint(serial, 10), maxDocument)
+		if err != nil {
+			return nil, err
+		}
+		return directory.Parse(b)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.chain.Advance(d, previous); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// fetchDescriptors gets the descriptor bundles of the authorities until every relay of the consensus
+// has its descriptor, keeping only those whose digest the consensus names.
+func (f *Fetcher) fetchDescriptors(ctx context.Context, cons *directory.Consensus, now time.Time, problems *[]error) map[[32]byte]*descriptor.Descriptor {
+	want := make(map[[32]byte]bool, len(cons.Relays))
+	for _, r := range cons.Relays {
+		want[r.Descriptor] = true
+	}
+	got := make(map[[32]byte]*descriptor.Descriptor, len(want))
+	for _, a := range f.genesis.Authorities {
+		if len(got) == len(want) {
+			break
+		}
+		b, err := f.get(ctx, a.URL+PathDescriptors, maxDescriptors)
+		if err != nil {
+			*problems = append(*problems, fmt.Errorf("descriptors from %s: %w", name(a), err))
+			continue
+		}
+		for len(b) > 0 {
+			if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b)) {
+				*problems = append(*problems, fmt.Errorf("descriptors from %s: truncated bundle", name(a)))
+				break
+			}
+			n := int(binary.BigEndian.Uint16(b))
+			raw := b[2 : 2+n]
+			b = b[2+n:]
+			dg := descriptor.Digest(raw)
+			if !want[dg] || got[dg] != nil {
+				continue
+			}
+			d, err := descriptor.Parse(raw)
+			if err == nil {
+				err = d.Check(now, f.genesis.NetworkID)
+			}
+			if err != nil {
+				*problems = append(*problems, fmt.Errorf("descriptor from %s: %w", name(a), err))
+				continue
+			}
+			got[dg] = d
+		}
+	}
+	return got
+}
+
+func (f *Fetcher) get(ctx context.Context, url string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := f.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("GET %s: more than %d bytes", url, limit)
+	}
+	return b, nil
+}
+
+func (f *Fetcher) saveChain() {
+	if f.chainFile == "" {
+		return
+	}
+	f.mu.Lock()
+	b := f.chain.Encode()
+	f.mu.Unlock()
+	if err := writeAtomic(f.chainFile, b); err != nil {
+		f.log.Warn("saving the directory chain state", zap.Error(err))
+	}
+}
+
+func writeAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// pathRelay is what path selection needs of a relay: the consensus's flags and weight, the
+// descriptor's address, family, policy and place.
+func pathRelay(r directory.Relay, d *descriptor.Descriptor) path.Relay {
+	return path.Relay{
+		Identity: d.Identity,
+		Name:     d.Identity.String()[:8],
+		Addr:     d.Addresses[0],
+		Family:   d.Family,
+		Weight:   uint64(r.Weight),
+		Flags:    path.Flags(r.Flags),
+		Exit:     d.Exit,
+		Country:  d.Country,
+		Region:   d.Region,
+	}
+}
+
+func infoOf(d *descriptor.Descriptor) relay.Info {
+	return relay.Info{Identity: d.Identity, Onion: d.OnionKey, LinkKey: d.LinkKey, Addr: d.Addresses[0]}
+}
+
+// Identities returns the identities of the relays, for lookups.
+func (n *Network) Identities() map[keys.IdentityPublic]Relay {
+	m := make(map[keys.IdentityPublic]Relay, len(n.Relays))
+	for _, r := range n.Relays {
+		m[r.Path.Identity] = r
+	}
+	return m
+}
+
+// EncodeBundle writes descriptors in the form PathDescriptors serves (for authorities and tests).
+func EncodeBundle(descs [][]byte) ([]byte, error) {
+	var b bytes.Buffer
+	for _, d := range descs {
+		if len(d) > 0xffff {
+			return nil, errors.New("dirclient: descriptor too large for a bundle")
+		}
+		b.Write(binary.BigEndian.AppendUint16(nil, uint16(len(d))))
+		b.Write(d)
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,232 @@
+package dirclient
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshvpn/meshvpn/core/descriptor"
+	"github.com/meshvpn/meshvpn/core/directory"
+	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/crypto/keys"
+)
+
+var now = time.Now().UTC().Truncate(time.Second)
+
+// authority is a fake discovery authority: an HTTP server with documents by serial and a bundle.
+type authority struct {
+	id     *keys.Identity
+	srv    *httptest.Server
+	mu     sync.Mutex
+	docs   map[uint64][]byte
+	latest uint64
+	bundle []byte
+}
+
+func (a *authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case r.URL.Path == PathDirectory:
+		w.Write(a.docs[a.latest])
+	case strings.HasPrefix(r.URL.Path, PathDirectory+"/"):
+		var s uint64
+		fmt.Sscan(strings.TrimPrefix(r.URL.Path, PathDirectory+"/"), &s)
+		if b, ok := a.docs[s]; ok {
+			w.Write(b)
+			return
+		}
+		http.NotFound(w, r)
+	case r.URL.Path == PathDescriptors:
+		w.Write(a.bundle)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+type testNet struct {
+	g     *genesis.Genesis
+	auths []*authority
+	descs [][]byte
+	ids   []*keys.Identity
+}
+
+func newTestNet(t *testing.T, relays int) *testNet {
+	t.Helper()
+	n := &testNet{g: &genesis.Genesis{Name: "test", Threshold: 2, Bootstrap: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:6881")}}}
+	n.g.NetworkID, _ = genesis.GenerateNetworkID(rand.Reader)
+	for i := range relays {
+		id, _ := keys.GenerateIdentity(rand.Reader)
+		ok, _ := keys.GenerateStatic(rand.Reader)
+		lk, _ := keys.GenerateStatic(rand.Reader)
+		d := &descriptor.Descriptor{
+			NetworkID: n.g.NetworkID, OnionKey: ok.Public(), LinkKey: lk.Public(),
+			ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(7 * 24 * time.Hour),
+			Addresses: []netip.AddrPort{netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 1}), 7000)},
+			Published: now.Add(-time.Minute), Seq: 1, Software: "test",
+		}
+		b, err := d.Sign(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.descs, n.ids = append(n.descs, b), append(n.ids, id)
+	}
+	for i := range 3 {
+		id, _ := keys.GenerateIdentity(rand.Reader)
+		a := &authority{id: id, docs: map[uint64][]byte{}}
+		a.srv = httptest.NewServer(a)
+		t.Cleanup(a.srv.Close)
+		n.auths = append(n.auths, a)
+		n.g.Authorities = append(n.g.Authorities, genesis.Authority{Identity: id.Public(), URL: a.srv.URL, Name: fmt.Sprintf("auth%d", i)})
+		a.bundle, _ = EncodeBundle(n.descs)
+		n.publish(t, i, 1, n.descs)
+	}
+	return n
+}
+
+// publish makes authority i sign a document with serial listing descs (Running|Guard|Exit|Fast|Stable).
+func (n *testNet) publish(t *testing.T, i int, serial uint64, descs [][]byte) {
+	t.Helper()
+	a := n.auths[i]
+	d := &directory.Directory{NetworkID: n.g.NetworkID, Authority: a.id.Public(), Serial: serial,
+		ValidAfter: now.Add(-time.Minute), ValidUntil: now.Add(time.Hour)}
+	if serial > 1 {
+		prev, _ := directory.Parse(a.docs[serial-1])
+		d.Previous, _ = prev.Hash()
+	}
+	for _, raw := range descs {
+		desc, _ := descriptor.Parse(raw)
+		d.Entries = append(d.Entries, directory.Entry{Identity: desc.Identity, Descriptor: descriptor.Digest(raw),
+			Flags: directory.Running | directory.Guard | directory.Exit | directory.Fast | directory.Stable, Weight: 100})
+	}
+	sortEntries(d.Entries)
+	b, err := d.Sign(a.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	a.docs[serial], a.latest = b, serial
+	a.mu.Unlock()
+}
+
+func sortEntries(es []directory.Entry) {
+	for i := range es {
+		for j := i + 1; j < len(es); j++ {
+			if string(es[j].Identity[:]) < string(es[i].Identity[:]) {
+				es[i], es[j] = es[j], es[i]
+			}
+		}
+	}
+}
+
+func TestFetchAgreesWithAThreshold(t *testing.T) {
+	n := newTestNet(t, 4)
+	n.auths[2].srv.Close() // one authority is down: 2 of 3 still agree
+	f, err := New(n.g, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := f.Fetch(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(net.Relays) != 4 || len(net.Problems) == 0 {
+		t.Fatalf("%d relays, problems %v", len(net.Relays), net.Problems)
+	}
+	for _, r := range net.Relays {
+		if r.Info.Identity != r.Descriptor.Identity || !r.Path.Flags.Has(1) {
+			t.Fatalf("relay %+v", r)
+		}
+	}
+	n.auths[1].srv.Close() // now only one answers: below the threshold
+	if _, err := f.Fetch(context.Background(), now); err == nil {
+		t.Fatal("one authority of three made a consensus with threshold 2")
+	}
+}
+
+func TestRelayOnlyOneAuthorityListsIsLeftOut(t *testing.T) {
+	n := newTestNet(t, 4)
+	n.publish(t, 0, 2, n.descs)     // authority 0 lists all four
+	n.publish(t, 1, 2, n.descs[:3]) // the others only three
+	n.publish(t, 2, 2, n.descs[:3])
+	f, _ := New(n.g, "", nil)
+	net, err := f.Fetch(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(net.Relays) != 3 {
+		t.Fatalf("%d relays, want the 3 a threshold agrees on", len(net.Relays))
+	}
+}
+
+func TestTamperedDescriptorIsRefused(t *testing.T) {
+	n := newTestNet(t, 3)
+	// Every authority serves a bundle in which one descriptor has a flipped byte: its digest no longer
+	// matches the consensus, so it is ignored, and that relay is left out.
+	bad := append([]byte(nil), n.descs[0]...)
+	bad[len(bad)-1] ^= 1
+	for _, a := range n.auths {
+		a.bundle, _ = EncodeBundle([][]byte{bad, n.descs[1], n.descs[2]})
+	}
+	f, _ := New(n.g, "", nil)
+	net, err := f.Fetch(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(net.Relays) != 2 {
+		t.Fatalf("%d relays, want 2 (one descriptor was tampered with)", len(net.Relays))
+	}
+}
+
+func TestRollbackIsDetectedAcrossRestarts(t *testing.T) {
+	n := newTestNet(t, 3)
+	state := filepath.Join(t.TempDir(), "chain")
+	for i := range n.auths {
+		n.publish(t, i, 2, n.descs)
+		n.publish(t, i, 3, n.descs)
+	}
+	f, _ := New(n.g, state, nil)
+	if _, err := f.Fetch(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	// Two authorities roll back to serial 2 (as a replaying attacker in the middle would): after a
+	// restart the client still knows serial 3 and refuses them, leaving no threshold.
+	for _, a := range n.auths[:2] {
+		a.mu.Lock()
+		a.latest = 2
+		a.mu.Unlock()
+	}
+	f2, err := New(n.g, state, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f2.Fetch(context.Background(), now)
+	if err == nil || !errors.Is(err, directory.ErrRollback) && !strings.Contains(err.Error(), "rollback") {
+		t.Fatalf("rolled-back directories: %v", err)
+	}
+}
+
+func TestChainWalksAGap(t *testing.T) {
+	n := newTestNet(t, 3)
+	f, _ := New(n.g, "", nil)
+	if _, err := f.Fetch(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n.auths {
+		for s := uint64(2); s <= 5; s++ {
+			n.publish(t, i, s, n.descs)
+		}
+	}
+	if _, err := f.Fetch(context.Background(), now); err != nil {
+		t.Fatalf("serial 1 → 5: %v", err)
+	}
+}
