@@ -75,10 +75,10 @@ func main() {
 }
 
 type options struct {
-	config, relays, exit, listen, socket, metrics, logLevel, logFile string
-	tunName, backend                                                 string
-	foreground, json, noRoutes                                       bool
-	keepalive, deadAfter, timeout                                    time.Duration
+	config, genesis, stateDir, relays, exit, listen, socket, metrics, logLevel, logFile string
+	tunName, backend                                                                    string
+	foreground, json, noRoutes                                                          bool
+	keepalive, deadAfter, timeout                                                       time.Duration
 }
 
 func flags(o *options) *flag.FlagSet {
@@ -86,7 +86,9 @@ func flags(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("meshvpn-client", flag.ContinueOnError)
 	fs.Usage = func() {}
 	fs.StringVar(&o.config, "config", clientd.DefaultConfigPath, "configuration file (TOML); see example-config")
-	fs.StringVar(&o.relays, "relays", def.Relays, "relay list file")
+	fs.StringVar(&o.genesis, "genesis", def.Genesis, "the network's genesis file (relays come from its directory)")
+	fs.StringVar(&o.stateDir, "state-dir", def.StateDir, "where the guard set and directory chain are kept")
+	fs.StringVar(&o.relays, "relays", def.Relays, "relay list file (without a genesis file)")
 	fs.StringVar(&o.exit, "exit", def.Exit, "exit to use, by name (empty: any)")
 	fs.StringVar(&o.listen, "listen", def.Listen, "UDP address of the client's links")
 	fs.StringVar(&o.socket, "control-socket", def.ControlSocket, "the daemon's control socket")
@@ -127,7 +129,7 @@ func parse(args []string) (clientd.Config, options, error) {
 		return cfg, o, err
 	}
 	for name, dst := range map[string]*string{
-		"relays": &cfg.Relays, "exit": &cfg.Exit, "listen": &cfg.Listen, "control-socket": &cfg.ControlSocket,
+		"genesis": &cfg.Genesis, "state-dir": &cfg.StateDir, "relays": &cfg.Relays, "exit": &cfg.Exit, "listen": &cfg.Listen, "control-socket": &cfg.ControlSocket,
 		"metrics": &cfg.Metrics, "log-level": &cfg.LogLevel, "log-file": &cfg.LogFile, "tun": &cfg.TUN.Name, "tun-backend": &cfg.TUN.Backend,
 	} {
 		if given[name] {
@@ -275,6 +277,9 @@ func printStatus(w io.Writer, s clientd.Status) {
 	fmt.Fprintf(&b, "MeshVPN: %s (up %s, TUN %s, MTU %d)\n", s.State, (time.Duration(s.UptimeSec * float64(time.Second))).Round(time.Second), s.TUN, s.MTU)
 	for _, h := range s.Circuit.Hops {
 		fmt.Fprintf(&b, "  %-6s %-12s %-22s %s…\n", h.Role, h.Name, h.Address, h.Identity[:min(12, len(h.Identity))])
+	}
+	if dir := s.Directory; dir != nil {
+		fmt.Fprintf(&b, "  directory: %d relays, agreed by %d authorities, fetched %s\n", dir.Relays, dir.Authorities, dir.Fetched.Format(time.TimeOnly))
 	}
 	t := s.Traffic
 	fmt.Fprintf(&b, "  traffic: %s out (%d packets), %s in (%d packets)\n", bytesText(t.BytesOut), t.PacketsOut, bytesText(t.BytesIn), t.PacketsIn)

@@ -28,15 +28,20 @@ var DefaultMTU = cell.MaxData(onion.PayloadLen(onion.FullSize, 3))
 
 // Config is the client's configuration (the TOML file; see example.toml).
 type Config struct {
-	Relays        string     `toml:"relays"`
-	Exit          string     `toml:"exit"`
-	Listen        string     `toml:"listen"`
-	ControlSocket string     `toml:"control_socket"`
-	Metrics       string     `toml:"metrics"`
-	LogLevel      string     `toml:"log_level"`
-	LogFile       string     `toml:"log_file"`
-	TUN           TUNConfig  `toml:"tun"`
-	Link          LinkConfig `toml:"link"`
+	Relays           string        `toml:"relays"`
+	Genesis          string        `toml:"genesis"`
+	StateDir         string        `toml:"state_dir"`
+	DirectoryRefresh time.Duration `toml:"directory_refresh"`
+	Exit             string        `toml:"exit"`
+	ExitPort         uint16        `toml:"exit_port"`
+	AllowSameSubnet  bool          `toml:"allow_same_subnet"`
+	Listen           string        `toml:"listen"`
+	ControlSocket    string        `toml:"control_socket"`
+	Metrics          string        `toml:"metrics"`
+	LogLevel         string        `toml:"log_level"`
+	LogFile          string        `toml:"log_file"`
+	TUN              TUNConfig     `toml:"tun"`
+	Link             LinkConfig    `toml:"link"`
 }
 
 // TUNConfig describes the client's TUN device.
@@ -74,8 +79,19 @@ func (c *Config) mtu() int {
 // Validate reports every problem with the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Relays == "" {
-		errs = append(errs, errors.New("relays: want the relay list file"))
+	switch {
+	case c.Genesis != "":
+		if !filepath.IsAbs(c.StateDir) {
+			errs = append(errs, fmt.Errorf("state_dir %q: want an absolute path (the guard set and directory chain are kept there)", c.StateDir))
+		}
+		if c.DirectoryRefresh < time.Second {
+			errs = append(errs, fmt.Errorf("directory_refresh %v: want at least 1s", c.DirectoryRefresh))
+		}
+		if _, err := parseExitChoice(c.Exit, c.ExitPort); err != nil {
+			errs = append(errs, err)
+		}
+	case c.Relays == "":
+		errs = append(errs, errors.New("genesis or relays: want the network's genesis file (or, for a network without a directory, a relay list file)"))
 	}
 	if _, err := netip.ParseAddrPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: %w", err))

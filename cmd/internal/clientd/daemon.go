@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,10 +19,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/circmgr"
 	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/engine"
+	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/network/route"
 	"github.com/meshvpn/meshvpn/network/tun"
@@ -40,8 +43,12 @@ type Daemon struct {
 	control *controlServer
 	metrics *daemon.MetricsServer
 
-	ready    atomic.Bool   // Start has finished: the fields above are set and Status may read them
-	down     chan struct{} // closed when `down` asks the daemon to stop
+	ready    atomic.Bool        // Start has finished: the fields above are set and Status may read them
+	down     chan struct{}      // closed when `down` asks the daemon to stop
+	fetcher  *dirclient.Fetcher // nil with a relay list
+	picker   *dirPicker
+	stop     chan struct{} // closed by Close: ends the directory refresher
+	wg       sync.WaitGroup
 	downOnce sync.Once
 	once     sync.Once
 }
@@ -81,32 +88,37 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	entries, err := LoadRelays(cfg.Relays)
-	if err != nil {
-		return nil, err
-	}
-	d := &Daemon{cfg: cfg, log: log, started: time.Now(), down: make(chan struct{})}
+	d := &Daemon{cfg: cfg, log: log, started: time.Now(), down: make(chan struct{}), stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			d.Close()
 		}
 	}()
-	// The manager checks the relay list (enough relays, an exit, the one named) before anything is
-	// opened: a list that cannot work must not cost the host a TUN device and its routes.
-	relays := make([]circmgr.Relay, len(entries))
-	for i, en := range entries {
-		relays[i] = circmgr.Relay{Name: en.Name, Info: en.Info, Exit: en.Exit}
-	}
-	d.mgr, err = circmgr.New(circmgr.Config{
+	mc := circmgr.Config{
 		Builder:   builder{d},
-		Relays:    relays,
-		Exit:      cfg.Exit,
 		OnPath:    d.bypassGuard,
 		OnCircuit: func(c circmgr.Circuit, _ []circmgr.Relay) { d.engine.SetCircuit(c.(*client.Circuit)) },
 		Logger:    log.Named("circuits"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Relays, err)
+	}
+	// The relays are known (the directory agreed on, or the relay list checked: enough relays, an
+	// exit, the one named) before anything is opened: a network that cannot work must not cost the
+	// host a TUN device and its routes.
+	if cfg.Genesis != "" {
+		if mc.Picker, err = d.loadDirectory(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		entries, err := LoadRelays(cfg.Relays)
+		if err != nil {
+			return nil, err
+		}
+		for _, en := range entries {
+			mc.Relays = append(mc.Relays, circmgr.Relay{Name: en.Name, Info: en.Info, Exit: en.Exit})
+		}
+		mc.Exit = cfg.Exit
+	}
+	if d.mgr, err = circmgr.New(mc); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Relays, err) // only a relay list can be refused here
 	}
 	// The control socket first: a second daemon fails here, before it touches the TUN or routes.
 	if d.control, err = listenControl(cfg.ControlSocket, d); err != nil {
@@ -155,6 +167,9 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 			return nil, err
 		}
 	}
+	if d.fetcher != nil {
+		d.wg.Go(d.refreshDirectory)
+	}
 	d.ready.Store(true)
 	log.Info("connected", zap.Int("hops", len(d.Status().Circuit.Hops)))
 	return d, nil
@@ -184,6 +199,11 @@ func (d *Daemon) Status() Status {
 			"ipv6": es.DropIPv6, "no_circuit": es.DropNoCircuit, "too_big": es.DropTooBig,
 			"malformed": es.DropMalformed, "circuit_refused": es.DropSend, "tun": es.DropTUN,
 		}
+	}
+	if d.picker != nil {
+		d.picker.mu.Lock()
+		s.Directory = &DirectoryStatus{Relays: len(d.picker.byID), Fetched: d.picker.fresh, Authorities: d.picker.agreeing}
+		d.picker.mu.Unlock()
 	}
 	if d.mgr == nil {
 		return s
@@ -218,6 +238,8 @@ func (d *Daemon) Status() Status {
 func (d *Daemon) Close() error {
 	var errs []error
 	d.once.Do(func() {
+		close(d.stop)
+		d.wg.Wait()
 		if d.metrics != nil {
 			d.metrics.Close()
 		}
@@ -238,4 +260,65 @@ func (d *Daemon) Close() error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// loadDirectory reads the genesis file, fetches the first directory and returns the picker over it.
+func (d *Daemon) loadDirectory(ctx context.Context) (*dirPicker, error) {
+	text, err := os.ReadFile(d.cfg.Genesis)
+	if err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
+	g, err := genesis.Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.cfg.Genesis, err)
+	}
+	if err := os.MkdirAll(d.cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	if d.fetcher, err = dirclient.New(g, filepath.Join(d.cfg.StateDir, "directory-chain"), d.log.Named("directory")); err != nil {
+		return nil, err
+	}
+	if d.picker, err = newDirPicker(d.cfg, d.log.Named("path")); err != nil {
+		return nil, err
+	}
+	net, err := fetchUntil(ctx, d.fetcher, d.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.picker.update(net); err != nil {
+		return nil, err
+	}
+	d.log.Info("directory", zap.Int("relays", len(net.Relays)), zap.Int("authorities", len(net.Consensus.Sources)))
+	return d.picker, nil
+}
+
+// refreshDirectory fetches the directory every directory_refresh and hands it to the picker; a fetch
+// that fails keeps the one in use (until its documents expire, when Combine refuses them).
+func (d *Daemon) refreshDirectory() {
+	t := time.NewTicker(d.cfg.DirectoryRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		go func() {
+			select {
+			case <-d.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		net, err := d.fetcher.Fetch(ctx, time.Now())
+		cancel()
+		if err != nil {
+			d.log.Warn("directory refresh failed; keeping the one in use", zap.Error(err))
+			continue
+		}
+		if err := d.picker.update(net); err != nil {
+			d.log.Warn("directory refresh", zap.Error(err))
+		}
+	}
 }

@@ -17,6 +17,15 @@ type Status struct {
 	Builds        uint64            `json:"circuits_built"`
 	BuildFailures uint64            `json:"build_failures"`
 	Reroutes      []Reroute         `json:"reroutes"`
+	// Directory is where the relays came from, when the client has a genesis file.
+	Directory *DirectoryStatus `json:"directory,omitempty"`
+}
+
+// DirectoryStatus describes the consensus in use.
+type DirectoryStatus struct {
+	Relays      int       `json:"relays"`
+	Authorities int       `json:"authorities"` // whose documents agreed
+	Fetched     time.Time `json:"fetched"`
 }
 
 // Circuit describes the circuit in use.
