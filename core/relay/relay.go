@@ -38,6 +38,11 @@ type Config struct {
 	// modify it in place).
 	Exit func(c *ExitCircuit, t cell.MsgType, data []byte)
 
+	// NetworkID, if set, makes the relay answer whois requests (core/whois) on its socket with this
+	// network id and its identity, so that discovery authorities that found its address on the DHT
+	// learn which descriptor to fetch.
+	NetworkID [32]byte
+
 	// Hostile, if set, is given every RELAY cell this relay is about to queue (header included, after its
 	// own layer work) and returns what to send instead: nothing, the cell, modified copies, cells held
 	// from earlier. It exists for hostile-relay tests; nothing else sets it.
@@ -133,13 +138,16 @@ type Info struct {
 
 // Relay is a running relay engine.
 type Relay struct {
-	cfg    Config
-	node   *link.Node
-	server *ntor.Server
-	linkID keys.StaticPublic
-	tab    *table
-	stats  counters
-	seq    atomic.Uint64
+	cfg Config
+
+	whoisMu                 sync.Mutex
+	whoisSecond, whoisCount int64
+	node                    *link.Node
+	server                  *ntor.Server
+	linkID                  keys.StaticPublic
+	tab                     *table
+	stats                   counters
+	seq                     atomic.Uint64
 
 	creates chan createJob
 
@@ -181,6 +189,9 @@ func New(cfg Config) (*Relay, error) {
 		OnMessage:  func(l *link.Link, msg []byte) { r.onMessage(l, msg) },
 		OnLinkDown: func(l *link.Link, err error) { r.onLinkDown(l, err) },
 		Logger:     cfg.Logger,
+	}
+	if cfg.NetworkID != ([32]byte{}) {
+		lc.OnOther = r.onOther
 	}
 	cfg.Link.Apply(&lc)
 	node, err := link.Listen(lc)

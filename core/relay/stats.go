@@ -20,6 +20,9 @@ type Stats struct {
 	DropRateLimited    uint64 // CREATE refused because the handshake queue is full
 	DropQueueFull      uint64 // a cell dropped by an outgoing link's fair scheduler
 	DropNoExit         uint64 // DATA at the last hop of a relay that is not an exit
+	DropOther          uint64 // a datagram that is neither a link packet nor a question the relay answers
+
+	Whois, WhoisLimited uint64 // whois questions answered, and not answered for the rate limit
 }
 
 type counters struct {
@@ -28,6 +31,7 @@ type counters struct {
 	extends, extendFail, exitData          atomic.Uint64
 	badMAC, replay, malformed, unknown     atomic.Uint64
 	protocol, rateLimited, queueFull, noEx atomic.Uint64
+	other, whois, whoisLimited             atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -38,5 +42,6 @@ func (c *counters) snapshot() Stats {
 		DropBadMAC: c.badMAC.Load(), DropReplay: c.replay.Load(), DropMalformed: c.malformed.Load(),
 		DropUnknownCircuit: c.unknown.Load(), DropProtocol: c.protocol.Load(),
 		DropRateLimited: c.rateLimited.Load(), DropQueueFull: c.queueFull.Load(), DropNoExit: c.noEx.Load(),
+		DropOther: c.other.Load(), Whois: c.whois.Load(), WhoisLimited: c.whoisLimited.Load(),
 	}
 }

@@ -1,0 +1,40 @@
+package relay
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/meshvpn/meshvpn/core/whois"
+)
+
+// whoisRate bounds the whois answers a relay sends per second: answers are shorter than requests, but
+// a relay should not be a reflector at any rate a spoofer likes.
+const whoisRate = 1000
+
+// onOther handles the datagrams of the relay's socket that are not link packets.
+func (r *Relay) onOther(pkt []byte, from netip.AddrPort) {
+	if !whois.IsWhois(pkt) {
+		r.stats.other.Add(1)
+		return
+	}
+	now := time.Now().Unix()
+	r.whoisMu.Lock()
+	if r.whoisSecond != now {
+		r.whoisSecond, r.whoisCount = now, 0
+	}
+	r.whoisCount++
+	over := r.whoisCount > whoisRate
+	r.whoisMu.Unlock()
+	if over {
+		r.stats.whoisLimited.Add(1)
+		return
+	}
+	resp, err := whois.Answer(pkt, r.cfg.NetworkID, r.cfg.Identity.Public())
+	if err != nil {
+		r.stats.malformed.Add(1)
+		return
+	}
+	if _, err := r.cfg.Conn.WriteToUDPAddrPort(resp, from); err == nil {
+		r.stats.whois.Add(1)
+	}
+}
