@@ -1,7 +1,6 @@
-// Command meshvpn-bootstrap creates MeshVPN networks. Today it has one subcommand, testnet, which starts
-// a complete network on this machine in network namespaces (what `make demo` runs): every relay and
-// exit a meshvpn-exit-node process, the client a meshvpn-client daemon, from the same folder as this
-// program.
+// Command meshvpn-bootstrap creates MeshVPN networks: `init` writes a new network's genesis file, and
+// `testnet` starts a complete network on this machine in network namespaces (what `make demo` runs),
+// every node a process of its own from the same folder as this program.
 package main
 
 import (
@@ -23,6 +22,7 @@ import (
 const usage = `meshvpn-bootstrap creates MeshVPN networks.
 
 Usage:
+  meshvpn-bootstrap init [flags]      write a new network's genesis file (see init --help)
   meshvpn-bootstrap testnet [flags]   start a whole network in network namespaces on this machine
                                       (root): relays, exits with NAT, a client with a TUN device and a
                                       web server that only exits reach, each node a process of its own
@@ -42,6 +42,8 @@ func main() {
 	switch os.Args[1] {
 	case "testnet":
 		os.Exit(runTestnet(os.Args[2:]))
+	case "init":
+		os.Exit(runInit(os.Args[2:]))
 	default:
 		fmt.Fprintf(os.Stderr, "meshvpn-bootstrap: unknown command %q (try --help)\n", os.Args[1])
 		os.Exit(2)
