@@ -11,10 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/cmd/internal/testnet"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
@@ -88,10 +90,25 @@ func runTestnet(args []string) int {
 			fmt.Fprintln(os.Stderr, "testnet: namespaces left behind:", left)
 		}
 	}()
-	fmt.Printf("network up in %v: %d relays and %d exits (one meshvpn-exit-node process each) on the hub\n",
-		time.Since(start).Round(time.Millisecond), len(n.Relays)-len(n.Exits), len(n.Exits))
-	fmt.Printf("10.240.0.0/24, the client (meshvpn-client) at %s, a web server at %s that only exits can\n", testnet.ClientAddr, testnet.WebAddr)
-	fmt.Printf("reach (namespaces %s-*)\n", n.Prefix)
+	fmt.Printf("network up in %v, every node a process in its own namespace on the hub 10.240.0.0/24:\n", time.Since(start).Round(time.Millisecond))
+	if n.Genesis != nil {
+		fmt.Printf("  genesis     network %q, id %x…, %d authorities of which %d must agree\n", n.Genesis.Name, n.Genesis.NetworkID[:6], len(n.Genesis.Authorities), n.Genesis.Threshold)
+		fmt.Printf("  bootstrap   meshvpn-dht-bootstrap at %v (DHT), STUN at %v\n", n.Genesis.Bootstrap[0], n.Genesis.STUN[0])
+		for _, a := range n.Authorities {
+			fmt.Printf("  authority   %s meshvpn-discovery at %s, key %s…\n", a.Name, a.URL(), a.Identity.String()[:12])
+		}
+	}
+	fmt.Printf("  relays      %d meshvpn-exit-node --relay-only, %d exits (meshvpn-exit-node with NAT to the web network)\n", len(n.Relays)-len(n.Exits), len(n.Exits))
+	fmt.Printf("  client      meshvpn-client at %s; web server at %s, reachable only through an exit\n", testnet.ClientAddr, testnet.WebAddr)
+	if c := n.Consensus; c != nil {
+		fmt.Printf("\nthe relays published themselves on the DHT; the authorities found, probed and listed them.\n")
+		fmt.Printf("consensus of %d authorities (each document signed, hash-chained):\n", len(c.Consensus.Sources))
+		relays := slices.Clone(c.Relays)
+		slices.SortFunc(relays, func(a, b dirclient.Relay) int { return strings.Compare(n.NameOf(a.Path.Name), n.NameOf(b.Path.Name)) })
+		for _, r := range relays {
+			fmt.Printf("  %-3s %-17s %-40s weight %d\n", n.NameOf(r.Path.Name), r.Path.Addr, r.Path.Flags, r.Path.Weight)
+		}
+	}
 	s, err := n.Status(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testnet: client status:", err)
@@ -99,7 +116,7 @@ func runTestnet(args []string) int {
 	}
 	fmt.Printf("\nthe client's circuit (TUN mvc0, MTU %d, all traffic routed into it):\n", s.MTU)
 	for _, h := range s.Circuit.Hops {
-		fmt.Printf("  %-6s %-3s %-17s identity %s…\n", h.Role, h.Name, h.Address, h.Identity[:12])
+		fmt.Printf("  %-6s %-3s %-17s identity %s…\n", h.Role, n.NameOf(h.Name), h.Address, h.Identity[:12])
 	}
 
 	if !opts.demo {
@@ -199,6 +216,9 @@ func demo(ctx context.Context, n *testnet.Net) error {
 		return errors.New("the circuit was never rebuilt")
 	}
 	r := s.Reroutes[0]
+	for i := range r.Path {
+		r.Path[i] = n.NameOf(r.Path[i])
+	}
 	fmt.Printf("   the client learned of it after %v (%s)\n", r.Died.Sub(killed).Round(time.Millisecond), r.Why)
 	fmt.Printf("   rebuilt through %s in %.0f ms; the exit kept the session: %v\n", strings.Join(r.Path, " → "), r.GapMillis, r.SameSession)
 	if !r.SameSession {

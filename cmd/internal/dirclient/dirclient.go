@@ -96,6 +96,10 @@ func New(g *genesis.Genesis, chainFile string, log *zap.Logger) (*Fetcher, error
 	return f, nil
 }
 
+// SetHTTPClient replaces the HTTP client the fetcher uses (a test network dials from inside a
+// namespace).
+func (f *Fetcher) SetHTTPClient(hc *http.Client) { f.hc = hc }
+
 // Fetch asks every authority at once and returns the network a threshold of them agree on.
 func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*Network, error) {
 	g := f.genesis

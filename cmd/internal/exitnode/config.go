@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/core/descriptor"
+	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/exit/nat"
 	"github.com/meshvpn/meshvpn/exit/policy"
 	"github.com/meshvpn/meshvpn/network/tun"
@@ -26,16 +28,24 @@ const DefaultConfigPath = "/etc/meshvpn/exit-node.toml"
 
 // Config is an exit node's configuration (the TOML file; see example.toml).
 type Config struct {
-	Name          string     `toml:"name"`
-	DataDir       string     `toml:"data_dir"`
-	Listen        string     `toml:"listen"`
-	PublicAddress string     `toml:"public_address"`
-	RelayOnly     bool       `toml:"relay_only"`
-	Metrics       string     `toml:"metrics"`
-	MetricsPublic bool       `toml:"metrics_public"`
-	LogLevel      string     `toml:"log_level"`
-	Link          LinkConfig `toml:"link"`
-	Exit          ExitConfig `toml:"exit"`
+	Name          string `toml:"name"`
+	DataDir       string `toml:"data_dir"`
+	Listen        string `toml:"listen"`
+	PublicAddress string `toml:"public_address"`
+	RelayOnly     bool   `toml:"relay_only"`
+	Metrics       string `toml:"metrics"`
+	MetricsPublic bool   `toml:"metrics_public"`
+	LogLevel      string `toml:"log_level"`
+	// Genesis, DHTListen, PublishInterval and the descriptor's fields: see example.toml.
+	Genesis         string        `toml:"genesis"`
+	DHTListen       string        `toml:"dht_listen"`
+	PublishInterval time.Duration `toml:"publish_interval"`
+	Country         string        `toml:"country"`
+	Region          string        `toml:"region"`
+	Bandwidth       uint64        `toml:"bandwidth"`
+	Family          []string      `toml:"family"`
+	Link            LinkConfig    `toml:"link"`
+	Exit            ExitConfig    `toml:"exit"`
 }
 
 // LinkConfig tunes the node's links.
@@ -111,6 +121,19 @@ func (c *Config) Validate() error {
 	}
 	if !c.RelayOnly {
 		errs = append(errs, c.Exit.validate()...)
+	}
+	if c.Genesis != "" {
+		if _, err := netip.ParseAddrPort(c.DHTListen); err != nil {
+			errs = append(errs, fmt.Errorf("dht_listen: %w", err))
+		}
+		if c.PublishInterval < time.Second || c.PublishInterval > descriptor.MaxAge/4 {
+			errs = append(errs, fmt.Errorf("publish_interval %v: want 1s to %v (descriptors older than %v are stale)", c.PublishInterval, descriptor.MaxAge/4, descriptor.MaxAge))
+		}
+		for _, f := range c.Family {
+			if _, err := keys.ParseIdentityPublic(f); err != nil {
+				errs = append(errs, fmt.Errorf("family %q: %w", f, err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -18,11 +18,13 @@ var (
 	descSessEvents = prometheus.NewDesc("meshvpn_exit_session_events_total", "Exit sessions opened, re-attached by a rebuilt circuit, and expired.", []string{"event"}, nil)
 	descExitPkts   = prometheus.NewDesc("meshvpn_exit_packets_total", "Packets the exit passed to the internet (out) and back to clients (in).", []string{"direction"}, nil)
 	descExitDrops  = prometheus.NewDesc("meshvpn_exit_drops_total", "Packets the exit dropped, by reason.", []string{"reason"}, nil)
+	descWhois      = prometheus.NewDesc("meshvpn_relay_whois_total", "Whois questions from discovery authorities answered, and not answered for the rate limit.", []string{"result"}, nil)
+	descPublished  = prometheus.NewDesc("meshvpn_descriptor_publications_total", "Descriptor publications on the DHT that worked and that failed.", []string{"result"}, nil)
 	descDenied     = prometheus.NewDesc("meshvpn_exit_denied_total", "Packets the exit policy refused, by the rule or protection that refused them.", []string{"reason"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCells, descCircuits, descCircEvents, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
+	for _, d := range []*prometheus.Desc{descWhois, descPublished, descCells, descCircuits, descCircEvents, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
 		ch <- d
 	}
 }
@@ -39,9 +41,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for reason, v := range map[string]uint64{
 		"bad_mac": r.DropBadMAC, "replay": r.DropReplay, "malformed": r.DropMalformed,
 		"unknown_circuit": r.DropUnknownCircuit, "protocol": r.DropProtocol, "rate_limited": r.DropRateLimited,
-		"queue_full": r.DropQueueFull, "no_exit": r.DropNoExit,
+		"queue_full": r.DropQueueFull, "no_exit": r.DropNoExit, "other": r.DropOther,
 	} {
 		ch <- daemon.Counter(descRelayDrops, v, reason)
+	}
+	ch <- daemon.Counter(descWhois, r.Whois, "answered")
+	ch <- daemon.Counter(descWhois, r.WhoisLimited, "limited")
+	if p := c.n.pub; p != nil {
+		ch <- daemon.Counter(descPublished, p.ok.Load(), "ok")
+		ch <- daemon.Counter(descPublished, p.fail.Load(), "failed")
 	}
 	if c.n.exit == nil {
 		return

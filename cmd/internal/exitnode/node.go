@@ -19,6 +19,7 @@ import (
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/exit/masq"
@@ -45,6 +46,7 @@ type Node struct {
 	masq    *masq.Rules
 	metrics *daemon.MetricsServer
 	entry   relaylist.Entry
+	pub     *publisher // nil without a genesis file
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -98,6 +100,12 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
+	var g *genesis.Genesis
+	if cfg.Genesis != "" {
+		if g, err = loadGenesis(cfg.Genesis); err != nil {
+			return nil, err
+		}
+	}
 	listen := netip.MustParseAddrPort(cfg.Listen)
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(listen))
 	if err != nil {
@@ -107,6 +115,9 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		Conn: conn, Identity: k.Identity, LinkKey: k.Link, OnionKeys: []*keys.Static{k.Onion},
 		Link:   relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
 		Logger: log.Named("relay"),
+	}
+	if g != nil {
+		rc.NetworkID = g.NetworkID // answer the authorities' whois
 	}
 	if !cfg.RelayOnly {
 		if err := n.startExit(); err != nil {
@@ -131,6 +142,11 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	}
 	if err := n.writeEntry(); err != nil {
 		return nil, err
+	}
+	if g != nil {
+		if err := n.startPublishing(g, k); err != nil {
+			return nil, err
+		}
 	}
 	log.Info("serving", zap.String("name", cfg.Name), zap.Stringer("listen", n.relay.Info().Addr), zap.Bool("exit", n.exit != nil))
 	return n, nil
@@ -266,6 +282,9 @@ func (n *Node) Close() error {
 		}
 		if n.metrics != nil {
 			n.metrics.Close()
+		}
+		if n.pub != nil {
+			errs = append(errs, n.pub.dht.Close())
 		}
 		if n.relay != nil {
 			errs = append(errs, n.relay.Close())

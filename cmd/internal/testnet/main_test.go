@@ -26,7 +26,8 @@ func run(m *testing.M) int {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "github.com/meshvpn/meshvpn/cmd/meshvpn-exit-node", "github.com/meshvpn/meshvpn/cmd/meshvpn-client")
+	args = append(args, "github.com/meshvpn/meshvpn/cmd/meshvpn-exit-node", "github.com/meshvpn/meshvpn/cmd/meshvpn-client",
+		"github.com/meshvpn/meshvpn/cmd/meshvpn-dht-bootstrap", "github.com/meshvpn/meshvpn/cmd/meshvpn-discovery")
 	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building the binaries: %v\n%s", err, out)
 		return 1

@@ -2,10 +2,17 @@
 // network namespace of its own, joined by veth pairs and bridges, with real TUN devices, kernel
 // routing and kernel NAT:
 //
-//	hub   a bridge all relays, exits and the client hang on (10.240.0.0/24, "the internet")
-//	r1…r5 meshvpn-exit-node --relay-only     x1, x2 meshvpn-exit-node (also on the web network)
-//	cl    meshvpn-client up --foreground: TUN mvc0, the whole internet routed into it
-//	web   an HTTP server (in this process) and iperf3 at 203.0.113.10, reachable only through an exit
+//	hub    a bridge every node hangs on (10.240.0.0/24, "the internet")
+//	boot   meshvpn-dht-bootstrap: the DHT's first node and a STUN server (10.240.0.2)
+//	a1…a3  meshvpn-discovery: authorities that crawl the DHT, probe the relays and sign directories
+//	r1…r5  meshvpn-exit-node --relay-only     x1, x2 meshvpn-exit-node (also on the web network)
+//	cl     meshvpn-client up --foreground: TUN mvc0, the whole internet routed into it
+//	web    an HTTP server (in this process) and iperf3 at 203.0.113.10, reachable only through an exit
+//
+// The network starts from a genesis file the testnet writes, naming the authorities and the
+// bootstrap node: relays publish themselves on the DHT, the authorities find, probe and list them,
+// and the client builds its circuit from the directory a majority of them agree on. (With
+// Options.RelayList the client reads a relay list instead, and there is no DHT or authority.)
 //
 // Every node is started from its own config file and data directory, exactly as an operator or a
 // user would run it; the testnet reads what they do from their metrics and the client's control
@@ -26,8 +33,10 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/clientd"
+	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/cmd/internal/exitnode"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
+	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
 
@@ -65,12 +74,21 @@ type Net struct {
 	Web    *WebServer
 	// Socket is the client daemon's control socket.
 	Socket string
+	// Authorities, Genesis and GenesisFile are the network's discovery authorities and its trust
+	// anchor (none with Options.RelayList).
+	Authorities []*Authority
+	Genesis     *genesis.Genesis
+	GenesisFile string
+	// Consensus is the directory the client started from.
+	Consensus *dirclient.Network
 
 	dir    string // configs, data directories and logs of this run
 	bin    string
 	ns     []*namespace
 	cl, wb *namespace
 	client *process
+	boot   *process
+	bootNS *namespace
 }
 
 // Options size the testnet.
@@ -81,6 +99,8 @@ type Options struct {
 	Bin string
 	// Exit is the exit the client uses (default x1).
 	Exit string
+	// RelayList gives the client a relay list file instead of the genesis: no DHT, no authorities.
+	RelayList bool
 }
 
 // Link timers of the testnet: a link that hears nothing for 2 s is dead (30 s on real networks), so
@@ -115,7 +135,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 		}
 		o.Bin = filepath.Dir(self)
 	}
-	for _, b := range []string{"meshvpn-exit-node", "meshvpn-client"} {
+	for _, b := range []string{"meshvpn-exit-node", "meshvpn-client", "meshvpn-dht-bootstrap", "meshvpn-discovery"} {
 		if _, err := os.Stat(filepath.Join(o.Bin, b)); err != nil {
 			return nil, fmt.Errorf("testnet: %s is not built (make build): %w", b, err)
 		}
@@ -165,6 +185,20 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 		n.Relays = append(n.Relays, node)
 		if exit {
 			n.Exits = append(n.Exits, node)
+		}
+	}
+	if !o.RelayList {
+		if err := n.startBootstrap(ctx, hub); err != nil {
+			return nil, fmt.Errorf("dht bootstrap: %w", err)
+		}
+		if err := n.makeAuthorities(hub, 3); err != nil {
+			return nil, fmt.Errorf("authorities: %w", err)
+		}
+		if err := n.writeGenesis(); err != nil {
+			return nil, err
+		}
+		if err := n.startAuthorities(ctx); err != nil {
+			return nil, fmt.Errorf("authorities: %w", err)
 		}
 	}
 	// The nodes start side by side; each is ready when its entry file appears.
@@ -263,6 +297,9 @@ dead_after = %q
 tun = "mvx0"
 tun_backend = %q
 `, node.Name, filepath.Join(node.dir, "data"), node.Addr, relayPort, !node.Exit, metricsAddr, keepalive, deadAfter, backend)
+	if n.GenesisFile != "" {
+		cfg = fmt.Sprintf("genesis = %q\ndht_listen = \"%s:%d\"\npublish_interval = \"10s\"\n", n.GenesisFile, node.Addr, nodeDHTPort) + cfg
+	}
 	path := filepath.Join(node.dir, "exit-node.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
@@ -297,26 +334,38 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 	if err := n.plug(cl, hub, "br0", "cl", netip.MustParsePrefix(ClientAddr+"/24")); err != nil {
 		return err
 	}
-	var entries []relaylist.Entry
-	for _, node := range n.Relays {
-		entries = append(entries, node.Entry)
-	}
-	list, err := relaylist.Encode(entries)
-	if err != nil {
-		return err
-	}
 	dir := filepath.Join(n.dir, "client")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	relays := filepath.Join(dir, "relays.toml")
-	if err := os.WriteFile(relays, list, 0o644); err != nil {
-		return err
+	var source string
+	if o.RelayList {
+		var entries []relaylist.Entry
+		for _, node := range n.Relays {
+			entries = append(entries, node.Entry)
+		}
+		list, err := relaylist.Encode(entries)
+		if err != nil {
+			return err
+		}
+		relays := filepath.Join(dir, "relays.toml")
+		if err := os.WriteFile(relays, list, 0o644); err != nil {
+			return err
+		}
+		source = fmt.Sprintf("relays = %q\nexit = %q\n", relays, o.Exit)
+	} else {
+		if n.Consensus, err = n.awaitConsensus(ctx, 60*time.Second); err != nil {
+			return err
+		}
+		exit := n.Node(o.Exit)
+		if exit == nil {
+			return fmt.Errorf("no exit %s", o.Exit)
+		}
+		source = fmt.Sprintf("genesis = %q\nstate_dir = %q\nexit = %q\nexit_port = 80\nallow_same_subnet = true\ndirectory_refresh = \"2s\"\n",
+			n.GenesisFile, filepath.Join(dir, "state"), exit.Entry.Info.Identity.String())
 	}
 	n.Socket = filepath.Join(dir, "client.sock")
-	cfg := fmt.Sprintf(`relays = %q
-exit = %q
-control_socket = %q
+	cfg := source + fmt.Sprintf(`control_socket = %q
 metrics = %q
 log_level = "info"
 [tun]
@@ -326,7 +375,7 @@ address = "%s/32"
 [link]
 keepalive_interval = %q
 dead_after = %q
-`, relays, o.Exit, n.Socket, "127.0.0.1:9311", o.Backend, ClientTUNAddr, keepalive, deadAfter)
+`, n.Socket, "127.0.0.1:9311", o.Backend, ClientTUNAddr, keepalive, deadAfter)
 	path := filepath.Join(dir, "client.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
@@ -359,6 +408,26 @@ func (n *Net) Node(name string) *Node {
 	return nil
 }
 
+func (n *Net) byIdentity(id string) *Node {
+	for _, node := range n.Relays {
+		if node.Entry.Info.Identity.String() == id {
+			return node
+		}
+	}
+	return nil
+}
+
+// NameOf returns the testnet name (r1, x2, …) of the relay a client status names by identity prefix
+// or by name.
+func (n *Net) NameOf(s string) string {
+	for _, node := range n.Relays {
+		if node.Name == s || strings.HasPrefix(node.Entry.Info.Identity.String(), s) {
+			return node.Name
+		}
+	}
+	return s
+}
+
 // Path returns the client's circuit, guard first.
 func (n *Net) Path(ctx context.Context) ([]*Node, error) {
 	s, err := n.Status(ctx)
@@ -367,7 +436,7 @@ func (n *Net) Path(ctx context.Context) ([]*Node, error) {
 	}
 	var path []*Node
 	for _, h := range s.Circuit.Hops {
-		node := n.Node(h.Name)
+		node := n.byIdentity(h.Identity)
 		if node == nil {
 			return nil, fmt.Errorf("the client uses %q, which is not in the testnet", h.Name)
 		}
@@ -379,6 +448,23 @@ func (n *Net) Path(ctx context.Context) ([]*Node, error) {
 // Kill ends a node's process at once with SIGKILL, as a crash would: nobody is told.
 func (n *Net) Kill(node *Node) error { return node.proc.kill() }
 
+// services returns the processes that are not relays: the client, the authorities, the bootstrap node.
+func (n *Net) services() []*process {
+	var ps []*process
+	if n.client != nil {
+		ps = append(ps, n.client)
+	}
+	for _, a := range n.Authorities {
+		if a.proc != nil {
+			ps = append(ps, a.proc)
+		}
+	}
+	if n.boot != nil {
+		ps = append(ps, n.boot)
+	}
+	return ps
+}
+
 // PIDs returns the process ids of every MeshVPN process of the testnet, the client's included.
 func (n *Net) PIDs() []int {
 	var pids []int
@@ -387,8 +473,10 @@ func (n *Net) PIDs() []int {
 			pids = append(pids, node.proc.cmd.Process.Pid)
 		}
 	}
-	if n.client != nil && !n.client.exited() {
-		pids = append(pids, n.client.cmd.Process.Pid)
+	for _, p := range n.services() {
+		if !p.exited() {
+			pids = append(pids, p.cmd.Process.Pid)
+		}
 	}
 	return pids
 }
@@ -421,6 +509,9 @@ func (n *Net) Close() {
 		if node.proc != nil {
 			node.proc.stop(5 * time.Second)
 		}
+	}
+	for _, p := range n.services() {
+		p.stop(5 * time.Second)
 	}
 	if n.Web != nil {
 		n.Web.Close()

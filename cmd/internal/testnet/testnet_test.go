@@ -70,8 +70,8 @@ func TestTrafficThroughTheTestnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(path) != 3 || path[2].Name != "x1" || path[0].Exit || path[1].Exit {
-		t.Fatalf("path %v", path)
+	if len(path) != 3 || path[2].Name != "x1" || path[0] == path[1] || path[1] == path[2] || path[0] == path[2] {
+		t.Fatalf("path %s → %s → %s", path[0].Name, path[1].Name, path[2].Name)
 	}
 	out, err := n.InClient("curl", "-sS", "--max-time", "10", "http://"+WebAddr+"/")
 	if err != nil {
@@ -165,6 +165,9 @@ func TestDownloadSurvivesAMiddleRelayDying(t *testing.T) {
 		t.Fatalf("reroutes: %+v", s.Reroutes)
 	}
 	r := s.Reroutes[0]
+	for i := range r.Path {
+		r.Path[i] = n.NameOf(r.Path[i])
+	}
 	if r.Path[1] == path[1].Name || r.Path[2] != path[2].Name {
 		t.Fatalf("rebuilt through %v after %s died", r.Path, path[1].Name)
 	}
@@ -182,7 +185,7 @@ func TestClientCommands(t *testing.T) {
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	n := start(t, ctx, Options{Relays: 3, Exits: 1})
+	n := start(t, ctx, Options{Relays: 3, Exits: 1, RelayList: true})
 	cli := n.Bin("meshvpn-client")
 	out, err := n.InClient(cli, "status", "--control-socket", n.Socket)
 	if err != nil {

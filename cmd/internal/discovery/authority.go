@@ -1,0 +1,463 @@
+package discovery
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/core/client"
+	"github.com/meshvpn/meshvpn/core/descriptor"
+	"github.com/meshvpn/meshvpn/core/directory"
+	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/dht"
+)
+
+// Files in the data directory besides DBFile.
+const (
+	IdentityFile = "identity.key"
+	NodesFile    = "dht-nodes"
+)
+
+// Bounds on work done outside a round's crawl and probes.
+const (
+	bootstrapTimeout = 30 * time.Second
+	publishTimeout   = 30 * time.Second
+)
+
+// LoadIdentity loads the authority's identity key from dir, generating and saving it (0600) if there
+// is none.
+func LoadIdentity(dir string, log *zap.Logger) (*keys.Identity, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	id, created, err := keys.LoadOrCreateIdentity(filepath.Join(dir, IdentityFile), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("generated a new identity key", zap.String("dir", dir), zap.Stringer("identity", id.Public()))
+	}
+	return id, nil
+}
+
+// LoadGenesis reads and parses a genesis file.
+func LoadGenesis(path string) (*genesis.Genesis, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, genesis.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("genesis %s: %w", path, err)
+	}
+	g, err := genesis.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("genesis %s: %w", path, err)
+	}
+	return g, nil
+}
+
+// Authority is a running discovery authority.
+type Authority struct {
+	cfg       Config
+	set       settings
+	log       *zap.Logger
+	id        *keys.Identity
+	gen       *genesis.Genesis
+	networkID [32]byte
+	infohash  dht.Infohash
+	prefix    string // the path of this authority's URL, without a trailing slash
+
+	db      *store
+	dht     *dht.Node
+	whois   *whoisAsker
+	prober  *prober
+	client  *client.Client
+	http    *httpServer
+	metrics *daemon.MetricsServer
+
+	// Owned by the round goroutine (and Start, before it runs).
+	relays  map[keys.IdentityPublic]*relayState
+	tracker descriptor.Tracker
+
+	latest       atomic.Pointer[published]
+	bootstrapped atomic.Bool
+	stats        counters
+
+	ctx    context.Context // ends when Close begins
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Start brings the authority up: identity, genesis (the identity must be one of its authorities),
+// database, DHT node, whois socket and probe client, the HTTP server with the latest stored document,
+// metrics, and the rounds, the first at once. When it returns without error the directory is served.
+func Start(cfg Config, log *zap.Logger) (_ *Authority, err error) {
+	set, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	g, err := LoadGenesis(cfg.Genesis)
+	if err != nil {
+		return nil, err
+	}
+	id, err := LoadIdentity(cfg.DataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(g.Authorities, func(a genesis.Authority) bool { return a.Identity == id.Public() })
+	if i < 0 {
+		return nil, fmt.Errorf("this authority's identity %s is not an authority of network %q (genesis %s); put it there with meshvpn-bootstrap init (meshvpn-discovery info prints it)", id.Public(), g.Name, cfg.Genesis)
+	}
+	prefix, err := urlPrefix(g.Authorities[i].URL)
+	if err != nil {
+		return nil, err
+	}
+	a := &Authority{
+		cfg: cfg, set: set, log: log, id: id, gen: g, networkID: g.NetworkID,
+		infohash: dht.NetworkInfohash(g.NetworkID), prefix: prefix,
+	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.db, err = openStore(filepath.Join(cfg.DataDir, DBFile)); err != nil {
+		return nil, err
+	}
+	st, err := a.db.load()
+	if err != nil {
+		return nil, err
+	}
+	if st.broken > 0 {
+		log.Warn("dropped relay records that could not be decoded", zap.Int("records", st.broken))
+	}
+	a.relays = st.relays
+	for _, r := range a.relays {
+		// The seqs accepted before the restart are still the floor.
+		_ = a.tracker.Accept(r.desc)
+	}
+	if st.latest != nil {
+		if st.latest.doc.Authority != id.Public() || st.latest.doc.NetworkID != g.NetworkID {
+			return nil, fmt.Errorf("the database in %s holds the directory of another authority or network", cfg.DataDir)
+		}
+		a.latest.Store(st.latest)
+	}
+	if err := a.startNetwork(); err != nil {
+		return nil, err
+	}
+	if a.http, err = serveHTTP(set.httpListen, a, log); err != nil {
+		return nil, err
+	}
+	if cfg.Metrics != "" {
+		if a.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, &collector{a: a}); err != nil {
+			return nil, err
+		}
+	}
+	serial := uint64(0)
+	if p := a.latest.Load(); p != nil {
+		serial = p.doc.Serial
+	}
+	log.Info("serving", zap.Stringer("identity", id.Public()), zap.String("network", g.Name),
+		zap.Stringer("http", a.http.addr()), zap.Stringer("dht", a.dht.Addr()),
+		zap.Int("relays known", len(a.relays)), zap.Uint64("serial", serial))
+	a.wg.Go(a.run)
+	return a, nil
+}
+
+// startNetwork opens the DHT node, the whois socket and the probe client.
+func (a *Authority) startNetwork() error {
+	conn, err := listenUDP(a.set.dhtListen)
+	if err != nil {
+		return fmt.Errorf("dht.listen: %w", err)
+	}
+	own := a.set.dhtListen
+	boot := slices.DeleteFunc(slices.Clone(a.gen.Bootstrap), func(ap netip.AddrPort) bool { return ap == own })
+	dc := dht.Config{
+		Conn: conn, Bootstrap: boot, First: len(boot) == 0, PublicIP: a.set.publicIP,
+		NodesFile: filepath.Join(a.cfg.DataDir, NodesFile), Logger: a.log.Named("dht"),
+	}
+	if a.cfg.dhtTuning != nil {
+		a.cfg.dhtTuning(&dc)
+	}
+	if a.dht, err = dht.New(dc); err != nil {
+		conn.Close()
+		return err
+	}
+	wc, err := listenSource(a.set.source)
+	if err != nil {
+		return fmt.Errorf("probe.source: %w", err)
+	}
+	a.whois = newWhoisAsker(wc)
+	pc, err := listenSource(a.set.source)
+	if err != nil {
+		return fmt.Errorf("probe.source: %w", err)
+	}
+	if a.client, err = client.New(client.Config{Conn: pc, StepTimeout: a.cfg.Probe.Timeout, Logger: a.log.Named("probe")}); err != nil {
+		pc.Close()
+		return err
+	}
+	a.prober = &prober{c: a.client, timeout: a.cfg.Probe.Timeout, burst: a.cfg.Probe.Burst, burstSize: a.cfg.Probe.BurstSize}
+	return nil
+}
+
+// Close stops the rounds (one in progress is cut short and not published) and everything else.
+func (a *Authority) Close() error {
+	var errs []error
+	a.once.Do(func() {
+		a.cancel()
+		a.wg.Wait()
+		if a.http != nil {
+			errs = append(errs, a.http.close())
+		}
+		if a.metrics != nil {
+			errs = append(errs, a.metrics.Close())
+		}
+		if a.client != nil {
+			errs = append(errs, a.client.Close())
+		}
+		if a.whois != nil {
+			errs = append(errs, a.whois.Close())
+		}
+		if a.dht != nil {
+			errs = append(errs, a.dht.Close())
+		}
+		if a.db != nil {
+			errs = append(errs, a.db.Close())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Identity returns the authority's identity.
+func (a *Authority) Identity() keys.IdentityPublic { return a.id.Public() }
+
+// HTTPAddr returns where the directory is served.
+func (a *Authority) HTTPAddr() net.Addr { return a.http.addr() }
+
+// DHTAddr returns the address of the authority's DHT node.
+func (a *Authority) DHTAddr() netip.AddrPort { return a.dht.Addr() }
+
+// MetricsAddr returns where metrics are served, or nil when they are off.
+func (a *Authority) MetricsAddr() net.Addr {
+	if a.metrics == nil {
+		return nil
+	}
+	return a.metrics.Addr()
+}
+
+// Latest returns the latest document (nil before the first) and its encoding.
+func (a *Authority) Latest() (*directory.Directory, []byte) {
+	p := a.latest.Load()
+	if p == nil {
+		return nil, nil
+	}
+	return p.doc, p.raw
+}
+
+// run is the rounds: one at once, then one per period (a round that overruns delays the next).
+func (a *Authority) run() {
+	for {
+		start := time.Now()
+		a.round()
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-time.After(time.Until(start.Add(a.cfg.Period))):
+		}
+	}
+}
+
+// round is one period's work; see the package documentation.
+func (a *Authority) round() {
+	start := time.Now()
+	// No deadline for the whole round: each step has its own, and a round cut short would blame the
+	// relays for the authority's slowness. One that overruns its period delays the next.
+	ctx := a.ctx
+	if !a.bootstrapped.Load() {
+		bctx, bcancel := context.WithTimeout(ctx, bootstrapTimeout)
+		err := a.dht.Bootstrap(bctx)
+		bcancel()
+		if err != nil {
+			a.log.Warn("dht bootstrap failed; trying again next round", zap.Error(err))
+		} else {
+			a.bootstrapped.Store(true)
+		}
+	}
+
+	cr := a.crawl(ctx, start)
+	for id, f := range cr.accepted {
+		r := a.relays[id]
+		if r == nil {
+			r = &relayState{}
+			a.relays[id] = r
+		}
+		r.accept(f, start)
+	}
+	for id, r := range a.relays {
+		if _, ok := cr.accepted[id]; !ok && cr.ok {
+			r.Missed++
+		}
+	}
+	a.probeAll(ctx, start)
+	if a.ctx.Err() != nil {
+		return // closing: a round cut short is not published
+	}
+	now := time.Now()
+	forget := a.forgetOld(now)
+	p, err := a.sign(now)
+	if err != nil {
+		a.log.Error("signing the directory", zap.Error(err))
+		return
+	}
+	if err := a.db.commit(a.relays, forget, p); err != nil {
+		// Nothing is served: the next round signs this serial again, from what the database holds.
+		a.log.Error("storing the round", zap.Error(err))
+		return
+	}
+	a.latest.Store(p)
+	a.stats.roundMicros.Store(uint64(time.Since(start).Microseconds()))
+	a.stats.peersFound.Store(uint64(cr.peers))
+	a.stats.relaysNamed.Store(uint64(cr.named))
+	a.log.Info("directory published", zap.Uint64("serial", p.doc.Serial), zap.Int("relays", len(p.doc.Entries)),
+		zap.Int("announced", cr.peers), zap.Int("accepted", len(cr.accepted)), zap.Duration("took", time.Since(start)))
+	a.publishPointer(p)
+}
+
+// probeAll probes every relay that may still be listed: a descriptor valid now, and not missing for
+// drop_after_missed periods.
+func (a *Authority) probeAll(ctx context.Context, now time.Time) {
+	var targets []*relayState
+	for _, r := range a.relays {
+		if r.Missed < a.set.rules.DropMissed && r.desc.Check(now, a.networkID) == nil {
+			targets = append(targets, r)
+		}
+	}
+	results := make([]Probe, len(targets))
+	forEach(len(targets), a.cfg.Probe.Concurrency, func(i int) {
+		p, err := a.prober.probe(ctx, targets[i].info())
+		if err != nil {
+			a.log.Debug("probe failed", zap.Stringer("relay", targets[i].desc.Identity), zap.Error(err))
+		}
+		results[i] = p
+	})
+	if a.ctx.Err() != nil {
+		return // probes cut short by Close say nothing about the relays
+	}
+	for i, r := range targets {
+		r.addProbe(results[i], a.cfg.Probe.History)
+		if results[i].OK {
+			a.stats.probesOK.Add(1)
+		} else {
+			a.stats.probesFailed.Add(1)
+		}
+	}
+}
+
+// forgetOld removes the relays not accepted for forgetAfter, and returns them.
+func (a *Authority) forgetOld(now time.Time) []keys.IdentityPublic {
+	var gone []keys.IdentityPublic
+	for id, r := range a.relays {
+		if now.Sub(r.LastSeen) > forgetAfter {
+			gone = append(gone, id)
+			delete(a.relays, id)
+			a.tracker.Forget(id)
+		}
+	}
+	return gone
+}
+
+// sign makes the next document from the relays' state at now.
+func (a *Authority) sign(now time.Time) (*published, error) {
+	now = time.Unix(now.Unix(), 0)
+	views := make([]*RelayState, 0, len(a.relays))
+	byID := make(map[keys.IdentityPublic]*relayState, len(a.relays))
+	for id, r := range a.relays {
+		views = append(views, r.view(now, a.networkID))
+		byID[id] = r
+	}
+	doc := &directory.Directory{
+		NetworkID: a.networkID, Serial: 1,
+		ValidAfter: now, ValidUntil: now.Add(a.set.validity.Round(time.Second)),
+		Entries: a.set.rules.Evaluate(views, now),
+	}
+	if last := a.latest.Load(); last != nil {
+		doc.Serial, doc.Previous = last.doc.Serial+1, last.hash
+	}
+	descs := make([][]byte, len(doc.Entries))
+	for i, e := range doc.Entries {
+		descs[i] = byID[e.Identity].Descriptor
+	}
+	raw, err := doc.Sign(a.id)
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := EncodeBundle(descs)
+	if err != nil {
+		return nil, err
+	}
+	return newPublished(raw, bundle)
+}
+
+// publishPointer puts the pointer to p on the DHT. A failure is logged: the next round tries again.
+func (a *Authority) publishPointer(p *published) {
+	ctx, cancel := context.WithTimeout(a.ctx, min(publishTimeout, a.cfg.Period))
+	defer cancel()
+	ptr := Pointer{Serial: p.doc.Serial, Hash: p.hash}
+	key := ed25519.NewKeyFromSeed(a.id.Seed())
+	if err := a.dht.Publish(ctx, key, DirectorySalt(a.networkID), int64(p.doc.Serial), ptr.Encode()); err != nil {
+		a.stats.pointerFailed.Add(1)
+		if a.ctx.Err() == nil {
+			a.log.Warn("publishing the directory pointer on the DHT", zap.Uint64("serial", p.doc.Serial), zap.Error(err))
+		}
+		return
+	}
+	a.stats.pointerOK.Add(1)
+}
+
+// published is a signed document ready to serve: its encoding, hash and descriptor bundle.
+type published struct {
+	doc    *directory.Directory
+	raw    []byte
+	hash   [32]byte
+	bundle []byte
+	flags  map[directory.Flags]int // relays with each flag
+}
+
+func newPublished(raw, bundle []byte) (*published, error) {
+	doc, err := directory.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	h, err := doc.Hash()
+	if err != nil {
+		return nil, err
+	}
+	p := &published{doc: doc, raw: raw, hash: h, bundle: bundle, flags: make(map[directory.Flags]int)}
+	for _, e := range doc.Entries {
+		for f := directory.Running; f <= directory.Degraded; f <<= 1 {
+			if e.Flags&f != 0 {
+				p.flags[f]++
+			}
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,71 @@
+package discovery
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
+	s, err := c.settings()
+	if err != nil {
+		t.Fatalf("the defaults do not validate: %v", err)
+	}
+	if c.Period != 10*time.Minute || s.validity != 30*time.Minute {
+		t.Fatalf("period %v, validity %v: want 10m and three periods", c.Period, s.validity)
+	}
+	if s.rules.StableAge != 24*time.Hour || s.rules.DropFailures != 3 || s.rules.DropMissed != 3 || s.rules.FastFraction != 0.125 {
+		t.Fatalf("flag rules %+v", s.rules)
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	c := DefaultConfig()
+	c.Genesis, c.DataDir = "", "relative"
+	c.Period, c.Validity = time.Minute, 30*time.Second
+	c.DHT.Listen, c.DHT.PublicIP, c.HTTP.Listen, c.Probe.Source = "nowhere", "0.0.0.0", "x:y", "host"
+	c.Crawl.Concurrency, c.Crawl.WhoisTimeout = 0, 0
+	c.Probe.Burst, c.Probe.BurstSize, c.Probe.History = 0, 5000, 2
+	c.Flags.StableRatio, c.Flags.DegradedLatencyFactor, c.Flags.DropAfterFailures = 1.5, 0.5, 5
+	c.LogLevel, c.Metrics = "loud", "0.0.0.0:9313"
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		"genesis", "data_dir", "validity", "dht.listen", "dht.public_ip", "http.listen", "probe.source",
+		"crawl.concurrency", "crawl.whois_timeout", "probe.burst ", "probe.burst_size", "flags.stable_ratio",
+		"flags.degraded_latency_factor", "flags.drop_after_failures 5: more than the probe.history 2", `"loud"`, "loopback",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestURLPrefix(t *testing.T) {
+	for url, want := range map[string]string{
+		"http://198.51.100.2:8080/": "", "https://a1.example.net/directory": "/directory",
+		"https://a1.example.net/x/y/": "/x/y", "http://[2001:db8::3]": "",
+	} {
+		if got, err := urlPrefix(url); err != nil || got != want {
+			t.Errorf("urlPrefix(%q) = %q, %v; want %q", url, got, err, want)
+		}
+	}
+	if _, err := urlPrefix("http://a.example/%7Bserial%7D"); err == nil {
+		t.Error("a path with braces was accepted")
+	}
+}
+
+// TestOperatorsGuideShowsTheExample keeps the configuration in docs/operators.md the real one.
+func TestOperatorsGuideShowsTheExample(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/operators.md")
+	if err != nil {
+		t.Skip("docs not found:", err)
+	}
+	if !strings.Contains(string(doc), "```toml\n"+ExampleConfig+"```") {
+		t.Error("docs/operators.md does not show example.toml as it is; paste `meshvpn-discovery example-config` into it")
+	}
+}

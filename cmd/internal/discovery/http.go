@@ -1,0 +1,133 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// HTTP server limits: everything served is public and small, and a slow client must not hold a
+// connection for long.
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpWriteTimeout      = 60 * time.Second
+	httpIdleTimeout       = 2 * time.Minute
+	httpMaxHeaderBytes    = 8 << 10
+	httpShutdownTimeout   = 5 * time.Second
+)
+
+// urlPrefix returns the path under which the authority with this genesis URL serves: the URL's path
+// without its trailing slash, so that clients get PathDirectory at URL + PathDirectory.
+func urlPrefix(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("this authority's URL in the genesis file: %w", err)
+	}
+	prefix := strings.TrimSuffix(u.Path, "/")
+	if strings.ContainsAny(prefix, "{}") {
+		// Braces would be read as wildcards of the HTTP server's patterns.
+		return "", fmt.Errorf("this authority's URL in the genesis file: path %q has a brace", u.Path)
+	}
+	return prefix, nil
+}
+
+type httpServer struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+// serveHTTP serves a's directory at listen until close.
+func serveHTTP(listen netip.AddrPort, a *Authority, log *zap.Logger) (*httpServer, error) {
+	ln, err := net.Listen("tcp", listen.String())
+	if err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+a.prefix+PathDirectory, a.serveLatest)
+	mux.HandleFunc("GET "+a.prefix+PathDirectory+"/{serial}", a.serveSerial)
+	mux.HandleFunc("GET "+a.prefix+PathDescriptors, a.serveDescriptors)
+	s := &httpServer{ln: ln, done: make(chan struct{}), srv: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", zap.Error(err))
+		}
+	}()
+	return s, nil
+}
+
+func (s *httpServer) addr() net.Addr { return s.ln.Addr() }
+
+func (s *httpServer) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = s.srv.Close()
+	}
+	<-s.done
+	return err
+}
+
+func (a *Authority) serveLatest(w http.ResponseWriter, r *http.Request) {
+	p := a.latest.Load()
+	if p == nil {
+		http.Error(w, "no directory yet", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	write(w, p.raw)
+}
+
+func (a *Authority) serveSerial(w http.ResponseWriter, r *http.Request) {
+	serial, err := strconv.ParseUint(r.PathValue("serial"), 10, 64)
+	if err != nil || serial == 0 {
+		http.Error(w, "want a serial: a decimal number from 1", http.StatusBadRequest)
+		return
+	}
+	b, err := a.db.directory(serial)
+	switch {
+	case err != nil:
+		a.log.Warn("reading a directory from the database", zap.Uint64("serial", serial), zap.Error(err))
+		http.Error(w, "database error", http.StatusInternalServerError)
+	case b == nil:
+		http.Error(w, "no such directory (not yet, or no longer kept)", http.StatusNotFound)
+	default:
+		// A serial names one document for ever.
+		w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
+		write(w, b)
+	}
+}
+
+func (a *Authority) serveDescriptors(w http.ResponseWriter, r *http.Request) {
+	p := a.latest.Load()
+	if p == nil {
+		http.Error(w, "no directory yet", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	write(w, p.bundle)
+}
+
+func write(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}

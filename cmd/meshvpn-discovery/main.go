@@ -1,0 +1,172 @@
+// Command meshvpn-discovery runs a MeshVPN discovery authority: it crawls the DHT for the network's
+// relays, checks their signed descriptors, probes them, and publishes a signed, hash-chained
+// directory over HTTP and the DHT. See docs/operators.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/cmd/internal/discovery"
+)
+
+const usage = `meshvpn-discovery runs a MeshVPN discovery authority.
+
+Once a period it finds the network's relays on the DHT, asks each who it is, fetches and checks its
+signed descriptor, probes it through a one-hop circuit (latency, throughput, whether it answers), and
+publishes a signed directory document that chains to the previous one: over HTTP (GET /v1/directory,
+/v1/directory/{serial}, /v1/descriptors) and as a pointer on the DHT. Clients trust the relays that a
+threshold of the genesis file's authorities list.
+
+Usage:
+  meshvpn-discovery [run] [flags]     run the authority until SIGINT or SIGTERM (no privileges needed
+                                      beyond its ports). The identity key is made on first start in
+                                      the data directory; it must be one of the genesis file's
+                                      authorities.
+  meshvpn-discovery info [flags]      print this authority's identity (public key, base64), for
+                                      meshvpn-bootstrap init to put in a genesis file; makes the key
+                                      if there is none. Needs no genesis file.
+  meshvpn-discovery example-config    print a documented configuration file with the defaults
+
+The configuration file (TOML, default ` + discovery.DefaultConfigPath + `) is optional; flags override it.
+
+Flags:
+`
+
+func main() {
+	args := os.Args[1:]
+	cmd := "run"
+	if len(args) > 0 && (args[0] == "run" || args[0] == "info" || args[0] == "example-config") {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "example-config" {
+		fmt.Print(discovery.ExampleConfig)
+		return
+	}
+	cfg, err := loadConfig(args, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meshvpn-discovery:", err)
+		os.Exit(2)
+	}
+	switch cmd {
+	case "info":
+		err = info(cfg, os.Stdout)
+	default:
+		err = run(cfg)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meshvpn-discovery:", err)
+		os.Exit(1)
+	}
+}
+
+// A configFlag is a flag that overrides one field of the configuration.
+type configFlag[T any] struct {
+	name, help string
+	field      func(*discovery.Config) *T
+}
+
+var stringFlags = []configFlag[string]{
+	{"genesis", "the network's genesis file", func(c *discovery.Config) *string { return &c.Genesis }},
+	{"data-dir", "directory for the identity key, the database and the DHT routing table", func(c *discovery.Config) *string { return &c.DataDir }},
+	{"dht-listen", "UDP address of the DHT node", func(c *discovery.Config) *string { return &c.DHT.Listen }},
+	{"public-ip", "this host's public IP (BEP 42 node id when dht-listen is a wildcard)", func(c *discovery.Config) *string { return &c.DHT.PublicIP }},
+	{"http-listen", "TCP address the directory is served at", func(c *discovery.Config) *string { return &c.HTTP.Listen }},
+	{"probe-source", "IP address whois questions and probe circuits leave from", func(c *discovery.Config) *string { return &c.Probe.Source }},
+	{"metrics", "Prometheus metrics address (loopback); empty turns them off", func(c *discovery.Config) *string { return &c.Metrics }},
+	{"log-level", "debug, info, warn or error", func(c *discovery.Config) *string { return &c.LogLevel }},
+}
+
+var durationFlags = []configFlag[time.Duration]{
+	{"period", "one round (crawl, probes, a new directory) per period", func(c *discovery.Config) *time.Duration { return &c.Period }},
+	{"validity", "how long each directory is valid (0: three periods)", func(c *discovery.Config) *time.Duration { return &c.Validity }},
+	{"probe-timeout", "how long one probe may take", func(c *discovery.Config) *time.Duration { return &c.Probe.Timeout }},
+	{"stable-age", "how long a relay must be known to be Stable", func(c *discovery.Config) *time.Duration { return &c.Flags.StableAge }},
+}
+
+// loadConfig reads the config file named by --config (or the default one, if it exists) and applies
+// the flags that were given over it.
+func loadConfig(args []string, stderr io.Writer) (discovery.Config, error) {
+	fs := flag.NewFlagSet("meshvpn-discovery", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	def := discovery.DefaultConfig()
+	path := fs.String("config", discovery.DefaultConfigPath, "configuration file (TOML); see example-config")
+	var over discovery.Config
+	for _, f := range stringFlags {
+		fs.StringVar(f.field(&over), f.name, *f.field(&def), f.help)
+	}
+	for _, f := range durationFlags {
+		fs.DurationVar(f.field(&over), f.name, *f.field(&def), f.help)
+	}
+	if err := fs.Parse(args); err != nil {
+		return discovery.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return discovery.Config{}, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	cfg := def
+	if err := daemon.LoadConfig(*path, &cfg, !given["config"]); err != nil {
+		return cfg, err
+	}
+	override(&cfg, &over, stringFlags, given)
+	override(&cfg, &over, durationFlags, given)
+	return cfg, cfg.Validate()
+}
+
+// override copies the fields of the given flags from over into cfg.
+func override[T any](cfg, over *discovery.Config, flags []configFlag[T], given map[string]bool) {
+	for _, f := range flags {
+		if given[f.name] {
+			*f.field(cfg) = *f.field(over)
+		}
+	}
+}
+
+func run(cfg discovery.Config) error {
+	log, err := daemon.NewLogger(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := discovery.Start(cfg, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return a.Close()
+}
+
+// info prints the authority's identity, creating the key if need be. It reads no genesis file: the
+// genesis is made from it.
+func info(cfg discovery.Config, out io.Writer) error {
+	log, err := daemon.NewLogger(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	id, err := discovery.LoadIdentity(cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, id.Public())
+	return err
+}

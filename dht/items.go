@@ -1,0 +1,191 @@
+package dht
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/bep44"
+	"github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/dht/v2/traversal"
+	"github.com/anacrolix/torrent/bencode"
+)
+
+// BEP 44 limits, checked before anything is sent.
+const (
+	// MaxValueSize bounds a value in its bencoded form ("996:" and 996 bytes at most).
+	MaxValueSize = 1000
+	// MaxSaltSize bounds the salt.
+	MaxSaltSize = 64
+)
+
+// Errors of Publish and Fetch; test with errors.Is.
+var (
+	ErrNotFound      = errors.New("dht: item not found")
+	ErrValueTooLarge = errors.New("dht: value too large")
+	ErrSaltTooLarge  = errors.New("dht: salt too large")
+	ErrStaleSeq      = errors.New("dht: sequence number does not increase")
+	ErrNotStored     = errors.New("dht: no node stored the item")
+	ErrBadKey        = errors.New("dht: bad key")
+)
+
+// item is a BEP 44 mutable item whose signature we have checked.
+type item struct {
+	seq int64
+	bv  []byte // the value, bencoded
+}
+
+// Publish stores value under (the public half of key, salt) as a BEP 44 mutable item, signed with
+// key, on the nodes nearest its target. seq must exceed the sequence number of the copy already in
+// the DHT; the same seq with the same value republishes it (items expire after ItemLifetime). Sizes
+// and seq are checked before anything is put.
+func (n *Node) Publish(ctx context.Context, key ed25519.PrivateKey, salt []byte, seq int64, value []byte) error {
+	if len(key) != ed25519.PrivateKeySize {
+		return fmt.Errorf("dht publish: %w: private key is %d bytes, want %d", ErrBadKey, len(key), ed25519.PrivateKeySize)
+	}
+	if err := checkSalt(salt); err != nil {
+		return fmt.Errorf("dht publish: %w", err)
+	}
+	bv, err := bencode.Marshal(value)
+	if err != nil {
+		return fmt.Errorf("dht publish: encode value: %w", err)
+	}
+	if len(bv) > MaxValueSize {
+		return fmt.Errorf("dht publish: %w: %d bytes bencoded (a %d-byte value), limit %d", ErrValueTooLarge, len(bv), len(value), MaxValueSize)
+	}
+	var k [32]byte
+	copy(k[:], key.Public().(ed25519.PublicKey))
+	target := bep44.MakeMutableTarget(k, salt)
+	if cur, ok := n.localItem(target, k, salt); ok {
+		if err := checkSeq(cur, seq, bv); err != nil {
+			return fmt.Errorf("dht publish: %w", err)
+		}
+	}
+
+	ctx, done, err := n.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	cur, found, ws, err := n.getLookup(ctx, target, k, salt)
+	if err != nil {
+		return fmt.Errorf("dht publish: %w", err)
+	}
+	if found {
+		if err := checkSeq(cur, seq, bv); err != nil {
+			return fmt.Errorf("dht publish: %w", err)
+		}
+	}
+	put := bep44.Put{V: value, K: &k, Salt: salt, Seq: seq}
+	put.Sign(key)
+	stored, errs := toAll(ws, func(w writer) error {
+		return n.srv.Put(ctx, w.addr, put, w.token, dht.QueryRateLimiting{}).ToError()
+	})
+	n.stats.putsOut.Add(uint64(stored))
+	if stored == 0 {
+		return fmt.Errorf("dht publish: %w (%d nearest nodes asked): %w", ErrNotStored, len(ws), errors.Join(errs...))
+	}
+	return nil
+}
+
+// Fetch returns the value and sequence number of the BEP 44 mutable item under (pub, salt), the
+// newest copy found whose signature verifies. It returns ErrNotFound if no node has one.
+func (n *Node) Fetch(ctx context.Context, pub ed25519.PublicKey, salt []byte) ([]byte, int64, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, 0, fmt.Errorf("dht fetch: %w: public key is %d bytes, want %d", ErrBadKey, len(pub), ed25519.PublicKeySize)
+	}
+	if err := checkSalt(salt); err != nil {
+		return nil, 0, fmt.Errorf("dht fetch: %w", err)
+	}
+	ctx, done, err := n.begin(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer done()
+	var k [32]byte
+	copy(k[:], pub)
+	target := bep44.MakeMutableTarget(k, salt)
+	best, found, _, err := n.getLookup(ctx, target, k, salt)
+	if local, ok := n.localItem(target, k, salt); ok && (!found || local.seq > best.seq) {
+		// We may be one of the nodes nearest the target, which a lookup never asks.
+		best, found, err = local, true, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("dht fetch: %w", err)
+	}
+	if !found {
+		return nil, 0, ErrNotFound
+	}
+	var v []byte
+	if err := bencode.Unmarshal(best.bv, &v); err != nil {
+		return nil, 0, fmt.Errorf("dht fetch: item value is not a byte string: %w", err)
+	}
+	return v, best.seq, nil
+}
+
+// getLookup asks the nodes nearest target for the item, and returns the newest verified copy (found
+// reports whether there was one) and the nodes that gave a write token.
+func (n *Node) getLookup(ctx context.Context, target bep44.Target, k [32]byte, salt []byte) (best item, found bool, ws []writer, err error) {
+	var mu sync.Mutex
+	ws, err = n.lookup(ctx, target, func(ctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
+		n.stats.getsOut.Add(1)
+		res := n.srv.Get(ctx, dht.NewAddr(addr.UDP()), target, nil, dht.QueryRateLimiting{})
+		if it, ok := verifyItem(res.Reply, k, salt); ok {
+			mu.Lock()
+			if !found || it.seq > best.seq {
+				best, found = it, true
+			}
+			mu.Unlock()
+		}
+		return res.TraversalQueryResult(addr)
+	})
+	return best, found, ws, err
+}
+
+// verifyItem returns the item in a get answer if it is the one under (k, salt) and its signature
+// verifies. The storing node checked it too, but a node may lie.
+func verifyItem(m krpc.Msg, k [32]byte, salt []byte) (item, bool) {
+	r := m.R
+	if r == nil || r.Seq == nil || len(r.V) == 0 || len(r.V) > MaxValueSize || r.K != k {
+		return item{}, false
+	}
+	if !bep44.Verify(k[:], salt, *r.Seq, r.V, r.Sig[:]) {
+		return item{}, false
+	}
+	return item{seq: *r.Seq, bv: bytes.Clone(r.V)}, true
+}
+
+// localItem returns the copy of the item in our own store, checked like a remote one.
+func (n *Node) localItem(target bep44.Target, k [32]byte, salt []byte) (item, bool) {
+	i, err := n.items.Get(target)
+	if err != nil || i.K != k || !bytes.Equal(i.Salt, salt) {
+		return item{}, false
+	}
+	bv, err := bencode.Marshal(i.V)
+	if err != nil || len(bv) > MaxValueSize || !bep44.Verify(k[:], salt, i.Seq, bv, i.Sig[:]) {
+		return item{}, false
+	}
+	return item{seq: i.Seq, bv: bv}, true
+}
+
+// checkSeq tells whether a put of (seq, bv) may replace cur.
+func checkSeq(cur item, seq int64, bv []byte) error {
+	switch {
+	case seq < cur.seq:
+		return fmt.Errorf("%w: seq %d is below the stored %d", ErrStaleSeq, seq, cur.seq)
+	case seq == cur.seq && !bytes.Equal(bv, cur.bv):
+		return fmt.Errorf("%w: seq %d already holds a different value", ErrStaleSeq, seq)
+	}
+	return nil
+}
+
+func checkSalt(salt []byte) error {
+	if len(salt) > MaxSaltSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrSaltTooLarge, len(salt), MaxSaltSize)
+	}
+	return nil
+}
