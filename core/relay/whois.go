@@ -34,7 +34,6 @@ func (r *Relay) onOther(pkt []byte, from netip.AddrPort) {
 		r.stats.malformed.Add(1)
 		return
 	}
-	if _, err := r.cfg.Conn.WriteToUDPAddrPort(resp, from); err == nil {
-		r.stats.whois.Add(1)
-	}
+	r.stats.whois.Add(1) // before the answer leaves, so that whoever reads it sees it counted
+	r.cfg.Conn.WriteToUDPAddrPort(resp, from)
 }
