@@ -76,6 +76,8 @@ bench: check-go
 	@cd core && $(GO) test -run '^TestReport$$' -count=1 -v ./relay/ -args -report | $(REPORT_FILTER)
 	@echo; echo "== circuits =="
 	@cd core && $(GO) test -run '^TestReport$$' -count=1 -v ./client/ -args -report | $(REPORT_FILTER)
+	@echo; echo "== discovery at scale (loopback) =="
+	@cd cmd && $(GO) test -run '^TestReport$$' -count=1 -v ./internal/scale/ -args -report | $(REPORT_FILTER)
 	@echo; echo "== testnet in namespaces (root) =="
 	@cd cmd && $(GO) test -run '^TestReport$$' -count=1 -v ./internal/testnet/ -args -report | $(REPORT_FILTER)
 
