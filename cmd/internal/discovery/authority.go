@@ -93,12 +93,12 @@ type Authority struct {
 	metrics *daemon.MetricsServer
 
 	// Owned by the round goroutine (and Start, before it runs).
-	relays  map[keys.IdentityPublic]*relayState
-	tracker descriptor.Tracker
+	relays       map[keys.IdentityPublic]*relayState
+	tracker      descriptor.Tracker
+	bootstrapped bool
 
-	latest       atomic.Pointer[published]
-	bootstrapped atomic.Bool
-	stats        counters
+	latest atomic.Pointer[published]
+	stats  counters
 
 	ctx    context.Context // ends when Close begins
 	cancel context.CancelFunc
@@ -189,8 +189,12 @@ func (a *Authority) startNetwork() error {
 	if err != nil {
 		return fmt.Errorf("dht.listen: %w", err)
 	}
-	own := a.set.dhtListen
-	boot := slices.DeleteFunc(slices.Clone(a.gen.Bootstrap), func(ap netip.AddrPort) bool { return ap == own })
+	// This host may be one of the network's bootstrap nodes; it does not start from itself.
+	own := []netip.AddrPort{a.set.dhtListen}
+	if a.set.publicIP.IsValid() {
+		own = append(own, netip.AddrPortFrom(a.set.publicIP, a.set.dhtListen.Port()))
+	}
+	boot := slices.DeleteFunc(slices.Clone(a.gen.Bootstrap), func(ap netip.AddrPort) bool { return slices.Contains(own, ap) })
 	dc := dht.Config{
 		Conn: conn, Bootstrap: boot, First: len(boot) == 0, PublicIP: a.set.publicIP,
 		NodesFile: filepath.Join(a.cfg.DataDir, NodesFile), Logger: a.log.Named("dht"),
@@ -211,7 +215,7 @@ func (a *Authority) startNetwork() error {
 	if err != nil {
 		return fmt.Errorf("probe.source: %w", err)
 	}
-	if a.client, err = client.New(client.Config{Conn: pc, StepTimeout: a.cfg.Probe.Timeout, Logger: a.log.Named("probe")}); err != nil {
+	if a.client, err = client.New(client.Config{Conn: pc, StepTimeout: a.cfg.Probe.Timeout / probeTries, Retries: probeTries - 1, Logger: a.log.Named("probe")}); err != nil {
 		pc.Close()
 		return err
 	}
@@ -292,14 +296,15 @@ func (a *Authority) round() {
 	// No deadline for the whole round: each step has its own, and a round cut short would blame the
 	// relays for the authority's slowness. One that overruns its period delays the next.
 	ctx := a.ctx
-	if !a.bootstrapped.Load() {
+	if !a.bootstrapped {
 		bctx, bcancel := context.WithTimeout(ctx, bootstrapTimeout)
 		err := a.dht.Bootstrap(bctx)
 		bcancel()
-		if err != nil {
+		switch {
+		case err == nil:
+			a.bootstrapped = true
+		case ctx.Err() == nil:
 			a.log.Warn("dht bootstrap failed; trying again next round", zap.Error(err))
-		} else {
-			a.bootstrapped.Store(true)
 		}
 	}
 
@@ -313,7 +318,7 @@ func (a *Authority) round() {
 		r.accept(f, start)
 	}
 	for id, r := range a.relays {
-		if _, ok := cr.accepted[id]; !ok && cr.ok {
+		if _, ok := cr.accepted[id]; !ok && cr.ok && !cr.unsure[id] {
 			r.Missed++
 		}
 	}
@@ -354,7 +359,7 @@ func (a *Authority) probeAll(ctx context.Context, now time.Time) {
 	results := make([]Probe, len(targets))
 	forEach(len(targets), a.cfg.Probe.Concurrency, func(i int) {
 		p, err := a.prober.probe(ctx, targets[i].info())
-		if err != nil {
+		if err != nil && a.ctx.Err() == nil {
 			a.log.Debug("probe failed", zap.Stringer("relay", targets[i].desc.Identity), zap.Error(err))
 		}
 		results[i] = p

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -77,7 +78,7 @@ func TestAuthority(t *testing.T) {
 		}
 	}
 	for i, au := range auths {
-		waitFor(t, 15*time.Second, "authority "+string(rune('0'+i))+" lists every honest relay as Running", allRunning(au))
+		waitFor(t, 15*time.Second, fmt.Sprintf("authority %d lists every honest relay as Running", i), allRunning(au))
 	}
 
 	t.Run("refuses a forged descriptor", func(t *testing.T) {
@@ -208,8 +209,9 @@ func TestAuthority(t *testing.T) {
 
 	// A relay goes silent, and another stops publishing so that its item expires and it can publish
 	// other content under the same seq.
-	silent.close()
+	silent.relay.Close()  // silent from here on: no whois answers, no circuits
 	s0 := latestSerial(a) // the round after s0+1 starts after the relay stopped
+	silent.close()
 	before := reuser.digest()
 	reuser.setDescriptor(nil, 0)
 	t.Run("a relay that reuses its seq is refused", func(t *testing.T) {

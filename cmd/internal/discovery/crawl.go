@@ -58,6 +58,9 @@ type crawlResult struct {
 	peers    int  // addresses announced
 	named    int  // distinct identities named by whois answers
 	accepted map[keys.IdentityPublic]found
+	// unsure are the relays whose descriptor lookup failed (rather than found nothing): this round
+	// says nothing about them.
+	unsure map[keys.IdentityPublic]bool
 }
 
 // crawl finds the relays announced on the DHT, asks each address who it is, and fetches and checks
@@ -73,7 +76,7 @@ func (a *Authority) crawl(ctx context.Context, now time.Time) crawlResult {
 		}
 		return crawlResult{}
 	}
-	res := crawlResult{ok: true, peers: len(peers), accepted: make(map[keys.IdentityPublic]found)}
+	res := crawlResult{ok: true, peers: len(peers), accepted: make(map[keys.IdentityPublic]found), unsure: make(map[keys.IdentityPublic]bool)}
 
 	answers := make([]whoisAnswer, len(peers))
 	errs := make([]error, len(peers))
@@ -107,6 +110,11 @@ func (a *Authority) crawl(ctx context.Context, now time.Time) crawlResult {
 		if err != nil {
 			a.stats.refused[why].Add(1)
 			a.log.Info("descriptor refused", zap.Stringer("relay", ids[i]), zap.Stringer("reason", why), zap.Error(err))
+			if why == refusedFetch {
+				mu.Lock()
+				res.unsure[ids[i]] = true
+				mu.Unlock()
+			}
 			return
 		}
 		a.stats.accepted.Add(1)

@@ -40,15 +40,18 @@
 //  3. Every relay with a descriptor valid now that has not been missing for drop_after_missed
 //     periods is probed: a one-hop circuit is built to it (core/client) at the address it was found
 //     at; the build time, the round trip of one probe cell and the throughput of a burst (burst ×
-//     burst_size bytes) are recorded. A probe that fails at any step is a failed probe.
+//     burst_size bytes) are recorded. Circuits are built concurrently, bursts run one at a time (each
+//     relay measured alone), and a lost CREATE or probe cell is retried within the probe's timeout.
+//     A probe that fails at any step is a failed probe.
 //  4. Flags and weights are computed (below), the document is signed (serial one more than the last,
 //     Previous the hash of the last, valid from now for validity, default 3 periods), and stored in
 //     the database in the same transaction as the relays' records. Only then is it served and its
 //     pointer published: a document that was served is never signed again differently, even after a
 //     crash, so a restart continues the chain without equivocating.
 //
-// A relay that was not accepted in a round (not announced, not answering whois, descriptor refused)
-// counts one missed period; if the DHT lookup itself fails, nobody is counted missing that round.
+// A relay that was not accepted in a round (not announced, not answering whois, descriptor absent or
+// refused) counts one missed period; a DHT lookup that fails (rather than finds nothing) counts
+// against nobody: the relays' lookup, against no relay, a descriptor's, against that relay.
 //
 // # Flags, weights and times
 //

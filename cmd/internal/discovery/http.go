@@ -53,9 +53,9 @@ func serveHTTP(listen netip.AddrPort, a *Authority, log *zap.Logger) (*httpServe
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+a.prefix+PathDirectory, a.serveLatest)
+	mux.HandleFunc("GET "+a.prefix+PathDirectory, a.serveLatest(func(p *published) []byte { return p.raw }))
 	mux.HandleFunc("GET "+a.prefix+PathDirectory+"/{serial}", a.serveSerial)
-	mux.HandleFunc("GET "+a.prefix+PathDescriptors, a.serveDescriptors)
+	mux.HandleFunc("GET "+a.prefix+PathDescriptors, a.serveLatest(func(p *published) []byte { return p.bundle }))
 	s := &httpServer{ln: ln, done: make(chan struct{}), srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: httpReadHeaderTimeout,
@@ -86,14 +86,18 @@ func (s *httpServer) close() error {
 	return err
 }
 
-func (a *Authority) serveLatest(w http.ResponseWriter, r *http.Request) {
-	p := a.latest.Load()
-	if p == nil {
-		http.Error(w, "no directory yet", http.StatusNotFound)
-		return
+// serveLatest serves part of the latest document: its encoding or its bundle. They change once a
+// period, so clients revalidate.
+func (a *Authority) serveLatest(part func(*published) []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := a.latest.Load()
+		if p == nil {
+			http.Error(w, "no directory yet", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		write(w, part(p))
 	}
-	w.Header().Set("Cache-Control", "no-cache")
-	write(w, p.raw)
 }
 
 func (a *Authority) serveSerial(w http.ResponseWriter, r *http.Request) {
@@ -114,16 +118,6 @@ func (a *Authority) serveSerial(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
 		write(w, b)
 	}
-}
-
-func (a *Authority) serveDescriptors(w http.ResponseWriter, r *http.Request) {
-	p := a.latest.Load()
-	if p == nil {
-		http.Error(w, "no directory yet", http.StatusNotFound)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-cache")
-	write(w, p.bundle)
 }
 
 func write(w http.ResponseWriter, b []byte) {
