@@ -6,9 +6,7 @@
 package dirclient
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -27,12 +25,6 @@ import (
 	"github.com/meshvpn/meshvpn/core/path"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
-)
-
-// The HTTP paths every authority serves (meshvpn-discovery).
-const (
-	PathDirectory   = "/v1/directory"   // the latest document; /v1/directory/{serial} for older ones
-	PathDescriptors = "/v1/descriptors" // the latest document's descriptors: (2-byte length, bytes)*
 )
 
 // Limits on what an authority may send.
@@ -150,7 +142,7 @@ func name(a genesis.Authority) string {
 
 // fetchDocument gets an authority's latest document and advances its chain to it.
 func (f *Fetcher) fetchDocument(ctx context.Context, a genesis.Authority) (*directory.Directory, error) {
-	b, err := f.get(ctx, a.URL+PathDirectory, maxDocument)
+	b, err := f.get(ctx, a.URL+directory.PathDirectory, maxDocument)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +154,7 @@ func (f *Fetcher) fetchDocument(ctx context.Context, a genesis.Authority) (*dire
 		return nil, fmt.Errorf("the document is signed by %s, not by this authority", d.Authority)
 	}
 	previous := func(serial uint64) (*directory.Directory, error) {
-		b, err := f.get(ctx, a.URL+PathDirectory+"/"+strconv.FormatUint(serial, 10), maxDocument)
+		b, err := f.get(ctx, a.URL+directory.PathDirectory+"/"+strconv.FormatUint(serial, 10), maxDocument)
 		if err != nil {
 			return nil, err
 		}
@@ -188,19 +180,17 @@ func (f *Fetcher) fetchDescriptors(ctx context.Context, cons *directory.Consensu
 		if len(got) == len(want) {
 			break
 		}
-		b, err := f.get(ctx, a.URL+PathDescriptors, maxDescriptors)
+		b, err := f.get(ctx, a.URL+directory.PathDescriptors, maxDescriptors)
 		if err != nil {
 			*problems = append(*problems, fmt.Errorf("descriptors from %s: %w", name(a), err))
 			continue
 		}
-		for len(b) > 0 {
-			if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b)) {
-				*problems = append(*problems, fmt.Errorf("descriptors from %s: truncated bundle", name(a)))
-				break
-			}
-			n := int(binary.BigEndian.Uint16(b))
-			raw := b[2 : 2+n]
-			b = b[2+n:]
+		items, err := directory.ParseBundle(b)
+		if err != nil {
+			*problems = append(*problems, fmt.Errorf("descriptors from %s: %w", name(a), err))
+			continue
+		}
+		for _, raw := range items {
 			dg := descriptor.Digest(raw)
 			if !want[dg] || got[dg] != nil {
 				continue
@@ -292,17 +282,4 @@ func (n *Network) Identities() map[keys.IdentityPublic]Relay {
 		m[r.Path.Identity] = r
 	}
 	return m
-}
-
-// EncodeBundle writes descriptors in the form PathDescriptors serves (for authorities and tests).
-func EncodeBundle(descs [][]byte) ([]byte, error) {
-	var b bytes.Buffer
-	for _, d := range descs {
-		if len(d) > 0xffff {
-			return nil, errors.New("dirclient: descriptor too large for a bundle")
-		}
-		b.Write(binary.BigEndian.AppendUint16(nil, uint16(len(d))))
-		b.Write(d)
-	}
-	return b.Bytes(), nil
 }

@@ -36,17 +36,17 @@ func (a *authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
-	case r.URL.Path == PathDirectory:
+	case r.URL.Path == directory.PathDirectory:
 		w.Write(a.docs[a.latest])
-	case strings.HasPrefix(r.URL.Path, PathDirectory+"/"):
+	case strings.HasPrefix(r.URL.Path, directory.PathDirectory+"/"):
 		var s uint64
-		fmt.Sscan(strings.TrimPrefix(r.URL.Path, PathDirectory+"/"), &s)
+		fmt.Sscan(strings.TrimPrefix(r.URL.Path, directory.PathDirectory+"/"), &s)
 		if b, ok := a.docs[s]; ok {
 			w.Write(b)
 			return
 		}
 		http.NotFound(w, r)
-	case r.URL.Path == PathDescriptors:
+	case r.URL.Path == directory.PathDescriptors:
 		w.Write(a.bundle)
 	default:
 		http.NotFound(w, r)
@@ -87,7 +87,7 @@ func newTestNet(t *testing.T, relays int) *testNet {
 		t.Cleanup(a.srv.Close)
 		n.auths = append(n.auths, a)
 		n.g.Authorities = append(n.g.Authorities, genesis.Authority{Identity: id.Public(), URL: a.srv.URL, Name: fmt.Sprintf("auth%d", i)})
-		a.bundle, _ = EncodeBundle(n.descs)
+		a.bundle, _ = directory.EncodeBundle(n.descs)
 		n.publish(t, i, 1, n.descs)
 	}
 	return n
@@ -175,7 +175,7 @@ func TestTamperedDescriptorIsRefused(t *testing.T) {
 	bad := append([]byte(nil), n.descs[0]...)
 	bad[len(bad)-1] ^= 1
 	for _, a := range n.auths {
-		a.bundle, _ = EncodeBundle([][]byte{bad, n.descs[1], n.descs[2]})
+		a.bundle, _ = directory.EncodeBundle([][]byte{bad, n.descs[1], n.descs[2]})
 	}
 	f, _ := New(n.g, "", nil)
 	net, err := f.Fetch(context.Background(), now)

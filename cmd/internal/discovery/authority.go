@@ -415,7 +415,7 @@ func (a *Authority) sign(now time.Time) (*published, error) {
 	if err != nil {
 		return nil, err
 	}
-	bundle, err := EncodeBundle(descs)
+	bundle, err := directory.EncodeBundle(descs)
 	if err != nil {
 		return nil, err
 	}

@@ -123,11 +123,11 @@ func TestAuthority(t *testing.T) {
 		}
 
 		// Every descriptor the consensus names is in the bundle, and checks.
-		status, b := httpGet(t, base(a)+PathDescriptors)
+		status, b := httpGet(t, base(a)+directory.PathDescriptors)
 		if status != http.StatusOK {
 			t.Fatalf("GET descriptors: %d", status)
 		}
-		items, err := ParseBundle(b)
+		items, err := directory.ParseBundle(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,16 +159,16 @@ func TestAuthority(t *testing.T) {
 			t.Fatalf("document %d names %x as previous, document %d hashes to %x", d.Serial, d.Previous, prev.Serial, h)
 		}
 		for path, want := range map[string]int{
-			PathDirectory + "/0": http.StatusBadRequest, PathDirectory + "/x": http.StatusBadRequest,
-			PathDirectory + "/999999": http.StatusNotFound, "/v1/other": http.StatusNotFound,
+			directory.PathDirectory + "/0": http.StatusBadRequest, directory.PathDirectory + "/x": http.StatusBadRequest,
+			directory.PathDirectory + "/999999": http.StatusNotFound, "/v1/other": http.StatusNotFound,
 		} {
 			if status, _ := httpGet(t, base(a)+path); status != want {
 				t.Errorf("GET %s: %d, want %d", path, status, want)
 			}
 		}
 		// Without the genesis URL's path, nothing is served.
-		if status, _ := httpGet(t, "http://"+a.HTTPAddr().String()+PathDirectory); status != http.StatusNotFound {
-			t.Errorf("GET %s without the prefix: %d", PathDirectory, status)
+		if status, _ := httpGet(t, "http://"+a.HTTPAddr().String()+directory.PathDirectory); status != http.StatusNotFound {
+			t.Errorf("GET %s without the prefix: %d", directory.PathDirectory, status)
 		}
 	})
 

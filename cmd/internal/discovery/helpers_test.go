@@ -293,7 +293,7 @@ func base(a *Authority) string { return "http://" + a.HTTPAddr().String() + a.pr
 // document fetches and parses a's document with serial (0: the latest) over HTTP.
 func document(t testing.TB, a *Authority, serial uint64) *directory.Directory {
 	t.Helper()
-	url := base(a) + PathDirectory
+	url := base(a) + directory.PathDirectory
 	if serial != 0 {
 		url += "/" + strconv.FormatUint(serial, 10)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/core/directory"
 )
 
 // HTTP server limits: everything served is public and small, and a slow client must not hold a
@@ -26,7 +28,7 @@ const (
 )
 
 // urlPrefix returns the path under which the authority with this genesis URL serves: the URL's path
-// without its trailing slash, so that clients get PathDirectory at URL + PathDirectory.
+// without its trailing slash, so that clients get directory.PathDirectory at URL + directory.PathDirectory.
 func urlPrefix(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -53,9 +55,9 @@ func serveHTTP(listen netip.AddrPort, a *Authority, log *zap.Logger) (*httpServe
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+a.prefix+PathDirectory, a.serveLatest(func(p *published) []byte { return p.raw }))
-	mux.HandleFunc("GET "+a.prefix+PathDirectory+"/{serial}", a.serveSerial)
-	mux.HandleFunc("GET "+a.prefix+PathDescriptors, a.serveLatest(func(p *published) []byte { return p.bundle }))
+	mux.HandleFunc("GET "+a.prefix+directory.PathDirectory, a.serveLatest(func(p *published) []byte { return p.raw }))
+	mux.HandleFunc("GET "+a.prefix+directory.PathDirectory+"/{serial}", a.serveSerial)
+	mux.HandleFunc("GET "+a.prefix+directory.PathDescriptors, a.serveLatest(func(p *published) []byte { return p.bundle }))
 	s := &httpServer{ln: ln, done: make(chan struct{}), srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: httpReadHeaderTimeout,

@@ -48,7 +48,7 @@ func TestStoreKeepsRelaysAndTheChain(t *testing.T) {
 	r.addProbe(Probe{At: checkNow, OK: true, RTT: time.Millisecond, Bandwidth: 5}, 10)
 	gone := keys.IdentityPublic{9}
 	relays := map[keys.IdentityPublic]*relayState{rid.Public(): r, gone: r}
-	bundle, _ := EncodeBundle([][]byte{raw})
+	bundle, _ := directory.EncodeBundle([][]byte{raw})
 	entries := []directory.Entry{{Identity: rid.Public(), Descriptor: r.digest, Flags: directory.Running}}
 
 	var prev [32]byte

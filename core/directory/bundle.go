@@ -1,4 +1,4 @@
-package discovery
+package directory
 
 import (
 	"encoding/binary"
