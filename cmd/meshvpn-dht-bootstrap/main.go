@@ -4,15 +4,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
+
+	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/cmd/internal/dhtboot"
@@ -34,33 +32,13 @@ Flags:
 `
 
 func main() {
-	args := os.Args[1:]
-	cmd := "run"
-	if len(args) > 0 && (args[0] == "run" || args[0] == "info" || args[0] == "example-config") {
-		cmd, args = args[0], args[1:]
-	}
-	if cmd == "example-config" {
-		fmt.Print(dhtboot.ExampleConfig)
-		return
-	}
-	cfg, err := loadConfig(args, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "meshvpn-dht-bootstrap:", err)
-		os.Exit(2)
-	}
-	switch cmd {
-	case "info":
-		err = info(cfg, os.Stdout)
-	default:
-		err = run(cfg)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "meshvpn-dht-bootstrap:", err)
-		os.Exit(1)
-	}
+	os.Exit(daemon.Command[dhtboot.Config]{
+		Name:    "meshvpn-dht-bootstrap",
+		Example: dhtboot.ExampleConfig,
+		Load:    loadConfig,
+		Run:     run,
+		Info:    info,
+	}.Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // loadConfig reads the config file named by --config (or the default one, if it exists) and applies
@@ -128,20 +106,7 @@ func splitList(s string) []string {
 }
 
 func run(cfg dhtboot.Config) error {
-	log, err := daemon.NewLogger(cfg.LogLevel)
-	if err != nil {
-		return err
-	}
-	defer log.Sync()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	n, err := dhtboot.Start(cfg, log)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	log.Info("shutting down")
-	return n.Close()
+	return daemon.RunUntilSignal(cfg.LogLevel, func(log *zap.Logger) (io.Closer, error) { return dhtboot.Start(cfg, log) })
 }
 
 // info prints the addresses a node with this configuration is reached at, as genesis file lines.

@@ -4,15 +4,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/cmd/internal/discovery"
@@ -42,33 +40,13 @@ Flags:
 `
 
 func main() {
-	args := os.Args[1:]
-	cmd := "run"
-	if len(args) > 0 && (args[0] == "run" || args[0] == "info" || args[0] == "example-config") {
-		cmd, args = args[0], args[1:]
-	}
-	if cmd == "example-config" {
-		fmt.Print(discovery.ExampleConfig)
-		return
-	}
-	cfg, err := loadConfig(args, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "meshvpn-discovery:", err)
-		os.Exit(2)
-	}
-	switch cmd {
-	case "info":
-		err = info(cfg, os.Stdout)
-	default:
-		err = run(cfg)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "meshvpn-discovery:", err)
-		os.Exit(1)
-	}
+	os.Exit(daemon.Command[discovery.Config]{
+		Name:    "meshvpn-discovery",
+		Example: discovery.ExampleConfig,
+		Load:    loadConfig,
+		Run:     run,
+		Info:    info,
+	}.Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // A configFlag is a flag that overrides one field of the configuration.
@@ -140,20 +118,7 @@ func override[T any](cfg, over *discovery.Config, flags []configFlag[T], given m
 }
 
 func run(cfg discovery.Config) error {
-	log, err := daemon.NewLogger(cfg.LogLevel)
-	if err != nil {
-		return err
-	}
-	defer log.Sync()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	a, err := discovery.Start(cfg, log)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	log.Info("shutting down")
-	return a.Close()
+	return daemon.RunUntilSignal(cfg.LogLevel, func(log *zap.Logger) (io.Closer, error) { return discovery.Start(cfg, log) })
 }
 
 // info prints the authority's identity, creating the key if need be. It reads no genesis file: the

@@ -4,14 +4,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/cmd/internal/exitnode"
@@ -34,33 +32,13 @@ Flags:
 `
 
 func main() {
-	args := os.Args[1:]
-	cmd := "run"
-	if len(args) > 0 && (args[0] == "run" || args[0] == "info" || args[0] == "example-config") {
-		cmd, args = args[0], args[1:]
-	}
-	if cmd == "example-config" {
-		fmt.Print(exitnode.ExampleConfig)
-		return
-	}
-	cfg, err := loadConfig(args, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "meshvpn-exit-node:", err)
-		os.Exit(2)
-	}
-	switch cmd {
-	case "info":
-		err = info(cfg)
-	default:
-		err = run(cfg)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "meshvpn-exit-node:", err)
-		os.Exit(1)
-	}
+	os.Exit(daemon.Command[exitnode.Config]{
+		Name:    "meshvpn-exit-node",
+		Example: exitnode.ExampleConfig,
+		Load:    loadConfig,
+		Run:     run,
+		Info:    info,
+	}.Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // loadConfig reads the config file named by --config (or the default one, if it exists) and applies
@@ -126,23 +104,10 @@ func loadConfig(args []string, stderr io.Writer) (exitnode.Config, error) {
 }
 
 func run(cfg exitnode.Config) error {
-	log, err := daemon.NewLogger(cfg.LogLevel)
-	if err != nil {
-		return err
-	}
-	defer log.Sync()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	n, err := exitnode.Start(cfg, log)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	log.Info("shutting down")
-	return n.Close()
+	return daemon.RunUntilSignal(cfg.LogLevel, func(log *zap.Logger) (io.Closer, error) { return exitnode.Start(cfg, log) })
 }
 
-func info(cfg exitnode.Config) error {
+func info(cfg exitnode.Config, out io.Writer) error {
 	log, err := daemon.NewLogger(cfg.LogLevel)
 	if err != nil {
 		return err
@@ -156,6 +121,6 @@ func info(cfg exitnode.Config) error {
 	if err != nil {
 		return err
 	}
-	_, err = os.Stdout.Write(text)
+	_, err = out.Write(text)
 	return err
 }

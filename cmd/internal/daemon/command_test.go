@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestCommandDispatch(t *testing.T) {
+	var ran, informed string
+	c := Command[string]{
+		Name:    "meshvpn-test",
+		Example: "example = 1\n",
+		Load: func(args []string, _ io.Writer) (string, error) {
+			if len(args) > 0 && args[0] == "--help" {
+				return "", flag.ErrHelp
+			}
+			if len(args) > 0 && args[0] == "--bad" {
+				return "", errors.New("bad flag")
+			}
+			return strings.Join(args, " "), nil
+		},
+		Run: func(cfg string) error {
+			ran = cfg
+			if cfg == "fail" {
+				return errors.New("it broke")
+			}
+			return nil
+		},
+		Info: func(cfg string, w io.Writer) error { informed = cfg; _, err := io.WriteString(w, "info\n"); return err },
+	}
+	for _, tc := range []struct {
+		args          []string
+		code          int
+		stdout, state string
+	}{
+		{[]string{"example-config"}, 0, "example = 1\n", ""},
+		{[]string{"--help"}, 0, "", ""},
+		{[]string{"--bad"}, 2, "", ""},
+		{[]string{"-x"}, 0, "", "run:-x"},
+		{[]string{"run", "fail"}, 1, "", "run:fail"},
+		{[]string{"info", "-y"}, 0, "info\n", "info:-y"},
+	} {
+		ran, informed = "", ""
+		var out, errOut bytes.Buffer
+		if code := c.Main(tc.args, &out, &errOut); code != tc.code {
+			t.Errorf("%v: exit %d, want %d (%s)", tc.args, code, tc.code, errOut.String())
+		}
+		if out.String() != tc.stdout {
+			t.Errorf("%v: printed %q", tc.args, out.String())
+		}
+		state := ""
+		if ran != "" {
+			state = "run:" + ran
+		}
+		if informed != "" {
+			state = "info:" + informed
+		}
+		if state != tc.state {
+			t.Errorf("%v: %q, want %q", tc.args, state, tc.state)
+		}
+		if tc.code != 0 && !strings.HasPrefix(errOut.String(), "meshvpn-test: ") {
+			t.Errorf("%v: error %q does not name the program", tc.args, errOut.String())
+		}
+	}
+}
