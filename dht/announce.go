@@ -11,8 +11,7 @@ import (
 	"github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/dht/v2/int160"
 	"github.com/anacrolix/dht/v2/krpc"
-	peer_store "github.com/anacrolix/dht/v2/peer-store"
-	"github.com/anacrolix/dht/v2/traversal"
+	"go.uber.org/zap"
 )
 
 // maxFoundPeers bounds what one FindPeers collects, whatever the nodes it asks send back.
@@ -30,9 +29,19 @@ func (n *Node) Announce(ctx context.Context, ih Infohash, port int) error {
 		return err
 	}
 	defer done()
-	ws, err := n.lookup(ctx, ih, n.getPeersQuery(ih, nil))
+	nodes, err := n.nearest(ctx, ih)
 	if err != nil {
 		return fmt.Errorf("dht announce %v: %w", ih, err)
+	}
+	tokens := make([]string, len(nodes))
+	askEach(nodes, func(i int, addr dht.Addr) {
+		tokens[i], _ = tokenOf(n.getPeers(ctx, addr, ih))
+	})
+	var ws []writer
+	for i, t := range tokens {
+		if t != "" {
+			ws = append(ws, writer{addr: dht.NewAddr(nodes[i].Addr.UDP()), token: t})
+		}
 	}
 	announced, errs := toAll(ws, func(w writer) error {
 		return n.srv.Query(ctx, w.addr, "announce_peer", dht.QueryInput{MsgArgs: krpc.MsgArgs{
@@ -44,10 +53,28 @@ func (n *Node) Announce(ctx context.Context, ih Infohash, port int) error {
 	})
 	n.stats.announcesOut.Add(uint64(announced))
 	if announced == 0 {
-		return fmt.Errorf("dht announce %v: no node accepted it (%d nearest asked): %w", ih, len(ws), errors.Join(errs...))
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("dht announce %v: %w", ih, err)
+		}
+		return fmt.Errorf("dht announce %v: no node accepted it (%d nearest asked, %d gave a token): %w", ih, len(nodes), len(ws), errors.Join(errs...))
 	}
 	return nil
 }
+
+// Peer sampling. A node holding more peers under an infohash than one answer carries (our peer
+// store sends at most Peers.MaxReply, 50 by default, chosen at random) answers each get_peers with
+// another sample, so FindPeers asks the nearest nodes again, round after round, until the answers
+// stop bringing peers we do not know. A node whose answer holds everything it ever told us, twice,
+// is not sampling and is not asked again.
+const (
+	// peerSampleFactor: FindPeers stops once the peers sampled since the last new one number
+	// peerSampleFactor times the peers found. A peer that every nearest node holds then stays
+	// unseen with a probability near e^-peerSampleFactor (under 1%).
+	peerSampleFactor = 5
+	// maxPeerRounds bounds the rounds of get_peers queries to the nearest nodes: enough to see
+	// every one of 1000 peers (Peers.MaxPerInfohash) in answers of 50 from 8 nodes.
+	maxPeerRounds = 48
+)
 
 // FindPeers returns the peers announced under ih, as the nodes nearest it (and this node) know them.
 // It finds none without error if none are announced.
@@ -58,22 +85,87 @@ func (n *Node) FindPeers(ctx context.Context, ih Infohash) ([]netip.AddrPort, er
 	}
 	defer done()
 	found := newPeerSet()
-	found.add(n.peers.GetPeers(peer_store.InfoHash(ih)))
-	if _, err := n.lookup(ctx, ih, n.getPeersQuery(ih, found)); err != nil {
+	found.add(n.peers.all(ih))
+	nodes, err := n.nearest(ctx, ih)
+	if err != nil {
 		return nil, fmt.Errorf("dht find peers %v: %w", ih, err)
+	}
+	// What each of the nearest nodes has told us, and whether it is still worth asking.
+	type source struct {
+		told    map[netip.AddrPort]struct{}
+		answers int
+		done    bool
+	}
+	sources := make([]source, len(nodes))
+	for i := range sources {
+		sources[i].told = make(map[netip.AddrPort]struct{})
+	}
+	sinceNew, rounds, answered := 0, 0, 0
+	for ; rounds < maxPeerRounds; rounds++ {
+		var asking []krpc.NodeInfo
+		var which []int
+		for i := range sources {
+			if !sources[i].done {
+				asking = append(asking, nodes[i])
+				which = append(which, i)
+			}
+		}
+		if len(asking) == 0 {
+			break
+		}
+		replies := make([][]krpc.NodeAddr, len(asking))
+		oks := make([]bool, len(asking))
+		askEach(asking, func(i int, addr dht.Addr) {
+			res := n.getPeers(ctx, addr, ih)
+			if res.Err == nil && res.Reply.R != nil {
+				replies[i], oks[i] = res.Reply.R.Values, true
+			}
+		})
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("dht find peers %v: %w", ih, err)
+		}
+		added, sampled := 0, 0
+		for j, i := range which {
+			s := &sources[i]
+			if !oks[j] || len(replies[j]) == 0 {
+				// No answer, or no peers: nothing more to learn from it.
+				s.done = true
+				continue
+			}
+			answered++
+			s.answers++
+			distinct := make(map[netip.AddrPort]struct{}, len(replies[j]))
+			for _, na := range replies[j] {
+				if ap, ok := peerAddr(na); ok {
+					distinct[ap] = struct{}{}
+					s.told[ap] = struct{}{}
+				}
+			}
+			if s.answers >= 2 && len(distinct) == len(s.told) {
+				s.done = true // it sends all it has
+			}
+			added += found.add(replies[j])
+			sampled += len(replies[j])
+		}
+		if added > 0 {
+			sinceNew = 0
+		} else {
+			sinceNew += sampled
+		}
+		if found.full() || sinceNew >= peerSampleFactor*max(found.len(), 1) {
+			rounds++
+			break
+		}
+	}
+	if ce := n.log.Check(zap.DebugLevel, "dht find peers"); ce != nil {
+		ce.Write(zap.Stringer("infohash", ih), zap.Int("nearest", len(nodes)), zap.Int("rounds", rounds), zap.Int("answers", answered), zap.Int("peers", found.len()))
 	}
 	return found.list(), nil
 }
 
-// getPeersQuery asks one node for the peers under ih, adding those it names to found if not nil.
-func (n *Node) getPeersQuery(ih Infohash, found *peerSet) func(context.Context, krpc.NodeAddr) traversal.QueryResult {
-	return func(ctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
-		res := n.srv.GetPeers(ctx, dht.NewAddr(addr.UDP()), int160.FromByteArray(ih), false, dht.QueryRateLimiting{})
-		if found != nil && res.Reply.R != nil {
-			found.add(res.Reply.R.Values)
-		}
-		return res.TraversalQueryResult(addr)
-	}
+// getPeers asks one node for the peers under ih (and a write token).
+func (n *Node) getPeers(ctx context.Context, addr dht.Addr, ih Infohash) dht.QueryResult {
+	return n.srv.GetPeers(ctx, addr, int160.FromByteArray(ih), false, dht.QueryRateLimiting{})
 }
 
 // peerSet collects distinct peer addresses from concurrent answers, up to maxFoundPeers.
@@ -84,18 +176,31 @@ type peerSet struct {
 
 func newPeerSet() *peerSet { return &peerSet{addrs: make(map[netip.AddrPort]struct{})} }
 
-func (s *peerSet) add(nas []krpc.NodeAddr) {
+// add adds the usable addresses of nas and returns how many were new.
+func (s *peerSet) add(nas []krpc.NodeAddr) (added int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, na := range nas {
 		if len(s.addrs) == maxFoundPeers {
-			return
+			return added
 		}
 		if ap, ok := peerAddr(na); ok {
-			s.addrs[ap] = struct{}{}
+			if _, ok := s.addrs[ap]; !ok {
+				s.addrs[ap] = struct{}{}
+				added++
+			}
 		}
 	}
+	return added
 }
+
+func (s *peerSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.addrs)
+}
+
+func (s *peerSet) full() bool { return s.len() >= maxFoundPeers }
 
 // list returns the addresses in a stable order.
 func (s *peerSet) list() []netip.AddrPort {

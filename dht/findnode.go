@@ -15,7 +15,8 @@ import (
 // its table whose ids differ from its own in the leading bits where its own id has zeros: half its
 // table at best, often nothing (a fresh bootstrap node then tells joiners about no one). So we
 // answer find_node ourselves, with the good nodes nearest the real target; get_peers and get stay
-// the library's (their answers carry write tokens only it can check).
+// the library's (their answers carry write tokens only it can check), and our lookups walk with
+// find_node instead (lookup.go).
 
 const (
 	// findNodeK is how many nodes a find_node answer carries (BEP 5's K).

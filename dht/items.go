@@ -6,13 +6,12 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/dht/v2/bep44"
 	"github.com/anacrolix/dht/v2/krpc"
-	"github.com/anacrolix/dht/v2/traversal"
 	"github.com/anacrolix/torrent/bencode"
+	"go.uber.org/zap"
 )
 
 // BEP 44 limits, checked before anything is sent.
@@ -127,23 +126,50 @@ func (n *Node) Fetch(ctx context.Context, pub ed25519.PublicKey, salt []byte) ([
 	return v, best.seq, nil
 }
 
-// getLookup asks the nodes nearest target for the item, and returns the newest verified copy (found
-// reports whether there was one) and the nodes that gave a write token.
+// getLookup finds the nodes nearest target and asks each for the item. It returns the newest
+// verified copy (found reports whether there was one) and, nearest first, the nodes that gave a
+// write token.
 func (n *Node) getLookup(ctx context.Context, target bep44.Target, k [32]byte, salt []byte) (best item, found bool, ws []writer, err error) {
-	var mu sync.Mutex
-	ws, err = n.lookup(ctx, target, func(ctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
+	nodes, err := n.nearest(ctx, target)
+	if err != nil {
+		return item{}, false, nil, err
+	}
+	type answer struct {
+		token   string
+		ok      bool
+		it      item
+		hasItem bool
+	}
+	answers := make([]answer, len(nodes))
+	askEach(nodes, func(i int, addr dht.Addr) {
 		n.stats.getsOut.Add(1)
-		res := n.srv.Get(ctx, dht.NewAddr(addr.UDP()), target, nil, dht.QueryRateLimiting{})
-		if it, ok := verifyItem(res.Reply, k, salt); ok {
-			mu.Lock()
-			if !found || it.seq > best.seq {
-				best, found = it, true
-			}
-			mu.Unlock()
-		}
-		return res.TraversalQueryResult(addr)
+		res := n.srv.Get(ctx, addr, target, nil, dht.QueryRateLimiting{})
+		a := &answers[i]
+		a.token, a.ok = tokenOf(res)
+		a.it, a.hasItem = verifyItem(res.Reply, k, salt)
 	})
-	return best, found, ws, err
+	if err := ctx.Err(); err != nil {
+		return item{}, false, nil, err
+	}
+	holders := 0
+	for i, a := range answers {
+		if a.hasItem {
+			holders++
+			if !found || a.it.seq > best.seq {
+				best, found = a.it, true
+			}
+		}
+		if a.ok {
+			ws = append(ws, writer{addr: dht.NewAddr(nodes[i].Addr.UDP()), token: a.token})
+		}
+	}
+	if ce := n.log.Check(zap.DebugLevel, "dht get lookup"); ce != nil {
+		ce.Write(zap.Stringer("target", krpc.ID(target)), zap.Int("nearest", len(nodes)), zap.Int("tokens", len(ws)), zap.Int("holders", holders))
+	}
+	if len(ws) == 0 && holders == 0 {
+		return item{}, false, nil, fmt.Errorf("%w: none of the %d nearest nodes answered get", ErrNoNodes, len(nodes))
+	}
+	return best, found, ws, nil
 }
 
 // verifyItem returns the item in a get answer if it is the one under (k, salt) and its signature

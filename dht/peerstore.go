@@ -112,12 +112,20 @@ func (ps *peerStore) AddPeer(ih peer_store.InfoHash, na krpc.NodeAddr) {
 	ps.swarms[key] = sw
 }
 
-// GetPeers returns up to MaxReply live peers announced under ih.
+// GetPeers returns up to MaxReply live peers announced under ih, chosen at random if there are more.
 func (ps *peerStore) GetPeers(ih peer_store.InfoHash) []krpc.NodeAddr {
+	return ps.sample(Infohash(ih), ps.cfg.MaxReply)
+}
+
+// all returns every live peer announced under ih.
+func (ps *peerStore) all(ih Infohash) []krpc.NodeAddr { return ps.sample(ih, -1) }
+
+// sample returns up to limit live peers under ih (all of them if limit < 0), chosen at random.
+func (ps *peerStore) sample(ih Infohash, limit int) []krpc.NodeAddr {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.expire(ps.now())
-	sw := ps.swarms[Infohash(ih)]
+	sw := ps.swarms[ih]
 	if sw == nil {
 		return nil
 	}
@@ -125,12 +133,12 @@ func (ps *peerStore) GetPeers(ih peer_store.InfoHash) []krpc.NodeAddr {
 	for a := range sw.peers {
 		addrs = append(addrs, a)
 	}
-	if len(addrs) > ps.cfg.MaxReply {
-		for i := range ps.cfg.MaxReply {
+	if limit >= 0 && len(addrs) > limit {
+		for i := range limit {
 			j := i + rand.IntN(len(addrs)-i)
 			addrs[i], addrs[j] = addrs[j], addrs[i]
 		}
-		addrs = addrs[:ps.cfg.MaxReply]
+		addrs = addrs[:limit]
 	}
 	out := make([]krpc.NodeAddr, len(addrs))
 	for i, a := range addrs {

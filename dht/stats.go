@@ -11,9 +11,9 @@ type Stats struct {
 	QueriesIn, GetsIn, PutsIn, AnnouncesIn uint64
 	// QueriesOut counts queries sent, of every kind.
 	QueriesOut uint64
-	// GetsOut counts BEP 44 get queries sent; PutsOut and AnnouncesOut count the puts and
-	// announce_peer queries that other nodes accepted.
-	GetsOut, PutsOut, AnnouncesOut uint64
+	// FindNodesOut counts the find_node queries of lookups, GetsOut the BEP 44 get queries sent;
+	// PutsOut and AnnouncesOut count the puts and announce_peer queries that other nodes accepted.
+	FindNodesOut, GetsOut, PutsOut, AnnouncesOut uint64
 	// Introduced counts querying nodes we pinged so that the library would hand them out.
 	Introduced uint64
 	// PeersStored and ItemsStored count what others stored with us.
@@ -24,9 +24,9 @@ type Stats struct {
 
 // counters are the node's own event counts.
 type counters struct {
-	queriesIn, getsIn, putsIn, announcesIn atomic.Uint64
-	getsOut, putsOut, announcesOut         atomic.Uint64
-	introduced                             atomic.Uint64
+	queriesIn, getsIn, putsIn, announcesIn       atomic.Uint64
+	findNodesOut, getsOut, putsOut, announcesOut atomic.Uint64
+	introduced                                   atomic.Uint64
 }
 
 func (c *counters) countQuery(q string) {
@@ -51,6 +51,7 @@ func (n *Node) Stats() Stats {
 		PutsIn:       n.stats.putsIn.Load(),
 		AnnouncesIn:  n.stats.announcesIn.Load(),
 		QueriesOut:   uint64(ss.OutboundQueriesAttempted),
+		FindNodesOut: n.stats.findNodesOut.Load(),
 		GetsOut:      n.stats.getsOut.Load(),
 		PutsOut:      n.stats.putsOut.Load(),
 		AnnouncesOut: n.stats.announcesOut.Load(),

@@ -186,4 +186,3 @@ func TestReport(t *testing.T) {
 	fmt.Printf("  memory of the whole process           %d MiB RSS, %d MiB Go heap in use (%.0f KiB per DHT node or relay)\n",
 		rss()>>20, ms.HeapInuse>>20, float64(rss())/1024/float64(total))
 }
-
