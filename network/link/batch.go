@@ -1,66 +1,44 @@
 package link
 
-import (
-	"fmt"
-	"net"
-	"net/netip"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
-)
+import "fmt"
 
 // MaxBatch is the most messages one SendBatch writes with one system call.
 const MaxBatch = 32
 
-// batchConn writes several datagrams in one system call (sendmmsg on Linux). ipv4.PacketConn and
-// ipv6.PacketConn both have it; their Message types are the same type.
-type batchConn interface {
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-func newBatchConn(c *net.UDPConn) batchConn {
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
-		return ipv4.NewPacketConn(c)
-	}
-	return ipv6.NewPacketConn(c)
-}
-
-// batchBuf is scratch space for sealing one batch.
+// batchBuf is scratch space for sealing and writing one batch.
 type batchBuf struct {
-	pkts [MaxBatch]packetBuf
-	ms   [MaxBatch]ipv4.Message
-	one  [MaxBatch][1][]byte
+	pkts   [MaxBatch]packetBuf
+	sealed [MaxBatch][]byte // the packets sealed into pkts
+	w      batchWriter      // the platform's state for writing them
 }
 
 func newBatchBuf() any {
 	b := new(batchBuf)
-	for i := range b.ms {
-		b.ms[i].Buffers = b.one[i][:]
-	}
+	b.w.init()
 	return b
 }
 
-// udpTarget is a remote address in the two forms the socket calls want, so that a batch does not
-// convert (and allocate) it again.
-type udpTarget struct {
-	ap  netip.AddrPort
-	udp *net.UDPAddr
-}
-
-// target returns the link's remote address as a *net.UDPAddr, converting it only when it changed.
-func (l *Link) target() *net.UDPAddr {
+// target returns the link's remote address in the form the platform's batch writes want, converting
+// it only when it changed, so that a batch does not convert (and allocate) it again.
+func (l *Link) target() (*udpTarget, error) {
 	ap := *l.remote.Load()
 	if t := l.udpTarget.Load(); t != nil && t.ap == ap {
-		return t.udp
+		return t, nil
 	}
-	t := &udpTarget{ap: ap, udp: net.UDPAddrFromAddrPort(ap)}
+	t, err := l.node.out.target(ap)
+	if err != nil {
+		return nil, err
+	}
 	l.udpTarget.Store(t)
-	return t.udp
+	return t, nil
 }
 
 // SendBatch seals each of msgs into its own datagram and writes them together, with one system call
-// per MaxBatch messages where the platform allows. It returns how many messages were sent; on an error
-// the rest were not. The rules of Send apply to each message.
+// per MaxBatch messages where the platform allows. On Linux, consecutive packets of equal length
+// (and a shorter one ending such a run) leave as one UDP GSO datagram that the kernel segments, so
+// a batch of full cells costs the kernel one trip through its UDP and IP layers rather than one per
+// cell; the peer receives the same datagrams in the same order either way. It returns how many
+// messages were sent; on an error the rest were not. The rules of Send apply to each message.
 func (l *Link) SendBatch(msgs [][]byte) (int, error) {
 	sent := 0
 	for len(msgs) > 0 {
@@ -99,36 +77,36 @@ func (l *Link) sendBatch(msgs [][]byte) (int, error) {
 	if first <= rekeyAfterMessages && rekeyAfterMessages < first+uint64(len(msgs)) {
 		n.kickTimers()
 	}
+	to, err := l.target()
+	if err != nil {
+		return 0, fmt.Errorf("link: send batch: %w", err)
+	}
 	b := n.batches.Get().(*batchBuf)
 	defer n.batches.Put(b)
-	to := l.target()
-	var bytes uint64
+	pkts := b.sealed[:len(msgs)]
 	for i, m := range msgs {
 		p := &b.pkts[i]
-		b.one[i][0] = s.seal(p.data[:], &p.nonce, first+uint64(i), m)
-		b.ms[i].Addr = to
-		bytes += uint64(len(b.one[i][0]))
+		pkts[i] = s.seal(p.data[:], &p.nonce, first+uint64(i), m)
 	}
-	written := 0
-	for written < len(msgs) {
-		k, err := n.batch.WriteBatch(b.ms[written:len(msgs)], 0)
-		if err != nil {
-			if n.isClosing() {
-				return written, ErrClosed
-			}
-			return written, fmt.Errorf("link: send batch: %w", err)
-		}
-		written += k
-	}
-	n.stats.packetsOut.Add(uint64(written))
-	n.stats.bytesOut.Add(bytes)
-	l.lastSent.Store(int64(now))
-	var delivered uint64
-	for _, m := range msgs {
-		if len(m) > 0 {
+	written, err := n.writeBatch(&b.w, pkts, to)
+	var bytes, delivered uint64
+	for i, p := range pkts[:written] {
+		bytes += uint64(len(p))
+		if len(msgs[i]) > 0 {
 			delivered++
 		}
 	}
+	n.stats.packetsOut.Add(uint64(written))
+	n.stats.bytesOut.Add(bytes)
 	n.stats.messagesOut.Add(delivered)
+	if written > 0 {
+		l.lastSent.Store(int64(now))
+	}
+	if err != nil {
+		if n.isClosing() {
+			return written, ErrClosed
+		}
+		return written, fmt.Errorf("link: send batch: %w", err)
+	}
 	return written, nil
 }

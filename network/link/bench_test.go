@@ -117,18 +117,54 @@ func BenchmarkLinkSend(b *testing.B) {
 	}
 }
 
+// BenchmarkLinkSendBatch is Link.SendBatch of batches of MaxBatch full cells to a node on loopback:
+// seal plus the sendmmsg system call (with UDP GSO, one datagram per batch), the cost a relay pays per
+// forwarded cell when its scheduler has a batch for one link.
+func BenchmarkLinkSendBatch(b *testing.B) { benchSendBatch(b, true) }
+
+// BenchmarkLinkSendBatchWithoutGSO is BenchmarkLinkSendBatch with one datagram per cell.
+func BenchmarkLinkSendBatchWithoutGSO(b *testing.B) { benchSendBatch(b, false) }
+
+func benchSendBatch(b *testing.B, gso bool) {
+	a := newTestNode(b, withOffload(gso, gso))
+	peer := newTestNode(b, withConfig(func(c *Config) { c.OnMessage = func(*Link, []byte) {} }))
+	l := dial(b, a, peer)
+	msgs := make([][]byte, MaxBatch)
+	for i := range msgs {
+		msgs[i] = make([]byte, benchSize)
+	}
+	s0 := a.Stats()
+	b.SetBytes(benchSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for sent := 0; sent < b.N; sent += len(msgs) {
+		if _, err := l.SendBatch(msgs[:min(len(msgs), b.N-sent)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	s := a.Stats()
+	b.ReportMetric(float64(s.PacketsOut-s0.PacketsOut)/float64(s.WriteMsgs-s0.WriteMsgs), "pkts/dgram")
+}
+
 // BenchmarkLinkReceive is a stream of full cells from one node to another on loopback, sent with
-// SendBatch: seal, sendmmsg, the receiver's socket reads, open, replay window and delivery. The
-// receiver's socket buffer is raised to 1 MiB, as a busy node's should be, and the sender keeps at most
-// recvWindow messages in flight, so that the buffer never overflows and nothing is lost to the kernel.
-func BenchmarkLinkReceive(b *testing.B) {
+// SendBatch: seal, sendmmsg, the receiver's socket reads, open, replay window and delivery, with UDP
+// GSO and GRO where the kernel has them. The receiver's socket buffer is raised to 1 MiB, as a busy
+// node's should be, and the sender keeps at most recvWindow messages in flight, so that the buffer
+// never overflows and nothing is lost to the kernel.
+func BenchmarkLinkReceive(b *testing.B) { benchReceive(b, true) }
+
+// BenchmarkLinkReceiveWithoutOffload is BenchmarkLinkReceive with one datagram per cell, sent and read.
+func BenchmarkLinkReceiveWithoutOffload(b *testing.B) { benchReceive(b, false) }
+
+func benchReceive(b *testing.B, offload bool) {
 	const recvWindow = 256
 	// The sender blocks, rather than spins, while it waits for the receiver: with one P a spinning
 	// goroutine would keep the netpoller from waking the reader until sysmon's next 10 ms pass.
 	var delivered, target atomic.Int64
 	progress := make(chan struct{}, 1)
-	a := newTestNode(b)
-	peer := newTestNode(b, withConfig(func(c *Config) {
+	a := newTestNode(b, withOffload(offload, offload))
+	peer := newTestNode(b, withOffload(offload, offload), withConfig(func(c *Config) {
 		c.OnMessage = func(*Link, []byte) {
 			if delivered.Add(1) >= target.Load() {
 				select {
@@ -176,5 +212,6 @@ func BenchmarkLinkReceive(b *testing.B) {
 	s := peer.Stats()
 	if s.ReadCalls > 0 {
 		b.ReportMetric(float64(s.PacketsIn)/float64(s.ReadCalls), "pkts/read")
+		b.ReportMetric(float64(s.PacketsIn)/float64(s.ReadMsgs), "pkts/dgram")
 	}
 }

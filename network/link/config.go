@@ -62,7 +62,7 @@ type Config struct {
 	OnLinkDown func(l *Link, err error)
 	// OnOther, if set, receives every datagram that is not a link packet (STUN, for one), synchronously
 	// on a reading goroutine; pkt is valid only during the call. Without it such datagrams are counted
-	// drops. A datagram longer than 2,048 bytes is not read whole, and is counted as malformed instead.
+	// drops. A datagram longer than 2,048 bytes is never passed on: it is counted as malformed instead.
 	OnOther func(pkt []byte, from netip.AddrPort)
 	// Accept, if set, is asked about every peer that completes the responder's side of a handshake,
 	// before any state is kept for it; returning false refuses the link. It runs on the handshake

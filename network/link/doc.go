@@ -47,6 +47,18 @@
 // Handshakes are limited per source (20/s, bursts of 40; an IPv6 /64 counts as one source) and overall
 // (2,000/s) before any DH is spent, and run on their own goroutine, so a handshake flood cannot slow the
 // transport path, which takes no lock but the index table's read lock and its session's replay-window
-// lock, and allocates nothing. Each reader takes up to MaxBatch datagrams with one system call
-// (recvmmsg on Linux) into 2,048-byte slots it reuses; a longer datagram is counted as malformed.
+// lock, and allocates nothing.
+//
+// # Batches and offloads
+//
+// Each reader takes up to MaxBatch datagrams with one system call (recvmmsg on Linux) into slots it
+// reuses; a datagram longer than 2,048 bytes is counted as malformed. SendBatch writes up to MaxBatch
+// packets with one system call (sendmmsg on Linux). On Linux a node also uses UDP GSO and GRO where
+// the kernel has them (offload_linux.go): SendBatch hands a run of equal-length packets to the kernel
+// as one datagram with a UDP_SEGMENT size, which the kernel cuts back into the same packets after a
+// single pass through its UDP and IP layers (and, between namespaces on one machine, after the
+// virtual devices too); a reader with UDP_GRO on gets such runs whole, in 64 KiB slots (512 KiB per
+// reader), and splits them by the segment size the kernel reports before handling each packet on its
+// own. On the wire nothing changes: a peer without either sees the same datagrams in the same order.
+// A kernel that refuses a segmented datagram (EIO, EINVAL) turns GSO off for that socket for good.
 package link

@@ -68,16 +68,21 @@ type testNode struct {
 	other atomic.Int64
 }
 
-type nodeOption func(*Config, *limits)
+type nodeOption func(*Config, *options)
 
 func withConfig(f func(*Config)) nodeOption {
-	return func(c *Config, _ *limits) { f(c) }
+	return func(c *Config, _ *options) { f(c) }
 }
 
 // withLimits replaces the handshake rate limits, for tests that inject many handshake messages from
 // loopback on purpose.
 func withLimits(l limits) nodeOption {
-	return func(_ *Config, lim *limits) { *lim = l }
+	return func(_ *Config, o *options) { o.limits = l }
+}
+
+// withOffload sets which of UDP GSO and GRO the node may use (both, by default).
+func withOffload(gso, gro bool) nodeOption {
+	return func(_ *Config, o *options) { o.offload = offload{gso: gso, gro: gro} }
 }
 
 var noLimits = limits{perSourceRate: 1e6, perSourceBurst: 1e6, globalRate: 1e6, globalBurst: 1e6}
@@ -106,11 +111,11 @@ func newTestNode(t testing.TB, opts ...nodeOption) *testNode {
 		},
 		OnOther: func(pkt []byte, from netip.AddrPort) { tn.other.Add(1) },
 	}
-	lim := defaultLimits
-	for _, o := range opts {
-		o(&cfg, &lim)
+	o := defaultOptions
+	for _, opt := range opts {
+		opt(&cfg, &o)
 	}
-	n, err := listen(cfg, lim)
+	n, err := listen(cfg, o)
 	if err != nil {
 		cfg.Conn.Close()
 		t.Fatal(err)

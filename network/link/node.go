@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
@@ -13,12 +14,13 @@ import (
 )
 
 // readBatchSize is the most datagrams a reader takes from the socket with one system call (recvmmsg on
-// Linux).
+// Linux); with UDP GRO it takes fewer, larger ones (coalescedReadBatch).
 const readBatchSize = MaxBatch
 
-// readSlotSize is a reader's buffer for each datagram of a batch: a link packet (at most MaxPacket)
-// or a STUN message fits. The kernel truncates a longer datagram, which is then counted as malformed
-// rather than passed on cut short. A reader's slots together take 64 KiB.
+// readSlotSize is the longest datagram a node reads, and a reader's buffer for each datagram of a
+// batch without UDP GRO: a link packet (at most MaxPacket) or a STUN message fits. The kernel
+// truncates a longer datagram, which is then counted as malformed rather than passed on cut short.
+// A reader's slots together take 64 KiB (512 KiB with UDP GRO, whose slots take coalesced datagrams).
 const readSlotSize = 2048
 
 // handshakeQueueLen bounds the handshake messages waiting for the handshake goroutine; when it is full,
@@ -53,7 +55,8 @@ type Node struct {
 
 	bufs    sync.Pool // of *packetBuf, for Send
 	batches sync.Pool // of *batchBuf, for SendBatch
-	batch   batchConn
+	out     batchSocket
+	gso     atomic.Bool // SendBatch coalesces with UDP GSO; cleared for good if the kernel refuses it
 	stats   counters
 }
 
@@ -71,6 +74,21 @@ type reader struct {
 	in    *datagramReader
 }
 
+// options are the settings Listen does not expose: tests change them.
+type options struct {
+	limits  limits
+	offload offload
+}
+
+// defaultOptions are Listen's.
+var defaultOptions = options{limits: defaultLimits, offload: offload{gso: true, gro: true}}
+
+// offload says which of UDP GSO (coalesced sends) and UDP GRO (coalesced reads) a node may use where
+// the kernel has them; Listen allows both, and tests turn them off to check the paths without.
+type offload struct {
+	gso, gro bool
+}
+
 // limits are the handshake rate limits; tests use other ones.
 type limits struct {
 	perSourceRate, perSourceBurst int
@@ -85,10 +103,10 @@ var defaultLimits = limits{perSourceRate: 20, perSourceBurst: 40, globalRate: 20
 // Listen starts a node on cfg.Conn: cfg.Readers reading goroutines, a handshake goroutine and a timer
 // goroutine, all stopped by Close.
 func Listen(cfg Config) (*Node, error) {
-	return listen(cfg, defaultLimits)
+	return listen(cfg, defaultOptions)
 }
 
-func listen(cfg Config, lim limits) (*Node, error) {
+func listen(cfg Config, o options) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -107,18 +125,28 @@ func listen(cfg Config, lim limits) (*Node, error) {
 		kick:       make(chan struct{}, 1),
 		closing:    make(chan struct{}),
 	}
-	n.limiter = newRateLimiter(lim, n.clock())
+	n.limiter = newRateLimiter(o.limits, n.clock())
 	n.bufs.New = func() any { return new(packetBuf) }
 	n.batches.New = newBatchBuf
-	n.batch = newBatchConn(cfg.Conn)
+	out, err := newBatchSocket(cfg.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("link: socket: %w", err)
+	}
+	n.out = out
 	if cfg.SocketBuffer > 0 {
 		if err := setSocketBuffers(cfg.Conn, cfg.SocketBuffer); err != nil {
 			n.log.Warn("socket buffers left at the system's size", zap.Error(err))
 		}
 	}
+	rc, err := cfg.Conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("link: socket: %w", err)
+	}
+	gso, gro := enableOffload(rc, o.offload)
+	n.gso.Store(gso)
 	readers := make([]*reader, cfg.Readers)
 	for i := range readers {
-		in, err := newDatagramReader(cfg.Conn)
+		in, err := newDatagramReader(cfg.Conn, gro)
 		if err != nil {
 			return nil, fmt.Errorf("link: reader: %w", err)
 		}
@@ -129,7 +157,7 @@ func listen(cfg Config, lim limits) (*Node, error) {
 	}
 	n.wg.Go(n.handshakeLoop)
 	n.wg.Go(n.timerLoop)
-	n.log.Debug("listening", zap.Stringer("addr", n.LocalAddr()), zap.Int("readers", cfg.Readers))
+	n.log.Debug("listening", zap.Stringer("addr", n.LocalAddr()), zap.Int("readers", cfg.Readers), zap.Bool("gso", gso), zap.Bool("gro", gro))
 	return n, nil
 }
 
@@ -261,20 +289,21 @@ func (n *Node) readLoop(r *reader) {
 }
 
 // readBatch waits for datagrams, reads those queued (up to readBatchSize, with one system call) and
-// handles each in turn. It returns how many it read.
+// handles each in turn. It returns how many reads it took, a coalesced one (UDP GRO) counting once.
 func (n *Node) readBatch(r *reader) (int, error) {
 	count, err := r.in.read()
 	if err != nil {
 		return 0, err
 	}
 	n.stats.readCalls.Add(1)
+	n.stats.readMsgs.Add(uint64(count))
 	for i := range count {
-		pkt, from, ok := r.in.datagram(i)
+		read, segSize, from, ok := r.in.datagram(i)
 		if !ok {
-			n.dropUnreadable(pkt)
+			n.dropUnreadable(read)
 			continue
 		}
-		n.handlePacket(r, pkt, unmap(from))
+		n.handleRead(r, read, segSize, unmap(from))
 	}
 	return count, nil
 }
@@ -287,9 +316,19 @@ func (n *Node) write(pkt []byte, to netip.AddrPort) error {
 		}
 		return err
 	}
+	n.stats.writeCalls.Add(1)
+	n.stats.writeMsgs.Add(1)
 	n.stats.packetsOut.Add(1)
 	n.stats.bytesOut.Add(uint64(len(pkt)))
 	return nil
+}
+
+// disableGSO stops the node coalescing sends, for good: the kernel refused a segmented datagram
+// (err), so every later one would fail the same way and cost a retry.
+func (n *Node) disableGSO(err error) {
+	if n.gso.CompareAndSwap(true, false) {
+		n.log.Warn("kernel refuses UDP GSO on this socket: one datagram per packet from now on", zap.Error(err))
+	}
 }
 
 // unmap turns an IPv4-mapped IPv6 address into plain IPv4, so that one peer has one address whether

@@ -3,11 +3,9 @@
 package link
 
 import (
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"syscall"
 	"unsafe"
 
@@ -18,34 +16,51 @@ import (
 // buffers it owns and reuses. It parses source addresses itself: x/net's ReadBatch allocates a
 // net.UDPAddr and its IP for every message, whatever Addr held before. The socket's RawConn drives
 // the call, so the goroutine parks in the netpoller while nothing is queued.
+//
+// With UDP GRO on the socket, the kernel may hand over many datagrams of one sender as one, with
+// their segment size in a control message; the slots are then large enough for any datagram
+// (coalescedSlotSize; fewer of them, 512 KiB in all), and handleRead splits them.
 type datagramReader struct {
 	rc   syscall.RawConn
 	recv func(fd uintptr) bool // d.recvmmsg, bound once: a method value made per read would allocate
 	n    int                   // the last recvmmsg's results, set inside recv
 	err  syscall.Errno
 
+	gro   bool
+	slots int // slots in use: readBatchSize, or coalescedReadBatch with gro
+	slot  int // bytes per slot
+
 	hdrs  [readBatchSize]unix.Mmsghdr
 	iovs  [readBatchSize]unix.Iovec
 	names [readBatchSize][unix.SizeofSockaddrInet6]byte // room for either family's sockaddr
-	bufs  [readBatchSize][readSlotSize]byte
+	ctrl  [readBatchSize][groCmsgSpace]byte             // with gro only
+	bufs  []byte                                        // readBatchSize slots
 
 	zones zoneName
 }
 
-func newDatagramReader(c *net.UDPConn) (*datagramReader, error) {
+// newDatagramReader makes a reader for c; gro says UDP GRO is on for the socket (enableOffload).
+func newDatagramReader(c *net.UDPConn, gro bool) (*datagramReader, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	d := &datagramReader{rc: rc}
+	d := &datagramReader{rc: rc, gro: gro, slots: readBatchSize, slot: readSlotSize}
+	if gro {
+		d.slots, d.slot = coalescedReadBatch, coalescedSlotSize
+	}
+	d.bufs = make([]byte, d.slots*d.slot)
 	d.recv = d.recvmmsg
-	for i := range d.hdrs {
-		d.iovs[i].Base = &d.bufs[i][0]
-		d.iovs[i].SetLen(readSlotSize)
+	for i := range d.slots {
+		d.iovs[i].Base = &d.bufs[i*d.slot]
+		d.iovs[i].SetLen(d.slot)
 		h := &d.hdrs[i].Hdr
 		h.Iov = &d.iovs[i]
 		h.SetIovlen(1)
 		h.Name = &d.names[i][0]
+		if gro {
+			h.Control = &d.ctrl[i][0]
+		}
 	}
 	return d, nil
 }
@@ -53,8 +68,12 @@ func newDatagramReader(c *net.UDPConn) (*datagramReader, error) {
 // read waits until the socket has datagrams and reads as many as are queued, up to readBatchSize. It
 // returns how many; datagram gives each.
 func (d *datagramReader) read() (int, error) {
-	for i := range d.hdrs {
-		d.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6 // the kernel overwrites it with the length used
+	for i := range d.slots {
+		h := &d.hdrs[i].Hdr
+		h.Namelen = unix.SizeofSockaddrInet6 // the kernel overwrites it, and Controllen, with the length used
+		if d.gro {
+			h.SetControllen(groCmsgSpace)
+		}
 	}
 	d.n, d.err = 0, 0
 	if err := d.rc.Read(d.recv); err != nil {
@@ -70,7 +89,7 @@ func (d *datagramReader) read() (int, error) {
 // become readable and call it again.
 func (d *datagramReader) recvmmsg(fd uintptr) bool {
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&d.hdrs[0])), readBatchSize, 0, 0, 0)
+		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&d.hdrs[0])), uintptr(d.slots), 0, 0, 0)
 		switch errno {
 		case unix.EINTR:
 			continue // not a wait: a datagram may be queued, and the poller would not report it again
@@ -82,61 +101,21 @@ func (d *datagramReader) recvmmsg(fd uintptr) bool {
 	}
 }
 
-// datagram returns the i-th datagram of the last read and its source address. ok is false for a
-// datagram longer than its slot, which the kernel truncated (MSG_TRUNC), and for a source address of
-// another family than IPv4 or IPv6, which a UDP socket never reports.
-func (d *datagramReader) datagram(i int) (pkt []byte, from netip.AddrPort, ok bool) {
+// datagram returns the i-th read of the last batch, its segment size if the kernel coalesced
+// several datagrams into it (0 if not), and its source address. ok is false for a read longer than
+// its slot, which the kernel truncated (MSG_TRUNC), and for a source address of another family than
+// IPv4 or IPv6, which a UDP socket never reports. If the control messages did not fit (MSG_CTRUNC),
+// the segment size is lost and the read is taken as one datagram, which handleRead counts as
+// malformed if it is longer than a datagram can be.
+func (d *datagramReader) datagram(i int) (read []byte, segSize int, from netip.AddrPort, ok bool) {
 	h := &d.hdrs[i]
-	pkt = d.bufs[i][:min(int(h.Len), readSlotSize)]
+	read = d.bufs[i*d.slot:][:min(int(h.Len), d.slot)]
 	if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
-		return pkt, netip.AddrPort{}, false
+		return read, 0, netip.AddrPort{}, false
+	}
+	if d.gro && h.Hdr.Flags&unix.MSG_CTRUNC == 0 {
+		segSize = groSegmentSize(d.ctrl[i][:min(int(h.Hdr.Controllen), groCmsgSpace)])
 	}
 	from, ok = parseSockaddr(d.names[i][:min(int(h.Hdr.Namelen), unix.SizeofSockaddrInet6)], &d.zones)
-	return pkt, from, ok
-}
-
-// parseSockaddr decodes a sockaddr_in or sockaddr_in6 as the kernel writes it (family in host byte
-// order, port and address in network byte order) without allocating.
-func parseSockaddr(b []byte, zones *zoneName) (netip.AddrPort, bool) {
-	if len(b) < 4 {
-		return netip.AddrPort{}, false
-	}
-	port := binary.BigEndian.Uint16(b[2:4])
-	switch binary.NativeEndian.Uint16(b[0:2]) {
-	case unix.AF_INET:
-		if len(b) < unix.SizeofSockaddrInet4 {
-			return netip.AddrPort{}, false
-		}
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port), true
-	case unix.AF_INET6:
-		if len(b) < unix.SizeofSockaddrInet6 {
-			return netip.AddrPort{}, false
-		}
-		a := netip.AddrFrom16([16]byte(b[8:24]))
-		if scope := binary.NativeEndian.Uint32(b[24:28]); scope != 0 {
-			a = a.WithZone(zones.name(scope))
-		}
-		return netip.AddrPortFrom(a, port), true
-	}
-	return netip.AddrPort{}, false
-}
-
-// zoneName names IPv6 scopes (interface indices) as the standard library does: by interface name, or
-// by number if there is no such interface. It remembers the last one, so a link-local peer costs an
-// interface lookup only when its scope changes.
-type zoneName struct {
-	index uint32
-	zone  string
-}
-
-func (z *zoneName) name(index uint32) string {
-	if index != z.index { // never 0: only scoped addresses are named
-		z.index = index
-		if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
-			z.zone = ifi.Name
-		} else {
-			z.zone = strconv.FormatUint(uint64(index), 10)
-		}
-	}
-	return z.zone
+	return read, segSize, from, ok
 }

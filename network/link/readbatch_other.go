@@ -15,7 +15,8 @@ type datagramReader struct {
 	buf  [readSlotSize + 1]byte // the spare byte shows a datagram longer than a slot
 }
 
-func newDatagramReader(c *net.UDPConn) (*datagramReader, error) {
+// newDatagramReader makes a reader for c; UDP GRO (gro) is Linux's, never on here.
+func newDatagramReader(c *net.UDPConn, gro bool) (*datagramReader, error) {
 	return &datagramReader{conn: c}, nil
 }
 
@@ -29,11 +30,12 @@ func (d *datagramReader) read() (int, error) {
 	return 1, nil
 }
 
-// datagram returns the datagram of the last read and its source address; ok is false for one longer
-// than a slot, which is treated as truncated, as on Linux.
-func (d *datagramReader) datagram(int) (pkt []byte, from netip.AddrPort, ok bool) {
+// datagram returns the datagram of the last read, a segment size of 0 (never coalesced here), and
+// its source address; ok is false for one longer than a slot, which is treated as truncated, as on
+// Linux.
+func (d *datagramReader) datagram(int) (read []byte, segSize int, from netip.AddrPort, ok bool) {
 	if d.size > readSlotSize {
-		return d.buf[:readSlotSize], netip.AddrPort{}, false
+		return d.buf[:readSlotSize], 0, netip.AddrPort{}, false
 	}
-	return d.buf[:d.size], d.from, true
+	return d.buf[:d.size], 0, d.from, true
 }

@@ -4,6 +4,10 @@ import "sync/atomic"
 
 // Stats is a snapshot of a node's counters since Listen. Every datagram read is counted in PacketsIn
 // and then either handled or counted in exactly one of the Drop fields or OtherIn.
+//
+// A datagram is one packet as the peer sent it. With UDP GSO and GRO (Linux) the kernel carries
+// several of them as one coalesced datagram: ReadMsgs and WriteMsgs count those kernel-level
+// datagrams, so PacketsIn/ReadMsgs and PacketsOut/WriteMsgs are the mean number of packets each held.
 type Stats struct {
 	PacketsIn, BytesIn   uint64 // datagrams read from the socket, of every kind
 	PacketsOut, BytesOut uint64 // datagrams written: transport packets, keepalives, handshakes
@@ -11,6 +15,9 @@ type Stats struct {
 	MessagesOut          uint64 // non-empty messages sent
 	OtherIn              uint64 // datagrams that were not link packets, passed to OnOther
 	ReadCalls            uint64 // system calls that read datagrams: PacketsIn/ReadCalls is the mean batch
+	ReadMsgs             uint64 // datagrams as the kernel handed them over, a coalesced one (UDP GRO) counting once
+	WriteCalls           uint64 // system calls that wrote datagrams: PacketsOut/WriteCalls is the mean batch
+	WriteMsgs            uint64 // datagrams as the kernel was handed them, a coalesced one (UDP GSO) counting once
 
 	HandshakesInitiated uint64 // initiations made (each retransmission is a fresh one)
 	HandshakesCompleted uint64 // sessions that became usable: on a response (initiator) or on the first packet under them (responder)
@@ -19,7 +26,7 @@ type Stats struct {
 	DropBadMAC       uint64 // failed authentication: a transport tag, or a handshake message
 	DropReplay       uint64 // a transport counter seen before or too old, a stale initiation timestamp, a copy of a used response
 	DropUnknownIndex uint64 // no session or pending handshake has the receiver index (or the session expired)
-	DropMalformed    uint64 // a link packet type with bad framing, a cookie reply, or a datagram too long to read whole (over 2,048 bytes)
+	DropMalformed    uint64 // a link packet type with bad framing, a cookie reply, or a datagram longer than a link ever reads (2,048 bytes)
 	DropRateLimited  uint64 // handshake messages over the per-source or global limit
 	DropRefused      uint64 // initiations from keys Accept refused (or this node's own key)
 	DropOther        uint64 // datagrams that were not link packets, with no OnOther set
@@ -28,7 +35,7 @@ type Stats struct {
 // counters is the live form of Stats.
 type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut, messagesIn, messagesOut, otherIn atomic.Uint64
-	readCalls                                                                  atomic.Uint64
+	readCalls, readMsgs, writeCalls, writeMsgs                                 atomic.Uint64
 	handshakesInitiated, handshakesCompleted, handshakesFailed                 atomic.Uint64
 	dropBadMAC, dropReplay, dropUnknownIndex, dropMalformed                    atomic.Uint64
 	dropRateLimited, dropRefused, dropOther                                    atomic.Uint64
@@ -44,6 +51,9 @@ func (c *counters) snapshot() Stats {
 		MessagesOut:         c.messagesOut.Load(),
 		OtherIn:             c.otherIn.Load(),
 		ReadCalls:           c.readCalls.Load(),
+		ReadMsgs:            c.readMsgs.Load(),
+		WriteCalls:          c.writeCalls.Load(),
+		WriteMsgs:           c.writeMsgs.Load(),
 		HandshakesInitiated: c.handshakesInitiated.Load(),
 		HandshakesCompleted: c.handshakesCompleted.Load(),
 		HandshakesFailed:    c.handshakesFailed.Load(),
