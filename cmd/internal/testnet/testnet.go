@@ -141,12 +141,13 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 		}
 	}
 	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin}
+	self := n // the deferred cleanup below must not see the nil that an error return puts in n
 	if n.dir, err = os.MkdirTemp("", n.Prefix+"-testnet-"); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			n.Close()
+			self.Close()
 		}
 	}()
 	hub, err := n.namespace("hub")
