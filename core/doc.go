@@ -1,10 +1,15 @@
-// Package core holds circuits. Its subpackages:
+// Package core holds circuits and what a client needs to choose them. Its subpackages:
 //
 //   - cell: the wire format of circuit cells and relay messages;
-//   - relay: the relay engine (circuit table, forwarding, extension, teardown);
-//   - client: the client side (telescoping build, sending and receiving datagrams);
+//   - relay: the relay engine (circuit table, forwarding, extension, teardown, whois answers);
+//   - client: the client side (telescoping build, sending and receiving datagrams, probes);
 //   - sched: the fair, bounded per-link output scheduler relays queue cells on;
-//   - engine: the client's packet engine between a TUN device and the current circuit.
+//   - engine: the client's packet engine between a TUN device and the current circuit;
+//   - circmgr: keeps a client's circuit up, rebuilding to the same exit;
+//   - path: path selection (guard set, weights, /16 and family rules, exit choice);
+//   - descriptor, directory, genesis: relay descriptors, authorities' directories and their
+//     consensus, and the network's trust anchor;
+//   - exitports: the exit port summary descriptors carry; whois: the relay identity question.
 //
-// Path selection and health monitoring arrive with later issues. docs/architecture.md follows a cell through these packages.
+// docs/architecture.md follows a cell through these packages, and a network from genesis to a circuit.
 package core
