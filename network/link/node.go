@@ -309,6 +309,11 @@ func (n *Node) readBatch(r *reader) (int, error) {
 }
 
 // write sends one datagram and counts it.
+// WriteTo sends a datagram that is not a link packet (a STUN request, say) from the node's socket, so
+// that whatever it learns about the socket's mapping holds for the links too. Answers arrive through
+// Config.OnOther.
+func (n *Node) WriteTo(pkt []byte, to netip.AddrPort) error { return n.write(pkt, to) }
+
 func (n *Node) write(pkt []byte, to netip.AddrPort) error {
 	if _, err := n.conn.WriteToUDPAddrPort(pkt, to); err != nil {
 		if n.isClosing() {
