@@ -281,6 +281,13 @@ func printStatus(w io.Writer, s clientd.Status) {
 	if dir := s.Directory; dir != nil {
 		fmt.Fprintf(&b, "  directory: %d relays, agreed by %d authorities, fetched %s\n", dir.Relays, dir.Authorities, dir.Fetched.Format(time.TimeOnly))
 	}
+	if n := s.NAT; n != nil {
+		if n.Mapping != "" {
+			fmt.Fprintf(&b, "  NAT: %s mapping, seen as %s by %d STUN servers\n", n.Mapping, n.Public, n.Servers)
+		} else {
+			fmt.Fprintf(&b, "  NAT: not known yet (%s)\n", n.Error)
+		}
+	}
 	t := s.Traffic
 	fmt.Fprintf(&b, "  traffic: %s out (%d packets), %s in (%d packets)\n", bytesText(t.BytesOut), t.PacketsOut, bytesText(t.BytesIn), t.PacketsIn)
 	var drops []string

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,11 @@ type Config struct {
 	// OnData receives every datagram the last hop of a circuit sends, synchronously on the reading
 	// goroutine; data is valid only during the call.
 	OnData func(c *Circuit, data []byte)
+
+	// OnOther, if set, receives the datagrams of the client's socket that are not link packets (STUN
+	// answers for NAT detection), synchronously on the reading goroutine; pkt is valid only during
+	// the call.
+	OnOther func(pkt []byte, from netip.AddrPort)
 
 	StepTimeout time.Duration // how long one CREATE or EXTEND may take (default 3 s)
 	Retries     int           // extra attempts of a whole build after a failure (default 2)
@@ -102,6 +108,7 @@ func New(cfg Config) (*Client, error) {
 		OnMessage:  c.onMessage,
 		OnLinkDown: c.onLinkDown,
 		Accept:     func(keys.StaticPublic) bool { return false }, // a client accepts no links
+		OnOther:    cfg.OnOther,
 		Logger:     cfg.Logger,
 	}
 	cfg.Link.Apply(&lc)
@@ -125,6 +132,12 @@ func (c *Client) Close() error {
 	}
 	return c.node.Close()
 }
+
+// WriteTo sends a datagram that is not a link packet (a STUN request) from the client's socket.
+func (c *Client) WriteTo(pkt []byte, to netip.AddrPort) error { return c.node.WriteTo(pkt, to) }
+
+// LocalAddr returns the address of the client's socket.
+func (c *Client) LocalAddr() netip.AddrPort { return c.node.LocalAddr() }
 
 // Stats returns a snapshot of the client's counters.
 func (c *Client) Stats() Stats {

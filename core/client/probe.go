@@ -95,7 +95,6 @@ func (r ProbeResult) finish(start, last time.Time, size int) ProbeResult {
 	return r
 }
 
-
 // deliverEcho hands an echo to a waiting Probe; echoes nobody waits for are counted and dropped.
 func (circ *Circuit) deliverEcho(hop int, data []byte) {
 	if len(data) < 12 {

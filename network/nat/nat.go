@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -168,6 +169,27 @@ func (p *Prober) Detect(ctx context.Context, local netip.AddrPort, servers []net
 	if len(r.Seen) == 0 {
 		return r, fmt.Errorf("nat: no STUN server answered: %w", errors.Join(errs...))
 	}
-	r.Mapping = Classify(local, r.Seen)
+	// A socket bound to a wildcard address does not know which of the host's addresses it sends from:
+	// if the servers saw one of them, with our port, that is the local address.
+	if local.Addr().IsUnspecified() && r.Public.Port() == local.Port() && isOwnAddr(r.Public.Addr()) {
+		r.Local = netip.AddrPortFrom(r.Public.Addr(), local.Port())
+	}
+	r.Mapping = Classify(r.Local, r.Seen)
 	return r, nil
+}
+
+// isOwnAddr reports whether a is an address of one of this host's interfaces.
+func isOwnAddr(a netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, ia := range addrs {
+		if n, ok := ia.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == a.Unmap() {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -95,6 +95,25 @@ func TestDetectOnLoopbackIsNoNAT(t *testing.T) {
 	}
 }
 
+func TestDetectOnAWildcardSocket(t *testing.T) {
+	servers := []netip.AddrPort{stunServer(t, net.IPv4(127, 0, 0, 1)), stunServer(t, net.IPv4(127, 0, 0, 2))}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := socketProber(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	local := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	r, err := p.Detect(ctx, local, servers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Mapping != None || r.Local.Addr().IsUnspecified() {
+		t.Fatalf("a wildcard socket on loopback: %+v", r)
+	}
+}
+
 func TestDetectWithoutServers(t *testing.T) {
 	c, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	p := socketProber(t, c)

@@ -26,6 +26,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/engine"
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/network/nat"
 	"github.com/meshvpn/meshvpn/network/route"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
@@ -46,6 +47,8 @@ type Daemon struct {
 	ready    atomic.Bool        // Start has finished: the fields above are set and Status may read them
 	down     chan struct{}      // closed when `down` asks the daemon to stop
 	fetcher  *dirclient.Fetcher // nil with a relay list
+	genesis  *genesis.Genesis   // nil with a relay list
+	nat      *natWatch          // nil without STUN servers
 	picker   *dirPicker
 	stop     chan struct{} // closed by Close: ends the directory refresher
 	wg       sync.WaitGroup
@@ -139,9 +142,15 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		return nil, err
 	}
 	e := d.engine
+	var prober atomic.Pointer[nat.Prober] // set once the client exists; its reader may run before
 	d.client, err = client.New(client.Config{
 		Conn:   conn,
 		OnData: func(_ *client.Circuit, data []byte) { e.Deliver(data) },
+		OnOther: func(pkt []byte, from netip.AddrPort) {
+			if p := prober.Load(); p != nil {
+				p.Handle(pkt, from)
+			}
+		},
 		Link:   relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
 		Logger: log.Named("client"),
 	})
@@ -153,6 +162,19 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		if d.routes, err = route.New(cfg.TUN.Name); err != nil {
 			return nil, err
 		}
+	}
+	if d.genesis != nil && len(d.genesis.STUN) > 0 {
+		p := nat.NewProber(d.client.WriteTo)
+		prober.Store(p)
+		d.nat = &natWatch{prober: p, servers: d.genesis.STUN, local: d.client.LocalAddr, log: log.Named("nat")}
+		for _, s := range d.genesis.STUN {
+			if d.routes != nil {
+				if err := d.routes.Bypass(s.Addr()); err != nil { // STUN asks about the socket's own path
+					return nil, fmt.Errorf("route for STUN server: %w", err)
+				}
+			}
+		}
+		d.wg.Go(func() { d.nat.run(d.stop) })
 	}
 	if err := d.mgr.Start(ctx); err != nil {
 		return nil, err
@@ -199,6 +221,9 @@ func (d *Daemon) Status() Status {
 			"ipv6": es.DropIPv6, "no_circuit": es.DropNoCircuit, "too_big": es.DropTooBig,
 			"malformed": es.DropMalformed, "circuit_refused": es.DropSend, "tun": es.DropTUN,
 		}
+	}
+	if d.nat != nil {
+		s.NAT = d.nat.status()
 	}
 	if d.picker != nil {
 		d.picker.mu.Lock()
@@ -272,6 +297,7 @@ func (d *Daemon) loadDirectory(ctx context.Context) (*dirPicker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.cfg.Genesis, err)
 	}
+	d.genesis = g
 	if err := os.MkdirAll(d.cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}

@@ -15,11 +15,12 @@ var (
 	descBytes    = prometheus.NewDesc("meshvpn_client_bytes_total", "Bytes through the tunnel, out (to the exit) and in.", []string{"direction"}, nil)
 	descDrops    = prometheus.NewDesc("meshvpn_client_drops_total", "Packets the client did not carry, by reason.", []string{"reason"}, nil)
 	descBuilds   = prometheus.NewDesc("meshvpn_client_circuit_builds_total", "Circuit builds that worked and that failed.", []string{"result"}, nil)
+	descNAT      = prometheus.NewDesc("meshvpn_client_nat", "1 for the NAT mapping the client's socket was last found behind (none, endpoint-independent, address/port-dependent, unknown).", []string{"mapping"}, nil)
 	descReroutes = prometheus.NewDesc("meshvpn_client_reroutes_total", "Rebuilds after a circuit died.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descPackets, descBytes, descDrops, descBuilds, descReroutes} {
+	for _, d := range []*prometheus.Desc{descNAT, descUp, descPackets, descBytes, descDrops, descBuilds, descReroutes} {
 		ch <- d
 	}
 }
@@ -41,4 +42,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- daemon.Counter(descBuilds, s.Builds, "ok")
 	ch <- daemon.Counter(descBuilds, s.BuildFailures, "failed")
 	ch <- daemon.Counter(descReroutes, uint64(len(s.Reroutes)))
+	if s.NAT != nil && s.NAT.Mapping != "" {
+		ch <- daemon.Gauge(descNAT, 1, s.NAT.Mapping)
+	}
 }

@@ -19,6 +19,17 @@ type Status struct {
 	Reroutes      []Reroute         `json:"reroutes"`
 	// Directory is where the relays came from, when the client has a genesis file.
 	Directory *DirectoryStatus `json:"directory,omitempty"`
+	// NAT is how the world sees the client's socket, when the genesis file names STUN servers.
+	NAT *NATStatus `json:"nat,omitempty"`
+}
+
+// NATStatus is the last NAT detection (network/nat).
+type NATStatus struct {
+	Mapping string `json:"mapping,omitempty"` // none, endpoint-independent, address/port-dependent, unknown
+	Public  string `json:"public,omitempty"`  // the address the STUN servers saw
+	Local   string `json:"local,omitempty"`
+	Servers int    `json:"servers"` // how many answered
+	Error   string `json:"error,omitempty"`
 }
 
 // DirectoryStatus describes the consensus in use.

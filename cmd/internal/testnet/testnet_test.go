@@ -102,6 +102,10 @@ func TestTrafficThroughTheTestnet(t *testing.T) {
 	if s.State != "connected" || s.Traffic.BytesIn < BigSize || s.Traffic.PacketsOut == 0 {
 		t.Fatalf("client status after 10 MB: %+v", s)
 	}
+	// The client sits on the hub itself: the bootstrap node's STUN server sees its own address.
+	if s.NAT == nil || s.NAT.Mapping != "none" || !strings.HasPrefix(s.NAT.Public, ClientAddr+":") {
+		t.Fatalf("NAT status %+v", s.NAT)
+	}
 	// The exit's session address, a private LAN, the cloud metadata address and the exit's own public
 	// address are refused by the exit (with an ICMP error, so curl fails at once) and counted.
 	exit := path[2]
