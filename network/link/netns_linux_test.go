@@ -160,13 +160,13 @@ func TestGSOStaysCoalescedAcrossVethAndBridge(t *testing.T) {
 			inNamespace(t, nsB, func() { snmp1 = udpStats(t) })
 			t.Logf("%d packets: %d datagrams sent in %d calls; %d read as %d datagrams in %d calls; the kernel counted %d datagrams in",
 				sent.PacketsOut, sent.WriteMsgs, sent.WriteCalls, got.PacketsIn, got.ReadMsgs, got.ReadCalls, snmp1["InDatagrams"]-snmp0["InDatagrams"])
-			if sent.WriteMsgs > n/MaxBatch {
+			if sent.WriteMsgs > n/MaxBatch+1 { // +1: a keepalive may leave meanwhile
 				t.Errorf("%d packets went as %d datagrams, want %d", n, sent.WriteMsgs, n/MaxBatch)
 			}
-			if gro && got.ReadMsgs > n/MaxBatch {
+			if gro && got.ReadMsgs > n/MaxBatch+1 {
 				t.Errorf("%d packets arrived as %d datagrams, want %d: segmented on the way", n, got.ReadMsgs, n/MaxBatch)
 			}
-			if !gro && got.ReadMsgs != n {
+			if !gro && (got.ReadMsgs < n || got.ReadMsgs > n+1) {
 				t.Errorf("%d packets arrived as %d datagrams at a socket without GRO, want one each", n, got.ReadMsgs)
 			}
 		})

@@ -72,11 +72,13 @@ func TestSendBatchCoalescesEqualPackets(t *testing.T) {
 	const n = 3 * MaxBatch
 	msgs := numbered(n, benchSize)
 	sent, got := sendAndCount(t, a, b, msgs)
-	// SendBatch takes MaxBatch messages per system call, and 32 full packets fit one datagram.
-	if sent.PacketsOut != n || sent.WriteCalls != n/MaxBatch || sent.WriteMsgs != n/MaxBatch {
+	// SendBatch takes MaxBatch messages per system call, and 32 full packets fit one datagram. A
+	// keepalive the link sends meanwhile may add a packet, a call and a datagram.
+	extra := func(got, want uint64) bool { return got < want || got > want+1 }
+	if extra(sent.PacketsOut, n) || extra(sent.WriteCalls, n/MaxBatch) || extra(sent.WriteMsgs, n/MaxBatch) {
 		t.Errorf("%d packets took %d system calls and %d datagrams, want %d and %d", sent.PacketsOut, sent.WriteCalls, sent.WriteMsgs, n/MaxBatch, n/MaxBatch)
 	}
-	if got.PacketsIn != n || got.ReadMsgs > n/MaxBatch {
+	if extra(got.PacketsIn, n) || got.ReadMsgs > n/MaxBatch+1 {
 		t.Errorf("%d packets arrived in %d datagrams, want at most %d: not coalesced on receive", got.PacketsIn, got.ReadMsgs, n/MaxBatch)
 	}
 }
@@ -179,7 +181,8 @@ func TestGROSplitsCoalescedDatagram(t *testing.T) {
 	pkts[4][40] ^= 1 // packet 4 fails authentication
 	a0, b0 := f.a.Stats(), f.b.Stats()
 	f.write(t, pkts)
-	if got := f.a.Stats().WriteMsgs - a0.WriteMsgs; got != 1 {
+	// One datagram, and perhaps one more: node a's link to node b may send its keepalive meanwhile.
+	if got := f.a.Stats().WriteMsgs - a0.WriteMsgs; got < 1 || got > 2 {
 		t.Fatalf("%d packets went as %d datagrams, want 1", k, got)
 	}
 	time.Sleep(20 * time.Millisecond)
@@ -207,7 +210,8 @@ func TestReadWithoutGROGetsSegmentedDatagrams(t *testing.T) {
 	f.record = true
 	a0 := f.a.Stats()
 	f.send(t, MaxBatch)
-	if got := f.a.Stats().WriteMsgs - a0.WriteMsgs; got != 1 {
+	// One datagram, and perhaps one more: node a's link to node b may send its keepalive meanwhile.
+	if got := f.a.Stats().WriteMsgs - a0.WriteMsgs; got < 1 || got > 2 {
 		t.Fatalf("%d packets went as %d datagrams, want 1", MaxBatch, got)
 	}
 	if calls := f.readAll(t, MaxBatch); calls < 1 {
