@@ -43,6 +43,10 @@ type Config struct {
 	// learn which descriptor to fetch.
 	NetworkID [32]byte
 
+	// OnOther, if set, receives the datagrams of the relay's socket that are neither link packets nor
+	// whois questions (STUN answers for NAT detection), synchronously on the reading goroutine.
+	OnOther func(pkt []byte, from netip.AddrPort)
+
 	// Hostile, if set, is given every RELAY cell this relay is about to queue (header included, after its
 	// own layer work) and returns what to send instead: nothing, the cell, modified copies, cells held
 	// from earlier. It exists for hostile-relay tests; nothing else sets it.
@@ -190,7 +194,7 @@ func New(cfg Config) (*Relay, error) {
 		OnLinkDown: func(l *link.Link, err error) { r.onLinkDown(l, err) },
 		Logger:     cfg.Logger,
 	}
-	if cfg.NetworkID != ([32]byte{}) {
+	if cfg.NetworkID != ([32]byte{}) || cfg.OnOther != nil {
 		lc.OnOther = r.onOther
 	}
 	cfg.Link.Apply(&lc)
@@ -210,6 +214,9 @@ func New(cfg Config) (*Relay, error) {
 	go r.janitor()
 	return r, nil
 }
+
+// WriteTo sends a datagram that is not a link packet (a STUN request) from the relay's socket.
+func (r *Relay) WriteTo(pkt []byte, to netip.AddrPort) error { return r.node.WriteTo(pkt, to) }
 
 // Info returns the relay's public keys and address.
 func (r *Relay) Info() Info {

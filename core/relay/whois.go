@@ -13,7 +13,11 @@ const whoisRate = 1000
 
 // onOther handles the datagrams of the relay's socket that are not link packets.
 func (r *Relay) onOther(pkt []byte, from netip.AddrPort) {
-	if !whois.IsWhois(pkt) {
+	if !whois.IsWhois(pkt) || r.cfg.NetworkID == ([32]byte{}) {
+		if r.cfg.OnOther != nil {
+			r.cfg.OnOther(pkt, from)
+			return
+		}
 		r.stats.other.Add(1)
 		return
 	}

@@ -26,7 +26,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/engine"
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/core/relay"
-	"github.com/meshvpn/meshvpn/network/nat"
+	"github.com/meshvpn/meshvpn/network/natcheck"
 	"github.com/meshvpn/meshvpn/network/route"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
@@ -48,7 +48,7 @@ type Daemon struct {
 	down     chan struct{}      // closed when `down` asks the daemon to stop
 	fetcher  *dirclient.Fetcher // nil with a relay list
 	genesis  *genesis.Genesis   // nil with a relay list
-	nat      *natWatch          // nil without STUN servers
+	nat      *natcheck.Watch    // nil without STUN servers
 	picker   *dirPicker
 	stop     chan struct{} // closed by Close: ends the directory refresher
 	wg       sync.WaitGroup
@@ -142,7 +142,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		return nil, err
 	}
 	e := d.engine
-	var prober atomic.Pointer[nat.Prober] // set once the client exists; its reader may run before
+	var prober atomic.Pointer[natcheck.Prober] // set once the client exists; its reader may run before
 	d.client, err = client.New(client.Config{
 		Conn:   conn,
 		OnData: func(_ *client.Circuit, data []byte) { e.Deliver(data) },
@@ -164,9 +164,9 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		}
 	}
 	if d.genesis != nil && len(d.genesis.STUN) > 0 {
-		p := nat.NewProber(d.client.WriteTo)
+		p := natcheck.NewProber(d.client.WriteTo)
 		prober.Store(p)
-		d.nat = &natWatch{prober: p, servers: d.genesis.STUN, local: d.client.LocalAddr, log: log.Named("nat")}
+		d.nat = &natcheck.Watch{Prober: p, Servers: d.genesis.STUN, Local: d.client.LocalAddr, Logger: log.Named("nat")}
 		for _, s := range d.genesis.STUN {
 			if d.routes != nil {
 				if err := d.routes.Bypass(s.Addr()); err != nil { // STUN asks about the socket's own path
@@ -174,7 +174,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 				}
 			}
 		}
-		d.wg.Go(func() { d.nat.run(d.stop) })
+		d.wg.Go(func() { d.nat.Run(d.stop) })
 	}
 	if err := d.mgr.Start(ctx); err != nil {
 		return nil, err
@@ -223,7 +223,7 @@ func (d *Daemon) Status() Status {
 		}
 	}
 	if d.nat != nil {
-		s.NAT = d.nat.status()
+		s.NAT = natStatus(d.nat)
 	}
 	if d.picker != nil {
 		d.picker.mu.Lock()

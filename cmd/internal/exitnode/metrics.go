@@ -20,11 +20,12 @@ var (
 	descExitDrops  = prometheus.NewDesc("meshvpn_exit_drops_total", "Packets the exit dropped, by reason.", []string{"reason"}, nil)
 	descWhois      = prometheus.NewDesc("meshvpn_relay_whois_total", "Whois questions from discovery authorities answered, and not answered for the rate limit.", []string{"result"}, nil)
 	descPublished  = prometheus.NewDesc("meshvpn_descriptor_publications_total", "Descriptor publications on the DHT that worked and that failed.", []string{"result"}, nil)
+	descNAT        = prometheus.NewDesc("meshvpn_node_nat", "1 for the NAT mapping the node's socket was last found behind (none, endpoint-independent, address/port-dependent, unknown).", []string{"mapping"}, nil)
 	descDenied     = prometheus.NewDesc("meshvpn_exit_denied_total", "Packets the exit policy refused, by the rule or protection that refused them.", []string{"reason"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWhois, descPublished, descCells, descCircuits, descCircEvents, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
+	for _, d := range []*prometheus.Desc{descNAT, descWhois, descPublished, descCells, descCircuits, descCircEvents, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
 		ch <- d
 	}
 }
@@ -47,6 +48,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- daemon.Counter(descWhois, r.Whois, "answered")
 	ch <- daemon.Counter(descWhois, r.WhoisLimited, "limited")
+	if r := c.n.NAT(); r != nil {
+		ch <- daemon.Gauge(descNAT, 1, r.Mapping.String())
+	}
 	if p := c.n.pub; p != nil {
 		ch <- daemon.Counter(descPublished, p.ok.Load(), "ok")
 		ch <- daemon.Counter(descPublished, p.fail.Load(), "failed")

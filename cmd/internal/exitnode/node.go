@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -26,6 +27,7 @@ import (
 	"github.com/meshvpn/meshvpn/exit/nat"
 	"github.com/meshvpn/meshvpn/exit/policy"
 	"github.com/meshvpn/meshvpn/exit/session"
+	"github.com/meshvpn/meshvpn/network/natcheck"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
 
@@ -46,7 +48,8 @@ type Node struct {
 	masq    *masq.Rules
 	metrics *daemon.MetricsServer
 	entry   relaylist.Entry
-	pub     *publisher // nil without a genesis file
+	pub     *publisher      // nil without a genesis file
+	nat     *natcheck.Watch // nil without STUN servers in the genesis file
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -116,8 +119,16 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		Link:   relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
 		Logger: log.Named("relay"),
 	}
+	var prober atomic.Pointer[natcheck.Prober] // set once the relay exists; its reader may run before
 	if g != nil {
 		rc.NetworkID = g.NetworkID // answer the authorities' whois
+		if len(g.STUN) > 0 {
+			rc.OnOther = func(pkt []byte, from netip.AddrPort) {
+				if p := prober.Load(); p != nil {
+					p.Handle(pkt, from)
+				}
+			}
+		}
 	}
 	if !cfg.RelayOnly {
 		if err := n.startExit(); err != nil {
@@ -142,6 +153,16 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	}
 	if err := n.writeEntry(); err != nil {
 		return nil, err
+	}
+	if g != nil && len(g.STUN) > 0 {
+		p := natcheck.NewProber(n.relay.WriteTo)
+		prober.Store(p)
+		n.nat = &natcheck.Watch{Prober: p, Servers: g.STUN, Local: func() netip.AddrPort { return n.relay.Info().Addr }, Logger: log.Named("nat")}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.nat.Run(n.stop)
+		}()
 	}
 	if g != nil {
 		if err := n.startPublishing(g, k); err != nil {
@@ -258,6 +279,15 @@ func (n *Node) Entry() relaylist.Entry { return n.entry }
 
 // Relay returns the node's relay engine.
 func (n *Node) Relay() *relay.Relay { return n.relay }
+
+// NAT returns the node's last NAT detection (nil without STUN servers, or before the first answer).
+func (n *Node) NAT() *natcheck.Report {
+	if n.nat == nil {
+		return nil
+	}
+	r, _ := n.nat.Last()
+	return r
+}
 
 // Exit returns the node's exit engine, or nil for a relay-only node.
 func (n *Node) Exit() *session.Engine { return n.exit }

@@ -19,6 +19,8 @@ import (
 	"github.com/meshvpn/meshvpn/core/whois"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/dht"
+	"github.com/meshvpn/meshvpn/network/natcheck"
+	"github.com/meshvpn/meshvpn/network/stun"
 )
 
 func dhtNode(t *testing.T, first bool, boot ...netip.AddrPort) *dht.Node {
@@ -41,7 +43,10 @@ func TestNodePublishesItsDescriptor(t *testing.T) {
 	boot := dhtNode(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	g := &genesis.Genesis{Name: "test", Threshold: 1, Bootstrap: []netip.AddrPort{boot.Addr()}}
+	sc, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	stunSrv := stun.Serve(sc, 0, nil)
+	defer stunSrv.Close()
+	g := &genesis.Genesis{Name: "test", Threshold: 1, Bootstrap: []netip.AddrPort{boot.Addr()}, STUN: []netip.AddrPort{stunSrv.Addr()}}
 	g.NetworkID, _ = genesis.GenerateNetworkID(rand.Reader)
 	auth, _ := keys.GenerateIdentity(rand.Reader)
 	g.Authorities = []genesis.Authority{{Identity: auth.Public(), URL: "http://127.0.0.1:1"}}
@@ -109,5 +114,12 @@ func TestNodePublishesItsDescriptor(t *testing.T) {
 	}
 	if net, who, err := whois.ParseAnswer(buf[:k], nonce); err != nil || who != id || net != g.NetworkID {
 		t.Fatalf("whois: %v %v %v", net, who, err)
+	}
+	// The node asked the genesis file's STUN server about its own socket: on loopback, no NAT.
+	for n.NAT() == nil && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := n.NAT(); r == nil || r.Mapping != natcheck.None || r.Public != n.Relay().Info().Addr {
+		t.Fatalf("NAT report %+v", r)
 	}
 }

@@ -1,10 +1,10 @@
-// Package nat finds out how the world sees a node's UDP socket: its public address and port, and the
+// Package natcheck finds out how the world sees a node's UDP socket: its public address and port, and the
 // kind of mapping the NATs on the way make (RFC 4787): none (the socket is public), endpoint-
 // independent (one public port for every destination: hole punching works), or address/port-
 // dependent ("symmetric": a new port per destination: punching fails, links need a relay). It asks
 // two or more STUN servers (the dht-bootstrap nodes') over the node's own data-plane socket, so the
 // answer holds for that socket's links, and reports a plain value.
-package nat
+package natcheck
 
 import (
 	"context"
