@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -37,7 +36,7 @@ var ErrInsecureGuardFile = errors.New("path: guard file is accessible by group o
 func (g *GuardSet) Save(path string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err := writeFileAtomic(path, formatGuardSet(g.guards)); err != nil {
+	if err := keys.WritePrivateFile(path, formatGuardSet(g.guards)); err != nil {
 		return fmt.Errorf("path: save guard file: %w", err)
 	}
 	g.changed = false
@@ -186,43 +185,4 @@ func readGuardFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	return data, nil
-}
-
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	// Sync before rename, or a crash could leave an empty file under the final name, and the client
-	// would sample new guards.
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil { // best effort: some systems cannot sync directories
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

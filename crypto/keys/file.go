@@ -213,7 +213,15 @@ func loadKey(path string, kind keyKind) ([]byte, error) {
 	return parseKeyFile(data, kind.label)
 }
 
-func saveKey(path string, kind keyKind, key []byte) (err error) {
+func saveKey(path string, kind keyKind, key []byte) error {
+	return WritePrivateFile(path, formatKeyFile(kind, key))
+}
+
+// WritePrivateFile writes data to path so that only the owner can read it (0600) and a crash leaves
+// either the old file or the whole new one: a temporary file in the same directory, synced, renamed
+// over path, and the directory synced. The directory is made (0700) if need be. Key files, guard sets
+// and directory chain heads are written this way.
+func WritePrivateFile(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -228,15 +236,15 @@ func saveKey(path string, kind keyKind, key []byte) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	// CreateTemp already uses 0600, but the secret must never sit in a file others can read, so
-	// do not depend on that.
+	// CreateTemp already uses 0600, but a secret must never sit in a file others can read, so do
+	// not depend on that.
 	if err := f.Chmod(0o600); err != nil {
 		return err
 	}
-	if _, err := f.Write(formatKeyFile(kind, key)); err != nil {
+	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	// Sync before rename, or a crash could leave an empty key file under the final name.
+	// Sync before rename, or a crash could leave an empty file under the final name.
 	if err := f.Sync(); err != nil {
 		return err
 	}

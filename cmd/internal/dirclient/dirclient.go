@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -239,20 +238,9 @@ func (f *Fetcher) saveChain() {
 	f.mu.Lock()
 	b := f.chain.Encode()
 	f.mu.Unlock()
-	if err := writeAtomic(f.chainFile, b); err != nil {
+	if err := keys.WritePrivateFile(f.chainFile, b); err != nil {
 		f.log.Warn("saving the directory chain state", zap.Error(err))
 	}
-}
-
-func writeAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // pathRelay is what path selection needs of a relay: the consensus's flags and weight, the
