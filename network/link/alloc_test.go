@@ -41,7 +41,7 @@ func TestReceiveDoesNotAllocate(t *testing.T) {
 	allocs := testing.AllocsPerRun(1000, func() {
 		runs++
 		counter := s.sendCounter.Add(1) - 1
-		pkt := s.seal(seal.data[:], &seal.nonce, counter, msg)
+		pkt := s.seal(seal.data[:], &seal.nonce, counter, msg, 0)
 		n := copy(buf[:], pkt)
 		b.handlePacket(&r, buf[:n], from)
 	})

@@ -18,18 +18,24 @@ func newBatchBuf() any {
 	return b
 }
 
-// target returns the link's remote address in the form the platform's batch writes want, converting
-// it only when it changed, so that a batch does not convert (and allocate) it again.
-func (l *Link) target() (*udpTarget, error) {
-	ap := *l.remote.Load()
-	if t := l.udpTarget.Load(); t != nil && t.ap == ap {
+// target returns where rt sends in the form the platform's batch writes want, converting it only when
+// it changed, so that a batch does not convert (and allocate) it again. A direct route's target is
+// kept on the link, a relayed one's on its relay route.
+func (l *Link) target(rt route) (*udpTarget, error) {
+	cache := &l.udpTarget
+	if rt.channel != 0 {
+		if r := l.relay.Load(); r != nil && r.channel == rt.channel {
+			cache = &r.target
+		}
+	}
+	if t := cache.Load(); t != nil && t.ap == rt.addr {
 		return t, nil
 	}
-	t, err := l.node.out.target(ap)
+	t, err := l.node.out.target(rt.addr)
 	if err != nil {
 		return nil, err
 	}
-	l.udpTarget.Store(t)
+	cache.Store(t)
 	return t, nil
 }
 
@@ -77,7 +83,8 @@ func (l *Link) sendBatch(msgs [][]byte) (int, error) {
 	if first <= rekeyAfterMessages && rekeyAfterMessages < first+uint64(len(msgs)) {
 		n.kickTimers()
 	}
-	to, err := l.target()
+	rt := l.route()
+	to, err := l.target(rt)
 	if err != nil {
 		return 0, fmt.Errorf("link: send batch: %w", err)
 	}
@@ -86,7 +93,11 @@ func (l *Link) sendBatch(msgs [][]byte) (int, error) {
 	pkts := b.sealed[:len(msgs)]
 	for i, m := range msgs {
 		p := &b.pkts[i]
-		pkts[i] = s.seal(p.data[:], &p.nonce, first+uint64(i), m)
+		pkts[i] = s.seal(p.data[relayHeaderLen:], &p.nonce, first+uint64(i), m, 0)
+		if rt.channel != 0 {
+			putRelayHeader(p.data[:], rt.channel)
+			pkts[i] = p.data[:relayHeaderLen+len(pkts[i])]
+		}
 	}
 	written, err := n.writeBatch(&b.w, pkts, to)
 	var bytes, delivered uint64

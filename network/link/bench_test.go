@@ -26,13 +26,13 @@ func sessionPair(b testing.TB) (initiator, responder *session) {
 func TestSessionPairSealsAndOpens(t *testing.T) {
 	i, r := sessionPair(t)
 	var buf packetBuf
-	pkt := i.seal(buf.data[:], &buf.nonce, 5, []byte("across"))
+	pkt := i.seal(buf.data[:], &buf.nonce, 5, []byte("across"), 0)
 	var nonce [12]byte
 	msg, err := r.open(&nonce, pkt, 5)
 	if err != nil || string(msg) != "across" {
 		t.Fatalf("open: %q %v", msg, err)
 	}
-	if _, err := i.open(&nonce, i.seal(buf.data[:], &buf.nonce, 6, []byte("x")), 6); err == nil {
+	if _, err := i.open(&nonce, i.seal(buf.data[:], &buf.nonce, 6, []byte("x"), 0), 6); err == nil {
 		t.Fatal("a session opened its own packet: both directions share a key")
 	}
 }
@@ -45,7 +45,7 @@ func BenchmarkSeal(b *testing.B) {
 	b.ReportAllocs()
 	var counter uint64
 	for b.Loop() {
-		s.seal(buf.data[:], &buf.nonce, counter, msg)
+		s.seal(buf.data[:], &buf.nonce, counter, msg, 0)
 		counter++
 	}
 }
@@ -55,7 +55,7 @@ func BenchmarkSeal(b *testing.B) {
 func BenchmarkOpen(b *testing.B) {
 	i, r := sessionPair(b)
 	var buf packetBuf
-	sealed := append([]byte(nil), i.seal(buf.data[:], &buf.nonce, 0, make([]byte, benchSize))...)
+	sealed := append([]byte(nil), i.seal(buf.data[:], &buf.nonce, 0, make([]byte, benchSize), 0)...)
 	work := make([]byte, len(sealed))
 	var nonce [12]byte
 	b.SetBytes(benchSize)

@@ -69,6 +69,13 @@ type Config struct {
 	// goroutine.
 	Accept func(peer keys.StaticPublic) bool
 
+	// Rendezvous, if set, makes this node a rendezvous for nodes behind NATs (rendezvous.go): it should
+	// be reachable at a public address. Every node can dial through rendezvous and register with one
+	// without it.
+	Rendezvous *RendezvousConfig
+	// Traversal tunes NAT traversal's timers; zero fields take the defaults.
+	Traversal TraversalTimes
+
 	// Readers is the number of goroutines reading the socket (zero means DefaultReaders).
 	Readers int
 	// SocketBuffer is the socket's receive and send buffer size in bytes (zero means

@@ -126,15 +126,16 @@ func (n *Node) initiate(l *Link, expect *pendingHandshake) error {
 	l.pending = p
 	p.nextRetry = now + jitter(n.cfg.HandshakeRetry)
 	n.index.set(idx, indexEntry{handshake: p})
-	to := *l.remote.Load()
+	to := l.route()
 	l.mu.Unlock()
 	n.dropPending(old)
 
 	n.stats.handshakesInitiated.Add(1)
-	var buf [initiationLen]byte
-	if err := n.write(appendInitiation(buf[:0], &msg), to); err != nil {
+	var buf [relayHeaderLen + initiationLen]byte
+	appendInitiation(buf[relayHeaderLen:relayHeaderLen], &msg)
+	if err := n.writeVia(buf[:], initiationLen, to); err != nil {
 		// The retransmission timer tries again; a dial fails only when its context ends.
-		n.log.Debug("send initiation", zap.Stringer("to", to), zap.Error(err))
+		n.log.Debug("send initiation", zap.Stringer("to", to.addr), zap.Error(err))
 	}
 	return nil
 }

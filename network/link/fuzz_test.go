@@ -20,7 +20,7 @@ func FuzzReceive(f *testing.F) {
 
 	var seal packetBuf
 	genuine := []byte("genuine")
-	f.Add(bytes.Clone(s.seal(seal.data[:], &seal.nonce, s.sendCounter.Add(1)-1, genuine)))
+	f.Add(bytes.Clone(s.seal(seal.data[:], &seal.nonce, s.sendCounter.Add(1)-1, genuine, 0)))
 	p := startHandshake(f)
 	f.Add(appendInitiation(nil, &p.init))
 	resp := randomResponse()

@@ -40,6 +40,14 @@ type Link struct {
 	closed      atomic.Bool
 	done        chan struct{}
 
+	// NAT traversal (traverse.go). A link a rendezvous introduced has a relay route, and sends along it
+	// while onRelay, that is until a ping over the direct path is answered and again when such pongs
+	// stop coming for DirectTimeout.
+	relay    atomic.Pointer[relayRoute]
+	onRelay  atomic.Bool
+	lastPong atomic.Int64 // node clock, ns: the newest pong that came over the direct path
+	punchRTT atomic.Int64 // the direct path's newest ping round trip, ns
+
 	mu       sync.Mutex // guards the fields below; never held during a DH or I/O
 	previous *session   // replaced, still receiving until retireAt
 	next     *session   // responder's new session, waiting for the initiator's first packet
@@ -47,6 +55,10 @@ type Link struct {
 	dialers  int    // Dial calls waiting for this link
 	lastInit tai64n // newest initiation timestamp accepted from the peer
 	changed  chan struct{}
+	// punching: pings go over the direct path every punchInterval until punchUntil, then at the
+	// slower pace of linkTimers (traverseTimers); relayKeepaliveAt is when the relay route, unused while
+	// the direct path carries traffic, is next kept warm.
+	punchUntil, nextPing, relayKeepaliveAt time.Duration
 }
 
 func newLink(n *Node, peer keys.StaticPublic, addr netip.AddrPort, now time.Duration) *Link {
@@ -78,6 +90,16 @@ func (l *Link) Done() <-chan struct{} {
 func (l *Link) Close() error {
 	l.shutdown(ErrClosed)
 	return nil
+}
+
+// route returns where the link sends now: the relay route while it is on it, else the peer's address.
+func (l *Link) route() route {
+	if l.onRelay.Load() {
+		if r := l.relay.Load(); r != nil {
+			return route{addr: r.server, channel: r.channel}
+		}
+	}
+	return route{addr: *l.remote.Load()}
 }
 
 // roam points the link at a new address; callers have authenticated a packet from it.
@@ -112,6 +134,10 @@ func (l *Link) shutdown(reason error) bool {
 	}
 	n.dropPending(pending)
 	n.forget(l)
+	n.trav.linkClosed(l)
+	if n.srv != nil {
+		n.srv.linkClosed(l)
+	}
 	close(l.done)
 	if l.established.Load() {
 		n.log.Debug("link down", zap.Stringer("remote", l.RemoteAddr()), zap.Error(reason))

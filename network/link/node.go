@@ -58,13 +58,16 @@ type Node struct {
 	out     batchSocket
 	gso     atomic.Bool // SendBatch coalesces with UDP GSO; cleared for good if the kernel refuses it
 	stats   counters
+
+	trav *traversal        // this node as a client of rendezvous (traverse.go)
+	srv  *rendezvousServer // this node as a rendezvous (rendezvous.go); nil unless Config.Rendezvous
 }
 
 // packetBuf is scratch space for sealing one packet. The nonce is kept here rather than on the stack
 // because it is passed to an interface method (cipher.AEAD), which would make a stack copy escape.
 type packetBuf struct {
 	nonce [12]byte
-	data  [MaxPacket]byte
+	data  [relayHeaderLen + MaxPacket]byte // a packet at data[relayHeaderLen:], room for a relay header before it
 }
 
 // reader is a reading goroutine's own scratch space; nothing in it is shared. Datagrams are handled
@@ -126,6 +129,10 @@ func listen(cfg Config, o options) (*Node, error) {
 		closing:    make(chan struct{}),
 	}
 	n.limiter = newRateLimiter(o.limits, n.clock())
+	n.trav = newTraversal(cfg.Traversal)
+	if cfg.Rendezvous != nil {
+		n.srv = newRendezvousServer(n, *cfg.Rendezvous)
+	}
 	n.bufs.New = func() any { return new(packetBuf) }
 	n.batches.New = newBatchBuf
 	out, err := newBatchSocket(cfg.Conn)
@@ -308,12 +315,22 @@ func (n *Node) readBatch(r *reader) (int, error) {
 	return count, nil
 }
 
-// write sends one datagram and counts it.
 // WriteTo sends a datagram that is not a link packet (a STUN request, say) from the node's socket, so
 // that whatever it learns about the socket's mapping holds for the links too. Answers arrive through
 // Config.OnOther.
 func (n *Node) WriteTo(pkt []byte, to netip.AddrPort) error { return n.write(pkt, to) }
 
+// writeVia sends the size-byte link packet at buf[relayHeaderLen:] along rt: as it is to a direct
+// route's address, or behind a relay header naming rt's channel to the rendezvous.
+func (n *Node) writeVia(buf []byte, size int, rt route) error {
+	if rt.channel == 0 {
+		return n.write(buf[relayHeaderLen:relayHeaderLen+size], rt.addr)
+	}
+	putRelayHeader(buf, rt.channel)
+	return n.write(buf[:relayHeaderLen+size], rt.addr)
+}
+
+// write sends one datagram and counts it.
 func (n *Node) write(pkt []byte, to netip.AddrPort) error {
 	if _, err := n.conn.WriteToUDPAddrPort(pkt, to); err != nil {
 		if n.isClosing() {

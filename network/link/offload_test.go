@@ -116,7 +116,7 @@ func FuzzCoalescedRead(f *testing.F) {
 	var seal packetBuf
 	var three []byte
 	for range 3 {
-		three = append(three, s.seal(seal.data[:], &seal.nonce, s.sendCounter.Add(1)-1, genuine)...)
+		three = append(three, s.seal(seal.data[:], &seal.nonce, s.sendCounter.Add(1)-1, genuine, 0)...)
 	}
 	f.Add(three, uint16(len(three)/3))
 	f.Add(three, uint16(len(three)/3+1))

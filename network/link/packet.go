@@ -15,7 +15,17 @@ const (
 	// type is counted as malformed.
 	typeCookieReply = 3
 	typeTransport   = 4
+	// typeRelayed wraps a link packet of two other nodes that a rendezvous forwards (traverse.go).
+	typeRelayed = 5
 )
+
+// flagControl in byte 1 of a transport packet marks a message for the link layer itself (rendezvous
+// registration, introductions, path probes: control.go) rather than for OnMessage. The header is the
+// AEAD's additional data, so the flag is authenticated with the message.
+const flagControl = 1
+
+// relayHeaderLen is the header of a relayed packet: type, three zero bytes and the channel.
+const relayHeaderLen = 8
 
 // Sizes of the parts of link packets, in bytes.
 const (
@@ -66,10 +76,11 @@ const (
 	kindInitiation             // handshake initiation of the right length
 	kindResponse               // handshake response of the right length
 	kindTransport              // transport packet of a possible length
+	kindRelayed                // a relayed packet: a channel and a link packet of two other nodes
 )
 
 // classify tells link packets from other traffic on the shared socket and checks their framing. Only
-// the first byte decides whether a datagram is ours (types 1–4), except that a STUN message is never
+// the first byte decides whether a datagram is ours (types 1–5), except that a STUN message is never
 // ours even if its first byte happens to be 1 (a STUN success response begins 0x01 0x01).
 func classify(b []byte) kind {
 	if len(b) == 0 {
@@ -79,10 +90,10 @@ func classify(b []byte) kind {
 		return kindOther
 	}
 	t := b[0]
-	if t < typeInitiation || t > typeTransport {
+	if t < typeInitiation || t > typeRelayed {
 		return kindOther
 	}
-	if len(b) < 4 || b[1] != 0 || b[2] != 0 || b[3] != 0 {
+	if len(b) < 4 || b[1] != 0 && !(t == typeTransport && b[1] == flagControl) || b[2] != 0 || b[3] != 0 {
 		return kindMalformed
 	}
 	switch t {
@@ -97,6 +108,10 @@ func classify(b []byte) kind {
 	case typeTransport:
 		if len(b) >= minTransportLen && len(b) <= MaxPacket {
 			return kindTransport
+		}
+	case typeRelayed:
+		if len(b) >= relayHeaderLen+minTransportLen && len(b) <= relayHeaderLen+MaxPacket {
+			return kindRelayed
 		}
 	}
 	return kindMalformed
@@ -117,6 +132,7 @@ type response struct {
 
 // transportHeader is the clear part of a transport packet.
 type transportHeader struct {
+	Flags         byte // 0, or flagControl
 	ReceiverIndex uint32
 	Counter       uint64
 }
@@ -179,7 +195,7 @@ func decodeResponse(b []byte) (response, error) {
 // putTransportHeader writes a transport header into b[:transportHeaderLen].
 func putTransportHeader(b []byte, h transportHeader) {
 	_ = b[transportHeaderLen-1]
-	b[0], b[1], b[2], b[3] = typeTransport, 0, 0, 0
+	b[0], b[1], b[2], b[3] = typeTransport, h.Flags, 0, 0
 	binary.BigEndian.PutUint32(b[4:8], h.ReceiverIndex)
 	binary.BigEndian.PutUint64(b[8:16], h.Counter)
 }
@@ -190,6 +206,7 @@ func decodeTransport(b []byte) (transportHeader, []byte, error) {
 		return transportHeader{}, nil, errMalformed
 	}
 	h := transportHeader{
+		Flags:         b[1],
 		ReceiverIndex: binary.BigEndian.Uint32(b[4:8]),
 		Counter:       binary.BigEndian.Uint64(b[8:16]),
 	}

@@ -79,7 +79,7 @@ func (f *readFixture) sealNext(i, size int) []byte {
 	binary.BigEndian.PutUint64(f.msg, f.seq)
 	f.seq++
 	p := &f.seal[i]
-	return f.s.seal(p.data[:], &p.nonce, f.s.sendCounter.Add(1)-1, f.msg[:size])
+	return f.s.seal(p.data[:], &p.nonce, f.s.sendCounter.Add(1)-1, f.msg[:size], 0)
 }
 
 // send seals k full-cell packets for b and writes them to the fixture's socket, a batch at a time.

@@ -15,9 +15,11 @@ func (n *Node) handlePacket(r *reader, pkt []byte, from netip.AddrPort) {
 	n.stats.bytesIn.Add(uint64(len(pkt)))
 	switch k := classify(pkt); k {
 	case kindTransport:
-		n.receiveTransport(r, pkt, from)
+		n.receiveTransport(r, pkt, route{addr: from})
 	case kindInitiation, kindResponse:
-		n.queueHandshake(k, pkt, from)
+		n.queueHandshake(k, pkt, route{addr: from})
+	case kindRelayed:
+		n.handleRelayed(r, pkt, from)
 	case kindMalformed:
 		n.stats.dropMalformed.Add(1)
 	default:
@@ -41,7 +43,8 @@ func (n *Node) dropUnreadable(pkt []byte) {
 
 // receiveTransport authenticates, decrypts and delivers a transport packet. It allocates nothing and
 // takes only the index table's read lock and the session's replay-window lock.
-func (n *Node) receiveTransport(r *reader, pkt []byte, from netip.AddrPort) {
+// rt is the route it came by: a relayed packet names its rendezvous and channel.
+func (n *Node) receiveTransport(r *reader, pkt []byte, rt route) {
 	idx := binary.BigEndian.Uint32(pkt[4:8])
 	counter := binary.BigEndian.Uint64(pkt[8:16])
 	s := n.index.session(idx)
@@ -68,8 +71,12 @@ func (n *Node) receiveTransport(r *reader, pkt []byte, from netip.AddrPort) {
 	if !s.heard.Load() {
 		n.firstHeard(l, s, now)
 	}
-	if *l.remote.Load() != from {
-		l.roam(from)
+	if rt.channel == 0 && *l.remote.Load() != rt.addr {
+		l.roam(rt.addr)
+	}
+	if pkt[1] == flagControl {
+		n.onControl(l, msg, rt)
+		return
 	}
 	if len(msg) == 0 {
 		return // keepalive
@@ -118,13 +125,14 @@ func (n *Node) firstHeard(l *Link, s *session, now time.Duration) {
 type handshakeJob struct {
 	kind kind
 	size int
-	from netip.AddrPort
+	from route
 	pkt  [initiationLen]byte
 }
 
 // queueHandshake applies the cheap checks and the rate limits to a handshake message and queues it.
 // Nothing here costs a DH.
-func (n *Node) queueHandshake(k kind, pkt []byte, from netip.AddrPort) {
+// Relayed messages are limited as coming from their rendezvous.
+func (n *Node) queueHandshake(k kind, pkt []byte, from route) {
 	if k == kindResponse {
 		e := n.index.lookup(binary.BigEndian.Uint32(pkt[8:12]))
 		if e.handshake == nil {
@@ -136,7 +144,7 @@ func (n *Node) queueHandshake(k kind, pkt []byte, from netip.AddrPort) {
 			return
 		}
 	}
-	if !n.limiter.allow(from.Addr(), n.clock()) {
+	if !n.limiter.allow(from.addr.Addr(), n.clock()) {
 		n.stats.dropRateLimited.Add(1)
 		return
 	}
@@ -168,7 +176,10 @@ func (n *Node) handshakeLoop() {
 
 // handleInitiation answers an initiation: it authenticates the initiator, refuses stale timestamps and
 // refused keys, and keeps the new session as the link's next one until the initiator confirms it.
-func (n *Node) handleInitiation(pkt []byte, from netip.AddrPort) {
+// An initiation relayed by a rendezvous must come from the peer the rendezvous introduced on its
+// channel; the link made for it then sends along that channel until a direct path is confirmed.
+func (n *Node) handleInitiation(pkt []byte, rt route) {
+	from := rt.addr
 	m, err := decodeInitiation(pkt)
 	if err != nil {
 		n.stats.dropMalformed.Add(1)
@@ -198,7 +209,17 @@ func (n *Node) handleInitiation(pkt []byte, from netip.AddrPort) {
 		n.refuseHandshake(&n.stats.dropBadMAC, "cannot answer initiation", from)
 		return
 	}
-	l, err := n.linkFor(hs.peer, from)
+	addr := from
+	var intro *channelInfo
+	if rt.channel != 0 {
+		if intro = n.trav.channel(rt.channel, from); intro == nil || intro.peer != hs.peer {
+			n.index.release(idx)
+			n.refuseHandshake(&n.stats.dropRefused, "relayed initiation from a peer not introduced on its channel", from)
+			return
+		}
+		addr = intro.candidate
+	}
+	l, err := n.linkFor(hs.peer, addr)
 	if err != nil {
 		n.index.release(idx)
 		return
@@ -224,9 +245,13 @@ func (n *Node) handleInitiation(pkt []byte, from netip.AddrPort) {
 	l.lastRecv.Store(int64(now))
 	l.mu.Unlock()
 	n.index.removeSession(old)
+	if intro != nil {
+		n.attachRelay(l, intro)
+	}
 
-	var buf [responseLen]byte
-	if err := n.write(appendResponse(buf[:0], &resp), from); err != nil {
+	var buf [relayHeaderLen + responseLen]byte
+	appendResponse(buf[relayHeaderLen:relayHeaderLen], &resp)
+	if err := n.writeVia(buf[:], responseLen, rt); err != nil {
 		n.log.Debug("send response", zap.Stringer("to", from), zap.Error(err))
 	}
 }
@@ -234,7 +259,8 @@ func (n *Node) handleInitiation(pkt []byte, from netip.AddrPort) {
 // handleResponse completes a handshake this node initiated. The new session is usable at once: the
 // response proves the responder has it, and its first packet (a keepalive if there is nothing else)
 // confirms it to the responder.
-func (n *Node) handleResponse(pkt []byte, from netip.AddrPort) {
+func (n *Node) handleResponse(pkt []byte, rt route) {
+	from := rt.addr
 	m, err := decodeResponse(pkt)
 	if err != nil {
 		n.stats.dropMalformed.Add(1)
@@ -286,7 +312,7 @@ func (n *Node) handleResponse(pkt []byte, from netip.AddrPort) {
 	p.hs.wipe()
 	p.hs = nil
 	p.mu.Unlock()
-	if *l.remote.Load() != from {
+	if rt.channel == 0 && *l.remote.Load() != from {
 		l.roam(from)
 	}
 	n.stats.handshakesCompleted.Add(1)

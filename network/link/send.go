@@ -13,7 +13,10 @@ func (l *Link) Send(msg []byte) error {
 	return l.send(msg)
 }
 
-func (l *Link) send(msg []byte) error {
+func (l *Link) send(msg []byte) error { return l.sendVia(msg, l.route(), 0) }
+
+// sendVia seals msg with flags (0, or flagControl) and writes it along rt.
+func (l *Link) sendVia(msg []byte, rt route, flags byte) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
@@ -33,8 +36,8 @@ func (l *Link) send(msg []byte) error {
 		n.kickTimers()
 	}
 	b := n.bufs.Get().(*packetBuf)
-	pkt := s.seal(b.data[:], &b.nonce, counter, msg)
-	err := n.write(pkt, *l.remote.Load())
+	pkt := s.seal(b.data[relayHeaderLen:], &b.nonce, counter, msg, flags)
+	err := n.writeVia(b.data[:], len(pkt), rt)
 	n.bufs.Put(b)
 	if err != nil {
 		if err == ErrClosed {

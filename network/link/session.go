@@ -79,11 +79,11 @@ func (s *session) expired(now, rejectAfter time.Duration) bool {
 	return now-s.born >= rejectAfter
 }
 
-// seal writes a transport packet carrying msg under counter into dst (which must have room for
-// MaxPacket bytes) and returns it. The nonce lives in caller-owned memory: the AEAD is an interface,
+// seal writes a transport packet carrying msg under counter, with flags in its header, into dst
+// (which must have room for MaxPacket bytes) and returns it. The nonce lives in caller-owned memory: the AEAD is an interface,
 // so a nonce on the stack would escape and cost an allocation per packet.
-func (s *session) seal(dst []byte, nonce *[12]byte, counter uint64, msg []byte) []byte {
-	putTransportHeader(dst, transportHeader{ReceiverIndex: s.remoteIndex, Counter: counter})
+func (s *session) seal(dst []byte, nonce *[12]byte, counter uint64, msg []byte, flags byte) []byte {
+	putTransportHeader(dst, transportHeader{Flags: flags, ReceiverIndex: s.remoteIndex, Counter: counter})
 	nonceFor(nonce, counter)
 	out := s.send.Seal(dst[transportHeaderLen:transportHeaderLen], nonce[:], msg, dst[:transportHeaderLen])
 	return dst[:transportHeaderLen+len(out)]

@@ -30,6 +30,13 @@ type Stats struct {
 	DropRateLimited  uint64 // handshake messages over the per-source or global limit
 	DropRefused      uint64 // initiations from keys Accept refused (or this node's own key)
 	DropOther        uint64 // datagrams that were not link packets, with no OnOther set
+	DropRelay        uint64 // relayed packets on a channel this node does not know, or from the wrong address
+	DropRelayLimited uint64 // relayed packets over a channel's or the rendezvous's rate
+
+	PathUpgrades        uint64 // links that moved from their relay to a punched direct path
+	PathFallbacks       uint64 // punched links whose direct path stopped answering, back on the relay
+	RelayForwarded      uint64 // packets this node forwarded as a rendezvous
+	RelayForwardedBytes uint64
 }
 
 // counters is the live form of Stats.
@@ -39,6 +46,8 @@ type counters struct {
 	handshakesInitiated, handshakesCompleted, handshakesFailed                 atomic.Uint64
 	dropBadMAC, dropReplay, dropUnknownIndex, dropMalformed                    atomic.Uint64
 	dropRateLimited, dropRefused, dropOther                                    atomic.Uint64
+	dropRelay, dropRelayLimited                                                atomic.Uint64
+	pathUpgrades, pathFallbacks, relayForwarded, relayForwardedBytes           atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -64,10 +73,16 @@ func (c *counters) snapshot() Stats {
 		DropRateLimited:     c.dropRateLimited.Load(),
 		DropRefused:         c.dropRefused.Load(),
 		DropOther:           c.dropOther.Load(),
+		DropRelay:           c.dropRelay.Load(),
+		DropRelayLimited:    c.dropRelayLimited.Load(),
+		PathUpgrades:        c.pathUpgrades.Load(),
+		PathFallbacks:       c.pathFallbacks.Load(),
+		RelayForwarded:      c.relayForwarded.Load(),
+		RelayForwardedBytes: c.relayForwardedBytes.Load(),
 	}
 }
 
 // Drops returns the sum of every drop counter.
 func (s Stats) Drops() uint64 {
-	return s.DropBadMAC + s.DropReplay + s.DropUnknownIndex + s.DropMalformed + s.DropRateLimited + s.DropRefused + s.DropOther
+	return s.DropBadMAC + s.DropReplay + s.DropUnknownIndex + s.DropMalformed + s.DropRateLimited + s.DropRefused + s.DropOther + s.DropRelay + s.DropRelayLimited
 }

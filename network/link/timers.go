@@ -23,6 +23,10 @@ func (n *Node) timerLoop() {
 		}
 		now := n.clock()
 		n.limiter.collect(now)
+		n.trav.expire(now)
+		if n.srv != nil {
+			n.srv.expire(now)
+		}
 		links = n.links(links[:0])
 		for _, l := range links {
 			n.linkTimers(l, now)
@@ -92,6 +96,9 @@ func (n *Node) linkTimers(l *Link, now time.Duration) {
 	}
 	if keepalive {
 		_ = l.send(nil)
+	}
+	if rr := l.relay.Load(); rr != nil && established && cur != nil {
+		n.traverseTimers(l, rr, now)
 	}
 }
 

@@ -230,7 +230,7 @@ func TestExpiredSessionIsNotUsed(t *testing.T) {
 	}
 	// A packet sealed under the expired session is refused.
 	var buf packetBuf
-	pkt := old.seal(buf.data[:], &buf.nonce, old.sendCounter.Add(1)-1, []byte("old"))
+	pkt := old.seal(buf.data[:], &buf.nonce, old.sendCounter.Add(1)-1, []byte("old"), 0)
 	before := b.Stats().DropUnknownIndex
 	p.sendToB(pkt)
 	eventually(t, 5*time.Second, func() bool { return b.Stats().DropUnknownIndex >= before+1 }) // keepalives under the old session may be refused too
