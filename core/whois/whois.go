@@ -29,7 +29,7 @@ const (
 )
 
 // magic starts every whois datagram; it cannot be mistaken for a link packet (whose first byte is
-// its type, 1 to 4) or a STUN message (whose first two bits are zero).
+// its type, 1 to 5) or a STUN message (whose first two bits are zero).
 var magic = []byte("\xeeMVWHO1")[:magicLen]
 
 // ErrNotWhois is returned for a datagram that is not a whois message.

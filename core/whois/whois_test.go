@@ -2,6 +2,7 @@ package whois
 
 import (
 	"bytes"
+	"net/netip"
 	"testing"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
@@ -47,5 +48,73 @@ func FuzzAnswer(f *testing.F) {
 			t.Fatalf("%d-byte answer to a %d-byte request", len(resp), len(b))
 		}
 		ParseAnswer(b, [NonceLen]byte{})
+	})
+}
+
+func TestRegisteredPages(t *testing.T) {
+	var regs []Registration
+	for i := range 45 {
+		r := Registration{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 40000)}
+		r.Identity[0], r.Identity[1] = byte(200-i), byte(i) // not in identity order
+		regs = append(regs, r)
+	}
+	regs = append(regs, Registration{Identity: keys.IdentityPublic{1}}) // no address: left out
+	nonce := [NonceLen]byte{5}
+	var all []Registration
+	for page := 0; ; page++ {
+		req := RegisteredRequest(nonce, page)
+		if !IsRegisteredRequest(req) || IsRegisteredRequest(Request(nonce)) {
+			t.Fatal("request kinds confused")
+		}
+		if _, err := Answer(req, [32]byte{}, keys.IdentityPublic{}); err == nil {
+			t.Fatal("a registered-relays request was answered as whois")
+		}
+		resp, err := AnswerRegistered(req, regs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp) >= len(req) {
+			t.Fatalf("%d-byte answer to a %d-byte request", len(resp), len(req))
+		}
+		got, pages, list, err := ParseRegistered(resp, nonce)
+		if err != nil || got != page || pages != 3 {
+			t.Fatalf("page %d: got page %d of %d: %v", page, got, pages, err)
+		}
+		all = append(all, list...)
+		if page == pages-1 {
+			break
+		}
+	}
+	if len(all) != 45 {
+		t.Fatalf("%d entries over all pages, want 45", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		if bytes.Compare(all[i-1].Identity[:], all[i].Identity[:]) >= 0 {
+			t.Fatal("entries not sorted by identity across pages")
+		}
+	}
+	resp, _ := AnswerRegistered(RegisteredRequest(nonce, 0), regs)
+	if _, _, _, err := ParseRegistered(resp, [NonceLen]byte{6}); err == nil {
+		t.Fatal("answer to another nonce accepted")
+	}
+	if _, _, _, err := ParseRegistered(resp[:len(resp)-1], nonce); err == nil {
+		t.Fatal("truncated answer accepted")
+	}
+	empty, _ := AnswerRegistered(RegisteredRequest(nonce, 0), nil)
+	if _, pages, list, err := ParseRegistered(empty, nonce); err != nil || pages != 1 || len(list) != 0 {
+		t.Fatalf("empty list: %d pages, %d entries, %v", pages, len(list), err)
+	}
+}
+
+func FuzzRegistered(f *testing.F) {
+	regs := []Registration{{Identity: keys.IdentityPublic{1}, Addr: netip.MustParseAddrPort("198.51.100.1:1")}}
+	resp, _ := AnswerRegistered(RegisteredRequest([NonceLen]byte{}, 0), regs)
+	f.Add(resp)
+	f.Add(RegisteredRequest([NonceLen]byte{}, 1))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if out, err := AnswerRegistered(b, regs); err == nil && len(out) >= len(b) {
+			t.Fatalf("%d-byte answer to a %d-byte request", len(out), len(b))
+		}
+		ParseRegistered(b, [NonceLen]byte{})
 	})
 }
