@@ -2,6 +2,7 @@ package cell
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -77,8 +78,16 @@ func ParseMsg(payload []byte) (MsgType, []byte, error) {
 	return t, payload[MsgHeaderLen : MsgHeaderLen+n], nil
 }
 
-// ExtendLen is the length of an EXTEND message's data.
-const ExtendLen = 1 + 16 + 2 + 32 + 32 + ntor.ClientMessageLen
+// ExtendLen is the length of an EXTEND message's data when the next relay is reached at its address.
+const ExtendLen = addrLen + 32 + 32 + ntor.ClientMessageLen
+
+// ExtendRendezvousLen is the length of an EXTEND message's data when the next relay is behind a NAT:
+// ExtendLen followed by its rendezvous's address and link key.
+const ExtendRendezvousLen = ExtendLen + addrLen + 32
+
+// addrLen is an address as EXTEND writes it: family (4 or 6), the address as 16 bytes (IPv4 in its
+// mapped form), port.
+const addrLen = 1 + 16 + 2
 
 // Extend is the data of an EXTEND message: where the next relay is, who it must be, and the client's
 // handshake for it.
@@ -87,60 +96,110 @@ type Extend struct {
 	Identity  keys.IdentityPublic // the next relay's identity, which its handshake must prove
 	LinkKey   keys.StaticPublic   // the next relay's link key, for the link to it
 	Handshake []byte              // ntor client message
+	// RendezvousAddr and RendezvousKey name the node through which the next relay, behind a NAT, is
+	// dialled (link.Node.DialVia) instead of at Addr. RendezvousAddr is the zero AddrPort for a relay
+	// reached directly, and then RendezvousKey must be zero too, since the encoding has no room for it.
+	RendezvousAddr netip.AddrPort
+	RendezvousKey  keys.StaticPublic
 }
 
-// Encode returns the EXTEND data.
+// Encode returns the EXTEND data: ExtendLen bytes, or ExtendRendezvousLen with a rendezvous.
 func (e *Extend) Encode() ([]byte, error) {
 	if len(e.Handshake) != ntor.ClientMessageLen {
 		return nil, fmt.Errorf("extend: %d-byte handshake", len(e.Handshake))
 	}
-	if !e.Addr.IsValid() || e.Addr.Port() == 0 {
-		return nil, fmt.Errorf("extend: invalid address %v", e.Addr)
+	if err := checkAddr(e.Addr); err != nil {
+		return nil, fmt.Errorf("extend: %w", err)
 	}
-	b := make([]byte, ExtendLen)
-	a := e.Addr.Addr()
-	b[0] = 6
-	if a.Is4() {
-		b[0] = 4
+	n := ExtendLen
+	if e.RendezvousAddr.IsValid() {
+		if err := checkAddr(e.RendezvousAddr); err != nil {
+			return nil, fmt.Errorf("extend: rendezvous: %w", err)
+		}
+		n = ExtendRendezvousLen
+	} else if e.RendezvousKey != (keys.StaticPublic{}) {
+		return nil, fmt.Errorf("extend: rendezvous key %s without an address", e.RendezvousKey)
 	}
-	ip := a.As16()
-	copy(b[1:17], ip[:])
-	binary.BigEndian.PutUint16(b[17:19], e.Addr.Port())
+	b := make([]byte, n)
+	putAddr(b, e.Addr)
 	copy(b[19:51], e.Identity[:])
 	copy(b[51:83], e.LinkKey[:])
-	copy(b[83:], e.Handshake)
+	copy(b[83:ExtendLen], e.Handshake)
+	if n == ExtendRendezvousLen {
+		putAddr(b[ExtendLen:], e.RendezvousAddr)
+		copy(b[ExtendLen+addrLen:], e.RendezvousKey[:])
+	}
 	return b, nil
 }
 
 // DecodeExtend parses EXTEND data. The handshake aliases b.
 func DecodeExtend(b []byte) (Extend, error) {
 	var e Extend
-	if len(b) != ExtendLen {
+	if len(b) != ExtendLen && len(b) != ExtendRendezvousLen {
 		return e, fmt.Errorf("%w: %d-byte extend", ErrMalformed, len(b))
 	}
+	a, err := readAddr(b)
+	if err != nil {
+		return e, fmt.Errorf("%w: extend: %w", ErrMalformed, err)
+	}
+	e.Addr = a
+	copy(e.Identity[:], b[19:51])
+	copy(e.LinkKey[:], b[51:83])
+	e.Handshake = b[83:ExtendLen]
+	if len(b) == ExtendRendezvousLen {
+		if e.RendezvousAddr, err = readAddr(b[ExtendLen:]); err != nil {
+			return Extend{}, fmt.Errorf("%w: extend: rendezvous: %w", ErrMalformed, err)
+		}
+		copy(e.RendezvousKey[:], b[ExtendLen+addrLen:])
+	}
+	return e, nil
+}
+
+// checkAddr refuses what readAddr would: an address that is not valid, unspecified, an IPv4 address in
+// IPv6 form (its family byte would say 6 and readAddr refuses that), or port 0.
+func checkAddr(a netip.AddrPort) error {
+	switch {
+	case !a.IsValid() || a.Port() == 0 || a.Addr().IsUnspecified():
+		return fmt.Errorf("invalid address %v", a)
+	case a.Addr().Is4In6():
+		return fmt.Errorf("address %v is IPv4 in IPv6 form", a)
+	}
+	return nil
+}
+
+// putAddr writes a into b[:addrLen].
+func putAddr(b []byte, a netip.AddrPort) {
+	b[0] = 6
+	if a.Addr().Is4() {
+		b[0] = 4
+	}
+	ip := a.Addr().As16()
+	copy(b[1:17], ip[:])
+	binary.BigEndian.PutUint16(b[17:19], a.Port())
+}
+
+// readAddr reads what putAddr writes, refusing a family that does not match the address and what no
+// one can be dialled at.
+func readAddr(b []byte) (netip.AddrPort, error) {
 	var ip [16]byte
 	copy(ip[:], b[1:17])
 	a := netip.AddrFrom16(ip)
 	switch b[0] {
 	case 4:
 		if !a.Is4In6() {
-			return e, fmt.Errorf("%w: extend: IPv4 family with an IPv6 address", ErrMalformed)
+			return netip.AddrPort{}, errors.New("IPv4 family with an IPv6 address")
 		}
 		a = a.Unmap()
 	case 6:
 		if a.Is4In6() {
-			return e, fmt.Errorf("%w: extend: IPv6 family with a mapped IPv4 address", ErrMalformed)
+			return netip.AddrPort{}, errors.New("IPv6 family with a mapped IPv4 address")
 		}
 	default:
-		return e, fmt.Errorf("%w: extend: address family %d", ErrMalformed, b[0])
+		return netip.AddrPort{}, fmt.Errorf("address family %d", b[0])
 	}
 	port := binary.BigEndian.Uint16(b[17:19])
 	if port == 0 || a.IsUnspecified() {
-		return e, fmt.Errorf("%w: extend: address %v port %d", ErrMalformed, a, port)
+		return netip.AddrPort{}, fmt.Errorf("address %v port %d", a, port)
 	}
-	e.Addr = netip.AddrPortFrom(a, port)
-	copy(e.Identity[:], b[19:51])
-	copy(e.LinkKey[:], b[51:83])
-	e.Handshake = b[83:]
-	return e, nil
+	return netip.AddrPortFrom(a, port), nil
 }

@@ -54,10 +54,9 @@ func (circ *Circuit) deliverStep(r stepResult) {
 }
 
 func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, error) {
-	guard := path[0]
-	l, err := c.node.Dial(ctx, guard.Addr, guard.LinkKey)
+	l, err := c.dialGuard(ctx, path[0])
 	if err != nil {
-		return nil, fmt.Errorf("link to guard %v: %w", guard.Addr, err)
+		return nil, err
 	}
 	circ := &Circuit{c: c, path: path, step: make(chan stepResult, 1), probes: make(chan probeEcho, maxProbes), done: make(chan struct{})}
 	c.register(l, circ)
@@ -71,10 +70,13 @@ func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, er
 		if i == 0 {
 			err = circ.sendCreate(msg)
 		} else {
-			ext := cell.Extend{Addr: hop.Addr, Identity: hop.Identity, LinkKey: hop.LinkKey, Handshake: msg}
+			ext := cell.Extend{Addr: hop.Addr, Identity: hop.Identity, LinkKey: hop.LinkKey, Handshake: msg,
+				RendezvousAddr: hop.Rendezvous.Addr, RendezvousKey: hop.Rendezvous.Key}
 			var data []byte
 			if data, err = ext.Encode(); err == nil {
-				err = circ.sendMsg(i, cell.MsgExtend, data)
+				// Every EXTEND takes the class of one naming a rendezvous: the guard sees cell
+				// sizes, and must not learn that a later hop is behind a NAT.
+				err = circ.sendMsgAtLeast(i, cell.MsgExtend, data, cell.ExtendRendezvousLen)
 			}
 		}
 		if err != nil {
@@ -102,6 +104,23 @@ func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, er
 		}
 	}
 	return circ, nil
+}
+
+// dialGuard returns a link to the guard: through its rendezvous when it is behind a NAT (its address
+// would not let the client in), at its address otherwise.
+func (c *Client) dialGuard(ctx context.Context, guard relay.Info) (*link.Link, error) {
+	if guard.Rendezvous.IsZero() {
+		l, err := c.node.Dial(ctx, guard.Addr, guard.LinkKey)
+		if err != nil {
+			return nil, fmt.Errorf("link to guard %v: %w", guard.Addr, err)
+		}
+		return l, nil
+	}
+	l, err := c.node.DialVia(ctx, guard.LinkKey, guard.Rendezvous)
+	if err != nil {
+		return nil, fmt.Errorf("link to guard %v through rendezvous %v: %w", guard.Addr, guard.Rendezvous.Addr, err)
+	}
+	return l, nil
 }
 
 func (circ *Circuit) awaitStep(ctx context.Context) ([]byte, error) {
@@ -134,7 +153,13 @@ func (circ *Circuit) sendCreate(handshake []byte) error {
 
 // sendMsg seals a relay message for hop (1-based) and sends it.
 func (circ *Circuit) sendMsg(hop int, t cell.MsgType, data []byte) error {
-	n, ok := circ.c.cfg.Sizes.For(cell.MsgHeaderLen+len(data), hop)
+	return circ.sendMsgAtLeast(hop, t, data, len(data))
+}
+
+// sendMsgAtLeast sends data in the cell class that a message of floor bytes would take, so that the
+// class does not tell what the message says (EXTEND: whether the next hop is behind a NAT).
+func (circ *Circuit) sendMsgAtLeast(hop int, t cell.MsgType, data []byte, floor int) error {
+	n, ok := circ.c.cfg.Sizes.For(cell.MsgHeaderLen+max(len(data), floor), hop)
 	if !ok {
 		return fmt.Errorf("client: %d-byte datagram is larger than a cell carries (%d)", len(data), circ.MaxData())
 	}

@@ -2,9 +2,12 @@ package client_test
 
 import (
 	"bytes"
+	"context"
 	crand "crypto/rand"
 	"errors"
 	"math/rand/v2"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +16,8 @@ import (
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // stream sends total datagrams of random sizes through send, keeping at most window of them
@@ -295,6 +300,71 @@ func TestExtendToUnreachableRelayFails(t *testing.T) {
 	waitFor(t, 3*time.Second, "the partial circuits to go", func() bool {
 		return n.relays[0].Stats().CircuitsOpen == 0 && n.relays[1].Stats().CircuitsOpen == 0
 	})
+}
+
+// deadRendezvous returns a rendezvous that nothing answers at: a closed socket's address and a fresh key.
+func deadRendezvous(t *testing.T) link.Rendezvous {
+	c := udp(t)
+	addr := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	c.Close()
+	k, err := keys.GenerateStatic(crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return link.Rendezvous{Key: k.Public(), Addr: addr}
+}
+
+// A guard behind a NAT is dialled through its rendezvous, not at its address: with a rendezvous that
+// does not answer, a guard that does answer at its address carries no circuit.
+func TestGuardIsDialledThroughItsRendezvous(t *testing.T) {
+	n := newNet(t, netOptions{relays: 1})
+	guard := n.relays[0].Info()
+	guard.Rendezvous = deadRendezvous(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, err := n.client.Build(ctx, []relay.Info{guard})
+	if err == nil {
+		t.Fatal("built a circuit through a rendezvous that does not answer: the link went to the address")
+	}
+	if want := "through rendezvous " + guard.Rendezvous.Addr.String(); !strings.Contains(err.Error(), want) {
+		t.Fatalf("error does not say %q: %v", want, err)
+	}
+	if s := n.relays[0].Stats(); s.CircuitsCreated != 0 {
+		t.Fatalf("the guard created %d circuits", s.CircuitsCreated)
+	}
+	guard.Rendezvous = link.Rendezvous{}
+	circ, err := n.client.Build(t.Context(), []relay.Info{guard})
+	if err != nil {
+		t.Fatalf("without its rendezvous: %v", err)
+	}
+	circ.Close()
+}
+
+// A relay behind a NAT is reached through the rendezvous the EXTEND names: the hop before it dials the
+// rendezvous, which does not answer, and never the relay's own address, which would.
+func TestExtendGoesThroughTheRendezvous(t *testing.T) {
+	n := newNet(t, netOptions{relays: 2})
+	middle := n.relays[1].Info()
+	middle.Rendezvous = deadRendezvous(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, err := n.client.Build(ctx, []relay.Info{n.relays[0].Info(), middle})
+	var ce *cell.Error
+	if !errors.As(err, &ce) || (ce.Reason != cell.ReasonUnreachable && ce.Reason != cell.ReasonTimeout) {
+		t.Fatalf("extend through a rendezvous that does not answer: %v", err)
+	}
+	if s := n.relays[0].Stats(); s.Extends == 0 || s.DropMalformed != 0 {
+		t.Fatalf("the guard did not take the EXTEND: %+v", s)
+	}
+	if s := n.relays[1].Stats(); s.CircuitsCreated != 0 {
+		t.Fatalf("the relay behind the rendezvous was dialled at its address: %d circuits", s.CircuitsCreated)
+	}
+	middle.Rendezvous = link.Rendezvous{}
+	circ, err := n.client.Build(t.Context(), []relay.Info{n.relays[0].Info(), middle})
+	if err != nil {
+		t.Fatalf("without its rendezvous: %v", err)
+	}
+	circ.Close()
 }
 
 func TestIdleCircuitIsDestroyed(t *testing.T) {

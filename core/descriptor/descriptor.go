@@ -1,7 +1,8 @@
 // Package descriptor is a relay's self-signed descriptor: what a relay says about itself (keys,
-// addresses, exit ports, family, location, capacity) in the one binary encoding it publishes as a
-// BEP 44 mutable item on the DHT, keyed by its identity key. Encoding, decoding and checking are pure:
-// no sockets, no clocks (the time is passed in), no state but the caller's Tracker.
+// addresses, exit ports, family, location, capacity, and for a relay behind a NAT the rendezvous nodes
+// that reach it) in the one binary encoding it publishes as a BEP 44 mutable item on the DHT, keyed by
+// its identity key. Encoding, decoding and checking are pure: no sockets, no clocks (the time is passed
+// in), no state but the caller's Tracker.
 package descriptor
 
 import (
@@ -24,6 +25,9 @@ const (
 	MaxFamily      = 8
 	MaxRegionLen   = 16
 	MaxSoftwareLen = 32
+	// MaxRendezvous bounds the rendezvous a relay behind a NAT names: a second one keeps it reachable
+	// while the first is down, and each costs up to 51 bytes that the exit summary can no longer use.
+	MaxRendezvous = 2
 	// MaxSeq is the largest sequence number: BEP 44 carries seq as a bencoded signed 64-bit integer.
 	MaxSeq = math.MaxInt64
 )
@@ -79,12 +83,24 @@ type Descriptor struct {
 	Bandwidth uint64
 	// Software names the relay's implementation and version (at most MaxSoftwareLen printable bytes).
 	Software string
+	// Rendezvous lists, preferred first, the public nodes that a relay behind a NAT keeps a registration
+	// with, so that others reach it through one of them (link.Node.DialVia) rather than at its addresses:
+	// at most MaxRendezvous, each address CheckAddress-valid, no link key or address twice, never the
+	// relay's own link key. Empty for a relay that others can reach directly.
+	Rendezvous []Rendezvous
 	// Published is when the relay signed the descriptor.
 	Published time.Time
 	// Seq is the BEP 44 sequence number: it increases on every change, and is at most MaxSeq.
 	Seq uint64
 	// Signature is the identity key's Ed25519 signature; Sign sets it and Parse checks it.
 	Signature [64]byte
+}
+
+// Rendezvous names a public node that introduces peers to a relay behind a NAT, and relays their
+// sealed packets when no direct path can be punched.
+type Rendezvous struct {
+	LinkKey keys.StaticPublic // X25519; the rendezvous's static key in link handshakes
+	Addr    netip.AddrPort
 }
 
 // IsExit reports whether the relay is an exit: its summary accepts some port.
@@ -146,6 +162,25 @@ func (d *Descriptor) Validate() error {
 	}
 	if len(d.Software) > MaxSoftwareLen || !printable(d.Software) {
 		bad("software %q: want at most %d bytes of printable ASCII", d.Software, MaxSoftwareLen)
+	}
+	if len(d.Rendezvous) > MaxRendezvous {
+		bad("%d rendezvous, more than %d", len(d.Rendezvous), MaxRendezvous)
+	}
+	for i, rv := range d.Rendezvous {
+		if err := CheckAddress(rv.Addr); err != nil {
+			bad("rendezvous %d: %v", i, err)
+		}
+		if rv.LinkKey == d.LinkKey {
+			bad("rendezvous %d is the relay itself", i)
+		}
+		for _, prev := range d.Rendezvous[:i] {
+			if rv.LinkKey == prev.LinkKey {
+				bad("rendezvous %s listed twice", rv.LinkKey)
+			}
+			if rv.Addr == prev.Addr {
+				bad("rendezvous address %s listed twice", rv.Addr)
+			}
+		}
 	}
 	if d.Seq > MaxSeq {
 		bad("seq %d is more than %d", d.Seq, uint64(MaxSeq))

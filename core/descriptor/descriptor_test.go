@@ -60,6 +60,10 @@ func example(t testing.TB) *Descriptor {
 		Region:    "Frankfurt",
 		Bandwidth: 12_500_000,
 		Software:  "meshvpn/0.1.0",
+		Rendezvous: []Rendezvous{
+			{LinkKey: keys.StaticPublic{0xcc, 3}, Addr: netip.MustParseAddrPort("203.0.113.9:7000")},
+			{LinkKey: keys.StaticPublic{0xdd, 4}, Addr: netip.MustParseAddrPort("[2001:db8::9]:7001")},
+		},
 		Published: t0,
 		Seq:       1,
 	}
@@ -80,8 +84,12 @@ func TestRoundTrip(t *testing.T) {
 	relay.Exit = exitports.Summary{}
 	relay.Family = nil
 	relay.Country, relay.Region, relay.Software = "", "", ""
+	relay.Rendezvous = nil
 	relay.Addresses = relay.Addresses[1:]
-	for name, d := range map[string]*Descriptor{"exit": exit, "relay": relay} {
+	natted := example(t)
+	natted.Exit = exitports.Summary{}
+	natted.Rendezvous = natted.Rendezvous[1:]
+	for name, d := range map[string]*Descriptor{"exit": exit, "relay": relay, "relay behind a NAT": natted} {
 		b := sign(t, d, 1)
 		if len(b) > MaxSize {
 			t.Fatalf("%s: %d bytes", name, len(b))
@@ -247,6 +255,11 @@ func TestSizeLimit(t *testing.T) {
 	}
 	d.Region = strings.Repeat("r", MaxRegionLen)
 	d.Software = strings.Repeat("s", MaxSoftwareLen)
+	d.Rendezvous = nil
+	for i := range MaxRendezvous {
+		a := netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: 1, 15: byte(i + 1)}), 65535)
+		d.Rendezvous = append(d.Rendezvous, Rendezvous{LinkKey: keys.StaticPublic{0xee, byte(i + 1)}, Addr: a})
+	}
 	fitted, refused := 0, 0
 	for n := 1; n < 100; n++ {
 		d.Exit = longSummary(t, n)
@@ -268,13 +281,14 @@ func TestSizeLimit(t *testing.T) {
 	if fitted == 0 || refused == 0 {
 		t.Fatalf("%d fitted, %d refused: the test does not reach the limit", fitted, refused)
 	}
-	// The largest descriptor without an exit summary leaves this much room for one.
+	// The largest descriptor without an exit summary leaves this much room for one: 175 bytes, 27
+	// scattered five-digit ports (docs/protocol.md, section 9).
 	d.Exit = exitports.Summary{}
 	b, err := d.Sign(identity(t, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if room := MaxSize - len(b); room < 250 {
+	if room := MaxSize - len(b); room < 175 {
 		t.Fatalf("only %d bytes left for an exit summary", room)
 	}
 	if _, err := Parse(make([]byte, MaxSize+1)); !errors.Is(err, ErrTooLarge) {
@@ -300,13 +314,20 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	d.Software = strings.Repeat("x", MaxSoftwareLen+1)
 	d.Seq = 1 << 63
 	d.Exit = exitports.Summary{TCP: []exitports.Range{{Lo: 80, Hi: 80}, {Lo: 81, Hi: 81}}}
+	d.Rendezvous = append(d.Rendezvous,
+		Rendezvous{LinkKey: d.LinkKey, Addr: netip.MustParseAddrPort("203.0.113.10:1")},
+		Rendezvous{LinkKey: d.Rendezvous[0].LinkKey, Addr: netip.MustParseAddrPort("0.0.0.0:1")},
+		Rendezvous{LinkKey: keys.StaticPublic{0xff}, Addr: d.Rendezvous[1].Addr})
 	err := d.Validate()
 	if !errors.Is(err, ErrMalformed) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"window", "whole second", "addresses, want", "unspecified", "multicast",
 		"zone", "IPv4 address in IPv6 form", "port 0", "listed twice", "not canonical", "relay itself",
-		"not sorted", "country", "region", "software", "seq"} {
+		"not sorted", "country", "region", "software", "seq", "5 rendezvous, more than 2",
+		"rendezvous 2 is the relay itself", "rendezvous 3: 0.0.0.0 is unspecified",
+		"rendezvous " + d.Rendezvous[0].LinkKey.String() + " listed twice",
+		"rendezvous address [2001:db8::9]:7001 listed twice"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("no %q in: %v", want, err)
 		}
@@ -329,6 +350,8 @@ func TestParseRefusesWhatSignNeverWrites(t *testing.T) {
 	addrs := fixedLen
 	family := addrs + 1 + 7 + 19
 	summaryAt := family + 1 + 2*32
+	// The example's two rendezvous, an IPv4 one (32 + 7 bytes) and an IPv6 one (32 + 19), end the body.
+	rv := len(b) - sigLen - (1 + 39 + 51)
 	mutate := func(f func(b []byte) []byte) []byte { return resign(t, f(bytes.Clone(b))) }
 	cases := map[string][]byte{
 		"version 2": mutate(func(b []byte) []byte { b[0] = 2; return b }),
@@ -355,11 +378,47 @@ func TestParseRefusesWhatSignNeverWrites(t *testing.T) {
 			binary.BigEndian.PutUint16(b[summaryAt:], 900)
 			return b
 		}),
+		"three rendezvous":            mutate(func(b []byte) []byte { b[rv] = 3; return b }),
+		"rendezvous count short":      mutate(func(b []byte) []byte { b[rv] = 1; return b }),
+		"rendezvous is the relay":     mutate(func(b []byte) []byte { copy(b[rv+1:rv+33], b[113:145]); return b }),
+		"rendezvous key twice":        mutate(func(b []byte) []byte { copy(b[rv+40:rv+72], b[rv+1:rv+33]); return b }),
+		"rendezvous address family 5": mutate(func(b []byte) []byte { b[rv+33] = 5; return b }),
+		"rendezvous port 0":           mutate(func(b []byte) []byte { b[rv+38], b[rv+39] = 0, 0; return b }),
+		"rendezvous IPv4 in IPv6 form": mutate(func(b []byte) []byte {
+			copy(b[rv+73:rv+89], netip.MustParseAddr("::ffff:203.0.113.10").AsSlice())
+			return b
+		}),
 	}
 	for name, m := range cases {
 		if _, err := Parse(m); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestRendezvousLayout pins the encoding docs/protocol.md gives: after the software string, a count
+// and then each rendezvous as link key · family · address · port, just before the signature.
+func TestRendezvousLayout(t *testing.T) {
+	d := example(t)
+	b := sign(t, d, 1)
+	want := []byte{2}
+	want = append(want, d.Rendezvous[0].LinkKey[:]...)
+	want = append(want, 4, 203, 0, 113, 9, 0x1b, 0x58)
+	want = append(want, d.Rendezvous[1].LinkKey[:]...)
+	want = append(want, 6)
+	want = append(want, netip.MustParseAddr("2001:db8::9").AsSlice()...)
+	want = append(want, 0x1b, 0x59)
+	body := b[:len(b)-sigLen]
+	if !bytes.HasSuffix(body, want) {
+		t.Fatalf("body ends %x, want %x", body[len(body)-len(want):], want)
+	}
+	software := len(body) - len(want) - 1 - len(d.Software)
+	if body[software] != byte(len(d.Software)) || string(body[software+1:software+1+len(d.Software)]) != d.Software {
+		t.Fatalf("the rendezvous do not follow the software string")
+	}
+	d.Rendezvous = nil
+	if b := sign(t, d, 1); b[len(b)-sigLen-1] != 0 {
+		t.Fatalf("no rendezvous: count byte %d", b[len(b)-sigLen-1])
 	}
 }
 

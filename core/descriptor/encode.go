@@ -24,7 +24,7 @@ const (
 	fixedLen = 1 + 32 + 32 + 32 + 8 + 8 + 32 + 8 + 8 + 8 // up to the address count
 	sigLen   = ed25519.SignatureSize
 	// minLen is the shortest encoding: one IPv4 address and every list and string empty.
-	minLen = fixedLen + 1 + 7 + 1 + 2 + 1 + 1 + 1 + sigLen
+	minLen = fixedLen + 1 + 7 + 1 + 2 + 1 + 1 + 1 + 1 + sigLen
 )
 
 // Sign sets d.Identity to id's public key, checks d (Validate, MaxSize), signs it and returns its
@@ -88,13 +88,7 @@ func (d *Descriptor) body() ([]byte, error) {
 	b = binary.BigEndian.AppendUint64(b, d.Bandwidth)
 	b = append(b, byte(len(d.Addresses)))
 	for _, a := range d.Addresses {
-		if a.Addr().Is4() {
-			b = append(b, 4)
-		} else {
-			b = append(b, 6)
-		}
-		b = append(b, a.Addr().AsSlice()...)
-		b = binary.BigEndian.AppendUint16(b, a.Port())
+		b = appendAddr(b, a)
 	}
 	b = append(b, byte(len(d.Family)))
 	for _, f := range d.Family {
@@ -113,10 +107,26 @@ func (d *Descriptor) body() ([]byte, error) {
 		b = append(b, byte(len(s)))
 		b = append(b, s...)
 	}
+	b = append(b, byte(len(d.Rendezvous)))
+	for _, rv := range d.Rendezvous {
+		b = append(b, rv.LinkKey[:]...)
+		b = appendAddr(b, rv.Addr)
+	}
 	if n := len(b) + sigLen; n > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrTooLarge, n, MaxSize)
 	}
 	return b, nil
+}
+
+// appendAddr writes a as its family (4 or 6), its 4 or 16 address bytes and its port.
+func appendAddr(b []byte, a netip.AddrPort) []byte {
+	if a.Addr().Is4() {
+		b = append(b, 4)
+	} else {
+		b = append(b, 6)
+	}
+	b = append(b, a.Addr().AsSlice()...)
+	return binary.BigEndian.AppendUint16(b, a.Port())
 }
 
 // decode is Parse without the signature check; it returns the signed body too.
@@ -171,6 +181,16 @@ func decode(b []byte) (*Descriptor, []byte, error) {
 	d.Country = string(r.bytes(int(r.u8())))
 	d.Region = string(r.bytes(int(r.u8())))
 	d.Software = string(r.bytes(int(r.u8())))
+	if n := int(r.u8()); n <= MaxRendezvous {
+		for range n {
+			var rv Rendezvous
+			r.copy(rv.LinkKey[:])
+			rv.Addr = r.addr()
+			d.Rendezvous = append(d.Rendezvous, rv)
+		}
+	} else {
+		r.fail("%d rendezvous, more than %d", n, MaxRendezvous)
+	}
 	if r.err == nil && len(r.b) > 0 {
 		r.fail("%d bytes before the signature", len(r.b))
 	}

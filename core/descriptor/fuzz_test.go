@@ -10,6 +10,9 @@ func FuzzParse(f *testing.F) {
 	f.Add(sign(f, d, 1))
 	d.Exit.TCP, d.Exit.UDP = nil, nil
 	d.Family, d.Country, d.Region, d.Software = nil, "", "", ""
+	d.Rendezvous = d.Rendezvous[:1]
+	f.Add(sign(f, d, 1))
+	d.Rendezvous = nil
 	f.Add(sign(f, d, 1))
 	f.Add([]byte{Version})
 	f.Add(make([]byte, minLen))

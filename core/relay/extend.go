@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // onExtend starts extending the circuit to the relay the client names. Only the last hop may extend,
@@ -36,7 +37,13 @@ func (r *Relay) onExtend(c *circuit, data []byte) {
 		defer r.wg.Done()
 		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.ExtendTimeout)
 		defer cancel()
-		l, err := r.node.Dial(ctx, e.Addr, e.LinkKey)
+		var l *link.Link
+		var err error
+		if e.RendezvousAddr.IsValid() {
+			l, err = r.node.DialVia(ctx, e.LinkKey, link.Rendezvous{Key: e.RendezvousKey, Addr: e.RendezvousAddr})
+		} else {
+			l, err = r.node.Dial(ctx, e.Addr, e.LinkKey)
+		}
 		if err != nil {
 			r.extendFailed(c, cell.ReasonUnreachable)
 			return

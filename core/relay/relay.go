@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/internal/pool"
 	"github.com/meshvpn/meshvpn/core/sched"
 	"github.com/meshvpn/meshvpn/crypto/keys"
@@ -138,6 +139,20 @@ type Info struct {
 	Onion    keys.StaticPublic
 	LinkKey  keys.StaticPublic
 	Addr     netip.AddrPort
+	// Rendezvous, unless zero, is how a relay behind a NAT is reached: links to it are dialled through
+	// the rendezvous (link.Node.DialVia) rather than at Addr, which its NAT would not let in.
+	Rendezvous link.Rendezvous
+}
+
+// InfoFrom returns the Info of the relay d describes, reached at addr (one of d.Addresses: the caller
+// chooses) or, when d names any, through its first rendezvous. Only the first is carried: the others
+// are for when it is gone, which only a failed dial tells.
+func InfoFrom(d *descriptor.Descriptor, addr netip.AddrPort) Info {
+	i := Info{Identity: d.Identity, Onion: d.OnionKey, LinkKey: d.LinkKey, Addr: addr}
+	if len(d.Rendezvous) > 0 {
+		i.Rendezvous = link.Rendezvous{Key: d.Rendezvous[0].LinkKey, Addr: d.Rendezvous[0].Addr}
+	}
+	return i
 }
 
 // Relay is a running relay engine.

@@ -197,12 +197,20 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	return d, nil
 }
 
-// bypassGuard keeps the way to a path's guard outside the tunnel before the client dials it.
+// bypassGuard keeps the way to a path's guard outside the tunnel before the client dials it. A guard
+// behind a NAT is dialled through its rendezvous, which then relays the link's packets or introduces
+// the two ends for a punched path to the guard's address: both must stay outside.
 func (d *Daemon) bypassGuard(path []circmgr.Relay) error {
 	if d.routes == nil {
 		return nil
 	}
-	return d.routes.Bypass(path[0].Info.Addr.Addr())
+	guard := path[0].Info
+	if !guard.Rendezvous.IsZero() {
+		if err := d.routes.Bypass(guard.Rendezvous.Addr.Addr()); err != nil {
+			return err
+		}
+	}
+	return d.routes.Bypass(guard.Addr.Addr())
 }
 
 // Down is closed when a `down` request asks the daemon to stop.

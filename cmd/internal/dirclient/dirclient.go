@@ -124,7 +124,7 @@ func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*Network, error) {
 			net.Problems = append(net.Problems, fmt.Errorf("relay %s: no descriptor matches the consensus", r.Identity))
 			continue
 		}
-		net.Relays = append(net.Relays, Relay{Path: pathRelay(r, d), Info: infoOf(d), Descriptor: d})
+		net.Relays = append(net.Relays, Relay{Path: pathRelay(r, d), Info: relay.InfoFrom(d, d.Addresses[0]), Descriptor: d})
 	}
 	if len(net.Relays) == 0 {
 		return nil, fmt.Errorf("the consensus lists %d relays but no descriptor of them could be had (%v)", len(cons.Relays), errors.Join(net.Problems...))
@@ -257,10 +257,6 @@ func pathRelay(r directory.Relay, d *descriptor.Descriptor) path.Relay {
 		Country:  d.Country,
 		Region:   d.Region,
 	}
-}
-
-func infoOf(d *descriptor.Descriptor) relay.Info {
-	return relay.Info{Identity: d.Identity, Onion: d.OnionKey, LinkKey: d.LinkKey, Addr: d.Addresses[0]}
 }
 
 // Identities returns the identities of the relays, for lookups.

@@ -18,6 +18,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/directory"
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 var now = time.Now().UTC().Truncate(time.Second)
@@ -73,6 +74,13 @@ func newTestNet(t *testing.T, relays int) *testNet {
 			ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(7 * 24 * time.Hour),
 			Addresses: []netip.AddrPort{netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 1}), 7000)},
 			Published: now.Add(-time.Minute), Seq: 1, Software: "test",
+		}
+		if i%2 == 1 { // every other relay is behind a NAT, with two rendezvous
+			for j := range 2 {
+				rk, _ := keys.GenerateStatic(rand.Reader)
+				d.Rendezvous = append(d.Rendezvous, descriptor.Rendezvous{LinkKey: rk.Public(),
+					Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i), 1, byte(j + 1)}), 7000)})
+			}
 		}
 		b, err := d.Sign(id)
 		if err != nil {
@@ -142,10 +150,26 @@ func TestFetchAgreesWithAThreshold(t *testing.T) {
 	if len(net.Relays) != 4 || len(net.Problems) == 0 {
 		t.Fatalf("%d relays, problems %v", len(net.Relays), net.Problems)
 	}
+	natted := 0
 	for _, r := range net.Relays {
 		if r.Info.Identity != r.Descriptor.Identity || !r.Path.Flags.Has(1) {
 			t.Fatalf("relay %+v", r)
 		}
+		if r.Info.Addr != r.Descriptor.Addresses[0] || r.Path.Addr != r.Info.Addr {
+			t.Fatalf("relay %s: address %v, path %v, descriptor %v", r.Path, r.Info.Addr, r.Path.Addr, r.Descriptor.Addresses)
+		}
+		// A relay behind a NAT is dialled through its first rendezvous.
+		want := link.Rendezvous{}
+		if rv := r.Descriptor.Rendezvous; len(rv) > 0 {
+			want = link.Rendezvous{Key: rv[0].LinkKey, Addr: rv[0].Addr}
+			natted++
+		}
+		if r.Info.Rendezvous != want {
+			t.Fatalf("relay %s: rendezvous %+v, want %+v", r.Path, r.Info.Rendezvous, want)
+		}
+	}
+	if natted != 2 {
+		t.Fatalf("%d relays behind a NAT, want 2", natted)
 	}
 	n.auths[1].srv.Close() // now only one answers: below the threshold
 	if _, err := f.Fetch(context.Background(), now); err == nil {

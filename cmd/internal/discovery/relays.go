@@ -86,14 +86,15 @@ func ewma(avg, sample float64) float64 {
 	return ewmaWeight*sample + (1-ewmaWeight)*avg
 }
 
-// info is what building a probe circuit to the relay needs: the keys of its descriptor, and the
-// address it was found at if the descriptor still lists it (else its preferred one).
+// info is what building a probe circuit to the relay needs: the keys of its descriptor, the address
+// it was found at if the descriptor still lists it (else its preferred one), and its first rendezvous,
+// if it is behind a NAT.
 func (s *relayState) info() relay.Info {
 	addr := s.desc.Addresses[0]
 	if slices.Contains(s.desc.Addresses, s.Addr) {
 		addr = s.Addr
 	}
-	return relay.Info{Identity: s.desc.Identity, Onion: s.desc.OnionKey, LinkKey: s.desc.LinkKey, Addr: addr}
+	return relay.InfoFrom(s.desc, addr)
 }
 
 // view is the relay as the flag rules see it at now.

@@ -11,6 +11,7 @@
 //	onion_key = "…"  # X25519, base64
 //	exit = true
 //	exit_ports = "tcp=80,443 udp=53"
+//	rendezvous = "…@203.0.113.9:7000"  # optional, for a relay behind a NAT: X25519 link key, base64 @ address
 package relaylist
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/exit/policy"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // Limits the parser enforces, so that a hostile or broken file fails fast and clearly.
@@ -55,6 +57,9 @@ type entryText struct {
 	OnionKey  string `toml:"onion_key"`
 	Exit      bool   `toml:"exit"`
 	ExitPorts string `toml:"exit_ports,omitempty"`
+	// Rendezvous is LINKKEY@IP:PORT, the link key in the base64 of link_key: "@" is not in that alphabet
+	// nor in an address, so the text splits one way only.
+	Rendezvous string `toml:"rendezvous,omitempty"`
 }
 
 // Parse reads a relay list, reporting every problem in it at once.
@@ -106,14 +111,9 @@ func (t entryText) entry() (Entry, error) {
 	if err := checkName(t.Name); err != nil {
 		errs = append(errs, err)
 	}
-	ap, err := netip.ParseAddrPort(t.Address)
-	switch {
-	case err != nil:
+	var err error
+	if e.Info.Addr, err = parseAddr(t.Address); err != nil {
 		errs = append(errs, fmt.Errorf("address: %w", err))
-	case ap.Port() == 0 || ap.Addr().IsUnspecified() || ap.Addr().IsMulticast() || ap.Addr().Zone() != "":
-		errs = append(errs, fmt.Errorf("address %s: not a relay's address", t.Address))
-	default:
-		e.Info.Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	if e.Info.Identity, err = keys.ParseIdentityPublic(t.Identity); err != nil {
 		errs = append(errs, fmt.Errorf("identity: %w", err))
@@ -124,6 +124,17 @@ func (t entryText) entry() (Entry, error) {
 	if e.Info.Onion, err = keys.ParseStaticPublic(t.OnionKey); err != nil {
 		errs = append(errs, fmt.Errorf("onion_key: %w", err))
 	}
+	if t.Rendezvous != "" {
+		rv, err := parseRendezvous(t.Rendezvous)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case rv.Key == e.Info.LinkKey:
+			errs = append(errs, errors.New("rendezvous: the relay's own link key: a relay cannot be reached through itself"))
+		default:
+			e.Info.Rendezvous = rv
+		}
+	}
 	switch {
 	case t.ExitPorts != "" && !t.Exit:
 		errs = append(errs, errors.New("exit_ports given for a relay that is not an exit"))
@@ -133,6 +144,38 @@ func (t entryText) entry() (Entry, error) {
 		}
 	}
 	return e, errors.Join(errs...)
+}
+
+// parseAddr reads an address others connect to, in its one form: an IPv4 address written as IPv6
+// becomes the IPv4 one, so that equal addresses compare equal.
+func parseAddr(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	switch {
+	case err != nil:
+		return netip.AddrPort{}, err
+	case ap.Port() == 0 || ap.Addr().IsUnspecified() || ap.Addr().IsMulticast() || ap.Addr().Zone() != "":
+		return netip.AddrPort{}, fmt.Errorf("%s: not a relay's address", s)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// parseRendezvous reads LINKKEY@IP:PORT. Each problem names the field, as entry's do, since they are
+// listed one a line.
+func parseRendezvous(s string) (link.Rendezvous, error) {
+	key, addr, ok := strings.Cut(s, "@")
+	if !ok {
+		return link.Rendezvous{}, fmt.Errorf("rendezvous %q: want LINKKEY@IP:PORT", s)
+	}
+	var rv link.Rendezvous
+	var errs []error
+	var err error
+	if rv.Key, err = keys.ParseStaticPublic(key); err != nil {
+		errs = append(errs, fmt.Errorf("rendezvous link key: %w", err))
+	}
+	if rv.Addr, err = parseAddr(addr); err != nil {
+		errs = append(errs, fmt.Errorf("rendezvous address: %w", err))
+	}
+	return rv, errors.Join(errs...)
 }
 
 func checkName(name string) error {
@@ -161,6 +204,9 @@ func Encode(entries []Entry) ([]byte, error) {
 		}
 		if e.Exit {
 			t.ExitPorts = e.ExitPorts.String()
+		}
+		if rv := e.Info.Rendezvous; !rv.IsZero() {
+			t.Rendezvous = rv.Key.String() + "@" + rv.Addr.String()
 		}
 		f.Relay = append(f.Relay, t)
 	}

@@ -2,6 +2,7 @@ package relaylist
 
 import (
 	"crypto/rand"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/exit/policy"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 func entry(t testing.TB, name, addr string, exit bool) Entry {
@@ -26,11 +28,27 @@ func entry(t testing.TB, name, addr string, exit bool) Entry {
 	return e
 }
 
+// natted returns e behind a NAT, reached through a rendezvous at addr.
+func natted(t testing.TB, e Entry, addr string) Entry {
+	t.Helper()
+	k, _ := keys.GenerateStatic(rand.Reader)
+	e.Info.Rendezvous = link.Rendezvous{Key: k.Public(), Addr: netip.MustParseAddrPort(addr)}
+	return e
+}
+
 func TestRoundTrip(t *testing.T) {
-	in := []Entry{entry(t, "r1", "10.240.0.11:7000", false), entry(t, "x1", "[2001:db8::1]:7000", true)}
+	in := []Entry{entry(t, "r1", "10.240.0.11:7000", false), entry(t, "x1", "[2001:db8::1]:7000", true),
+		natted(t, entry(t, "n1", "10.240.0.12:7000", false), "203.0.113.9:7000"),
+		natted(t, entry(t, "n2", "10.240.0.13:7000", true), "[2001:db8::9]:7000")}
 	text, err := Encode(in)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := `rendezvous = "` + in[2].Info.Rendezvous.Key.String() + `@203.0.113.9:7000"`; !strings.Contains(string(text), want) {
+		t.Fatalf("no %s in\n%s", want, text)
+	}
+	if n := strings.Count(string(text), "rendezvous"); n != 2 {
+		t.Fatalf("%d rendezvous lines for 2 relays behind a NAT:\n%s", n, text)
 	}
 	out, err := Parse(text)
 	if err != nil {
@@ -39,7 +57,7 @@ func TestRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(in, out) {
 		t.Fatalf("round trip changed the list:\n%+v\n%+v", in, out)
 	}
-	if ex := Exits(out); len(ex) != 1 || ex[0].Name != "x1" {
+	if ex := Exits(out); len(ex) != 2 || ex[0].Name != "x1" || ex[1].Name != "n2" {
 		t.Fatalf("Exits: %+v", ex)
 	}
 }
@@ -56,13 +74,25 @@ link_key = ""
 onion_key = "x"
 exit_ports = "tcp=80 udp=none"
 colour = "red"
+rendezvous = "203.0.113.9:7000"
 `
+	for i, rv := range []string{"!" + good.Info.LinkKey.String()[1:] + "@203.0.113.9:7000", good.Info.Onion.String() + "@0.0.0.0:7000",
+		good.Info.LinkKey.String() + "@203.0.113.9:7000"} {
+		e := entry(t, fmt.Sprintf("n%d", i), fmt.Sprintf("10.240.1.%d:7000", i+1), false)
+		if i == 2 {
+			e.Info.LinkKey = good.Info.LinkKey
+		}
+		text, _ := Encode([]Entry{e})
+		bad += strings.Replace(string(text), "[[relay]]\n", "[[relay]]\nrendezvous = \""+rv+"\"\n", 1)
+	}
 	_, err := Parse([]byte(bad))
 	if err == nil {
 		t.Fatal("a broken list was accepted")
 	}
 	for _, want := range []string{"used twice", "identity listed twice", "bad name!", "not a relay's address",
-		"identity:", "link_key:", "onion_key:", "exit_ports given", "unknown key relay.colour"} {
+		"identity:", "link_key:", "onion_key:", "exit_ports given", "unknown key relay.colour",
+		`rendezvous "203.0.113.9:7000": want LINKKEY@IP:PORT`, "rendezvous link key:",
+		"rendezvous address: 0.0.0.0:7000: not a relay's address", "rendezvous: the relay's own link key"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
@@ -79,7 +109,8 @@ func TestLimits(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	text, _ := Encode([]Entry{entry(f, "r1", "10.240.0.11:7000", false), entry(f, "x1", "10.240.0.21:7000", true)})
+	text, _ := Encode([]Entry{entry(f, "r1", "10.240.0.11:7000", false), entry(f, "x1", "10.240.0.21:7000", true),
+		natted(f, entry(f, "n1", "10.240.0.12:7000", false), "203.0.113.9:7000")})
 	f.Add(text)
 	f.Add([]byte("[[relay]]\nname = 1\n"))
 	f.Add([]byte("relay = 3"))
