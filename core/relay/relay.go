@@ -44,6 +44,12 @@ type Config struct {
 	// learn which descriptor to fetch.
 	NetworkID [32]byte
 
+	// Rendezvous, if set, makes the relay a rendezvous for relays and clients behind NATs: they register
+	// with it, it introduces their peers and relays the sealed packets of pairs that cannot punch a
+	// path (network/link). Only a relay reachable at a public address should be one. Its whois then
+	// also answers which relays are registered with it (core/whois), for the authorities.
+	Rendezvous *link.RendezvousConfig
+
 	// OnOther, if set, receives the datagrams of the relay's socket that are neither link packets nor
 	// whois questions (STUN answers for NAT detection), synchronously on the reading goroutine.
 	OnOther func(pkt []byte, from netip.AddrPort)
@@ -68,6 +74,7 @@ type Config struct {
 type LinkTuning struct {
 	Readers                                                  int
 	KeepaliveInterval, DeadAfter, RekeyAfter, HandshakeRetry time.Duration
+	Traversal                                                link.TraversalTimes
 }
 
 // Apply copies the tuning into a link configuration.
@@ -75,6 +82,7 @@ func (t LinkTuning) Apply(c *link.Config) {
 	c.Readers = t.Readers
 	c.KeepaliveInterval, c.DeadAfter = t.KeepaliveInterval, t.DeadAfter
 	c.RekeyAfter, c.HandshakeRetry = t.RekeyAfter, t.HandshakeRetry
+	c.Traversal = t.Traversal
 }
 
 func (c *Config) setDefaults() {
@@ -207,6 +215,7 @@ func New(cfg Config) (*Relay, error) {
 		Static:     cfg.LinkKey,
 		OnMessage:  func(l *link.Link, msg []byte) { r.onMessage(l, msg) },
 		OnLinkDown: func(l *link.Link, err error) { r.onLinkDown(l, err) },
+		Rendezvous: cfg.Rendezvous,
 		Logger:     cfg.Logger,
 	}
 	if cfg.NetworkID != ([32]byte{}) || cfg.OnOther != nil {
@@ -229,6 +238,17 @@ func New(cfg Config) (*Relay, error) {
 	go r.janitor()
 	return r, nil
 }
+
+// Register makes the relay reachable through rv, for a relay behind a NAT (link.Node.Register): it
+// returns once rv confirmed, and the registration lasts as long as the returned link. The tag rv keeps
+// is the relay's identity key, which rv lists to the discovery authorities.
+func (r *Relay) Register(ctx context.Context, rv link.Rendezvous) (*link.Link, error) {
+	id := r.cfg.Identity.Public()
+	return r.node.Register(ctx, rv, id[:])
+}
+
+// Paths counts the relay's live links by how their packets travel, indexed by link.PathKind.
+func (r *Relay) Paths() [3]int { return r.node.Paths() }
 
 // WriteTo sends a datagram that is not a link packet (a STUN request) from the relay's socket.
 func (r *Relay) WriteTo(pkt []byte, to netip.AddrPort) error { return r.node.WriteTo(pkt, to) }

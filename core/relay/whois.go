@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/core/whois"
+	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
 // whoisRate bounds the whois answers a relay sends per second: answers are shorter than requests, but
@@ -33,11 +34,32 @@ func (r *Relay) onOther(pkt []byte, from netip.AddrPort) {
 		r.stats.whoisLimited.Add(1)
 		return
 	}
-	resp, err := whois.Answer(pkt, r.cfg.NetworkID, r.cfg.Identity.Public())
+	var resp []byte
+	var err error
+	if whois.IsRegisteredRequest(pkt) {
+		resp, err = whois.AnswerRegistered(pkt, r.registered())
+	} else {
+		resp, err = whois.Answer(pkt, r.cfg.NetworkID, r.cfg.Identity.Public())
+	}
 	if err != nil {
 		r.stats.malformed.Add(1)
 		return
 	}
 	r.stats.whois.Add(1) // before the answer leaves, so that whoever reads it sees it counted
 	r.cfg.Conn.WriteToUDPAddrPort(resp, from)
+}
+
+// registered lists the relays registered with this relay as a rendezvous: those whose tag is an
+// identity key (clients do not register).
+func (r *Relay) registered() []whois.Registration {
+	var out []whois.Registration
+	for _, reg := range r.node.Registered() {
+		if len(reg.Tag) != len(keys.IdentityPublic{}) {
+			continue
+		}
+		var id keys.IdentityPublic
+		copy(id[:], reg.Tag)
+		out = append(out, whois.Registration{Identity: id, Addr: reg.Addr})
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"crypto/rand"
 	"net"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/whois"
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 func TestRelayAnswersWhois(t *testing.T) {
@@ -48,5 +50,62 @@ func TestRelayAnswersWhois(t *testing.T) {
 	s := r.Stats()
 	if s.Whois != 1 || s.DropMalformed != 1 || s.DropOther != 1 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// A relay that serves as a rendezvous lists the relays registered with it, by identity, to whoever
+// asks (the authorities), and a relay behind a NAT registers with its identity.
+func TestRendezvousListsRegisteredRelays(t *testing.T) {
+	network := [32]byte{1, 2, 3}
+	newRelay := func(rv *link.RendezvousConfig) *Relay {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := keys.GenerateIdentity(rand.Reader)
+		lk, _ := keys.GenerateStatic(rand.Reader)
+		ok, _ := keys.GenerateStatic(rand.Reader)
+		r, err := New(Config{Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, NetworkID: network, Rendezvous: rv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	rv, natted := newRelay(&link.RendezvousConfig{}), newRelay(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info := rv.Info()
+	if _, err := natted.Register(ctx, link.Rendezvous{Key: info.LinkKey, Addr: info.Addr}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	nonce := [whois.NonceLen]byte{4}
+	if _, err := c.WriteToUDPAddrPort(whois.RegisteredRequest(nonce, 0), info.Addr); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, whois.RegisteredRequestLen)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pages, regs, err := whois.ParseRegistered(buf[:n], nonce)
+	if err != nil || pages != 1 || len(regs) != 1 || regs[0].Identity != natted.Info().Identity || regs[0].Addr != natted.Info().Addr {
+		t.Fatalf("registered list %+v (%d pages, %v), want the NAT'd relay at %v", regs, pages, err, natted.Info().Addr)
+	}
+	// A relay that is no rendezvous has nobody to list.
+	if _, err := c.WriteToUDPAddrPort(whois.RegisteredRequest(nonce, 0), natted.Info().Addr); err != nil {
+		t.Fatal(err)
+	}
+	if n, err = c.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, regs, err := whois.ParseRegistered(buf[:n], nonce); err != nil || len(regs) != 0 {
+		t.Fatalf("a relay that is no rendezvous listed %v (%v)", regs, err)
 	}
 }

@@ -93,6 +93,19 @@ func (l *Link) Path() Path {
 	return Path{Kind: PathPunched, Via: r.via, RTT: time.Duration(l.punchRTT.Load())}
 }
 
+// Paths counts the node's live links by how their packets travel, indexed by PathKind.
+func (n *Node) Paths() [3]int {
+	var counts [3]int
+	n.peersMu.RLock()
+	for _, l := range n.peers {
+		if l.established.Load() && !l.closed.Load() {
+			counts[l.Path().Kind]++
+		}
+	}
+	n.peersMu.RUnlock()
+	return counts
+}
+
 // TraversalTimes are the timers of NAT traversal; zero fields take the defaults.
 type TraversalTimes struct {
 	// PunchInterval is the pace of pings on the direct path during the PunchWindow after an
