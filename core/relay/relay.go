@@ -170,6 +170,7 @@ type Relay struct {
 	whoisMu                 sync.Mutex
 	whoisSecond, whoisCount int64
 	node                    *link.Node
+	listening               atomic.Pointer[link.Node] // node, for the socket's readers, which start before New stores it
 	server                  *ntor.Server
 	linkID                  keys.StaticPublic
 	tab                     *table
@@ -228,6 +229,7 @@ func New(cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	r.node = node
+	r.listening.Store(node)
 	// Handshakes run on their own workers so that a CREATE flood queues there, not in front of data.
 	workers := max(1, runtime.GOMAXPROCS(0)/2)
 	for range workers {

@@ -52,8 +52,12 @@ func (r *Relay) onOther(pkt []byte, from netip.AddrPort) {
 // registered lists the relays registered with this relay as a rendezvous: those whose tag is an
 // identity key (clients do not register).
 func (r *Relay) registered() []whois.Registration {
+	node := r.listening.Load() // a whois may arrive before New has stored r.node
+	if node == nil {
+		return nil
+	}
 	var out []whois.Registration
-	for _, reg := range r.node.Registered() {
+	for _, reg := range node.Registered() {
 		if len(reg.Tag) != len(keys.IdentityPublic{}) {
 			continue
 		}
