@@ -116,7 +116,11 @@ func runTestnet(args []string) int {
 	}
 	fmt.Printf("\nthe client's circuit (TUN mvc0, MTU %d, all traffic routed into it):\n", s.MTU)
 	for _, h := range s.Circuit.Hops {
-		fmt.Printf("  %-6s %-3s %-17s identity %s…\n", h.Role, n.NameOf(h.Name), h.Address, h.Identity[:12])
+		fmt.Printf("  %-6s %-3s %-17s identity %s…", h.Role, n.NameOf(h.Name), h.Address, h.Identity[:12])
+		if h.Link != "" {
+			fmt.Printf("  link: %s", h.Link)
+		}
+		fmt.Println()
 	}
 
 	if !opts.demo {

@@ -276,7 +276,11 @@ func printStatus(w io.Writer, s clientd.Status) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "MeshVPN: %s (up %s, TUN %s, MTU %d)\n", s.State, (time.Duration(s.UptimeSec * float64(time.Second))).Round(time.Second), s.TUN, s.MTU)
 	for _, h := range s.Circuit.Hops {
-		fmt.Fprintf(&b, "  %-6s %-12s %-22s %s…\n", h.Role, h.Name, h.Address, h.Identity[:min(12, len(h.Identity))])
+		fmt.Fprintf(&b, "  %-6s %-12s %-22s %s…", h.Role, h.Name, h.Address, h.Identity[:min(12, len(h.Identity))])
+		if h.Link != "" {
+			fmt.Fprintf(&b, "  link: %s", h.Link)
+		}
+		b.WriteByte('\n')
 	}
 	if dir := s.Directory; dir != nil {
 		fmt.Fprintf(&b, "  directory: %d relays, agreed by %d authorities, fetched %s\n", dir.Relays, dir.Authorities, dir.Fetched.Format(time.TimeOnly))

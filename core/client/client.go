@@ -136,6 +136,16 @@ func (c *Client) Close() error {
 // WriteTo sends a datagram that is not a link packet (a STUN request) from the client's socket.
 func (c *Client) WriteTo(pkt []byte, to netip.AddrPort) error { return c.node.WriteTo(pkt, to) }
 
+// LinkPath returns how the client's link to peer (a guard's link key) carries its packets: direct,
+// punched through the peer's NAT, or relayed by its rendezvous. ok is false without a live link.
+func (c *Client) LinkPath(peer keys.StaticPublic) (p link.Path, ok bool) {
+	l := c.node.Link(peer)
+	if l == nil {
+		return link.Path{}, false
+	}
+	return l.Path(), true
+}
+
 // LocalAddr returns the address of the client's socket.
 func (c *Client) LocalAddr() netip.AddrPort { return c.node.LocalAddr() }
 

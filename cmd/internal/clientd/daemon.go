@@ -26,6 +26,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/engine"
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/network/link"
 	"github.com/meshvpn/meshvpn/network/natcheck"
 	"github.com/meshvpn/meshvpn/network/route"
 	"github.com/meshvpn/meshvpn/network/tun"
@@ -255,7 +256,11 @@ func (d *Daemon) Status() Status {
 		case len(ms.Path) - 1:
 			role = "exit"
 		}
-		s.Circuit.Hops = append(s.Circuit.Hops, Hop{Role: role, Name: r.Name, Address: r.Info.Addr.String(), Identity: r.Info.Identity.String()})
+		h := Hop{Role: role, Name: r.Name, Address: r.Info.Addr.String(), Identity: r.Info.Identity.String()}
+		if i == 0 && d.client != nil {
+			h.Link = linkText(d.client, r.Info)
+		}
+		s.Circuit.Hops = append(s.Circuit.Hops, h)
 	}
 	if !ms.Since.IsZero() {
 		s.Circuit.Since, s.Circuit.AgeSec = ms.Since, now.Sub(ms.Since).Seconds()
@@ -264,6 +269,20 @@ func (d *Daemon) Status() Status {
 		s.Reroutes = append(s.Reroutes, Reroute{Died: r.Died, GapMillis: float64(r.Gap().Microseconds()) / 1000, Why: r.Why, Path: r.Path, SameSession: r.SameSession})
 	}
 	return s
+}
+
+// linkText describes the client's link to the relay: how its packets travel.
+func linkText(c *client.Client, r relay.Info) string {
+	p, ok := c.LinkPath(r.LinkKey)
+	switch {
+	case !ok:
+		return ""
+	case p.Kind == link.PathDirect:
+		return p.Kind.String()
+	case p.Kind == link.PathPunched && p.RTT > 0:
+		return fmt.Sprintf("%s via %s (direct round trip %v)", p.Kind, r.Rendezvous.Addr, p.RTT.Round(10*time.Microsecond))
+	}
+	return fmt.Sprintf("%s via %s", p.Kind, r.Rendezvous.Addr)
 }
 
 // Close takes the client down and leaves the host as it was: circuits torn down (the relays are

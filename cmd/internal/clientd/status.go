@@ -52,6 +52,10 @@ type Hop struct {
 	Name     string `json:"name"`
 	Address  string `json:"address"`
 	Identity string `json:"identity"`
+	// Link is how the client's own link to the hop carries packets (the guard only: the relays' links
+	// are theirs): "direct", or through the guard's rendezvous, "punched via ADDR" (a hole punched in
+	// the guard's NAT) or "relayed via ADDR".
+	Link string `json:"link,omitempty"`
 }
 
 // Traffic counts what went through the tunnel.

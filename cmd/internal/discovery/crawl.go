@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/core/descriptor"
+	"github.com/meshvpn/meshvpn/core/whois"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/dht"
 )
@@ -97,6 +98,28 @@ func (a *Authority) crawl(ctx context.Context, now time.Time) crawlResult {
 			byID[answers[i].id] = append(byID[answers[i].id], p)
 		}
 	}
+	// Relays behind NATs are not announced (nobody could ask their address who they are): every relay
+	// that answered is asked which relays are registered with it as their rendezvous.
+	var answered []netip.AddrPort
+	for i, p := range peers {
+		if errs[i] == nil && answers[i].network == a.networkID {
+			answered = append(answered, p)
+		}
+	}
+	regs := make([][]whois.Registration, len(answered))
+	forEach(len(answered), a.cfg.Crawl.Concurrency, func(i int) {
+		var err error
+		if regs[i], err = a.whois.askRegistered(ctx, answered[i], a.cfg.Crawl.WhoisTimeout); err != nil {
+			a.log.Debug("registered relays", zap.Stringer("rendezvous", answered[i]), zap.Error(err))
+		}
+	})
+	via := make(map[keys.IdentityPublic][]netip.AddrPort) // the rendezvous each was found registered with
+	for i, rv := range answered {
+		for _, r := range regs[i] {
+			byID[r.Identity] = append(byID[r.Identity], r.Addr)
+			via[r.Identity] = append(via[r.Identity], rv)
+		}
+	}
 	ids := make([]keys.IdentityPublic, 0, len(byID))
 	for id := range byID {
 		ids = append(ids, id)
@@ -106,7 +129,7 @@ func (a *Authority) crawl(ctx context.Context, now time.Time) crawlResult {
 
 	var mu sync.Mutex
 	forEach(len(ids), a.cfg.Crawl.Concurrency, func(i int) {
-		f, why, err := a.fetch(ctx, ids[i], byID[ids[i]], now)
+		f, why, err := a.fetch(ctx, ids[i], byID[ids[i]], via[ids[i]], now)
 		if err != nil {
 			a.stats.refused[why].Add(1)
 			a.log.Info("descriptor refused", zap.Stringer("relay", ids[i]), zap.Stringer("reason", why), zap.Error(err))
@@ -125,8 +148,9 @@ func (a *Authority) crawl(ctx context.Context, now time.Time) crawlResult {
 	return res
 }
 
-// fetch gets the descriptor of id from the DHT and checks it.
-func (a *Authority) fetch(ctx context.Context, id keys.IdentityPublic, addrs []netip.AddrPort, now time.Time) (found, reason, error) {
+// fetch gets the descriptor of id from the DHT and checks it. addrs are where the relay was found;
+// via the rendezvous it was found registered with, if it is behind a NAT.
+func (a *Authority) fetch(ctx context.Context, id keys.IdentityPublic, addrs, via []netip.AddrPort, now time.Time) (found, reason, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Crawl.FetchTimeout)
 	defer cancel()
 	v, seq, err := a.dht.Fetch(ctx, ed25519.PublicKey(id[:]), DescriptorSalt(a.networkID))
@@ -136,13 +160,13 @@ func (a *Authority) fetch(ctx context.Context, id keys.IdentityPublic, addrs []n
 	case err != nil:
 		return found{}, refusedFetch, err
 	}
-	return checkDescriptor(v, seq, id, addrs, now, a.networkID, &a.tracker)
+	return checkDescriptor(v, seq, id, addrs, via, now, a.networkID, &a.tracker)
 }
 
 // checkDescriptor decides whether raw, the BEP 44 item with sequence number seq stored under id, is
 // id's descriptor, valid now in the network, and at one of addrs (where id was found); the tracker
 // records it only if every other check passed. It returns the accepted descriptor, or why not.
-func checkDescriptor(raw []byte, seq int64, id keys.IdentityPublic, addrs []netip.AddrPort, now time.Time, networkID [32]byte, t *descriptor.Tracker) (found, reason, error) {
+func checkDescriptor(raw []byte, seq int64, id keys.IdentityPublic, addrs, via []netip.AddrPort, now time.Time, networkID [32]byte, t *descriptor.Tracker) (found, reason, error) {
 	d, err := descriptor.Parse(raw)
 	switch {
 	case errors.Is(err, descriptor.ErrSignature):
@@ -168,6 +192,13 @@ func checkDescriptor(raw []byte, seq int64, id keys.IdentityPublic, addrs []neti
 	}
 	// The relay's preferred address among those it was found at.
 	i := slices.IndexFunc(d.Addresses, func(a netip.AddrPort) bool { return slices.Contains(addrs, a) })
+	if i < 0 && slices.ContainsFunc(d.Rendezvous, func(r descriptor.Rendezvous) bool { return slices.Contains(via, r.Addr) }) {
+		// Behind a NAT, registered with a rendezvous its descriptor names: its registration comes from
+		// its NAT's address, whose port a symmetric NAT picks anew for each destination.
+		i = slices.IndexFunc(d.Addresses, func(a netip.AddrPort) bool {
+			return slices.ContainsFunc(addrs, func(b netip.AddrPort) bool { return b.Addr() == a.Addr() })
+		})
+	}
 	if i < 0 {
 		return found{}, refusedAddress, fmt.Errorf("found at %v, but the descriptor lists %v", addrs, d.Addresses)
 	}

@@ -62,7 +62,7 @@ func TestCheckDescriptor(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var tr descriptor.Tracker
-			_, why, err := checkDescriptor(tc.raw, tc.seq, pub, tc.addrs, checkNow, checkNetwork, &tr)
+			_, why, err := checkDescriptor(tc.raw, tc.seq, pub, tc.addrs, nil, checkNow, checkNetwork, &tr)
 			if err == nil || why != tc.want {
 				t.Fatalf("got %v (%v), want %v", why, err, tc.want)
 			}
@@ -74,7 +74,7 @@ func TestCheckDescriptor(t *testing.T) {
 
 	t.Run("accepted at the preferred address found", func(t *testing.T) {
 		var tr descriptor.Tracker
-		f, _, err := checkDescriptor(good, 5, pub, []netip.AddrPort{netip.MustParseAddrPort("203.0.113.1:7000"), addrB, addrA}, checkNow, checkNetwork, &tr)
+		f, _, err := checkDescriptor(good, 5, pub, []netip.AddrPort{netip.MustParseAddrPort("203.0.113.1:7000"), addrB, addrA}, nil, checkNow, checkNetwork, &tr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,14 +82,14 @@ func TestCheckDescriptor(t *testing.T) {
 			t.Fatalf("accepted at %v: %+v", f.addr, f.desc)
 		}
 		// The same descriptor again is fine; a lower seq or the same seq with other content is not.
-		if _, _, err := checkDescriptor(good, 5, pub, []netip.AddrPort{addrB}, checkNow, checkNetwork, &tr); err != nil {
+		if _, _, err := checkDescriptor(good, 5, pub, []netip.AddrPort{addrB}, nil, checkNow, checkNetwork, &tr); err != nil {
 			t.Fatalf("the same descriptor again: %v", err)
 		}
-		if _, why, _ := checkDescriptor(signedBy(t, id, 4, nil), 4, pub, []netip.AddrPort{addrA}, checkNow, checkNetwork, &tr); why != refusedOldSeq {
+		if _, why, _ := checkDescriptor(signedBy(t, id, 4, nil), 4, pub, []netip.AddrPort{addrA}, nil, checkNow, checkNetwork, &tr); why != refusedOldSeq {
 			t.Fatalf("a lower seq: %v", why)
 		}
 		changed := signedBy(t, id, 5, func(d *descriptor.Descriptor) { d.Bandwidth = 1 })
-		if _, why, _ := checkDescriptor(changed, 5, pub, []netip.AddrPort{addrA}, checkNow, checkNetwork, &tr); why != refusedSeqReused {
+		if _, why, _ := checkDescriptor(changed, 5, pub, []netip.AddrPort{addrA}, nil, checkNow, checkNetwork, &tr); why != refusedSeqReused {
 			t.Fatalf("the same seq with other content: %v", why)
 		}
 		if seq, _ := tr.Seq(pub); seq != 5 {
@@ -105,5 +105,37 @@ func TestReasonNames(t *testing.T) {
 			t.Fatalf("reason %d is named %q", r, r.String())
 		}
 		seen[r.String()] = true
+	}
+}
+
+// A relay behind a NAT is found registered with a rendezvous, from its NAT's address (whose port a
+// symmetric NAT changes): it is accepted only if its descriptor names that rendezvous.
+func TestCheckDescriptorBehindNAT(t *testing.T) {
+	id, _ := keys.GenerateIdentity(rand.Reader)
+	rv := netip.MustParseAddrPort("203.0.113.9:7000")
+	named := func(d *descriptor.Descriptor) {
+		d.Addresses = []netip.AddrPort{addrA}
+		d.Rendezvous = []descriptor.Rendezvous{{LinkKey: keys.StaticPublic{7}, Addr: rv}}
+	}
+	raw := signedBy(t, id, 5, named)
+	registeredFrom := []netip.AddrPort{netip.AddrPortFrom(addrA.Addr(), 41234)}
+	var tr descriptor.Tracker
+	f, _, err := checkDescriptor(raw, 5, id.Public(), registeredFrom, []netip.AddrPort{rv}, checkNow, checkNetwork, &tr)
+	if err != nil || f.addr != addrA {
+		t.Fatalf("NAT'd relay registered with the rendezvous it names: %v (addr %v)", err, f.addr)
+	}
+	for _, tc := range []struct {
+		name  string
+		addrs []netip.AddrPort
+		via   []netip.AddrPort
+	}{
+		{"not found through a rendezvous", registeredFrom, nil},
+		{"registered with a rendezvous it does not name", registeredFrom, []netip.AddrPort{netip.MustParseAddrPort("203.0.113.8:7000")}},
+		{"registered from another address", []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:41234")}, []netip.AddrPort{rv}},
+	} {
+		var tr descriptor.Tracker
+		if _, why, _ := checkDescriptor(raw, 5, id.Public(), tc.addrs, tc.via, checkNow, checkNetwork, &tr); why != refusedAddress {
+			t.Errorf("%s: reason %v, want %v", tc.name, why, refusedAddress)
+		}
 	}
 }

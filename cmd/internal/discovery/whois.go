@@ -28,13 +28,22 @@ type whoisAsker struct {
 }
 
 type question struct {
-	nonce  [whois.NonceLen]byte
-	answer chan whoisAnswer // buffered: the reader never blocks
+	nonce [whois.NonceLen]byte
+	// parse accepts the answer meant for this question; the answer goes to answer (buffered: the
+	// reader never blocks).
+	parse  func(b []byte, nonce [whois.NonceLen]byte) (any, error)
+	answer chan any
 }
 
 type whoisAnswer struct {
 	network [32]byte
 	id      keys.IdentityPublic
+}
+
+// registeredPage is one page of a rendezvous's list of registered relays.
+type registeredPage struct {
+	pages int
+	regs  []whois.Registration
 }
 
 func newWhoisAsker(conn *net.UDPConn) *whoisAsker {
@@ -52,7 +61,7 @@ func (w *whoisAsker) Close() error {
 
 func (w *whoisAsker) read() {
 	defer close(w.done)
-	buf := make([]byte, 512)
+	buf := make([]byte, 2048)
 	for {
 		n, from, err := w.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -61,15 +70,15 @@ func (w *whoisAsker) read() {
 			}
 			continue
 		}
-		if n != whois.ResponseLen || !whois.IsWhois(buf[:n]) {
+		if !whois.IsWhois(buf[:n]) {
 			continue
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		w.mu.Lock()
 		for _, q := range w.waiting[from] {
-			if net, id, err := whois.ParseAnswer(buf[:n], q.nonce); err == nil {
+			if a, err := q.parse(buf[:n], q.nonce); err == nil {
 				select {
-				case q.answer <- whoisAnswer{net, id}:
+				case q.answer <- a:
 				default:
 				}
 				break
@@ -79,13 +88,49 @@ func (w *whoisAsker) read() {
 	}
 }
 
-// ask asks the relay at addr which identity it is, and waits up to timeout for the answer. The
-// question is sent twice (at once and halfway), since one datagram may be lost.
+// ask asks the relay at addr which identity it is, and waits up to timeout for the answer.
 func (w *whoisAsker) ask(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (whoisAnswer, error) {
-	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-	q := &question{answer: make(chan whoisAnswer, 1)}
-	if _, err := rand.Read(q.nonce[:]); err != nil {
+	a, err := w.exchange(ctx, addr, timeout, whois.Request, func(b []byte, nonce [whois.NonceLen]byte) (any, error) {
+		net, id, err := whois.ParseAnswer(b, nonce)
+		return whoisAnswer{net, id}, err
+	})
+	if err != nil {
 		return whoisAnswer{}, err
+	}
+	return a.(whoisAnswer), nil
+}
+
+// askRegistered asks the relay at addr, a rendezvous, which relays are registered with it: every page
+// of its list, each within timeout.
+func (w *whoisAsker) askRegistered(ctx context.Context, addr netip.AddrPort, timeout time.Duration) ([]whois.Registration, error) {
+	var all []whois.Registration
+	for page, pages := 0, 1; page < pages; page++ {
+		a, err := w.exchange(ctx, addr, timeout,
+			func(nonce [whois.NonceLen]byte) []byte { return whois.RegisteredRequest(nonce, page) },
+			func(b []byte, nonce [whois.NonceLen]byte) (any, error) {
+				got, n, regs, err := whois.ParseRegistered(b, nonce)
+				if err == nil && got != page {
+					err = fmt.Errorf("page %d for page %d", got, page)
+				}
+				return registeredPage{n, regs}, err
+			})
+		if err != nil {
+			return all, err
+		}
+		p := a.(registeredPage)
+		pages = p.pages
+		all = append(all, p.regs...)
+	}
+	return all, nil
+}
+
+// exchange sends the request req makes to addr and waits up to timeout for an answer parse accepts.
+// The request is sent twice (at once and halfway), since one datagram may be lost.
+func (w *whoisAsker) exchange(ctx context.Context, addr netip.AddrPort, timeout time.Duration, req func([whois.NonceLen]byte) []byte, parse func([]byte, [whois.NonceLen]byte) (any, error)) (any, error) {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	q := &question{parse: parse, answer: make(chan any, 1)}
+	if _, err := rand.Read(q.nonce[:]); err != nil {
+		return nil, err
 	}
 	w.mu.Lock()
 	w.waiting[addr] = append(w.waiting[addr], q)
@@ -94,9 +139,9 @@ func (w *whoisAsker) ask(ctx context.Context, addr netip.AddrPort, timeout time.
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req := whois.Request(q.nonce)
-	if _, err := w.conn.WriteToUDPAddrPort(req, addr); err != nil {
-		return whoisAnswer{}, fmt.Errorf("whois %s: %w", addr, err)
+	msg := req(q.nonce)
+	if _, err := w.conn.WriteToUDPAddrPort(msg, addr); err != nil {
+		return nil, fmt.Errorf("whois %s: %w", addr, err)
 	}
 	again := time.NewTimer(timeout / 2)
 	defer again.Stop()
@@ -105,9 +150,9 @@ func (w *whoisAsker) ask(ctx context.Context, addr netip.AddrPort, timeout time.
 		case a := <-q.answer:
 			return a, nil
 		case <-again.C:
-			_, _ = w.conn.WriteToUDPAddrPort(req, addr)
+			_, _ = w.conn.WriteToUDPAddrPort(msg, addr)
 		case <-ctx.Done():
-			return whoisAnswer{}, fmt.Errorf("whois %s: %w", addr, errNoAnswer)
+			return nil, fmt.Errorf("whois %s: %w", addr, errNoAnswer)
 		}
 	}
 }

@@ -45,6 +45,7 @@ type Config struct {
 	Bandwidth       uint64        `toml:"bandwidth"`
 	Family          []string      `toml:"family"`
 	Link            LinkConfig    `toml:"link"`
+	NAT             NATConfig     `toml:"nat"`
 	Exit            ExitConfig    `toml:"exit"`
 }
 
@@ -122,6 +123,7 @@ func (c *Config) Validate() error {
 	if !c.RelayOnly {
 		errs = append(errs, c.Exit.validate()...)
 	}
+	errs = append(errs, c.NAT.validate()...)
 	if c.Genesis != "" {
 		if _, err := netip.ParseAddrPort(c.DHTListen); err != nil {
 			errs = append(errs, fmt.Errorf("dht_listen: %w", err))

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // collector exports the relay's and the exit's counters, read from their snapshots at each scrape.
@@ -21,11 +22,13 @@ var (
 	descWhois      = prometheus.NewDesc("meshvpn_relay_whois_total", "Whois questions from discovery authorities answered, and not answered for the rate limit.", []string{"result"}, nil)
 	descPublished  = prometheus.NewDesc("meshvpn_descriptor_publications_total", "Descriptor publications on the DHT that worked and that failed.", []string{"result"}, nil)
 	descNAT        = prometheus.NewDesc("meshvpn_node_nat", "1 for the NAT mapping the node's socket was last found behind (none, endpoint-independent, address/port-dependent, unknown).", []string{"mapping"}, nil)
+	descLinks      = prometheus.NewDesc("meshvpn_node_links", "Live links by path: direct, punched (a hole punched with a rendezvous's help) or relayed (through a rendezvous).", []string{"path"}, nil)
+	descReachable  = prometheus.NewDesc("meshvpn_node_rendezvous_registered", "1 while this node, behind a NAT, is registered with a rendezvous.", nil, nil)
 	descDenied     = prometheus.NewDesc("meshvpn_exit_denied_total", "Packets the exit policy refused, by the rule or protection that refused them.", []string{"reason"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNAT, descWhois, descPublished, descCells, descCircuits, descCircEvents, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
+	for _, d := range []*prometheus.Desc{descLinks, descReachable, descNAT, descWhois, descPublished, descCells, descCircuits, descCircEvents, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
 		ch <- d
 	}
 }
@@ -46,6 +49,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	} {
 		ch <- daemon.Counter(descRelayDrops, v, reason)
 	}
+	for kind, count := range c.n.relay.Paths() {
+		ch <- daemon.Gauge(descLinks, float64(count), link.PathKind(kind).String())
+	}
+	registered := 0.0
+	if _, ok := c.n.Rendezvous(); ok {
+		registered = 1
+	}
+	ch <- daemon.Gauge(descReachable, registered)
 	ch <- daemon.Counter(descWhois, r.Whois, "answered")
 	ch <- daemon.Counter(descWhois, r.WhoisLimited, "limited")
 	if r := c.n.NAT(); r != nil {

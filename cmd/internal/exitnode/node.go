@@ -27,6 +27,7 @@ import (
 	"github.com/meshvpn/meshvpn/exit/nat"
 	"github.com/meshvpn/meshvpn/exit/policy"
 	"github.com/meshvpn/meshvpn/exit/session"
+	"github.com/meshvpn/meshvpn/network/link"
 	"github.com/meshvpn/meshvpn/network/natcheck"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
@@ -48,8 +49,9 @@ type Node struct {
 	masq    *masq.Rules
 	metrics *daemon.MetricsServer
 	entry   relaylist.Entry
-	pub     *publisher      // nil without a genesis file
-	nat     *natcheck.Watch // nil without STUN servers in the genesis file
+	pub     *publisher            // nil without a genesis file
+	nat     *natcheck.Watch       // nil without STUN servers in the genesis file
+	reach   atomic.Pointer[reach] // while registered with a rendezvous (nat.go)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -119,6 +121,9 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		Link:   relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
 		Logger: log.Named("relay"),
 	}
+	if cfg.NAT.ServeRendezvous {
+		rc.Rendezvous = &link.RendezvousConfig{}
+	}
 	var prober atomic.Pointer[natcheck.Prober] // set once the relay exists; its reader may run before
 	if g != nil {
 		rc.NetworkID = g.NetworkID // answer the authorities' whois
@@ -168,6 +173,10 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		if err := n.startPublishing(g, k); err != nil {
 			return nil, err
 		}
+	}
+	if len(cfg.NAT.Rendezvous) > 0 || n.nat != nil {
+		n.wg.Add(1)
+		go n.keepRegistered(g)
 	}
 	log.Info("serving", zap.String("name", cfg.Name), zap.Stringer("listen", n.relay.Info().Addr), zap.Bool("exit", n.exit != nil))
 	return n, nil
@@ -262,7 +271,7 @@ func (n *Node) watchOwn() {
 }
 
 func (n *Node) writeEntry() error {
-	text, err := relaylist.Encode([]relaylist.Entry{n.entry})
+	text, err := relaylist.Encode([]relaylist.Entry{n.Entry()})
 	if err != nil {
 		return err
 	}
@@ -274,8 +283,24 @@ func (n *Node) writeEntry() error {
 	return os.Rename(tmp, path)
 }
 
-// Entry returns the node's relay list entry.
-func (n *Node) Entry() relaylist.Entry { return n.entry }
+// Entry returns the node's relay list entry: while it is registered with a rendezvous, with the
+// rendezvous and its NAT's public address.
+func (n *Node) Entry() relaylist.Entry {
+	e := n.entry
+	if r := n.reach.Load(); r != nil {
+		e.Info.Rendezvous = r.rv
+		e.Info.Addr = r.public
+	}
+	return e
+}
+
+// Rendezvous returns the rendezvous the node is registered with, if any.
+func (n *Node) Rendezvous() (link.Rendezvous, bool) {
+	if r := n.reach.Load(); r != nil {
+		return r.rv, true
+	}
+	return link.Rendezvous{}, false
+}
 
 // Relay returns the node's relay engine.
 func (n *Node) Relay() *relay.Relay { return n.relay }

@@ -38,6 +38,7 @@ type publisher struct {
 	seq      uint64
 	started  time.Time
 	ok, fail atomic.Uint64
+	kick     chan struct{} // publish now: the node's reach changed
 }
 
 func loadGenesis(path string) (*genesis.Genesis, error) {
@@ -63,7 +64,7 @@ func (n *Node) startPublishing(g *genesis.Genesis, k Keys) error {
 		conn.Close()
 		return err
 	}
-	p := &publisher{n: n, dht: dn, genesis: g, id: k.Identity, k: k, started: time.Now().UTC().Truncate(time.Second)}
+	p := &publisher{n: n, dht: dn, genesis: g, id: k.Identity, k: k, started: time.Now().UTC().Truncate(time.Second), kick: make(chan struct{}, 1)}
 	n.pub = p
 	n.wg.Add(1)
 	go p.run()
@@ -79,6 +80,7 @@ func (p *publisher) run() {
 		case <-p.n.stop:
 			return
 		case <-time.After(wait):
+		case <-p.kick:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		go func() {
@@ -122,12 +124,24 @@ func (p *publisher) publish(ctx context.Context) error {
 	if err := p.dht.Publish(ctx, key, p.genesis.NetworkID[:], int64(p.seq), raw); err != nil {
 		return fmt.Errorf("put: %w", err)
 	}
-	port := int(p.n.entry.Info.Addr.Port())
-	if err := p.dht.Announce(ctx, dht.NetworkInfohash(p.genesis.NetworkID), port); err != nil {
-		return fmt.Errorf("announce: %w", err)
+	// A node behind a NAT is not announced: nobody could ask its address who it is. The authorities
+	// find it in its rendezvous's list of registered relays.
+	if _, natted := p.n.Rendezvous(); !natted {
+		port := int(p.n.entry.Info.Addr.Port())
+		if err := p.dht.Announce(ctx, dht.NetworkInfohash(p.genesis.NetworkID), port); err != nil {
+			return fmt.Errorf("announce: %w", err)
+		}
 	}
 	p.n.log.Info("descriptor published", zap.Uint64("seq", p.seq))
 	return nil
+}
+
+// kickNow has the descriptor published now rather than at the next interval (the node's reach changed).
+func (p *publisher) kickNow() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
 }
 
 // descriptor returns the node's descriptor as of now.
@@ -137,12 +151,15 @@ func (n *Node) descriptor(network [32]byte, k Keys, started, now time.Time, seq 
 		OnionKey:  k.Onion.Public(),
 		ValidFrom: started.Add(-time.Minute), ValidUntil: now.Add(onionValidity),
 		LinkKey:   k.Link.Public(),
-		Addresses: []netip.AddrPort{n.entry.Info.Addr},
+		Addresses: []netip.AddrPort{n.Entry().Info.Addr},
 		Country:   n.cfg.Country, Region: n.cfg.Region,
 		Bandwidth: n.cfg.Bandwidth,
 		Software:  Software,
 		Published: now,
 		Seq:       seq,
+	}
+	if rv, ok := n.Rendezvous(); ok {
+		d.Rendezvous = []descriptor.Rendezvous{{LinkKey: rv.Key, Addr: rv.Addr}}
 	}
 	if n.exit != nil {
 		d.Exit = n.policy.Summary()

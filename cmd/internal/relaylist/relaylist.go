@@ -125,7 +125,7 @@ func (t entryText) entry() (Entry, error) {
 		errs = append(errs, fmt.Errorf("onion_key: %w", err))
 	}
 	if t.Rendezvous != "" {
-		rv, err := parseRendezvous(t.Rendezvous)
+		rv, err := ParseRendezvous(t.Rendezvous)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -159,9 +159,9 @@ func parseAddr(s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
-// parseRendezvous reads LINKKEY@IP:PORT. Each problem names the field, as entry's do, since they are
+// ParseRendezvous reads LINKKEY@IP:PORT (the form relay lists and configurations name a rendezvous in). Each problem names the field, as entry's do, since they are
 // listed one a line.
-func parseRendezvous(s string) (link.Rendezvous, error) {
+func ParseRendezvous(s string) (link.Rendezvous, error) {
 	key, addr, ok := strings.Cut(s, "@")
 	if !ok {
 		return link.Rendezvous{}, fmt.Errorf("rendezvous %q: want LINKKEY@IP:PORT", s)
