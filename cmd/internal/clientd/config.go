@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/crypto/onion"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
@@ -35,6 +36,7 @@ type Config struct {
 	Exit             string        `toml:"exit"`
 	ExitPort         uint16        `toml:"exit_port"`
 	AllowSameSubnet  bool          `toml:"allow_same_subnet"`
+	EntryGuards      []string      `toml:"entry_guards"`
 	Listen           string        `toml:"listen"`
 	ControlSocket    string        `toml:"control_socket"`
 	Metrics          string        `toml:"metrics"`
@@ -89,6 +91,11 @@ func (c *Config) Validate() error {
 		}
 		if _, err := parseExitChoice(c.Exit, c.ExitPort); err != nil {
 			errs = append(errs, err)
+		}
+		for _, g := range c.EntryGuards {
+			if _, err := keys.ParseIdentityPublic(g); err != nil {
+				errs = append(errs, fmt.Errorf("entry_guards %q: %w", g, err))
+			}
 		}
 	case c.Relays == "":
 		errs = append(errs, errors.New("genesis or relays: want the network's genesis file (or, for a network without a directory, a relay list file)"))

@@ -21,8 +21,10 @@ type dirPicker struct {
 	choice     path.ExitChoice
 	sameSubnet bool
 	guardsFile string
-	guards     *path.GuardSet
-	log        *zap.Logger
+	// entryGuards, if set, are the only relays that may be guards (entry_guards).
+	entryGuards map[keys.IdentityPublic]bool
+	guards      *path.GuardSet
+	log         *zap.Logger
 
 	mu       sync.Mutex
 	sel      *path.Selector
@@ -59,6 +61,13 @@ func newDirPicker(cfg Config, log *zap.Logger) (*dirPicker, error) {
 		return nil, err
 	}
 	p := &dirPicker{choice: choice, sameSubnet: cfg.AllowSameSubnet, guardsFile: filepath.Join(cfg.StateDir, "guards"), log: log}
+	for _, g := range cfg.EntryGuards {
+		id, _ := keys.ParseIdentityPublic(g) // checked by Validate
+		if p.entryGuards == nil {
+			p.entryGuards = make(map[keys.IdentityPublic]bool)
+		}
+		p.entryGuards[id] = true
+	}
 	if p.guards, err = path.LoadOrNewGuardSet(p.guardsFile); err != nil {
 		return nil, err
 	}
@@ -71,6 +80,14 @@ func (p *dirPicker) update(net *dirclient.Network) error {
 	byID := make(map[keys.IdentityPublic]circmgr.Relay, len(net.Relays))
 	for i, r := range net.Relays {
 		rs[i] = r.Path
+		if p.entryGuards != nil {
+			// The user's entry guards, and only they, may be guards, whatever the authorities say.
+			if p.entryGuards[r.Path.Identity] {
+				rs[i].Flags |= path.Guard
+			} else {
+				rs[i].Flags &^= path.Guard
+			}
+		}
 		byID[r.Path.Identity] = circmgr.Relay{Name: r.Path.Name, Info: r.Info, Exit: r.Descriptor.IsExit()}
 	}
 	sel, err := path.New(path.Config{Relays: rs, Guards: p.guards, AllowSameSubnet: p.sameSubnet})
