@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/core/client"
+	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/directory"
 	"github.com/meshvpn/meshvpn/core/genesis"
@@ -215,7 +216,8 @@ func (a *Authority) startNetwork() error {
 	if err != nil {
 		return fmt.Errorf("probe.source: %w", err)
 	}
-	if a.client, err = client.New(client.Config{Conn: pc, StepTimeout: a.cfg.Probe.Timeout / probeTries, Retries: probeTries - 1, Logger: a.log.Named("probe")}); err != nil {
+	link := relay.LinkTuning{KeepaliveInterval: a.cfg.Probe.KeepaliveInterval, DeadAfter: a.cfg.Probe.DeadAfter}
+	if a.client, err = client.New(client.Config{Conn: pc, StepTimeout: a.cfg.Probe.Timeout / probeTries, Retries: probeTries - 1, Link: link, Logger: a.log.Named("probe")}); err != nil {
 		pc.Close()
 		return err
 	}

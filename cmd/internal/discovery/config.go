@@ -74,6 +74,11 @@ type ProbeConfig struct {
 	Burst       int           `toml:"burst"`
 	BurstSize   int           `toml:"burst_size"`
 	History     int           `toml:"history"`
+	// KeepaliveInterval and DeadAfter are the probe links' timers: they should match the relays'
+	// (a relay that declares a quiet link dead sooner than this side keepalives it forgets it while
+	// this side still sends on it).
+	KeepaliveInterval time.Duration `toml:"keepalive_interval"`
+	DeadAfter         time.Duration `toml:"dead_after"`
 }
 
 // FlagsConfig holds the thresholds of the flag rules (see the package documentation).
@@ -162,6 +167,9 @@ func (c *Config) settings() (settings, error) {
 		if d.v <= 0 {
 			bad("%s %v: want a positive duration", d.name, d.v)
 		}
+	}
+	if c.Probe.KeepaliveInterval <= 0 || c.Probe.DeadAfter <= c.Probe.KeepaliveInterval {
+		bad("probe: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Probe.KeepaliveInterval, c.Probe.DeadAfter)
 	}
 	if c.Probe.Burst < 1 || c.Probe.Burst > maxBurst {
 		bad("probe.burst %d: want 1 to %d", c.Probe.Burst, maxBurst)

@@ -132,3 +132,14 @@ func TestMetricsStayLocal(t *testing.T) {
 		t.Fatal("metrics were served on a wildcard address")
 	}
 }
+
+// TestOperatorsGuideShowsTheExample keeps the configuration in docs/operators.md the real one.
+func TestOperatorsGuideShowsTheExample(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/operators.md")
+	if err != nil {
+		t.Skip("docs not found:", err)
+	}
+	if !strings.Contains(string(doc), "```toml\n"+ExampleConfig+"```") {
+		t.Error("docs/operators.md does not show example.toml as it is; paste `meshvpn-exit-node example-config` into it")
+	}
+}

@@ -122,6 +122,16 @@ func (n *Node) registerOnce(rv link.Rendezvous) bool {
 	return true
 }
 
+// behindNAT reports whether the node is behind a NAT: a rendezvous is configured, or NAT detection
+// found a mapping.
+func (n *Node) behindNAT() bool {
+	if len(n.cfg.NAT.Rendezvous) > 0 {
+		return true
+	}
+	r := n.NAT()
+	return r != nil && r.Mapping != natcheck.None
+}
+
 // publicAddr is where the node's NAT maps its socket: what NAT detection saw, else the configured
 // address.
 func (n *Node) publicAddr() netip.AddrPort {

@@ -74,6 +74,15 @@ func (n *Node) startPublishing(g *genesis.Genesis, k Keys) error {
 func (p *publisher) run() {
 	defer p.n.wg.Done()
 	interval := p.n.cfg.PublishInterval
+	// The first publication waits (a little) for NAT detection: a node behind a NAT publishes only
+	// once it can be reached through a rendezvous.
+	for deadline := time.Now().Add(firstDetectionWait); p.n.nat != nil && p.n.NAT() == nil && time.Now().Before(deadline); {
+		select {
+		case <-p.n.stop:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	wait := time.Duration(0)
 	for {
 		select {
@@ -103,8 +112,16 @@ func (p *publisher) run() {
 	}
 }
 
-// publish signs a fresh descriptor and puts it, then announces the node.
+// firstDetectionWait bounds how long the first publication waits for NAT detection.
+const firstDetectionWait = 10 * time.Second
+
+// publish signs a fresh descriptor and puts it, then announces the node. A node behind a NAT that is
+// not registered with a rendezvous yet publishes nothing: nobody could reach it.
 func (p *publisher) publish(ctx context.Context) error {
+	_, registered := p.n.Rendezvous()
+	if p.n.behindNAT() && !registered {
+		return nil
+	}
 	if err := p.dht.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("dht bootstrap: %w", err)
 	}
@@ -126,7 +143,7 @@ func (p *publisher) publish(ctx context.Context) error {
 	}
 	// A node behind a NAT is not announced: nobody could ask its address who it is. The authorities
 	// find it in its rendezvous's list of registered relays.
-	if _, natted := p.n.Rendezvous(); !natted {
+	if !registered {
 		port := int(p.n.entry.Info.Addr.Port())
 		if err := p.dht.Announce(ctx, dht.NetworkInfohash(p.genesis.NetworkID), port); err != nil {
 			return fmt.Errorf("announce: %w", err)

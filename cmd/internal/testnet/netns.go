@@ -19,6 +19,17 @@ func sh(args ...string) (string, error) {
 	return string(out), nil
 }
 
+// shStdin is sh with stdin.
+func shStdin(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
 // namespace is one network namespace the testnet made.
 type namespace struct {
 	name string

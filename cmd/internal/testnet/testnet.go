@@ -57,13 +57,16 @@ var TUNMTU = clientd.DefaultMTU
 
 // Node is one relay or exit of the testnet: a meshvpn-exit-node process.
 type Node struct {
-	Name  string
-	Addr  netip.Addr // on the hub
-	Exit  bool
-	Entry relaylist.Entry
-	ns    *namespace
-	dir   string
-	proc  *process
+	Name string
+	Addr netip.Addr // on the hub: the node's own, or its router's behind a NAT
+	// Listen is where the node's process binds: Addr, or its LAN address behind a NAT.
+	Listen netip.Addr
+	NAT    NATKind
+	Exit   bool
+	Entry  relaylist.Entry
+	ns     *namespace
+	dir    string
+	proc   *process
 }
 
 // Net is a running testnet.
@@ -89,6 +92,8 @@ type Net struct {
 	client *process
 	boot   *process
 	bootNS *namespace
+	// routers counts the NAT routers made, for their LANs' addresses.
+	routers int
 }
 
 // Options size the testnet.
@@ -101,6 +106,10 @@ type Options struct {
 	Exit string
 	// RelayList gives the client a relay list file instead of the genesis: no DHT, no authorities.
 	RelayList bool
+	// NAT puts nodes behind emulated NATs of their own, by name: r1…, x1…, and "cl" for the client.
+	NAT map[string]NATKind
+	// EntryGuard, if set, names the only relay the client may take as its guard (entry_guards).
+	EntryGuard string
 }
 
 // Link timers of the testnet: a link that hears nothing for 2 s is dead (30 s on real networks), so
@@ -179,7 +188,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			name = fmt.Sprintf("x%d", i-o.Relays+1)
 			addr = netip.AddrFrom4([4]byte{10, 240, 0, byte(21 + i - o.Relays)})
 		}
-		node, err := n.plugNode(hub, name, addr, exit)
+		node, err := n.plugNode(hub, name, addr, exit, o.NAT[name])
 		if err != nil {
 			return nil, fmt.Errorf("start %s: %w", name, err)
 		}
@@ -252,15 +261,14 @@ func (n *Net) plug(ns, into *namespace, br, tag string, addr netip.Prefix) error
 	return err
 }
 
-// plugNode makes a node's namespace and wires it: to the hub, and an exit to the web network too.
-func (n *Net) plugNode(hub *namespace, name string, addr netip.Addr, exit bool) (*Node, error) {
+// plugNode makes a node's namespace and wires it: to the hub, and an exit to the web network too;
+// behind a NAT, its router is wired there instead.
+func (n *Net) plugNode(hub *namespace, name string, addr netip.Addr, exit bool, nat NATKind) (*Node, error) {
 	ns, err := n.namespace(name)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.plug(ns, hub, "br0", name, netip.PrefixFrom(addr, 24)); err != nil {
-		return nil, err
-	}
+	var webSide netip.Addr
 	if exit {
 		exits := 0
 		for _, r := range n.Relays {
@@ -268,7 +276,19 @@ func (n *Net) plugNode(hub *namespace, name string, addr netip.Addr, exit bool) 
 				exits++
 			}
 		}
-		webSide := netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + exits)})
+		webSide = netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + exits)})
+	}
+	node := &Node{Name: name, Addr: addr, Listen: addr, NAT: nat, Exit: exit, ns: ns, dir: filepath.Join(n.dir, name)}
+	if nat != "" {
+		if node.Listen, err = n.behindNAT(hub, ns, name, addr, webSide, nat); err != nil {
+			return nil, err
+		}
+		return node, nil
+	}
+	if err := n.plug(ns, hub, "br0", name, netip.PrefixFrom(addr, 24)); err != nil {
+		return nil, err
+	}
+	if exit {
 		if err := n.plug(ns, n.wb, "wbr", "w"+name, netip.PrefixFrom(webSide, 24)); err != nil {
 			return nil, err
 		}
@@ -277,7 +297,7 @@ func (n *Net) plugNode(hub *namespace, name string, addr netip.Addr, exit bool) 
 			return nil, err
 		}
 	}
-	return &Node{Name: name, Addr: addr, Exit: exit, ns: ns, dir: filepath.Join(n.dir, name)}, nil
+	return node, nil
 }
 
 // startNode writes the node's config and runs meshvpn-exit-node with it, waiting for its entry.
@@ -297,9 +317,9 @@ dead_after = %q
 [exit]
 tun = "mvx0"
 tun_backend = %q
-`, node.Name, filepath.Join(node.dir, "data"), node.Addr, relayPort, !node.Exit, metricsAddr, keepalive, deadAfter, backend)
+`, node.Name, filepath.Join(node.dir, "data"), node.Listen, relayPort, !node.Exit, metricsAddr, keepalive, deadAfter, backend)
 	if n.GenesisFile != "" {
-		cfg = fmt.Sprintf("genesis = %q\ndht_listen = \"%s:%d\"\npublish_interval = \"10s\"\n", n.GenesisFile, node.Addr, nodeDHTPort) + cfg
+		cfg = fmt.Sprintf("genesis = %q\ndht_listen = \"%s:%d\"\npublish_interval = \"10s\"\n", n.GenesisFile, node.Listen, nodeDHTPort) + cfg
 	}
 	path := filepath.Join(node.dir, "exit-node.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -332,7 +352,11 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 		return err
 	}
 	n.cl = cl
-	if err := n.plug(cl, hub, "br0", "cl", netip.MustParsePrefix(ClientAddr+"/24")); err != nil {
+	if kind := o.NAT["cl"]; kind != "" {
+		if _, err := n.behindNAT(hub, cl, "cl", netip.MustParseAddr(ClientAddr), netip.Addr{}, kind); err != nil {
+			return err
+		}
+	} else if err := n.plug(cl, hub, "br0", "cl", netip.MustParsePrefix(ClientAddr+"/24")); err != nil {
 		return err
 	}
 	dir := filepath.Join(n.dir, "client")
@@ -364,6 +388,13 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 		}
 		source = fmt.Sprintf("genesis = %q\nstate_dir = %q\nexit = %q\nexit_port = 80\nallow_same_subnet = true\ndirectory_refresh = \"2s\"\n",
 			n.GenesisFile, filepath.Join(dir, "state"), exit.Entry.Info.Identity.String())
+		if o.EntryGuard != "" {
+			guard := n.Node(o.EntryGuard)
+			if guard == nil {
+				return fmt.Errorf("no relay %s", o.EntryGuard)
+			}
+			source += fmt.Sprintf("entry_guards = [%q]\n", guard.Entry.Info.Identity.String())
+		}
 	}
 	n.Socket = filepath.Join(dir, "client.sock")
 	cfg := source + fmt.Sprintf(`control_socket = %q

@@ -35,7 +35,7 @@ func start(t *testing.T, ctx context.Context, o Options) *Net {
 	t.Cleanup(func() {
 		pids := n.PIDs()
 		if t.Failed() {
-			for _, name := range []string{"client", "x1"} {
+			for _, name := range []string{"client", "x1", "a1"} {
 				t.Logf("log of %s:\n%s", name, n.Log(name))
 			}
 		}

@@ -1,0 +1,85 @@
+package testnet
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A whole circuit across emulated NATs: the client, its guard and the exit each behind a router of
+// their own, the other relays public (and serving as rendezvous). The guard and the exit are found by
+// the authorities through their rendezvous, the client reaches its guard through the guard's, and the
+// middle reaches the exit through the exit's. Behind home NATs every link ends up direct (punched);
+// behind symmetric NATs the client's link to its guard stays relayed — and traffic crosses either way.
+func TestCircuitAcrossEmulatedNATs(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		kind      NATKind
+		guardLink string // how the client's link to its guard travels
+	}{
+		{HomeNAT, "punched"},
+		{SymmetricNAT, "relayed"},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			n := start(t, ctx, Options{Relays: 3, Exits: 1, EntryGuard: "r2",
+				NAT: map[string]NATKind{"cl": tc.kind, "r2": tc.kind, "x1": tc.kind}})
+			path, err := n.Path(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if path[0].Name != "r2" || path[2].Name != "x1" {
+				t.Fatalf("path %s → %s → %s, want r2 first and x1 last", path[0].Name, path[1].Name, path[2].Name)
+			}
+			middle := path[1]
+			for _, node := range []*Node{path[0], path[2]} {
+				if v := metric(t, n, node, "meshvpn_node_rendezvous_registered"); v != 1 {
+					t.Fatalf("%s behind a %s NAT is not registered with a rendezvous", node.Name, tc.kind)
+				}
+			}
+			out, err := n.InClient("sh", "-c", "curl -sS --max-time 30 http://"+WebAddr+"/big | sha256sum")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := n.Web.BigSum()
+			if got := strings.Fields(out)[0]; got != hex.EncodeToString(want[:]) {
+				t.Fatalf("10 MB download checksum %s, want %x", got, want)
+			}
+			out, err = n.InClient("curl", "-sS", "--max-time", "10", "http://"+WebAddr+"/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, "You came from 203.0.113.1:") { // x1's router, its way to the internet
+				t.Fatalf("the server saw the wrong source: %q", out)
+			}
+			s, err := n.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Circuit.Hops[0].Link; !strings.HasPrefix(got, tc.guardLink+" via ") {
+				t.Fatalf("the client's link to its guard: %q, want %s through the guard's rendezvous", got, tc.guardLink)
+			}
+			if s.NAT == nil || s.NAT.Mapping == "none" || !strings.HasPrefix(s.NAT.Public, ClientAddr+":") {
+				t.Fatalf("the client's NAT status %+v: want it behind its router %s", s.NAT, ClientAddr)
+			}
+			// The middle is public, so its link to the exit is punched even through a symmetric NAT: the
+			// exit's pings reach it from whatever port the NAT picks, and it answers there.
+			if v := metric(t, n, middle, `meshvpn_node_links{path="punched"}`); v < 1 {
+				t.Fatalf("the middle %s has no punched link (to the exit)", middle.Name)
+			}
+			t.Logf("guard link: %s; middle %s: %s", s.Circuit.Hops[0].Link, middle.Name, linkCounts(t, n, middle))
+		})
+	}
+}
+
+func linkCounts(t *testing.T, n *Net, node *Node) string {
+	var parts []string
+	for _, p := range []string{"direct", "punched", "relayed"} {
+		parts = append(parts, fmt.Sprintf("%s %v", p, metric(t, n, node, `meshvpn_node_links{path="`+p+`"}`)))
+	}
+	return strings.Join(parts, ", ")
+}
