@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ keepalive_interval = "5s"
 	want.TUN.Name = "filetun"                     // file over default
 	want.Metrics = ""                             // an empty flag turns them off
 	want.Link.KeepaliveInterval = 7 * time.Second // flag over file
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("parse:\n got %+v\nwant %+v", cfg, want)
 	}
 	if !o.json || o.timeout != 3*time.Second || o.foreground || o.config != path {
@@ -74,7 +75,7 @@ func TestParseEveryFlag(t *testing.T) {
 	want.Metrics, want.LogLevel, want.LogFile = "127.0.0.1:2", "debug", "/l.log"
 	want.TUN.Name, want.TUN.Backend, want.TUN.RouteAll = "t0", "water", false
 	want.Link.KeepaliveInterval, want.Link.DeadAfter = time.Second, 2*time.Second
-	if cfg != want || !o.foreground {
+	if !reflect.DeepEqual(cfg, want) || !o.foreground {
 		t.Fatalf("parse:\n got %+v\nwant %+v", cfg, want)
 	}
 }
@@ -134,7 +135,7 @@ func TestParseDefaultConfigMayBeMissing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("without %s: %v", clientd.DefaultConfigPath, err)
 	}
-	if cfg != clientd.DefaultConfig() {
+	if !reflect.DeepEqual(cfg, clientd.DefaultConfig()) {
 		t.Fatalf("got %+v, want the defaults", cfg)
 	}
 	if _, _, err := parse([]string{"--config", clientd.DefaultConfigPath}); err == nil {

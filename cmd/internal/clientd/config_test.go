@@ -1,6 +1,7 @@
 package clientd
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -110,5 +111,16 @@ func TestValidateOneProblem(t *testing.T) {
 				t.Fatalf("got %v, want an error about %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestClientGuideShowsTheExample keeps the configuration in docs/client.md the real one.
+func TestClientGuideShowsTheExample(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/client.md")
+	if err != nil {
+		t.Skip("docs not found:", err)
+	}
+	if !strings.Contains(string(doc), "```toml\n"+ExampleConfig+"```") {
+		t.Error("docs/client.md does not show example.toml as it is; paste `meshvpn-client example-config` into it")
 	}
 }

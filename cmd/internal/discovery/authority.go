@@ -20,10 +20,10 @@ import (
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/core/client"
-	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/directory"
 	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/dht"
 )

@@ -45,10 +45,12 @@ type reach struct {
 	public netip.AddrPort // the address its NAT maps its socket to, as the rendezvous sees it
 }
 
-// Registration timing: how long one try may take, and the longest wait between rounds of tries.
+// Registration timing: how long one try may take, the longest wait between rounds of failed tries,
+// and how often a node not known to be behind a NAT looks again.
 const (
-	registerTimeout = 10 * time.Second
-	registerBackoff = 30 * time.Second
+	registerTimeout  = 10 * time.Second
+	registerRetryMax = 5 * time.Second
+	registerBackoff  = 30 * time.Second
 	// detectionWait is how often the node looks again for a NAT detection result while it has none.
 	detectionWait = 500 * time.Millisecond
 )
@@ -87,7 +89,7 @@ func (n *Node) keepRegistered(g *genesis.Genesis) {
 		if registered {
 			wait = 0
 		} else {
-			wait = min(max(2*wait, time.Second), registerBackoff)
+			wait = min(max(2*wait, time.Second), registerRetryMax)
 		}
 	}
 }
