@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,6 +58,7 @@ type options struct {
 	backend       string
 	demo          bool
 	iperfSeconds  int
+	nat           string
 }
 
 var opts options
@@ -67,6 +69,7 @@ func testnetFlags(fs *flag.FlagSet) *flag.FlagSet {
 	fs.StringVar(&opts.backend, "tun", string(tun.BackendWireGuard), "TUN backend: wireguard or water")
 	fs.BoolVar(&opts.demo, "demo", false, "send traffic through a circuit, print the results and exit")
 	fs.IntVar(&opts.iperfSeconds, "iperf-seconds", 3, "length of the demo's iperf3 run (0 skips it)")
+	fs.StringVar(&opts.nat, "nat", "cl=home,x1=home", "nodes behind emulated NATs of their own: name=home|symmetric, comma-separated (cl is the client); \"\" for none")
 	return fs
 }
 
@@ -79,7 +82,12 @@ func runTestnet(args []string) int {
 	defer stop()
 
 	start := time.Now()
-	n, err := testnet.Start(ctx, testnet.Options{Relays: opts.relays, Exits: opts.exits, Backend: tun.Backend(opts.backend)})
+	nat, err := parseNAT(opts.nat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testnet: --nat:", err)
+		return 2
+	}
+	n, err := testnet.Start(ctx, testnet.Options{Relays: opts.relays, Exits: opts.exits, Backend: tun.Backend(opts.backend), NAT: nat})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testnet:", err)
 		return 1
@@ -100,6 +108,13 @@ func runTestnet(args []string) int {
 	}
 	fmt.Printf("  relays      %d meshvpn-exit-node --relay-only, %d exits (meshvpn-exit-node with NAT to the web network)\n", len(n.Relays)-len(n.Exits), len(n.Exits))
 	fmt.Printf("  client      meshvpn-client at %s; web server at %s, reachable only through an exit\n", testnet.ClientAddr, testnet.WebAddr)
+	for _, name := range slices.Sorted(maps.Keys(nat)) {
+		who := name
+		if name == "cl" {
+			who = "client"
+		}
+		fmt.Printf("  NAT         %s behind a %s NAT router of its own (its router is the address above; nothing reaches in unasked)\n", who, nat[name])
+	}
 	if c := n.Consensus; c != nil {
 		fmt.Printf("\nthe relays published themselves on the DHT; the authorities found, probed and listed them.\n")
 		fmt.Printf("consensus of %d authorities (each document signed, hash-chained):\n", len(c.Consensus.Sources))
@@ -122,6 +137,7 @@ func runTestnet(args []string) int {
 		}
 		fmt.Println()
 	}
+	printLinks(ctx, n)
 
 	if !opts.demo {
 		fmt.Printf("\nTry: ip netns exec %s-cl curl http://%s/\n     ip netns exec %s-cl %s status --control-socket %s\nCtrl-C stops the network.\n",
@@ -251,4 +267,46 @@ func demo(ctx context.Context, n *testnet.Net) error {
 	}
 	fmt.Print(out)
 	return nil
+}
+
+// parseNAT reads --nat: name=home|symmetric, comma-separated.
+func parseNAT(s string) (map[string]testnet.NATKind, error) {
+	out := make(map[string]testnet.NATKind)
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		name, kind, ok := strings.Cut(part, "=")
+		switch k := testnet.NATKind(kind); {
+		case !ok || name == "":
+			return nil, fmt.Errorf("%q: want name=home or name=symmetric", part)
+		case k != testnet.HomeNAT && k != testnet.SymmetricNAT:
+			return nil, fmt.Errorf("%q: the NAT is home or symmetric", part)
+		default:
+			out[name] = k
+		}
+	}
+	return out, nil
+}
+
+// printLinks shows how the circuit's relays reach each other: straight, through a hole punched with
+// a rendezvous's help, or relayed by one.
+func printLinks(ctx context.Context, n *testnet.Net) {
+	path, err := n.Path(ctx)
+	if err != nil {
+		return
+	}
+	for _, node := range path {
+		counts := make([]string, 0, 3)
+		for _, p := range []string{"direct", "punched", "relayed"} {
+			if v, err := n.Metric(node, `meshvpn_node_links{path="`+p+`"}`); err == nil && v > 0 {
+				counts = append(counts, fmt.Sprintf("%v %s", v, p))
+			}
+		}
+		where := "on the hub"
+		if node.NAT != "" {
+			where = fmt.Sprintf("behind a %s NAT, reached through its rendezvous", node.NAT)
+		}
+		fmt.Printf("  %s (%s): links %s\n", node.Name, where, strings.Join(counts, ", "))
+	}
 }
