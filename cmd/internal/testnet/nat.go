@@ -3,6 +3,11 @@ package testnet
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/exitnode"
+	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 )
 
 // NATKind is how a testnet node is connected to the hub: on it (""), or behind a router of its own.
@@ -92,4 +97,27 @@ func (n *Net) behindNAT(hub, host *namespace, name string, wan, web netip.Addr, 
 // execStdin runs a command inside the namespace with stdin.
 func (ns *namespace) execStdin(stdin string, args ...string) (string, error) {
 	return shStdin(stdin, append([]string{"ip", "netns", "exec", ns.name}, args...)...)
+}
+
+// Rendezvous returns the name of the node whose rendezvous registration node holds now (from its
+// relay list entry), or "" if it holds none.
+func (n *Net) Rendezvous(node *Node) (string, error) {
+	text, err := os.ReadFile(filepath.Join(node.dir, "data", exitnode.EntryFile))
+	if err != nil {
+		return "", err
+	}
+	es, err := relaylist.Parse(text)
+	if err != nil || len(es) != 1 {
+		return "", fmt.Errorf("%s's entry: %v", node.Name, err)
+	}
+	rv := es[0].Info.Rendezvous
+	if rv.IsZero() {
+		return "", nil
+	}
+	for _, r := range n.Relays {
+		if r.Entry.Info.LinkKey == rv.Key {
+			return r.Name, nil
+		}
+	}
+	return "", fmt.Errorf("%s names a rendezvous %v that is no testnet relay", node.Name, rv.Addr)
 }

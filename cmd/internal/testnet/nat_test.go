@@ -83,3 +83,45 @@ func linkCounts(t *testing.T, n *Net, node *Node) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// When a NAT'd exit's rendezvous dies, the exit registers with another, republishes, the authorities
+// list it with the new one, and the client's traffic gets through the exit again.
+func TestExitRegistersAgainWhenItsRendezvousDies(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	n := start(t, ctx, Options{Relays: 4, Exits: 1, NAT: map[string]NATKind{"x1": HomeNAT}})
+	x1 := n.Node("x1")
+	first, err := n.Rendezvous(x1)
+	if err != nil || first == "" {
+		t.Fatalf("x1 names no rendezvous (%v)", err)
+	}
+	// The rendezvous may be the client's guard or middle too: the client then rebuilds around it as
+	// well, to x1 through x1's new rendezvous.
+	if err := n.Kill(n.Node(first)); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	var second string
+	deadline := time.Now().Add(30 * time.Second)
+	for second == "" || second == first {
+		if time.Now().After(deadline) {
+			t.Fatalf("x1 still names %q %v after its rendezvous %s died", second, time.Since(killed), first)
+		}
+		time.Sleep(200 * time.Millisecond)
+		second, _ = n.Rendezvous(x1)
+	}
+	registered := time.Since(killed)
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		out, err := n.InClient("curl", "-sS", "--max-time", "3", "http://"+WebAddr+"/")
+		if err == nil && strings.Contains(out, "You came from 203.0.113.1:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no page through x1 %v after its rendezvous %s died (it registered with %s): %v %q", time.Since(killed), first, second, err, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("rendezvous %s killed: x1 registered with %s after %v, traffic through x1 again after %v", first, second, registered.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+}
