@@ -101,7 +101,9 @@ func runTestnet(args []string) int {
 	fmt.Printf("network up in %v, every node a process in its own namespace on the hub 10.240.0.0/24:\n", time.Since(start).Round(time.Millisecond))
 	if n.Genesis != nil {
 		fmt.Printf("  genesis     network %q, id %x…, %d authorities of which %d must agree\n", n.Genesis.Name, n.Genesis.NetworkID[:6], len(n.Genesis.Authorities), n.Genesis.Threshold)
-		fmt.Printf("  bootstrap   meshvpn-dht-bootstrap at %v (DHT), STUN at %v\n", n.Genesis.Bootstrap[0], n.Genesis.STUN[0])
+		for i, b := range n.Genesis.Bootstrap {
+			fmt.Printf("  bootstrap   meshvpn-dht-bootstrap at %v (DHT), STUN at %v\n", b, n.Genesis.STUN[i])
+		}
 		for _, a := range n.Authorities {
 			fmt.Printf("  authority   %s meshvpn-discovery at %s, key %s…\n", a.Name, a.URL(), a.Identity.String()[:12])
 		}

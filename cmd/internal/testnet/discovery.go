@@ -18,10 +18,9 @@ import (
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
-// The network's own services on the hub.
-var (
-	bootAddr = netip.MustParseAddr("10.240.0.2") // meshvpn-dht-bootstrap: DHT 6881, STUN 3478
-)
+// The network's own services on the hub: two meshvpn-dht-bootstrap nodes (DHT 6881, STUN 3478), so
+// that NAT detection has two STUN servers to compare.
+var bootAddrs = []netip.Addr{netip.MustParseAddr("10.240.0.2"), netip.MustParseAddr("10.240.0.3")}
 
 const (
 	bootDHTPort  = 6881
@@ -46,37 +45,43 @@ type Authority struct {
 // URL is where the authority serves its directory.
 func (a *Authority) URL() string { return fmt.Sprintf("http://%s:%d", a.Addr, authHTTPPort) }
 
-// startBootstrap runs the network's DHT bootstrap node (with its STUN server).
+// startBootstrap runs the network's DHT bootstrap nodes (each with its STUN server).
 func (n *Net) startBootstrap(ctx context.Context, hub *namespace) error {
-	ns, err := n.namespace("boot")
-	if err != nil {
-		return err
-	}
-	if err := n.plug(ns, hub, "br0", "boot", netip.PrefixFrom(bootAddr, 24)); err != nil {
-		return err
-	}
-	dir := filepath.Join(n.dir, "boot")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	cfg := fmt.Sprintf(`data_dir = %q
+	for i, addr := range bootAddrs {
+		name := fmt.Sprintf("boot%d", i+1)
+		ns, err := n.namespace(name)
+		if err != nil {
+			return err
+		}
+		if err := n.plug(ns, hub, "br0", name, netip.PrefixFrom(addr, 24)); err != nil {
+			return err
+		}
+		dir := filepath.Join(n.dir, name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		cfg := fmt.Sprintf(`data_dir = %q
 metrics = %q
 log_level = "info"
 [dht]
 listen = "%s:%d"
 [stun]
 listen = "%s:%d"
-`, filepath.Join(dir, "data"), metricsAddr, bootAddr, bootDHTPort, bootAddr, bootSTUNPort)
-	path := filepath.Join(dir, "dht-bootstrap.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		return err
+`, filepath.Join(dir, "data"), metricsAddr, addr, bootDHTPort, addr, bootSTUNPort)
+		path := filepath.Join(dir, "dht-bootstrap.toml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			return err
+		}
+		p, err := n.run(ns, name, filepath.Join(n.bin, "meshvpn-dht-bootstrap"), "--config", path)
+		if err != nil {
+			return err
+		}
+		n.boot = append(n.boot, p)
+		if err := p.waitFor(ctx, 15*time.Second, func() bool { return n.metricsUp(ns) }); err != nil {
+			return err
+		}
 	}
-	p, err := n.run(ns, "boot", filepath.Join(n.bin, "meshvpn-dht-bootstrap"), "--config", path)
-	if err != nil {
-		return err
-	}
-	n.boot, n.bootNS = p, ns
-	return p.waitFor(ctx, 15*time.Second, func() bool { return n.metricsUp(ns) })
+	return nil
 }
 
 // metricsUp reports whether the process in ns serves its metrics yet (it does once it has started).
@@ -131,12 +136,12 @@ func (n *Net) makeAuthorities(hub *namespace, count int) error {
 }
 
 // writeGenesis makes the testnet's genesis file: its authorities (a majority must agree), the
-// bootstrap node and its STUN server.
+// bootstrap nodes and their STUN servers.
 func (n *Net) writeGenesis() error {
-	g := &genesis.Genesis{
-		Name:      "testnet",
-		Bootstrap: []netip.AddrPort{netip.AddrPortFrom(bootAddr, bootDHTPort)},
-		STUN:      []netip.AddrPort{netip.AddrPortFrom(bootAddr, bootSTUNPort)},
+	g := &genesis.Genesis{Name: "testnet"}
+	for _, a := range bootAddrs {
+		g.Bootstrap = append(g.Bootstrap, netip.AddrPortFrom(a, bootDHTPort))
+		g.STUN = append(g.STUN, netip.AddrPortFrom(a, bootSTUNPort))
 	}
 	var err error
 	if g.NetworkID, err = genesis.GenerateNetworkID(rand.Reader); err != nil {

@@ -3,7 +3,7 @@
 // routing and kernel NAT:
 //
 //	hub    a bridge every node hangs on (10.240.0.0/24, "the internet")
-//	boot   meshvpn-dht-bootstrap: the DHT's first node and a STUN server (10.240.0.2)
+//	boot1, boot2  meshvpn-dht-bootstrap: the DHT's first nodes, each with a STUN server (10.240.0.2, .3)
 //	a1…a3  meshvpn-discovery: authorities that crawl the DHT, probe the relays and sign directories
 //	r1…r5  meshvpn-exit-node --relay-only     x1, x2 meshvpn-exit-node (also on the web network)
 //	cl     meshvpn-client up --foreground: TUN mvc0, the whole internet routed into it
@@ -90,8 +90,7 @@ type Net struct {
 	ns     []*namespace
 	cl, wb *namespace
 	client *process
-	boot   *process
-	bootNS *namespace
+	boot   []*process
 	// routers counts the NAT routers made, for their LANs' addresses.
 	routers int
 }
@@ -491,9 +490,7 @@ func (n *Net) services() []*process {
 			ps = append(ps, a.proc)
 		}
 	}
-	if n.boot != nil {
-		ps = append(ps, n.boot)
-	}
+	ps = append(ps, n.boot...)
 	return ps
 }
 
