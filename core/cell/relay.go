@@ -2,12 +2,12 @@ package cell
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/crypto/ntor"
+	"github.com/meshvpn/meshvpn/network/wireaddr"
 )
 
 // MsgType is the type of a relay message: what a hop reads from an onion payload addressed to it, or
@@ -85,9 +85,8 @@ const ExtendLen = addrLen + 32 + 32 + ntor.ClientMessageLen
 // ExtendLen followed by its rendezvous's address and link key.
 const ExtendRendezvousLen = ExtendLen + addrLen + 32
 
-// addrLen is an address as EXTEND writes it: family (4 or 6), the address as 16 bytes (IPv4 in its
-// mapped form), port.
-const addrLen = 1 + 16 + 2
+// addrLen is an address as EXTEND writes it (network/wireaddr).
+const addrLen = wireaddr.Len
 
 // Extend is the data of an EXTEND message: where the next relay is, who it must be, and the client's
 // handshake for it.
@@ -121,12 +120,12 @@ func (e *Extend) Encode() ([]byte, error) {
 		return nil, fmt.Errorf("extend: rendezvous key %s without an address", e.RendezvousKey)
 	}
 	b := make([]byte, n)
-	putAddr(b, e.Addr)
+	wireaddr.Put(b, e.Addr)
 	copy(b[19:51], e.Identity[:])
 	copy(b[51:83], e.LinkKey[:])
 	copy(b[83:ExtendLen], e.Handshake)
 	if n == ExtendRendezvousLen {
-		putAddr(b[ExtendLen:], e.RendezvousAddr)
+		wireaddr.Put(b[ExtendLen:], e.RendezvousAddr)
 		copy(b[ExtendLen+addrLen:], e.RendezvousKey[:])
 	}
 	return b, nil
@@ -138,7 +137,7 @@ func DecodeExtend(b []byte) (Extend, error) {
 	if len(b) != ExtendLen && len(b) != ExtendRendezvousLen {
 		return e, fmt.Errorf("%w: %d-byte extend", ErrMalformed, len(b))
 	}
-	a, err := readAddr(b)
+	a, err := wireaddr.Read(b)
 	if err != nil {
 		return e, fmt.Errorf("%w: extend: %w", ErrMalformed, err)
 	}
@@ -147,7 +146,7 @@ func DecodeExtend(b []byte) (Extend, error) {
 	copy(e.LinkKey[:], b[51:83])
 	e.Handshake = b[83:ExtendLen]
 	if len(b) == ExtendRendezvousLen {
-		if e.RendezvousAddr, err = readAddr(b[ExtendLen:]); err != nil {
+		if e.RendezvousAddr, err = wireaddr.Read(b[ExtendLen:]); err != nil {
 			return Extend{}, fmt.Errorf("%w: extend: rendezvous: %w", ErrMalformed, err)
 		}
 		copy(e.RendezvousKey[:], b[ExtendLen+addrLen:])
@@ -165,41 +164,4 @@ func checkAddr(a netip.AddrPort) error {
 		return fmt.Errorf("address %v is IPv4 in IPv6 form", a)
 	}
 	return nil
-}
-
-// putAddr writes a into b[:addrLen].
-func putAddr(b []byte, a netip.AddrPort) {
-	b[0] = 6
-	if a.Addr().Is4() {
-		b[0] = 4
-	}
-	ip := a.Addr().As16()
-	copy(b[1:17], ip[:])
-	binary.BigEndian.PutUint16(b[17:19], a.Port())
-}
-
-// readAddr reads what putAddr writes, refusing a family that does not match the address and what no
-// one can be dialled at.
-func readAddr(b []byte) (netip.AddrPort, error) {
-	var ip [16]byte
-	copy(ip[:], b[1:17])
-	a := netip.AddrFrom16(ip)
-	switch b[0] {
-	case 4:
-		if !a.Is4In6() {
-			return netip.AddrPort{}, errors.New("IPv4 family with an IPv6 address")
-		}
-		a = a.Unmap()
-	case 6:
-		if a.Is4In6() {
-			return netip.AddrPort{}, errors.New("IPv6 family with a mapped IPv4 address")
-		}
-	default:
-		return netip.AddrPort{}, fmt.Errorf("address family %d", b[0])
-	}
-	port := binary.BigEndian.Uint16(b[17:19])
-	if port == 0 || a.IsUnspecified() {
-		return netip.AddrPort{}, fmt.Errorf("address %v port %d", a, port)
-	}
-	return netip.AddrPortFrom(a, port), nil
 }

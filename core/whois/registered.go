@@ -2,13 +2,13 @@ package whois
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/wireaddr"
 )
 
 // The second question a relay answers: "which relays behind NATs are registered with you?". A relay
@@ -35,7 +35,7 @@ const (
 	kindRegisteredResponse = 4
 
 	entryLen          = 32 + addrLen
-	addrLen           = 1 + 16 + 2
+	addrLen           = wireaddr.Len
 	registeredHeadLen = magicLen + 1 + NonceLen + 3
 )
 
@@ -88,7 +88,7 @@ func AnswerRegistered(b []byte, regs []Registration) ([]byte, error) {
 	out = append(out, byte(page), byte(pages), byte(len(list)))
 	for _, r := range list {
 		out = append(out, r.Identity[:]...)
-		out = appendAddr(out, r.Addr)
+		out = wireaddr.Append(out, r.Addr)
 	}
 	return out, nil
 }
@@ -112,40 +112,11 @@ func ParseRegistered(b []byte, nonce [NonceLen]byte) (page, pages int, regs []Re
 	for i := range regs {
 		e := rest[i*entryLen:]
 		copy(regs[i].Identity[:], e[:32])
-		a, err := parseAddr(e[32:entryLen])
+		a, err := wireaddr.Read(e[32:entryLen])
 		if err != nil {
-			return 0, 0, nil, err
+			return 0, 0, nil, fmt.Errorf("whois: %w", err)
 		}
 		regs[i].Addr = a
 	}
 	return page, pages, regs, nil
-}
-
-func appendAddr(dst []byte, a netip.AddrPort) []byte {
-	fam := byte(6)
-	if a.Addr().Is4() {
-		fam = 4
-	}
-	ip := a.Addr().As16()
-	dst = append(dst, fam)
-	dst = append(dst, ip[:]...)
-	return binary.BigEndian.AppendUint16(dst, a.Port())
-}
-
-func parseAddr(b []byte) (netip.AddrPort, error) {
-	var ip [16]byte
-	copy(ip[:], b[1:17])
-	a := netip.AddrFrom16(ip)
-	switch {
-	case b[0] == 4 && a.Is4In6():
-		a = a.Unmap()
-	case b[0] == 6 && !a.Is4In6():
-	default:
-		return netip.AddrPort{}, fmt.Errorf("whois: address family %d for %v", b[0], a)
-	}
-	port := binary.BigEndian.Uint16(b[17:19])
-	if port == 0 || a.IsUnspecified() {
-		return netip.AddrPort{}, fmt.Errorf("whois: address %v port %d", a, port)
-	}
-	return netip.AddrPortFrom(a, port), nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/wireaddr"
 )
 
 // Control messages travel inside transport packets marked flagControl, so they are as authenticated
@@ -43,7 +44,7 @@ const (
 	refusedSelf          = 4 // connect: the peer is the asker
 )
 
-const addrLen = 1 + 16 + 2
+const addrLen = wireaddr.Len
 
 // control is a decoded control message; which fields mean something depends on typ.
 type control struct {
@@ -68,7 +69,7 @@ func appendControl(dst []byte, c *control) []byte {
 		dst = append(dst, c.peer[:]...)
 	case ctlIntro:
 		dst = append(dst, c.peer[:]...)
-		dst = appendAddr(dst, c.addr)
+		dst = wireaddr.Append(dst, c.addr)
 		dst = binary.BigEndian.AppendUint32(dst, c.channel)
 	case ctlRefused:
 		dst = append(dst, c.what)
@@ -117,9 +118,9 @@ func parseControl(b []byte) (control, error) {
 		copy(c.peer[:], b)
 	case ctlIntro:
 		copy(c.peer[:], b)
-		a, err := parseAddr(b[keyLen : keyLen+addrLen])
+		a, err := wireaddr.Read(b[keyLen : keyLen+addrLen])
 		if err != nil {
-			return c, err
+			return c, fmt.Errorf("%w: intro: %v", errMalformed, err)
 		}
 		c.addr = a
 		c.channel = binary.BigEndian.Uint32(b[keyLen+addrLen:])
@@ -134,35 +135,6 @@ func parseControl(b []byte) (control, error) {
 		c.stamp = binary.BigEndian.Uint64(b)
 	}
 	return c, nil
-}
-
-func appendAddr(dst []byte, a netip.AddrPort) []byte {
-	fam := byte(6)
-	if a.Addr().Is4() {
-		fam = 4
-	}
-	ip := a.Addr().As16()
-	dst = append(dst, fam)
-	dst = append(dst, ip[:]...)
-	return binary.BigEndian.AppendUint16(dst, a.Port())
-}
-
-func parseAddr(b []byte) (netip.AddrPort, error) {
-	var ip [16]byte
-	copy(ip[:], b[1:17])
-	a := netip.AddrFrom16(ip)
-	switch {
-	case b[0] == 4 && a.Is4In6():
-		a = a.Unmap()
-	case b[0] == 6 && !a.Is4In6():
-	default:
-		return netip.AddrPort{}, fmt.Errorf("%w: address family %d for %v", errMalformed, b[0], a)
-	}
-	port := binary.BigEndian.Uint16(b[17:19])
-	if port == 0 || a.IsUnspecified() {
-		return netip.AddrPort{}, fmt.Errorf("%w: address %v port %d", errMalformed, a, port)
-	}
-	return netip.AddrPortFrom(a, port), nil
 }
 
 // validChannel reports whether a rendezvous may name a channel id: never 0 (no channel), and never the

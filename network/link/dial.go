@@ -26,13 +26,23 @@ func (n *Node) Dial(ctx context.Context, addr netip.AddrPort, peer keys.StaticPu
 		return nil, errors.New("link: dial: peer key is this node's own key")
 	}
 	addr = unmap(addr)
+	l, usable, start, err := n.enlist(peer, addr)
+	if err != nil || usable {
+		return l, err
+	}
+	return n.await(ctx, l, start)
+}
+
+// enlist returns the link to peer, made (pointed at addr) if there is none. If it has a usable
+// session, usable says so. Otherwise the caller is now one of its dialers and must await it; start
+// says no handshake is under way, so that await starts one.
+func (n *Node) enlist(peer keys.StaticPublic, addr netip.AddrPort) (l *Link, usable, start bool, err error) {
 	for {
 		if n.isClosing() {
-			return nil, ErrClosed
+			return nil, false, false, ErrClosed
 		}
-		l, err := n.linkFor(peer, addr)
-		if err != nil {
-			return nil, err
+		if l, err = n.linkFor(peer, addr); err != nil {
+			return nil, false, false, err
 		}
 		l.mu.Lock()
 		if l.closed.Load() {
@@ -42,15 +52,15 @@ func (n *Node) Dial(ctx context.Context, addr netip.AddrPort, peer keys.StaticPu
 		}
 		if l.current.Load() != nil {
 			l.mu.Unlock()
-			return l, nil
+			return l, true, false, nil
 		}
 		l.dialers++
-		start := l.pending == nil
+		start = l.pending == nil
 		if !l.established.Load() {
 			l.remote.Store(&addr)
 		}
 		l.mu.Unlock()
-		return n.await(ctx, l, start)
+		return l, false, start, nil
 	}
 }
 

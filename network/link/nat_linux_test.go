@@ -8,13 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/meshvpn/meshvpn/network/internal/netnstest"
 )
 
 var report = flag.Bool("report", false, "print the link setup times across emulated NATs (make bench)")
@@ -38,35 +36,6 @@ const (
 
 const rendezvousIP = "198.18.0.1"
 
-func needNamespaces(t testing.TB) {
-	t.Helper()
-	_, ipErr := exec.LookPath("ip")
-	_, nftErr := exec.LookPath("nft")
-	if os.Geteuid() == 0 && ipErr == nil && nftErr == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("needs root, iproute2 and nftables, and CI must run it")
-	}
-	t.Skip("needs root, iproute2 and nftables")
-}
-
-func sh(t testing.TB, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-func nftIn(t testing.TB, ns, rules string) {
-	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft in %s: %v: %s", ns, err, out)
-	}
-}
-
 // natWorld is the namespaces of one test.
 type natWorld struct {
 	inet    string    // the internet's namespace, where the rendezvous runs
@@ -79,79 +48,57 @@ func newNATWorld(t testing.TB, kinds [2]natKind) *natWorld {
 	t.Helper()
 	prefix := fmt.Sprintf("mvpunch%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
 	add := func(name string) string {
-		sh(t, "ip", "netns", "add", name)
+		netnstest.Run(t, "ip", "netns", "add", name)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-		sh(t, "ip", "-n", name, "link", "set", "lo", "up")
+		netnstest.Run(t, "ip", "-n", name, "link", "set", "lo", "up")
 		return name
 	}
 	w := &natWorld{inet: add(prefix + "i")}
-	sh(t, "ip", "-n", w.inet, "link", "add", "inet0", "type", "bridge")
-	sh(t, "ip", "-n", w.inet, "addr", "add", rendezvousIP+"/24", "dev", "inet0")
-	sh(t, "ip", "-n", w.inet, "link", "set", "inet0", "up")
+	netnstest.Run(t, "ip", "-n", w.inet, "link", "add", "inet0", "type", "bridge")
+	netnstest.Run(t, "ip", "-n", w.inet, "addr", "add", rendezvousIP+"/24", "dev", "inet0")
+	netnstest.Run(t, "ip", "-n", w.inet, "link", "set", "inet0", "up")
 	for i, kind := range kinds {
 		w.hosts[i] = add(fmt.Sprintf("%sh%d", prefix, i))
 		wan := fmt.Sprintf("198.18.0.%d", 10+i)
 		w.wan[i] = wan
 		port := fmt.Sprintf("p%d", i)
 		if kind == public {
-			sh(t, "ip", "link", "add", "eth", "netns", w.hosts[i], "type", "veth", "peer", "name", port, "netns", w.inet)
-			sh(t, "ip", "-n", w.inet, "link", "set", port, "master", "inet0", "up")
-			sh(t, "ip", "-n", w.hosts[i], "addr", "add", wan+"/24", "dev", "eth")
-			sh(t, "ip", "-n", w.hosts[i], "link", "set", "eth", "up")
+			netnstest.Run(t, "ip", "link", "add", "eth", "netns", w.hosts[i], "type", "veth", "peer", "name", port, "netns", w.inet)
+			netnstest.Run(t, "ip", "-n", w.inet, "link", "set", port, "master", "inet0", "up")
+			netnstest.Run(t, "ip", "-n", w.hosts[i], "addr", "add", wan+"/24", "dev", "eth")
+			netnstest.Run(t, "ip", "-n", w.hosts[i], "link", "set", "eth", "up")
 			continue
 		}
 		r := add(fmt.Sprintf("%sr%d", prefix, i))
 		w.routers[i] = r
 		lan := fmt.Sprintf("192.168.%d", 10+i)
-		sh(t, "ip", "link", "add", "wan", "netns", r, "type", "veth", "peer", "name", port, "netns", w.inet)
-		sh(t, "ip", "-n", w.inet, "link", "set", port, "master", "inet0", "up")
-		sh(t, "ip", "-n", r, "addr", "add", wan+"/24", "dev", "wan")
-		sh(t, "ip", "-n", r, "link", "set", "wan", "up")
-		sh(t, "ip", "link", "add", "lan", "netns", r, "type", "veth", "peer", "name", "eth", "netns", w.hosts[i])
-		sh(t, "ip", "-n", r, "addr", "add", lan+".1/24", "dev", "lan")
-		sh(t, "ip", "-n", r, "link", "set", "lan", "up")
-		sh(t, "ip", "-n", w.hosts[i], "addr", "add", lan+".2/24", "dev", "eth")
-		sh(t, "ip", "-n", w.hosts[i], "link", "set", "eth", "up")
-		sh(t, "ip", "-n", w.hosts[i], "route", "add", "default", "via", lan+".1")
-		sh(t, "ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		netnstest.Run(t, "ip", "link", "add", "wan", "netns", r, "type", "veth", "peer", "name", port, "netns", w.inet)
+		netnstest.Run(t, "ip", "-n", w.inet, "link", "set", port, "master", "inet0", "up")
+		netnstest.Run(t, "ip", "-n", r, "addr", "add", wan+"/24", "dev", "wan")
+		netnstest.Run(t, "ip", "-n", r, "link", "set", "wan", "up")
+		netnstest.Run(t, "ip", "link", "add", "lan", "netns", r, "type", "veth", "peer", "name", "eth", "netns", w.hosts[i])
+		netnstest.Run(t, "ip", "-n", r, "addr", "add", lan+".1/24", "dev", "lan")
+		netnstest.Run(t, "ip", "-n", r, "link", "set", "lan", "up")
+		netnstest.Run(t, "ip", "-n", w.hosts[i], "addr", "add", lan+".2/24", "dev", "eth")
+		netnstest.Run(t, "ip", "-n", w.hosts[i], "link", "set", "eth", "up")
+		netnstest.Run(t, "ip", "-n", w.hosts[i], "route", "add", "default", "via", lan+".1")
+		netnstest.Run(t, "ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 		masq := "masquerade"
 		if kind == symmetric {
 			masq = "masquerade random,fully-random"
 		}
-		nftIn(t, r, fmt.Sprintf("table ip nat {\n chain post {\n  type nat hook postrouting priority srcnat;\n  oifname \"wan\" %s\n }\n"+
+		netnstest.NFT(t, r, fmt.Sprintf("table ip nat {\n chain post {\n  type nat hook postrouting priority srcnat;\n  oifname \"wan\" %s\n }\n"+
 			" chain filter_in {\n  type filter hook input priority filter;\n  iifname \"wan\" ct state new drop\n }\n"+
 			" chain filter_fwd {\n  type filter hook forward priority filter;\n  iifname \"wan\" ct state new drop\n }\n}\n", masq))
 	}
 	return w
 }
 
-// inNS runs f on a thread inside the named namespace; sockets f makes stay there.
-func inNS(t testing.TB, name string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			t.Error(err)
-			return
-		}
-		f()
-	}()
-	<-done
-}
-
 // nodeIn starts a test node on port 40000 of every address of the namespace.
 func nodeIn(t testing.TB, ns string, opts ...nodeOption) *testNode {
 	t.Helper()
 	var c *net.UDPConn
-	inNS(t, ns, func() {
+	netnstest.In(t, ns, func() {
 		var err error
 		if c, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 40000}); err != nil {
 			t.Error(err)
@@ -239,7 +186,7 @@ func exchangeBoth(t *testing.T, a, b *testNode, ab, ba *Link, count int) {
 }
 
 func TestPunchAcrossEmulatedNATs(t *testing.T) {
-	needNamespaces(t)
+	netnstest.Need(t)
 	for _, tc := range []struct {
 		kinds [2]natKind
 		want  PathKind
@@ -270,7 +217,7 @@ func TestPunchAcrossEmulatedNATs(t *testing.T) {
 // A punched path that stops answering falls back to the relay within seconds, and comes back when the
 // path does.
 func TestPunchedPathFallsBackToRelay(t *testing.T) {
-	needNamespaces(t)
+	netnstest.Need(t)
 	w, nodes, l, res := punchAcross(t, [2]natKind{homeNAT, homeNAT})
 	a, b := nodes[1], nodes[2]
 	if res.path != PathPunched {
@@ -304,7 +251,7 @@ func TestPunchedPathFallsBackToRelay(t *testing.T) {
 	}()
 	time.Sleep(300 * time.Millisecond)
 	cut := time.Now()
-	nftIn(t, w.routers[0], fmt.Sprintf("table ip cut {\n chain filter_fwd {\n  type filter hook forward priority -10;\n  ip daddr %s drop\n  ip saddr %s drop\n }\n}\n", w.wan[1], w.wan[1]))
+	netnstest.NFT(t, w.routers[0], fmt.Sprintf("table ip cut {\n chain filter_fwd {\n  type filter hook forward priority -10;\n  ip daddr %s drop\n  ip saddr %s drop\n }\n}\n", w.wan[1], w.wan[1]))
 	eventually(t, 6*time.Second, func() bool { return l.Path().Kind == PathRelayed })
 	fellBack := time.Since(cut)
 	lostBefore := sent.Load() - got.Load()
@@ -312,7 +259,7 @@ func TestPunchedPathFallsBackToRelay(t *testing.T) {
 	if delta := sent.Load() - got.Load() - lostBefore; delta > 5 {
 		t.Fatalf("%d messages lost after the fallback", delta)
 	}
-	sh(t, "ip", "netns", "exec", w.routers[0], "nft", "delete", "table", "ip", "cut")
+	netnstest.Run(t, "ip", "netns", "exec", w.routers[0], "nft", "delete", "table", "ip", "cut")
 	healed := time.Now()
 	eventually(t, 6*time.Second, func() bool { return l.Path().Kind == PathPunched })
 	close(stop)
@@ -328,7 +275,7 @@ func TestReport(t *testing.T) {
 	if !*report {
 		t.Skip("run with -args -report")
 	}
-	needNamespaces(t)
+	netnstest.Need(t)
 	const runs = 5
 	fmt.Println("link setup across emulated NATs (namespaces on one machine, no added latency), median of", runs)
 	fmt.Printf("%-30s %-8s %12s %12s\n", "pair", "path", "usable", "direct")

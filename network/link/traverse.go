@@ -281,29 +281,12 @@ func (n *Node) DialVia(ctx context.Context, peer keys.StaticPublic, rv Rendezvou
 		return nil, fmt.Errorf("link: dial via: rendezvous refused: %s", refusal(ans.reason))
 	}
 	info := ans.intro
-	for {
-		l, err := n.linkFor(peer, info.candidate)
-		if err != nil {
-			return nil, err
-		}
-		l.mu.Lock()
-		if l.closed.Load() {
-			l.mu.Unlock()
-			continue
-		}
-		if l.current.Load() != nil {
-			l.mu.Unlock()
-			return l, nil
-		}
-		l.dialers++
-		start := l.pending == nil
-		if !l.established.Load() {
-			l.remote.Store(&info.candidate)
-		}
-		l.mu.Unlock()
-		n.attachRelay(l, info)
-		return n.await(ctx, l, start)
+	l, usable, start, err := n.enlist(peer, info.candidate)
+	if err != nil || usable {
+		return l, err
 	}
+	n.attachRelay(l, info)
+	return n.await(ctx, l, start)
 }
 
 // Register makes this node reachable through rv: it dials rv and registers with it, with tag (at most
