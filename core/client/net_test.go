@@ -21,6 +21,7 @@ import (
 type testNet struct {
 	t      testing.TB
 	relays []*relay.Relay
+	onion  []*keys.Static // each relay's onion key as it started
 	conns  []*net.UDPConn
 	client *client.Client
 
@@ -79,6 +80,7 @@ func newNet(t testing.TB, o netOptions) *testNet {
 			t.Fatal(err)
 		}
 		n.relays = append(n.relays, r)
+		n.onion = append(n.onion, ok)
 		n.conns = append(n.conns, conn)
 	}
 	c, err := client.New(client.Config{Conn: udp(t), OnData: n.onClient, Link: o.link, StepTimeout: time.Second})

@@ -99,7 +99,7 @@ func (r *Relay) create(job createJob) {
 		r.sendControl(job.l, job.id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, cell.ReasonResource) })
 		return
 	}
-	reply, keys, err := r.server.Respond(r.cfg.Rand, cb.Handshake)
+	reply, keys, err := r.server.Load().Respond(r.cfg.Rand, cb.Handshake)
 	if err != nil {
 		r.stats.malformed.Add(1)
 		reason := cell.ReasonHandshake

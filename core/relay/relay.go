@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,8 +171,8 @@ type Relay struct {
 	whoisMu                 sync.Mutex
 	whoisSecond, whoisCount int64
 	node                    *link.Node
-	listening               atomic.Pointer[link.Node] // node, for the socket's readers, which start before New stores it
-	server                  *ntor.Server
+	listening               atomic.Pointer[link.Node]   // node, for the socket's readers, which start before New stores it
+	server                  atomic.Pointer[ntor.Server] // swapped whole by SetOnionKeys
 	linkID                  keys.StaticPublic
 	tab                     *table
 	stats                   counters
@@ -203,7 +204,6 @@ func New(cfg Config) (*Relay, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{
 		cfg:     cfg,
-		server:  &ntor.Server{ID: cfg.Identity.Public(), OnionKeys: cfg.OnionKeys, Prefer: cfg.Prefer},
 		linkID:  cfg.LinkKey.Public(),
 		tab:     newTable(),
 		creates: make(chan createJob, cfg.CreateQueue),
@@ -211,6 +211,7 @@ func New(cfg Config) (*Relay, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	r.server.Store(&ntor.Server{ID: cfg.Identity.Public(), OnionKeys: slices.Clone(cfg.OnionKeys), Prefer: cfg.Prefer})
 	lc := link.Config{
 		Conn:       cfg.Conn,
 		Static:     cfg.LinkKey,
@@ -241,6 +242,19 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
+// SetOnionKeys replaces the onion keys circuit handshakes are answered with: the current one first,
+// then the previous one while clients with an older descriptor may still use it (a rotation). A
+// handshake under a key no longer in the list fails as one under a wrong key does. Handshakes under
+// way finish with the keys they started with.
+func (r *Relay) SetOnionKeys(onion []*keys.Static) error {
+	if len(onion) == 0 || slices.Contains(onion, nil) {
+		return errors.New("relay: no onion key")
+	}
+	old := r.server.Load()
+	r.server.Store(&ntor.Server{ID: old.ID, OnionKeys: slices.Clone(onion), Prefer: old.Prefer})
+	return nil
+}
+
 // Register makes the relay reachable through rv, for a relay behind a NAT (link.Node.Register): it
 // returns once rv confirmed, and the registration lasts as long as the returned link. The tag rv keeps
 // is the relay's identity key, which rv lists to the discovery authorities.
@@ -257,7 +271,7 @@ func (r *Relay) WriteTo(pkt []byte, to netip.AddrPort) error { return r.node.Wri
 
 // Info returns the relay's public keys and address.
 func (r *Relay) Info() Info {
-	return Info{Identity: r.cfg.Identity.Public(), Onion: r.cfg.OnionKeys[0].Public(), LinkKey: r.linkID, Addr: r.node.LocalAddr()}
+	return Info{Identity: r.cfg.Identity.Public(), Onion: r.server.Load().OnionKeys[0].Public(), LinkKey: r.linkID, Addr: r.node.LocalAddr()}
 }
 
 // Stats returns a snapshot of the relay's counters.

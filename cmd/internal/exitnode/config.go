@@ -40,6 +40,7 @@ type Config struct {
 	Genesis         string        `toml:"genesis"`
 	DHTListen       string        `toml:"dht_listen"`
 	PublishInterval time.Duration `toml:"publish_interval"`
+	OnionRotation   time.Duration `toml:"onion_rotation"`
 	Country         string        `toml:"country"`
 	Region          string        `toml:"region"`
 	Bandwidth       uint64        `toml:"bandwidth"`
@@ -108,6 +109,9 @@ func (c *Config) Validate() error {
 		}
 	} else if err == nil && listen.Addr().IsUnspecified() {
 		errs = append(errs, fmt.Errorf("public_address: needed, since listen %s does not say where clients reach this node", c.Listen))
+	}
+	if c.OnionRotation < time.Second || c.OnionRotation > MaxOnionRotation {
+		errs = append(errs, fmt.Errorf("onion_rotation %v: want 1s to %v (a key is answered for two rotations, and descriptors allow %v)", c.OnionRotation, MaxOnionRotation, descriptor.MaxOnionKeyLifetime))
 	}
 	if c.Link.KeepaliveInterval <= 0 || c.Link.DeadAfter <= c.Link.KeepaliveInterval {
 		errs = append(errs, fmt.Errorf("link: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Link.KeepaliveInterval, c.Link.DeadAfter))

@@ -1,18 +1,21 @@
 package exitnode
 
 import (
+	"crypto/rand"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
+	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
 func TestExampleConfigIsTheDefault(t *testing.T) {
@@ -142,4 +145,66 @@ func TestOperatorsGuideShowsTheExample(t *testing.T) {
 	if !strings.Contains(string(doc), "```toml\n"+ExampleConfig+"```") {
 		t.Error("docs/operators.md does not show example.toml as it is; paste `meshvpn-exit-node example-config` into it")
 	}
+}
+
+// The onion key rotates on schedule: the old one becomes onion-prev.key and is still answered, the
+// new one is what the relay, its entry and its descriptor name; at the next rotation the old one goes.
+func TestOnionKeyRotates(t *testing.T) {
+	dir := t.TempDir()
+	c := DefaultConfig()
+	c.Name, c.DataDir, c.Listen, c.RelayOnly, c.Metrics = "r1", dir, "127.0.0.1:0", true, ""
+	c.OnionRotation = time.Hour
+	n, err := Start(c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	first := n.onion.Load()
+	if first.previous != nil || n.Relay().Info().Onion != first.current.Public() {
+		t.Fatal("a new node starts with one onion key, the one it publishes")
+	}
+	if rotated, err := n.rotateOnion(first.made.Add(59 * time.Minute)); err != nil || rotated {
+		t.Fatalf("rotated before it was due (%v)", err)
+	}
+	if rotated, err := n.rotateOnion(first.made.Add(time.Hour)); err != nil || !rotated {
+		t.Fatalf("did not rotate when due (%v)", err)
+	}
+	second := n.onion.Load()
+	if second.current.Public() == first.current.Public() || second.previous.Public() != first.current.Public() {
+		t.Fatal("after a rotation the current key is new and the old one is the previous")
+	}
+	if n.Relay().Info().Onion != second.current.Public() || n.Entry().Info.Onion != second.current.Public() {
+		t.Fatal("the relay or its entry still names the old onion key")
+	}
+	d, err := n.descriptor([32]byte{1}, Keys{Link: mustStatic(t)}, time.Now().UTC().Truncate(time.Second), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from, until := second.window(c.OnionRotation); d.OnionKey != second.current.Public() || !d.ValidFrom.Equal(from) || !d.ValidUntil.Equal(until) {
+		t.Fatalf("descriptor names %v valid [%v, %v)", d.OnionKey, d.ValidFrom, d.ValidUntil)
+	}
+	prev, err := keys.LoadStatic(filepath.Join(dir, prevOnionFile))
+	if err != nil || prev.Public() != first.current.Public() {
+		t.Fatalf("%s does not hold the old key (%v)", prevOnionFile, err)
+	}
+	// A restart within the grace keeps both; one after it drops the previous key.
+	s, err := loadOnion(dir, second.current, c.OnionRotation, second.made.Add(30*time.Minute))
+	if err != nil || s.previous == nil {
+		t.Fatalf("within the grace the previous key is dropped (%v)", err)
+	}
+	s, err = loadOnion(dir, second.current, c.OnionRotation, second.made.Add(time.Hour))
+	if err != nil || s.previous != nil {
+		t.Fatalf("past the grace the previous key is kept (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, prevOnionFile)); !os.IsNotExist(err) {
+		t.Fatalf("%s outlived its grace", prevOnionFile)
+	}
+}
+
+func mustStatic(t *testing.T) *keys.Static {
+	k, err := keys.GenerateStatic(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -52,6 +52,7 @@ type Node struct {
 	pub     *publisher            // nil without a genesis file
 	nat     *natcheck.Watch       // nil without STUN servers in the genesis file
 	reach   atomic.Pointer[reach] // while registered with a rendezvous (nat.go)
+	onion   atomic.Pointer[onionState]
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -111,13 +112,18 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 			return nil, err
 		}
 	}
+	onion, err := loadOnion(cfg.DataDir, k.Onion, cfg.OnionRotation, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	n.onion.Store(onion)
 	listen := netip.MustParseAddrPort(cfg.Listen)
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(listen))
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	rc := relay.Config{
-		Conn: conn, Identity: k.Identity, LinkKey: k.Link, OnionKeys: []*keys.Static{k.Onion},
+		Conn: conn, Identity: k.Identity, LinkKey: k.Link, OnionKeys: onion.keys(),
 		Link:   relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
 		Logger: log.Named("relay"),
 	}
@@ -156,9 +162,14 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 			return nil, err
 		}
 	}
+	if _, err := n.rotateOnion(time.Now()); err != nil { // one that came due while the node was down
+		return nil, err
+	}
 	if err := n.writeEntry(); err != nil {
 		return nil, err
 	}
+	n.wg.Add(1)
+	go n.keepRotating()
 	if g != nil && len(g.STUN) > 0 {
 		p := natcheck.NewProber(n.relay.WriteTo)
 		prober.Store(p)
@@ -287,6 +298,9 @@ func (n *Node) writeEntry() error {
 // rendezvous and its NAT's public address.
 func (n *Node) Entry() relaylist.Entry {
 	e := n.entry
+	if s := n.onion.Load(); s != nil {
+		e.Info.Onion = s.current.Public()
+	}
 	if r := n.reach.Load(); r != nil {
 		e.Info.Rendezvous = r.rv
 		e.Info.Addr = r.public

@@ -22,10 +22,6 @@ import (
 // Software is what the node's descriptor names as its implementation.
 const Software = "meshvpn-exit-node/0.1"
 
-// onionValidity is how long the descriptor says the onion key is good for; the node re-signs its
-// descriptor well within it. (Rotating the onion key itself is not done yet.)
-const onionValidity = 7 * 24 * time.Hour
-
 // publisher keeps the node's descriptor on the DHT: a BEP 44 item under its identity with the network
 // id as salt, and an announce under the network's infohash with its link port, both renewed every
 // publish_interval (well within the DHT's two-hour item lifetime and descriptor.MaxAge).
@@ -36,7 +32,6 @@ type publisher struct {
 	id       *keys.Identity
 	k        Keys
 	seq      uint64
-	started  time.Time
 	ok, fail atomic.Uint64
 	kick     chan struct{} // publish now: the node's reach changed
 }
@@ -64,7 +59,7 @@ func (n *Node) startPublishing(g *genesis.Genesis, k Keys) error {
 		conn.Close()
 		return err
 	}
-	p := &publisher{n: n, dht: dn, genesis: g, id: k.Identity, k: k, started: time.Now().UTC().Truncate(time.Second), kick: make(chan struct{}, 1)}
+	p := &publisher{n: n, dht: dn, genesis: g, id: k.Identity, k: k, kick: make(chan struct{}, 1)}
 	n.pub = p
 	n.wg.Add(1)
 	go p.run()
@@ -129,7 +124,7 @@ func (p *publisher) publish(ctx context.Context) error {
 	// The sequence number is the signing time in seconds, so it increases across restarts too; two
 	// publications within one second take the next number.
 	p.seq = max(p.seq+1, uint64(now.Unix()))
-	d, err := p.n.descriptor(p.genesis.NetworkID, p.k, p.started, now, p.seq)
+	d, err := p.n.descriptor(p.genesis.NetworkID, p.k, now, p.seq)
 	if err != nil {
 		return err
 	}
@@ -162,11 +157,13 @@ func (p *publisher) kickNow() {
 }
 
 // descriptor returns the node's descriptor as of now.
-func (n *Node) descriptor(network [32]byte, k Keys, started, now time.Time, seq uint64) (*descriptor.Descriptor, error) {
+func (n *Node) descriptor(network [32]byte, k Keys, now time.Time, seq uint64) (*descriptor.Descriptor, error) {
+	onion := n.onion.Load()
+	from, until := onion.window(n.cfg.OnionRotation)
 	d := &descriptor.Descriptor{
 		NetworkID: network,
-		OnionKey:  k.Onion.Public(),
-		ValidFrom: started.Add(-time.Minute), ValidUntil: now.Add(onionValidity),
+		OnionKey:  onion.current.Public(),
+		ValidFrom: from, ValidUntil: until,
 		LinkKey:   k.Link.Public(),
 		Addresses: []netip.AddrPort{n.Entry().Info.Addr},
 		Country:   n.cfg.Country, Region: n.cfg.Region,
