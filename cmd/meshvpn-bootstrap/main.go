@@ -115,7 +115,7 @@ func runTestnet(args []string) int {
 		if name == "cl" {
 			who = "client"
 		}
-		fmt.Printf("  NAT         %s behind a %s NAT router of its own (its router is the address above; nothing reaches in unasked)\n", who, nat[name])
+		fmt.Printf("  NAT         %s behind a %s NAT router of its own, which holds its hub address and lets nothing in unasked\n", who, nat[name])
 	}
 	if c := n.Consensus; c != nil {
 		fmt.Printf("\nthe relays published themselves on the DHT; the authorities found, probed and listed them.\n")
