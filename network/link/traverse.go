@@ -400,6 +400,11 @@ func (n *Node) punch(l *Link, rr *relayRoute, t TraversalTimes) {
 		} else {
 			next = min(t.PunchInterval, punchSessionPoll)
 		}
+		if cur := l.current.Load(); cur != nil && cur.initiator && !cur.heard.Load() {
+			// The responder cannot send (so cannot ping, and its NAT stays shut) until a packet of ours
+			// under the new session reaches it, and only the relay gets one there: keep sending one.
+			_ = l.sendVia(nil, route{addr: rr.server, channel: rr.channel}, 0)
+		}
 		select {
 		case <-time.After(next):
 		case <-window.C:
