@@ -41,12 +41,16 @@ type Link struct {
 	done        chan struct{}
 
 	// NAT traversal (traverse.go). A link a rendezvous introduced has a relay route, and sends along it
-	// while onRelay, that is until a ping over the direct path is answered and again when such pongs
-	// stop coming for DirectTimeout.
+	// while onRelay, that is until a ping over the direct path is answered and again when nothing comes
+	// over that path for DirectTimeout.
 	relay    atomic.Pointer[relayRoute]
 	onRelay  atomic.Bool
 	lastPong atomic.Int64 // node clock, ns: the newest pong that came over the direct path
-	punchRTT atomic.Int64 // the direct path's newest ping round trip, ns
+	// lastDirect is the newest authenticated packet of any kind that came over the direct path of a
+	// link with a relay route: under load a data stream proves the path alive when pongs are lost in
+	// full socket buffers.
+	lastDirect atomic.Int64
+	punchRTT   atomic.Int64 // the direct path's newest ping round trip, ns
 
 	mu       sync.Mutex // guards the fields below; never held during a DH or I/O
 	previous *session   // replaced, still receiving until retireAt

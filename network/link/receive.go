@@ -71,8 +71,13 @@ func (n *Node) receiveTransport(r *reader, pkt []byte, rt route) {
 	if !s.heard.Load() {
 		n.firstHeard(l, s, now)
 	}
-	if rt.channel == 0 && *l.remote.Load() != rt.addr {
-		l.roam(rt.addr)
+	if rt.channel == 0 {
+		if *l.remote.Load() != rt.addr {
+			l.roam(rt.addr)
+		}
+		if l.relay.Load() != nil {
+			l.lastDirect.Store(int64(now))
+		}
 	}
 	if pkt[1] == flagControl {
 		n.onControl(l, msg, rt)

@@ -28,9 +28,9 @@ import (
 // the same on both paths, so moving loses nothing; a packet still in flight on the old path is accepted
 // by the replay window like any reordered one. Behind two address-dependent (symmetric) NATs no ping
 // gets through, and the link stays relayed (PathRelayed); pings are retried every PunchRetry in case
-// the NATs change. On a direct path a ping goes every DirectPing, and when no pong has come for
-// DirectTimeout the link falls back to the relay, which it has kept warm with a keepalive every
-// RelayKeepalive.
+// the NATs change. On a direct path a ping goes every DirectPing, and when nothing authenticated (no
+// pong, no other packet) has come over it for DirectTimeout the link falls back to the relay, which it
+// has kept warm with a keepalive every RelayKeepalive.
 //
 // Connection states, per link: INIT (no link) → STUN (the node's own mapping is known from
 // natcheck, outside this package) → RELAYED (introduced, handshake through the rendezvous, traffic
@@ -251,11 +251,15 @@ func (n *Node) DialVia(ctx context.Context, peer keys.StaticPublic, rv Rendezvou
 	if rv.IsZero() {
 		return nil, errors.New("link: dial via: no rendezvous")
 	}
-	if peer == n.local.pub || rv.Key == n.local.pub {
+	if peer == n.local.pub {
 		return nil, errors.New("link: dial via: this node's own key")
 	}
+	// A live link is used as it is: also the one a peer registered with this very node keeps to it.
 	if l := n.Link(peer); l != nil {
 		return l, nil
+	}
+	if rv.Key == n.local.pub {
+		return nil, errors.New("link: dial via: the peer is not registered with this node")
 	}
 	rl, err := n.Dial(ctx, rv.Addr, rv.Key)
 	if err != nil {
@@ -430,7 +434,8 @@ func (n *Node) ping(l *Link) error {
 func (n *Node) traverseTimers(l *Link, rr *relayRoute, now time.Duration) {
 	t := n.trav.times
 	onRelay := l.onRelay.Load()
-	if !onRelay && now-time.Duration(l.lastPong.Load()) >= t.DirectTimeout && l.onRelay.CompareAndSwap(false, true) {
+	heard := time.Duration(max(l.lastPong.Load(), l.lastDirect.Load()))
+	if !onRelay && now-heard >= t.DirectTimeout && l.onRelay.CompareAndSwap(false, true) {
 		onRelay = true
 		n.stats.pathFallbacks.Add(1)
 		n.log.Debug("direct path silent: back to the relay", zap.Stringer("remote", l.RemoteAddr()))

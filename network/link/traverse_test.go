@@ -73,6 +73,21 @@ func TestDialViaRendezvousStartsRelayedAndPunches(t *testing.T) {
 	}
 }
 
+// A node asked to reach a peer through itself uses the link the peer registered over (a relay that is
+// the next hop's rendezvous, extending a circuit to it).
+func TestDialViaItselfUsesTheRegistration(t *testing.T) {
+	r, _, b, _ := rendezvousTrio(t, RendezvousConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l, err := r.DialVia(ctx, b.pub, Rendezvous{Key: r.pub, Addr: r.LocalAddr()})
+	if err != nil || l.Peer() != b.pub || l.Path().Kind != PathDirect {
+		t.Fatalf("dial via itself: %v (%v)", l, err)
+	}
+	if _, err := r.DialVia(ctx, newStatic(t).Public(), Rendezvous{Key: r.pub, Addr: r.LocalAddr()}); err == nil {
+		t.Fatal("dialled an unregistered peer through itself")
+	}
+}
+
 func TestDialViaRefusals(t *testing.T) {
 	r := newTestNode(t, withConfig(func(c *Config) { c.Rendezvous = &RendezvousConfig{} }))
 	plain := newTestNode(t)
