@@ -66,7 +66,7 @@ fuzz: check-go
 	done
 
 # Performance figures, each beside the limit it is measured against, in one run.
-REPORT_FILTER := grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok'
+REPORT_FILTER := grep -v -e '^=== RUN' -e '^ *--- PASS' -e '^PASS' -e '^ok'
 bench: check-go
 	@echo "== crypto =="
 	@cd crypto && $(GO) test -run '^TestReport$$' -count=1 -v ./perf/ -args -report | $(REPORT_FILTER)
