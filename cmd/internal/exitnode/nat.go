@@ -97,14 +97,7 @@ func (n *Node) keepRegistered(g *genesis.Genesis) {
 // registerOnce registers with rv and holds the registration until its link closes or the node stops.
 // It reports whether the registration was made.
 func (n *Node) registerOnce(rv link.Rendezvous) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
-	go func() {
-		select {
-		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx, cancel := context.WithTimeout(n.ctx, registerTimeout)
 	l, err := n.relay.Register(ctx, rv)
 	cancel()
 	if err != nil {
@@ -176,7 +169,7 @@ func (n *Node) rendezvousCandidates(g *genesis.Genesis, fetcher **dirclient.Fetc
 		}
 		*fetcher = f
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, registerTimeout)
 	defer cancel()
 	net, err := (*fetcher).Fetch(ctx, time.Now())
 	if err != nil {

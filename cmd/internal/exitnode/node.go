@@ -3,6 +3,7 @@
 package exitnode
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -55,8 +56,11 @@ type Node struct {
 	onion   atomic.Pointer[onionState]
 
 	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	// ctx ends when the node stops (Close), for the work its goroutines do with deadlines.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 // Keys are a node's long-term keys, kept in its data directory.
@@ -101,6 +105,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, stop: make(chan struct{})}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -345,6 +350,7 @@ func (n *Node) Close() error {
 	var errs []error
 	n.once.Do(func() {
 		close(n.stop)
+		n.cancel()
 		n.wg.Wait()
 		if n.entry.Name != "" {
 			os.Remove(filepath.Join(n.cfg.DataDir, EntryFile))

@@ -86,14 +86,7 @@ func (p *publisher) run() {
 		case <-time.After(wait):
 		case <-p.kick:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		go func() {
-			select {
-			case <-p.n.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := context.WithTimeout(p.n.ctx, 30*time.Second)
 		err := p.publish(ctx)
 		cancel()
 		if err != nil {
