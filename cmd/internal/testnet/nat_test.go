@@ -108,6 +108,16 @@ func TestExitRegistersAgainWhenItsRendezvousDies(t *testing.T) {
 	}
 	// The rendezvous may be the client's guard or middle too: the client then rebuilds around it as
 	// well, to x1 through x1's new rendezvous.
+	path, err := n.Path(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "not in the client's circuit"
+	for i, node := range path {
+		if node.Name == first {
+			role = []string{"the client's guard", "the client's middle", "the exit"}[i]
+		}
+	}
 	if err := n.Kill(n.Node(first)); err != nil {
 		t.Fatal(err)
 	}
@@ -133,5 +143,5 @@ func TestExitRegistersAgainWhenItsRendezvousDies(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Logf("rendezvous %s killed: x1 registered with %s after %v, traffic through x1 again after %v", first, second, registered.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+	t.Logf("rendezvous %s (%s) killed: x1 registered with %s after %v, traffic through x1 again after %v", first, role, second, registered.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 }
