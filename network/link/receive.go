@@ -322,11 +322,10 @@ func (n *Node) handleResponse(pkt []byte, rt route) {
 	}
 	n.stats.handshakesCompleted.Add(1)
 	n.log.Debug("session established", zap.Stringer("remote", from), zap.Uint32("index", s.localIndex))
-	if s.sendCounter.Load() == 0 || l.relay.Load() != nil {
-		// Confirms the session to the responder now rather than at the next message. On a relayed
-		// link a punch ping may have gone first, straight to a NAT that drops it: confirm on the relay.
-		_ = l.send(nil)
-	}
+	// Confirms the session to the responder now rather than at its first message, along the link's
+	// route. Whatever else went under the session already may not have reached it: a punch ping goes
+	// straight to a NAT that may drop it.
+	_ = l.send(nil)
 }
 
 // refuseHandshake counts a handshake message refused after its cryptography was checked.

@@ -265,18 +265,8 @@ func (n *Node) DialVia(ctx context.Context, peer keys.StaticPublic, rv Rendezvou
 	if err != nil {
 		return nil, fmt.Errorf("link: dial via: rendezvous: %w", err)
 	}
-	t := n.trav
-	a := &asking{via: rv.Key, answer: make(chan answer, 1)}
-	t.mu.Lock()
-	t.dialing[peer] = a
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		if t.dialing[peer] == a {
-			delete(t.dialing, peer)
-		}
-		t.mu.Unlock()
-	}()
+	a, done := n.trav.expect(n.trav.dialing, peer, rv.Key)
+	defer done()
 	ans, err := n.ask(ctx, rl, a, &control{typ: ctlConnect, peer: peer})
 	if err != nil {
 		return nil, fmt.Errorf("link: dial via: %w", err)
@@ -309,18 +299,8 @@ func (n *Node) Register(ctx context.Context, rv Rendezvous, tag []byte) (*Link, 
 	if err != nil {
 		return nil, fmt.Errorf("link: register: rendezvous: %w", err)
 	}
-	t := n.trav
-	a := &asking{via: rv.Key, answer: make(chan answer, 1)}
-	t.mu.Lock()
-	t.asked[rv.Key] = a
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		if t.asked[rv.Key] == a {
-			delete(t.asked, rv.Key)
-		}
-		t.mu.Unlock()
-	}()
+	a, done := n.trav.expect(n.trav.asked, rv.Key, rv.Key)
+	defer done()
 	ans, err := n.ask(ctx, rl, a, &control{typ: ctlRegister, tag: tag})
 	if err != nil {
 		return nil, fmt.Errorf("link: register: %w", err)
@@ -330,6 +310,22 @@ func (n *Node) Register(ctx context.Context, rv Rendezvous, tag []byte) (*Link, 
 	}
 	n.log.Debug("registered with rendezvous", zap.Stringer("rendezvous", rl.RemoteAddr()))
 	return rl, nil
+}
+
+// expect records, in m under key, that an answer from the rendezvous via is awaited, and returns the
+// record and a function that forgets it.
+func (t *traversal) expect(m map[keys.StaticPublic]*asking, key, via keys.StaticPublic) (*asking, func()) {
+	a := &asking{via: via, answer: make(chan answer, 1)}
+	t.mu.Lock()
+	m[key] = a
+	t.mu.Unlock()
+	return a, func() {
+		t.mu.Lock()
+		if m[key] == a {
+			delete(m, key)
+		}
+		t.mu.Unlock()
+	}
 }
 
 // ask sends c over rl every AskRetry until a answers, ctx ends or rl closes.
