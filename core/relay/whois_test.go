@@ -12,7 +12,12 @@ import (
 	"github.com/meshvpn/meshvpn/network/link"
 )
 
-func TestRelayAnswersWhois(t *testing.T) {
+// whoisNetwork is the network id the whois tests' relays answer for.
+var whoisNetwork = [32]byte{1, 2, 3}
+
+// whoisRelay starts a relay on loopback that answers whois for whoisNetwork; rv makes it a rendezvous.
+func whoisRelay(t *testing.T, rv *link.RendezvousConfig) *Relay {
+	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -20,12 +25,17 @@ func TestRelayAnswersWhois(t *testing.T) {
 	id, _ := keys.GenerateIdentity(rand.Reader)
 	lk, _ := keys.GenerateStatic(rand.Reader)
 	ok, _ := keys.GenerateStatic(rand.Reader)
-	network := [32]byte{1, 2, 3}
-	r, err := New(Config{Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, NetworkID: network})
+	r, err := New(Config{Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, NetworkID: whoisNetwork, Rendezvous: rv})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestRelayAnswersWhois(t *testing.T) {
+	r := whoisRelay(t, nil)
+	id, network := r.cfg.Identity, whoisNetwork
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -56,23 +66,7 @@ func TestRelayAnswersWhois(t *testing.T) {
 // A relay that serves as a rendezvous lists the relays registered with it, by identity, to whoever
 // asks (the authorities), and a relay behind a NAT registers with its identity.
 func TestRendezvousListsRegisteredRelays(t *testing.T) {
-	network := [32]byte{1, 2, 3}
-	newRelay := func(rv *link.RendezvousConfig) *Relay {
-		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, _ := keys.GenerateIdentity(rand.Reader)
-		lk, _ := keys.GenerateStatic(rand.Reader)
-		ok, _ := keys.GenerateStatic(rand.Reader)
-		r, err := New(Config{Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, NetworkID: network, Rendezvous: rv})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r
-	}
-	rv, natted := newRelay(&link.RendezvousConfig{}), newRelay(nil)
+	rv, natted := whoisRelay(t, &link.RendezvousConfig{}), whoisRelay(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	info := rv.Info()
