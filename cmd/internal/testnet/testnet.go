@@ -86,6 +86,7 @@ type Net struct {
 	Consensus *dirclient.Network
 
 	dir    string // configs, data directories and logs of this run
+	keep   bool   // Close leaves dir in place
 	bin    string
 	ns     []*namespace
 	cl, wb *namespace
@@ -549,9 +550,16 @@ func (n *Net) Close() {
 		ns.remove()
 	}
 	n.ns = nil
-	if n.dir != "" {
+	if n.dir != "" && !n.keep {
 		os.RemoveAll(n.dir)
 	}
+}
+
+// KeepFiles makes Close leave this run's configs, data directories and logs in place (after a
+// failure, for a person to read), and returns their folder.
+func (n *Net) KeepFiles() string {
+	n.keep = true
+	return n.dir
 }
 
 // Leftovers lists namespaces with this run's prefix that still exist (none after Close).
