@@ -69,8 +69,11 @@ type Config struct {
 	BuildTimeout time.Duration // one build and BEGIN (default 5 s)
 	Backoff      time.Duration // first pause after a failed rebuild, doubling to 5 s (default 100 ms)
 	// SameExitFor is how long rebuilds keep to the circuit's exit before giving up its session for
-	// another exit (default 20 s).
+	// another exit (default 20 s). It does not apply when the exit is pinned.
 	SameExitFor time.Duration
+	// ExitPinned says the user chose the exit (a relay list's Exit sets it): rebuilds never move to
+	// another one, however long it stays unreachable — its session waits at the exit.
+	ExitPinned bool
 
 	Logger *zap.Logger
 	Rand   *rand.Rand
@@ -125,6 +128,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if cfg.Exit != "" {
+		cfg.ExitPinned = true
 	}
 	if cfg.Picker == nil {
 		p, err := NewListPicker(cfg.Relays, cfg.Exit, cfg.Rand)
@@ -245,11 +251,12 @@ func (m *Manager) keepUp() {
 		}
 		died := time.Now()
 		why := "closed"
-		if err := c.Err(); err != nil {
+		err := c.Err()
+		if err != nil {
 			why = err.Error()
 		}
 		m.cfg.Logger.Warn("circuit died, rebuilding", zap.String("why", why))
-		r, ok := m.rebuild(path, died)
+		r, ok := m.rebuild(path, died, !relayDestroyed(err))
 		if !ok {
 			return // closed
 		}
@@ -263,19 +270,35 @@ func (m *Manager) keepUp() {
 	}
 }
 
-// rebuild tries paths to the dead circuit's exit, presenting its session token, for SameExitFor;
-// then other exits too, with a new session. Attempts avoid the dead middle, and every other attempt
-// the dead guard too, so whichever of the two died is routed around by the second attempt.
-func (m *Manager) rebuild(dead []Relay, died time.Time) (Reroute, bool) {
+// relayDestroyed reports whether a circuit ended because a relay tore it down (a DESTROY came back
+// through the guard): the guard was alive to pass it on, and what failed lies beyond it.
+func relayDestroyed(err error) bool {
+	var ce *cell.Error
+	return errors.As(err, &ce) && ce.Remote
+}
+
+// hopFailure is a build error that names the hop that failed (*client.HopError).
+type hopFailure interface{ FailedHop() int }
+
+// rebuild tries paths to the dead circuit's exit, presenting its session token, for SameExitFor
+// (for ever when the exit is pinned); then other exits too, with a new session. Every attempt avoids
+// the dead middle. The guard is kept — a client that changed guards whenever a middle failed would
+// meet many guards, which the guard rules exist to prevent — unless it is suspect: the circuit died
+// without a relay telling (the client's own link to the guard went down), or a build failed at the
+// guard. A suspect guard is avoided every other attempt, so that it is tried again should it come
+// back. Whenever a path ends at the session's exit, the token is presented: the exit keeps the session
+// however many attempts it took.
+func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Reroute, bool) {
 	guard, middle, exit := dead[0], dead[1], dead[len(dead)-1]
 	sameExit := true
 	for attempt := 0; ; attempt++ {
-		if sameExit && m.cfg.Exit == "" && time.Since(died) > m.cfg.SameExitFor {
+		if sameExit && !m.cfg.ExitPinned && time.Since(died) > m.cfg.SameExitFor {
 			sameExit = false
-			m.cfg.Logger.Warn("the exit is unreachable: moving to another exit, open connections are lost")
+			m.cfg.Logger.Warn("the exit is unreachable: moving to another exit, open connections are lost",
+				zap.Duration("tried_for", m.cfg.SameExitFor))
 		}
 		avoid := []Relay{middle}
-		if attempt%2 == 1 {
+		if guardSuspect && attempt%2 == 1 {
 			avoid = append(avoid, guard)
 		}
 		want := &exit
@@ -296,13 +319,17 @@ func (m *Manager) rebuild(dead []Relay, died time.Time) (Reroute, bool) {
 				}
 			}()
 			var kept bool
-			kept, err = m.try(ctx, path, sameExit)
+			kept, err = m.try(ctx, path, path[len(path)-1].Info.Identity == exit.Info.Identity)
 			cancel()
 			if err == nil {
 				m.mu.Lock()
 				now := m.since
 				m.mu.Unlock()
 				return Reroute{Died: died, Rebuilt: now, Path: names(path), SameSession: kept}, true
+			}
+			var hf hopFailure
+			if errors.As(err, &hf) && path[0].Info.Identity == guard.Info.Identity {
+				guardSuspect = hf.FailedHop() == 1
 			}
 		}
 		select {

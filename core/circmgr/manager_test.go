@@ -22,6 +22,7 @@ type fakeNet struct {
 	sessions map[[cell.TokenLen]byte]bool
 	circuits []*fakeCircuit
 	next     byte
+	attempts [][]relay.Info // every path a build was asked for
 }
 
 func newFakeNet() *fakeNet {
@@ -39,9 +40,10 @@ type fakeCircuit struct {
 func (n *fakeNet) Build(ctx context.Context, path []relay.Info) (Circuit, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, r := range path {
+	n.attempts = append(n.attempts, path)
+	for i, r := range path {
 		if n.dead[r.Identity[0]] {
-			return nil, errors.New("step timeout")
+			return nil, &hopError{hop: i + 1}
 		}
 	}
 	c := &fakeCircuit{n: n, path: path, done: make(chan struct{})}
@@ -76,7 +78,43 @@ func (c *fakeCircuit) kill(err error) {
 	c.once.Do(func() { c.err = err; close(c.done) })
 }
 
-// kill makes a relay die: circuits through it end, and no build through it works.
+// hopError is a build that failed at one hop, as *client.HopError is.
+type hopError struct{ hop int }
+
+func (e *hopError) Error() string  { return "step timeout" }
+func (e *hopError) FailedHop() int { return e.hop }
+
+// revive brings a relay back.
+func (n *fakeNet) revive(name string, relays []Relay) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, r := range relays {
+		if r.Name == name {
+			delete(n.dead, r.Info.Identity[0])
+		}
+	}
+}
+
+// unreachable makes builds through a relay fail without ending the circuits through it.
+func (n *fakeNet) unreachable(name string, relays []Relay) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, r := range relays {
+		if r.Name == name {
+			n.dead[r.Info.Identity[0]] = true
+		}
+	}
+}
+
+// tried returns how many builds were asked for so far.
+func (n *fakeNet) tried() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.attempts)
+}
+
+// kill makes a relay die: circuits through it end, and no build through it works. The circuits end
+// as a relay's DESTROY ends them when the relay is not their guard, and as a lost link when it is.
 func (n *fakeNet) kill(name string, relays []Relay) {
 	n.mu.Lock()
 	var id byte
@@ -96,7 +134,11 @@ func (n *fakeNet) kill(name string, relays []Relay) {
 	}
 	n.mu.Unlock()
 	for _, c := range hit {
-		c.kill(errors.New("link to " + name + " is dead"))
+		if c.path[0].Identity[0] == id {
+			c.kill(&cell.Error{Reason: cell.ReasonLinkDown})
+		} else {
+			c.kill(&cell.Error{Reason: cell.ReasonLinkDown, Remote: true})
+		}
 	}
 }
 
@@ -244,6 +286,87 @@ func TestPinnedExitIsKept(t *testing.T) {
 	}
 	if _, err := New(Config{Builder: n, Relays: relays()[:5]}); err == nil {
 		t.Fatal("a list without exits was accepted")
+	}
+}
+
+// A middle's failure must not cost the client its guard, even when the rebuilds that follow fail for a
+// while (here: the exit is unreachable for a few attempts).
+func TestMiddleDiesGuardKeptThroughFailedRebuilds(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	n := newFakeNet()
+	m, got := start(t, n, "x1")
+	defer m.Close()
+	first := await(t, got)
+	n.unreachable("x1", relays())
+	before := n.tried()
+	n.kill(first[1].Name, relays())
+	waitFor(t, func() bool { return n.tried() >= before+6 })
+	n.revive("x1", relays())
+	second := await(t, got)
+	n.mu.Lock()
+	for _, p := range n.attempts[before:] {
+		if p[0].Identity != first[0].Info.Identity {
+			t.Errorf("a rebuild after the middle died tried guard %d instead of %d", p[0].Identity[0], first[0].Info.Identity[0])
+		}
+	}
+	n.mu.Unlock()
+	if second[0].Name != first[0].Name || second[2].Name != "x1" {
+		t.Fatalf("rebuilt %v after %v", names(second), names(first))
+	}
+	waitFor(t, func() bool { return len(m.Status().Reroutes) == 1 })
+	if !m.Status().Reroutes[0].SameSession {
+		t.Fatal("the session was not kept")
+	}
+}
+
+// pinningPicker picks like a directory picker whose user named the exit: the exit is always the
+// named one, whatever the manager asks to avoid.
+type pinningPicker struct {
+	*ListPicker
+	exit Relay
+}
+
+func (p pinningPicker) Pick(_ *Relay, avoid []Relay, attempt int) ([]Relay, error) {
+	return p.ListPicker.Pick(&p.exit, avoid, attempt)
+}
+
+// An exit that stays unreachable for longer than SameExitFor and then comes back keeps the session
+// whenever the path ends there again: the token is presented on every path to the session's exit,
+// pinned or not.
+func TestSessionKeptWhenTheExitReturnsLate(t *testing.T) {
+	for _, pinned := range []bool{false, true} {
+		t.Run(map[bool]string{false: "picker-pins", true: "pinned"}[pinned], func(t *testing.T) {
+			defer goleak.VerifyNone(t)
+			n := newFakeNet()
+			lp, err := NewListPicker(relays(), "", rand.New(rand.NewPCG(5, 6)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make(chan []Relay, 16)
+			m, err := New(Config{
+				Builder: n, Picker: pinningPicker{lp, relays()[5]}, ExitPinned: pinned,
+				Backoff: time.Millisecond, SameExitFor: 50 * time.Millisecond,
+				OnCircuit: func(_ Circuit, p []Relay) { got <- p },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := m.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			first := await(t, got)
+			n.kill("x1", relays())
+			time.Sleep(300 * time.Millisecond) // six times SameExitFor
+			n.revive("x1", relays())
+			second := await(t, got)
+			waitFor(t, func() bool { return len(m.Status().Reroutes) == 1 })
+			if r := m.Status().Reroutes[0]; second[2].Name != "x1" || !r.SameSession {
+				t.Fatalf("after %v: rebuilt %v, session kept %v", names(first), names(second), r.SameSession)
+			}
+		})
 	}
 }
 

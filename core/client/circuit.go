@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -37,6 +38,23 @@ type Circuit struct {
 	once sync.Once
 }
 
+// HopError is a build that failed at one hop: the hop did not answer its CREATE or EXTEND in time,
+// refused it, or could not be reached.
+type HopError struct {
+	Hop  int // 1-based: 1 is the guard
+	Addr netip.AddrPort
+	Err  error
+}
+
+func (e *HopError) Error() string { return fmt.Sprintf("hop %d (%v): %v", e.Hop, e.Addr, e.Err) }
+
+// Unwrap returns the cause.
+func (e *HopError) Unwrap() error { return e.Err }
+
+// FailedHop returns the 1-based position of the hop that failed (managers that must not import this
+// package ask errors.As for an interface with this method).
+func (e *HopError) FailedHop() int { return e.Hop }
+
 type stepResult struct {
 	reply  []byte // CREATED or EXTENDED handshake reply (a copy)
 	failed *cell.Error
@@ -56,7 +74,7 @@ func (circ *Circuit) deliverStep(r stepResult) {
 func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, error) {
 	l, err := c.dialGuard(ctx, path[0])
 	if err != nil {
-		return nil, err
+		return nil, &HopError{Hop: 1, Addr: path[0].Addr, Err: err}
 	}
 	circ := &Circuit{c: c, path: path, step: make(chan stepResult, 1), probes: make(chan probeEcho, maxProbes), done: make(chan struct{})}
 	c.register(l, circ)
@@ -86,12 +104,12 @@ func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, er
 		reply, err := circ.awaitStep(ctx)
 		if err != nil {
 			circ.close(err, true)
-			return nil, fmt.Errorf("hop %d (%v): %w", i+1, hop.Addr, err)
+			return nil, &HopError{Hop: i + 1, Addr: hop.Addr, Err: err}
 		}
 		keys, err := hs.Finish(reply)
 		if err != nil {
 			circ.close(&cell.Error{Reason: cell.ReasonHandshake}, true)
-			return nil, fmt.Errorf("hop %d (%v): %w", i+1, hop.Addr, err)
+			return nil, &HopError{Hop: i + 1, Addr: hop.Addr, Err: err}
 		}
 		circ.fwdMu.Lock()
 		circ.bwdMu.Lock()

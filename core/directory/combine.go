@@ -136,8 +136,11 @@ func Combine(networkID [32]byte, auths []keys.IdentityPublic, threshold int, doc
 		}
 	}
 	if len(best) < threshold {
-		return nil, fmt.Errorf("%w: %d of %d authorities, want %d: %w",
-			ErrNoConsensus, len(best), len(auths), threshold, errors.Join(c.Ignored...))
+		err := fmt.Errorf("%w: %d of %d authorities, want %d", ErrNoConsensus, len(best), len(auths), threshold)
+		if len(c.Ignored) > 0 {
+			err = fmt.Errorf("%w: %w", err, errors.Join(c.Ignored...))
+		}
+		return nil, err
 	}
 
 	var all []Entry

@@ -50,6 +50,10 @@ func TestCombineThreshold(t *testing.T) {
 	if _, err := Combine(network, auths, 2, votes(t, []byte{1}, e), t0); !errors.Is(err, ErrNoConsensus) {
 		t.Fatalf("1 of 3: %v", err)
 	}
+	// With nothing ignored, the message says so plainly (it once read "%!w(<nil>)").
+	if _, err := Combine(network, auths, 2, nil, t0); err == nil || strings.Contains(err.Error(), "%!") {
+		t.Fatalf("0 of 3: %v", err)
+	}
 	for _, bad := range []int{0, 4} {
 		if _, err := Combine(network, auths, bad, votes(t, []byte{1, 2, 3}, e), t0); err == nil {
 			t.Fatalf("threshold %d accepted", bad)

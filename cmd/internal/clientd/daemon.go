@@ -25,6 +25,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/engine"
 	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/core/path"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/network/link"
 	"github.com/meshvpn/meshvpn/network/natcheck"
@@ -111,6 +112,8 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		if mc.Picker, err = d.loadDirectory(ctx); err != nil {
 			return nil, err
 		}
+		// An exit the user named is theirs: rebuilds wait for it rather than move elsewhere.
+		mc.ExitPinned = d.picker.choice.Mode == path.Named
 	} else {
 		entries, err := LoadRelays(cfg.Relays)
 		if err != nil {
