@@ -57,6 +57,11 @@ type Relay struct {
 	// Exit summarises the ports the relay exits to; it counts only with the Exit flag.
 	Exit            exitports.Summary
 	Country, Region string
+	// Rendezvous lists the addresses of the relays that a relay behind a NAT is registered with
+	// (empty for a public relay): path selection keeps them out of the middle of a path that this
+	// relay ends, so that one relay's failure does not take both the middle and the only way to the
+	// exit that the client's directory knows.
+	Rendezvous []netip.AddrPort
 }
 
 // String names the relay in messages: its name and identity, or its identity alone.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -217,13 +218,22 @@ func (s *Selector) pickGuard(exit *node, avoid map[keys.IdentityPublic]bool) (*n
 		exit, len(why), strings.Join(why, "; "))
 }
 
-// pickMiddle draws the middle by weight among the relays that fit beside the guard and the exit.
+// pickMiddle draws the middle by weight among the relays that fit beside the guard and the exit. A
+// relay that is the exit's rendezvous is taken only when no other fits: should the middle fail, the
+// rebuild needs the way to the exit that the client's directory names.
 func (s *Selector) pickMiddle(guard, exit *node, avoid map[keys.IdentityPublic]bool) (*node, error) {
-	var cands []*node
+	var cands, rendezvous []*node
 	for _, n := range s.nodes {
 		if n.usable() && !avoid[n.Identity] && s.conflict(n, guard) == "" && s.conflict(n, exit) == "" {
-			cands = append(cands, n)
+			if slices.Contains(exit.Rendezvous, n.Addr) {
+				rendezvous = append(rendezvous, n)
+			} else {
+				cands = append(cands, n)
+			}
 		}
+	}
+	if len(cands) == 0 {
+		cands = rendezvous
 	}
 	if len(cands) == 0 {
 		what := "/16 and families"

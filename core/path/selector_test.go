@@ -290,6 +290,28 @@ func TestAvoidedMiddleNeverChosen(t *testing.T) {
 	}
 }
 
+// A middle that is the exit's rendezvous would take the client's only known way to the exit down with
+// it: such a relay is the middle only when no other relay fits.
+func TestExitsRendezvousIsNoMiddle(t *testing.T) {
+	rs := smallNet(3)
+	rs[1].Rendezvous = []netip.AddrPort{rs[2].Addr, rs[3].Addr} // relays 2 and 3 serve the exit
+	s := newSelector(t, rs, NewGuardSet(), 1, nil)
+	for range 500 {
+		p, err := s.Pick(ExitChoice{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p[1].Identity != testID(4) {
+			t.Fatalf("middle %s, one of the exit's rendezvous, while relay 4 was free", p[1])
+		}
+	}
+	// When the rendezvous are all that is left, one of them serves.
+	p, err := s.Pick(ExitChoice{}, testID(4))
+	if err != nil || (p[1].Identity != testID(2) && p[1].Identity != testID(3)) {
+		t.Fatalf("with relay 4 avoided: %v, %v", p, err)
+	}
+}
+
 func TestAllowSameSubnet(t *testing.T) {
 	var rs []Relay // the namespace testnet: everyone in 10.240.0.0/24
 	for i := range 5 {

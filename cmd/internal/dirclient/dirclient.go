@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -246,16 +247,21 @@ func (f *Fetcher) saveChain() {
 // pathRelay is what path selection needs of a relay: the consensus's flags and weight, the
 // descriptor's address, family, policy and place.
 func pathRelay(r directory.Relay, d *descriptor.Descriptor) path.Relay {
+	var rendezvous []netip.AddrPort
+	for _, rv := range d.Rendezvous {
+		rendezvous = append(rendezvous, rv.Addr)
+	}
 	return path.Relay{
-		Identity: d.Identity,
-		Name:     d.Identity.String()[:8],
-		Addr:     d.Addresses[0],
-		Family:   d.Family,
-		Weight:   uint64(r.Weight),
-		Flags:    path.Flags(r.Flags),
-		Exit:     d.Exit,
-		Country:  d.Country,
-		Region:   d.Region,
+		Rendezvous: rendezvous,
+		Identity:   d.Identity,
+		Name:       d.Identity.String()[:8],
+		Addr:       d.Addresses[0],
+		Family:     d.Family,
+		Weight:     uint64(r.Weight),
+		Flags:      path.Flags(r.Flags),
+		Exit:       d.Exit,
+		Country:    d.Country,
+		Region:     d.Region,
 	}
 }
 
