@@ -34,6 +34,9 @@ const (
 	RuleReject
 	// DefaultReject: no operator rule matched.
 	DefaultReject
+	// Directory: the flow is TCP to one of the network's directory authorities (Config.Directory),
+	// which every exit carries whatever its rules say. Allowed.
+	Directory
 )
 
 var reasonNames = [...]string{
@@ -48,6 +51,7 @@ var reasonNames = [...]string{
 	Metadata:      "metadata",
 	RuleReject:    "rule-reject",
 	DefaultReject: "default-reject",
+	Directory:     "directory",
 }
 
 // String returns a short lower-case name, fit for logs and metric labels.

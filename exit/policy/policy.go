@@ -24,6 +24,13 @@ type Config struct {
 	// Own lists the exit's own addresses, public ones included: a flow to them would reach the
 	// exit's services as a local user. They change at runtime; see Policy.SetOwn.
 	Own []netip.Addr
+	// Directory lists the network's directory authorities (their HTTP address and port, from the
+	// genesis file). TCP to exactly these is forwarded whatever the rules say, and even when they are
+	// in a private network (a test network's are): clients refresh their directory through their
+	// circuits, so that no authority learns who they are, and an exit that refused would cut them
+	// off from the network's news. Loopback, the exit's own addresses and the protections that are
+	// never lifted still apply.
+	Directory []netip.AddrPort
 }
 
 // Policy decides, for each new flow at an exit, whether to forward it. It is safe for concurrent use:
@@ -34,6 +41,7 @@ type Policy struct {
 	compiled     []compiledRule // rules, in the form Decide reads
 	allowPrivate bool
 	allowLocal   bool
+	directory    []netip.AddrPort // normalized
 	own          atomic.Pointer[[]netip.Addr]
 }
 
@@ -41,7 +49,7 @@ type Policy struct {
 type Decision struct {
 	// Allow reports whether the flow may be forwarded.
 	Allow bool
-	// Reason says why; Allowed exactly when Allow is true.
+	// Reason says why; Allowed or Directory exactly when Allow is true.
 	Reason Reason
 }
 
@@ -57,10 +65,18 @@ func New(cfg Config) (*Policy, error) {
 			errs = append(errs, fmt.Errorf("policy: own address %d is not an address", i))
 		}
 	}
+	for i, a := range cfg.Directory {
+		if !a.IsValid() || a.Port() == 0 {
+			errs = append(errs, fmt.Errorf("policy: directory authority %d (%v) is not an address and port", i, a))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	p := &Policy{rules: rules, allowPrivate: cfg.AllowPrivate, allowLocal: cfg.AllowLocal}
+	for _, a := range cfg.Directory {
+		p.directory = append(p.directory, netip.AddrPortFrom(normalize(a.Addr()), a.Port()))
+	}
 	p.compiled = make([]compiledRule, len(rules))
 	for i := range rules {
 		p.compiled[i] = compile(&rules[i])
@@ -104,9 +120,10 @@ func (p *Policy) Decide(dst netip.Addr, proto Proto, port uint16) Decision {
 	if is4 {
 		table = protected4
 	}
+	directory := proto == ProtoTCP && p.isDirectory(dst, port)
 	for i := range table {
 		if table[i].prefix.contains(bits, is4) {
-			if !p.lifted(table[i].reason) {
+			if !p.lifted(table[i].reason) && !(directory && liftedForDirectory(table[i].reason)) {
 				return Decision{Reason: table[i].reason}
 			}
 			break
@@ -114,6 +131,9 @@ func (p *Policy) Decide(dst netip.Addr, proto Proto, port uint16) Decision {
 	}
 	if !p.allowLocal && p.isOwn(dst) {
 		return Decision{Reason: Own}
+	}
+	if directory {
+		return Decision{Allow: true, Reason: Directory}
 	}
 	for i := range p.compiled {
 		if p.compiled[i].matches(bits, is4, proto, port) {
@@ -132,6 +152,20 @@ func (p *Policy) lifted(r Reason) bool {
 		return p.allowPrivate
 	case Loopback, Own:
 		return p.allowLocal
+	}
+	return false
+}
+
+// liftedForDirectory reports whether a protection gives way for a directory authority: private
+// networks do (an authority may live in one the network's operators share), the exit host itself
+// and the never-lifted ones do not.
+func liftedForDirectory(r Reason) bool { return r == Private || r == CGNAT }
+
+func (p *Policy) isDirectory(dst netip.Addr, port uint16) bool {
+	for _, a := range p.directory {
+		if a.Port() == port && a.Addr() == dst {
+			return true
+		}
 	}
 	return false
 }

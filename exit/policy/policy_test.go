@@ -237,3 +237,37 @@ func BenchmarkDecide(b *testing.B) {
 		p.Decide(dst, ProtoTCP, 443)
 	}
 }
+
+// The network's directory authorities are reached through every exit, whatever its rules and even in
+// a private network, but only by TCP to exactly their address and port, and never on the exit host.
+func TestDirectoryAuthoritiesAreCarried(t *testing.T) {
+	p, err := New(Config{Rules: "accept *:80, reject *:*", Directory: []netip.AddrPort{
+		netip.MustParseAddrPort("10.240.0.31:8080"), netip.MustParseAddrPort("198.51.100.7:443"),
+		netip.MustParseAddrPort("127.0.0.1:8080"), netip.MustParseAddrPort("[::ffff:192.0.2.9]:80"),
+		netip.MustParseAddrPort("169.254.169.254:80"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetOwn([]netip.Addr{netip.MustParseAddr("192.0.2.9")})
+	for _, f := range []flow{
+		{"10.240.0.31", ProtoTCP, 8080, Directory},
+		{"198.51.100.7", ProtoTCP, 443, Directory},
+		{"10.240.0.31", ProtoUDP, 8080, Private},
+		{"10.240.0.31", ProtoTCP, 8081, Private},
+		{"10.240.0.32", ProtoTCP, 8080, Private},
+		{"198.51.100.7", ProtoTCP, 444, RuleReject},
+		{"127.0.0.1", ProtoTCP, 8080, Loopback},
+		{"192.0.2.9", ProtoTCP, 80, Own},
+		{"169.254.169.254", ProtoTCP, 80, Metadata},
+	} {
+		d := p.Decide(netip.MustParseAddr(f.dst), f.proto, f.port)
+		if d.Reason != f.want || d.Allow != (f.want == Directory) {
+			t.Errorf("Decide(%s, %v, %d) = %+v, want %v", f.dst, f.proto, f.port, d, f.want)
+		}
+	}
+	if _, err := New(Config{Directory: []netip.AddrPort{{}, netip.MustParseAddrPort("1.2.3.4:0")}}); err == nil ||
+		!strings.Contains(err.Error(), "directory authority 0") || !strings.Contains(err.Error(), "directory authority 1") {
+		t.Fatalf("bad directory addresses: %v", err)
+	}
+}

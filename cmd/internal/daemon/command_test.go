@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"io"
@@ -64,6 +65,25 @@ func TestCommandDispatch(t *testing.T) {
 		}
 		if tc.code != 0 && !strings.HasPrefix(errOut.String(), "meshvpn-test: ") {
 			t.Errorf("%v: error %q does not name the program", tc.args, errOut.String())
+		}
+	}
+}
+
+func TestResolveURL(t *testing.T) {
+	for url, want := range map[string]string{
+		"http://10.240.0.31:8080":       "10.240.0.31:8080",
+		"http://198.51.100.7/":          "198.51.100.7:80",
+		"https://[2001:db8::1]/dir":     "[2001:db8::1]:443",
+		"http://[::ffff:192.0.2.1]:81/": "192.0.2.1:81",
+	} {
+		got, err := ResolveURL(context.Background(), url)
+		if err != nil || len(got) != 1 || got[0].String() != want {
+			t.Errorf("ResolveURL(%q) = %v, %v; want %s", url, got, err, want)
+		}
+	}
+	for _, bad := range []string{"http://1.2.3.4:0/", "http://1.2.3.4:99999/", "://"} {
+		if got, err := ResolveURL(context.Background(), bad); err == nil {
+			t.Errorf("ResolveURL(%q) = %v", bad, got)
 		}
 	}
 }

@@ -147,7 +147,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		}
 	}
 	if !cfg.RelayOnly {
-		if err := n.startExit(); err != nil {
+		if err := n.startExit(g); err != nil {
 			conn.Close()
 			return nil, err
 		}
@@ -216,11 +216,12 @@ func EntryFor(cfg Config, k Keys) relaylist.Entry {
 	return e
 }
 
-func (n *Node) startExit() error {
+func (n *Node) startExit(g *genesis.Genesis) error {
 	e := n.cfg.Exit
 	pool := netip.MustParsePrefix(e.Pool).Masked()
 	self := pool.Addr().Next()
-	p, err := policy.New(policy.Config{Rules: e.Policy, AllowPrivate: e.AllowPrivate, AllowLocal: e.AllowLocal})
+	p, err := policy.New(policy.Config{Rules: e.Policy, AllowPrivate: e.AllowPrivate, AllowLocal: e.AllowLocal,
+		Directory: n.authorityAddrs(g)})
 	if err != nil {
 		return err
 	}
@@ -253,6 +254,24 @@ func (n *Node) startExit() error {
 	n.wg.Add(1)
 	go n.watchOwn()
 	return nil
+}
+
+// authorityAddrs returns where the network's directory authorities serve (the genesis file's URLs,
+// names resolved once, now), which the exit carries clients' directory fetches to whatever its policy.
+func (n *Node) authorityAddrs(g *genesis.Genesis) []netip.AddrPort {
+	if g == nil {
+		return nil
+	}
+	var out []netip.AddrPort
+	for _, a := range g.Authorities {
+		addrs, err := daemon.ResolveURL(n.ctx, a.URL)
+		if err != nil {
+			n.log.Warn("a directory authority's address: clients cannot reach it through this exit", zap.String("url", a.URL), zap.Error(err))
+			continue
+		}
+		out = append(out, addrs...)
+	}
+	return out
 }
 
 // refreshOwn tells the policy every address this host has, so that no client reaches the exit's own
