@@ -95,6 +95,7 @@ type Status struct {
 	Up       bool
 	Path     []Relay
 	Since    time.Time // when the current circuit came up
+	Down     time.Time // when the last circuit died, while there is none (zero when Up)
 	Builds   uint64    // circuits built and begun
 	Failures uint64    // builds that failed
 	Reroutes []Reroute
@@ -108,6 +109,7 @@ type Manager struct {
 	circ     Circuit
 	path     []Relay
 	since    time.Time
+	died     time.Time // when the circuit died, until its successor is up
 	token    [cell.TokenLen]byte
 	builds   uint64
 	failures uint64
@@ -228,7 +230,7 @@ func (m *Manager) install(c Circuit, path []Relay, token [cell.TokenLen]byte) {
 	}
 	m.mu.Lock()
 	old := m.circ
-	m.circ, m.path, m.token, m.since = c, path, token, time.Now()
+	m.circ, m.path, m.token, m.since, m.died = c, path, token, time.Now(), time.Time{}
 	m.builds++
 	m.mu.Unlock()
 	if old != nil {
@@ -250,6 +252,9 @@ func (m *Manager) keepUp() {
 		case <-c.Done():
 		}
 		died := time.Now()
+		m.mu.Lock()
+		m.died = died
+		m.mu.Unlock()
 		why := "closed"
 		err := c.Err()
 		if err != nil {
@@ -354,6 +359,10 @@ func (m *Manager) Status() Status {
 	if m.circ != nil {
 		select {
 		case <-m.circ.Done():
+			s.Down = m.died
+			if s.Down.IsZero() { // dead, and keepUp has not seen it yet
+				s.Down = time.Now()
+			}
 		default:
 			s.Up = true
 		}

@@ -299,8 +299,12 @@ func TestMiddleDiesGuardKeptThroughFailedRebuilds(t *testing.T) {
 	first := await(t, got)
 	n.unreachable("x1", relays())
 	before := n.tried()
+	killed := time.Now()
 	n.kill(first[1].Name, relays())
 	waitFor(t, func() bool { return n.tried() >= before+6 })
+	if s := m.Status(); s.Up || s.Down.Before(killed) || s.Down.After(time.Now()) {
+		t.Fatalf("rebuilding: up %v, down since %v (killed at %v)", s.Up, s.Down, killed)
+	}
 	n.revive("x1", relays())
 	second := await(t, got)
 	n.mu.Lock()
@@ -316,6 +320,9 @@ func TestMiddleDiesGuardKeptThroughFailedRebuilds(t *testing.T) {
 	waitFor(t, func() bool { return len(m.Status().Reroutes) == 1 })
 	if !m.Status().Reroutes[0].SameSession {
 		t.Fatal("the session was not kept")
+	}
+	if s := m.Status(); !s.Down.IsZero() {
+		t.Fatalf("up, yet down since %v", s.Down)
 	}
 }
 

@@ -23,8 +23,14 @@ type Table struct {
 
 	mu     sync.Mutex
 	added  []netlink.Route
-	bypass map[netip.Addr]bool
+	bypass map[netip.Addr]*hold
 	closed bool
+}
+
+// hold is one address kept outside the tunnel, by how many Bypass calls not yet released.
+type hold struct {
+	n    int
+	ours bool // the table added the route (else someone else's already kept addr out)
 }
 
 // halves are the routes that send everything into the tunnel.
@@ -39,11 +45,12 @@ func New(tun string) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route: %s: %w", tun, err)
 	}
-	return &Table{tun: tun, index: l.Attrs().Index, bypass: map[netip.Addr]bool{}}, nil
+	return &Table{tun: tun, index: l.Attrs().Index, bypass: map[netip.Addr]*hold{}}, nil
 }
 
 // Bypass routes addr (a relay the client talks to directly) the way it went before the tunnel: by the
-// most specific route to it that does not use the tunnel. It is idempotent.
+// most specific route to it that does not use the tunnel. Calls for an address already outside add
+// nothing; the route stays until Close, or until as many Release calls as Bypass calls.
 func (t *Table) Bypass(addr netip.Addr) error {
 	addr = addr.Unmap()
 	t.mu.Lock()
@@ -51,7 +58,8 @@ func (t *Table) Bypass(addr netip.Addr) error {
 	if t.closed {
 		return errors.New("route: table closed")
 	}
-	if t.bypass[addr] {
+	if h := t.bypass[addr]; h != nil {
+		h.n++
 		return nil
 	}
 	via, err := t.outside(addr)
@@ -70,13 +78,42 @@ func (t *Table) Bypass(addr netip.Addr) error {
 	}
 	if err := netlink.RouteAdd(&r); err != nil {
 		if errors.Is(err, unix.EEXIST) { // a route of someone else's: it already keeps addr out
-			t.bypass[addr] = true
+			t.bypass[addr] = &hold{n: 1}
 			return nil
 		}
 		return fmt.Errorf("route: bypass for a relay: %w", err)
 	}
 	t.added = append(t.added, r)
-	t.bypass[addr] = true
+	t.bypass[addr] = &hold{n: 1, ours: true}
+	return nil
+}
+
+// Release undoes one Bypass of addr: when none is left, addr goes into the tunnel again.
+func (t *Table) Release(addr netip.Addr) error {
+	addr = addr.Unmap()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h := t.bypass[addr]
+	if t.closed || h == nil {
+		return nil
+	}
+	if h.n--; h.n > 0 {
+		return nil
+	}
+	delete(t.bypass, addr)
+	if !h.ours {
+		return nil
+	}
+	want := ipNet(netip.PrefixFrom(addr, addr.BitLen())).String()
+	for i, r := range t.added {
+		if r.Dst != nil && r.Dst.String() == want && r.LinkIndex != t.index {
+			t.added = append(t.added[:i], t.added[i+1:]...)
+			if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("route: remove the bypass for %v: %w", addr, err)
+			}
+			return nil
+		}
+	}
 	return nil
 }
 

@@ -130,6 +130,52 @@ func TestTunnelAllWithBypass(t *testing.T) {
 	}
 }
 
+// A bypass taken for a while (the client's directory fetch while it has no circuit) is given back, and
+// an address bypassed twice (a guard that is also an authority) stays out until both are released.
+func TestBypassRelease(t *testing.T) {
+	inNetns(t)
+	uplink(t)
+	dev, err := tun.Open(tun.Config{Name: "mvtest0", Addr: netip.MustParsePrefix("10.99.0.2/32"), Up: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	tab, err := New("mvtest0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Close()
+	if err := tab.TunnelAll(); err != nil {
+		t.Fatal(err)
+	}
+	auth, guard := netip.MustParseAddr("198.51.100.9"), netip.MustParseAddr("198.51.100.7")
+	for _, a := range []netip.Addr{auth, guard, guard} {
+		if err := tab.Bypass(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tab.Release(auth); err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.Release(guard); err != nil {
+		t.Fatal(err)
+	}
+	for dst, want := range map[string]string{"198.51.100.9": "mvtest0", "198.51.100.7": "up0"} {
+		if dev, _ := via(t, dst); dev != want {
+			t.Errorf("%s goes via %s, want %s", dst, dev, want)
+		}
+	}
+	if err := tab.Release(guard); err != nil {
+		t.Fatal(err)
+	}
+	if dev, _ := via(t, "198.51.100.7"); dev != "mvtest0" {
+		t.Errorf("released twice, the guard still goes via %s", dev)
+	}
+	if err := tab.Release(netip.MustParseAddr("192.0.2.200")); err != nil {
+		t.Fatalf("releasing what was never bypassed: %v", err)
+	}
+}
+
 func TestBypassWithoutARouteFails(t *testing.T) {
 	inNetns(t)
 	dev, err := tun.Open(tun.Config{Name: "mvtest0", Addr: netip.MustParsePrefix("10.99.0.2/32"), Up: true})

@@ -46,16 +46,19 @@ type Daemon struct {
 	control *controlServer
 	metrics *daemon.MetricsServer
 
-	ready    atomic.Bool        // Start has finished: the fields above are set and Status may read them
-	down     chan struct{}      // closed when `down` asks the daemon to stop
-	fetcher  *dirclient.Fetcher // nil with a relay list
-	genesis  *genesis.Genesis   // nil with a relay list
-	nat      *natcheck.Watch    // nil without STUN servers
-	picker   *dirPicker
-	stop     chan struct{} // closed by Close: ends the directory refresher
-	wg       sync.WaitGroup
-	downOnce sync.Once
-	once     sync.Once
+	ready   atomic.Bool        // Start has finished: the fields above are set and Status may read them
+	down    chan struct{}      // closed when `down` asks the daemon to stop
+	fetcher *dirclient.Fetcher // nil with a relay list
+	genesis *genesis.Genesis   // nil with a relay list
+	// authorities are the addresses of the genesis file's authorities, which a fetch around the
+	// tunnel routes outside it for its length.
+	authorities []netip.Addr
+	nat         *natcheck.Watch // nil without STUN servers
+	picker      *dirPicker
+	stop        chan struct{} // closed by Close: ends the directory refresher
+	wg          sync.WaitGroup
+	downOnce    sync.Once
+	once        sync.Once
 }
 
 // LoadRelays reads the relay list file.
@@ -328,6 +331,16 @@ func (d *Daemon) loadDirectory(ctx context.Context) (*dirPicker, error) {
 		return nil, fmt.Errorf("%s: %w", d.cfg.Genesis, err)
 	}
 	d.genesis = g
+	for _, a := range g.Authorities {
+		addrs, err := daemon.ResolveURL(ctx, a.URL)
+		if err != nil {
+			d.log.Warn("a directory authority's address", zap.String("url", a.URL), zap.Error(err))
+			continue
+		}
+		for _, ap := range addrs {
+			d.authorities = append(d.authorities, ap.Addr())
+		}
+	}
 	if err := os.MkdirAll(d.cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
@@ -348,33 +361,77 @@ func (d *Daemon) loadDirectory(ctx context.Context) (*dirPicker, error) {
 	return d.picker, nil
 }
 
-// refreshDirectory fetches the directory every directory_refresh and hands it to the picker; a fetch
-// that fails keeps the one in use (until its documents expire, when Combine refuses them).
+// The directory is refreshed through the tunnel while a circuit is up: the exit carries fetches to the
+// network's authorities (exit/policy's Directory), so no authority learns who the client is, as Tor
+// clients fetch through their circuits. Without a circuit for outsideAfter, the fetch goes around the
+// tunnel instead, at most every outsideEvery: a stale directory (an exit that moved its rendezvous, a
+// relay with new keys) can make every rebuild fail, and there is no circuit to fetch a fresh one
+// through. That fetch shows the client's address to the authorities, as the first one at start does.
+const (
+	outsideAfter = 5 * time.Second
+	outsideEvery = 10 * time.Second
+)
+
+// refreshDirectory keeps the directory fresh: every directory_refresh through the tunnel, and around
+// it while the client has had no circuit for a while. A fetch that fails keeps the one in use (until
+// its documents expire, when Combine refuses them).
 func (d *Daemon) refreshDirectory() {
-	t := time.NewTicker(d.cfg.DirectoryRefresh)
-	defer t.Stop()
+	var failed daemon.Repeats
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	next := time.Now().Add(d.cfg.DirectoryRefresh)
+	var lastOutside time.Time
 	for {
 		select {
 		case <-d.stop:
 			return
-		case <-t.C:
+		case <-tick.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		go func() {
-			select {
-			case <-d.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		net, err := d.fetcher.Fetch(ctx, time.Now())
-		cancel()
+		now := time.Now()
+		s := d.mgr.Status()
+		outside := !s.Up && now.Sub(s.Down) >= outsideAfter && now.Sub(lastOutside) >= outsideEvery
+		if !outside && (!s.Up || now.Before(next)) {
+			continue // not due, or due but with no circuit to carry it yet
+		}
+		if outside {
+			lastOutside = now
+			d.log.Info("fetching the directory around the tunnel: no circuit", zap.Duration("for", now.Sub(s.Down).Round(time.Second)))
+		}
+		net, err := d.fetchDirectory(outside)
 		if err != nil {
-			d.log.Warn("directory refresh failed; keeping the one in use", zap.Error(err))
+			failed.Warn(d.log, "directory refresh failed; keeping the one in use", zap.Bool("around_tunnel", outside), zap.Error(err))
 			continue
 		}
+		failed.Reset()
+		next = time.Now().Add(d.cfg.DirectoryRefresh)
 		if err := d.picker.update(net); err != nil {
 			d.log.Warn("directory refresh", zap.Error(err))
 		}
 	}
+}
+
+// fetchDirectory fetches the directory once, around the tunnel when outside is set.
+func (d *Daemon) fetchDirectory(outside bool) (*dirclient.Network, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if outside && d.routes != nil {
+		for _, a := range d.authorities {
+			if err := d.routes.Bypass(a); err != nil {
+				d.log.Info("a route around the tunnel to an authority", zap.Error(err))
+				continue
+			}
+			defer d.routes.Release(a)
+		}
+	}
+	// A connection kept from a fetch on the other path would not survive the change of routes.
+	d.fetcher.CloseIdleConnections()
+	defer d.fetcher.CloseIdleConnections()
+	return d.fetcher.Fetch(ctx, time.Now())
 }

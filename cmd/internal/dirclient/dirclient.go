@@ -88,6 +88,10 @@ func New(g *genesis.Genesis, chainFile string, log *zap.Logger) (*Fetcher, error
 	return f, nil
 }
 
+// CloseIdleConnections closes the connections kept for the next fetch: a client whose fetches change
+// path (through its tunnel, or around it) must not reuse one made on the other path.
+func (f *Fetcher) CloseIdleConnections() { f.hc.CloseIdleConnections() }
+
 // SetHTTPClient replaces the HTTP client the fetcher uses (a test network dials from inside a
 // namespace).
 func (f *Fetcher) SetHTTPClient(hc *http.Client) { f.hc = hc }
