@@ -43,4 +43,3 @@ func ResolveURL(ctx context.Context, s string) ([]netip.AddrPort, error) {
 	}
 	return out, nil
 }
-
