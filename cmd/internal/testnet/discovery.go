@@ -198,13 +198,14 @@ stable_age = "1s"
 }
 
 // awaitConsensus waits until the authorities agree on every relay of the testnet, with the flags a
-// client needs (Running; Exit on the exits; Guard on some relays), and returns that consensus.
-func (n *Net) awaitConsensus(ctx context.Context, limit time.Duration) (*dirclient.Network, error) {
+// client needs (Running; Exit on the exits; Guard on some relays), and returns that consensus,
+// fetched from namespace from (which must reach the hub outside any tunnel).
+func (n *Net) awaitConsensus(ctx context.Context, from *namespace, limit time.Duration) (*dirclient.Network, error) {
 	f, err := dirclient.New(n.Genesis, "", nil)
 	if err != nil {
 		return nil, err
 	}
-	hc := nsHTTPClient(n.cl, 5*time.Second)
+	hc := nsHTTPClient(from, 5*time.Second)
 	defer hc.CloseIdleConnections()
 	f.SetHTTPClient(hc)
 	deadline := time.Now().Add(limit)

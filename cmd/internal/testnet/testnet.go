@@ -379,7 +379,7 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 		}
 		source = fmt.Sprintf("relays = %q\nexit = %q\n", relays, o.Exit)
 	} else {
-		if n.Consensus, err = n.awaitConsensus(ctx, 60*time.Second); err != nil {
+		if n.Consensus, err = n.awaitConsensus(ctx, n.cl, 60*time.Second); err != nil {
 			return err
 		}
 		exit := n.Node(o.Exit)
@@ -584,7 +584,8 @@ type process struct {
 }
 
 func (n *Net) run(ns *namespace, name, bin string, args ...string) (*process, error) {
-	logf, err := os.Create(filepath.Join(n.dir, name+".log"))
+	// A restarted process appends to its log: what it wrote before it died stays there.
+	logf, err := os.OpenFile(filepath.Join(n.dir, name+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
