@@ -7,7 +7,7 @@ MODULES  := crypto dht network core exit payment cmd
 FUZZTIME ?= 10s
 BIN      := $(CURDIR)/bin
 
-.PHONY: all build test vet unit fuzz bench demo deps check-go clean
+.PHONY: all build test vet unit fuzz bench demo soak deps check-go clean
 
 all: build
 
@@ -87,6 +87,12 @@ bench: check-go
 demo: deps build
 	@[ "$$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces, TUN devices, nftables)" >&2; exit 1; }
 	@$(BIN)/meshvpn-bootstrap testnet --demo
+
+# The demo's reroute (kill the circuit's middle during a download) many times over, on fresh networks,
+# with the machine kept busy (needs root). SOAKFLAGS="--runs 20 --per-net 5 --disturb ns,cpu,mem".
+soak: deps build
+	@[ "$$(id -u)" = 0 ] || { echo "make soak needs root (network namespaces, TUN devices, nftables)" >&2; exit 1; }
+	@$(BIN)/meshvpn-bootstrap soak $(SOAKFLAGS)
 
 clean:
 	rm -rf $(BIN)

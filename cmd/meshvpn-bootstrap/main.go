@@ -1,6 +1,7 @@
-// Command meshvpn-bootstrap creates MeshVPN networks: `init` writes a new network's genesis file, and
+// Command meshvpn-bootstrap creates MeshVPN networks: `init` writes a new network's genesis file,
 // `testnet` starts a complete network on this machine in network namespaces (what `make demo` runs),
-// every node a process of its own from the same folder as this program.
+// every node a process of its own from the same folder as this program, and `soak` repeats the demo's
+// reroute under load on such networks (what `make soak` runs).
 package main
 
 import (
@@ -32,6 +33,10 @@ Usage:
                                       (meshvpn-exit-node and meshvpn-client, found beside this program). It runs until Ctrl-C, or, with
                                       --demo, sends real traffic through a circuit, prints what
                                       happened and exits (non-zero if any step failed).
+  meshvpn-bootstrap soak [flags]      kill the circuit's middle relay during a download many times
+                                      over (--runs), on testnets in namespaces, with the machine kept
+                                      busy (--disturb), and report how many reroutes kept the TCP
+                                      connection (root; see soak --help)
 
 Flags of testnet:
 `
@@ -47,6 +52,8 @@ func main() {
 		os.Exit(runTestnet(os.Args[2:]))
 	case "init":
 		os.Exit(runInit(os.Args[2:]))
+	case "soak":
+		os.Exit(runSoak(os.Args[2:]))
 	default:
 		fmt.Fprintf(os.Stderr, "meshvpn-bootstrap: unknown command %q (try --help)\n", os.Args[1])
 		os.Exit(2)
