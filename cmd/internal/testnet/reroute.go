@@ -92,8 +92,10 @@ func (n *Net) DownloadBig(ctx context.Context, rate int, limit time.Duration) (*
 
 // Reroute is what one kill of the circuit's middle during a download did.
 type Reroute struct {
-	Killed   *Node
-	KilledAt time.Time
+	Killed *Node // the middle
+	// AlsoKilled are the other nodes killed with it (KillDuringDownload).
+	AlsoKilled []*Node
+	KilledAt   time.Time
 	Download *Download
 	// Record is the client's record of the rebuild (nil if it never rebuilt).
 	Record *clientd.Reroute
@@ -106,6 +108,12 @@ type Reroute struct {
 // rebuilt circuit with the checksum intact. The error says what went wrong; the Reroute holds what
 // was seen either way.
 func (n *Net) KillMiddleDuringDownload(ctx context.Context, rate int, killAfter, limit time.Duration) (*Reroute, error) {
+	return n.KillDuringDownload(ctx, rate, killAfter, limit, nil)
+}
+
+// KillDuringDownload is KillMiddleDuringDownload that also kills, at the same moment, the nodes
+// also returns for the circuit's path (guard first; nil kills the middle alone).
+func (n *Net) KillDuringDownload(ctx context.Context, rate int, killAfter, limit time.Duration, also func(path []*Node) []*Node) (*Reroute, error) {
 	path, err := n.Path(ctx)
 	if err != nil {
 		return nil, err
@@ -118,6 +126,13 @@ func (n *Net) KillMiddleDuringDownload(ctx context.Context, rate int, killAfter,
 		return nil, err
 	}
 	r := &Reroute{Killed: path[1]}
+	if also != nil {
+		for _, node := range also(path) {
+			if node != r.Killed {
+				r.AlsoKilled = append(r.AlsoKilled, node)
+			}
+		}
+	}
 	type result struct {
 		d   *Download
 		err error
@@ -134,8 +149,10 @@ func (n *Net) KillMiddleDuringDownload(ctx context.Context, rate int, killAfter,
 	case <-time.After(killAfter):
 	}
 	r.KilledAt = time.Now()
-	if err := n.Kill(r.Killed); err != nil {
-		return r, err
+	for _, node := range append([]*Node{r.Killed}, r.AlsoKilled...) {
+		if err := n.Kill(node); err != nil {
+			return r, err
+		}
 	}
 	res := <-done
 	r.Download = res.d
@@ -164,7 +181,11 @@ func (n *Net) KillMiddleDuringDownload(ctx context.Context, rate int, killAfter,
 func (n *Net) Explain(r *Reroute) string {
 	var b strings.Builder
 	if r.Killed != nil {
-		fmt.Fprintf(&b, "killed %s (the middle) at %s\n", r.Killed.Name, r.KilledAt.Format("15:04:05.000"))
+		fmt.Fprintf(&b, "killed %s (the middle) at %s", r.Killed.Name, r.KilledAt.Format("15:04:05.000"))
+		for _, node := range r.AlsoKilled {
+			fmt.Fprintf(&b, ", and %s", node.Name)
+		}
+		b.WriteString("\n")
 	}
 	if d := r.Download; d != nil {
 		fmt.Fprintf(&b, "download: %d of %d bytes in %v, curl exit %d %s; longest stall %v from +%v; last byte at %s\n",
