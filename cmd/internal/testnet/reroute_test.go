@@ -58,9 +58,6 @@ func TestRerouteWhenTheExitsRendezvousDiesWithTheMiddle(t *testing.T) {
 		t.Logf("%s", n.Explain(r))
 		t.Fatal(err)
 	}
-	if testing.Verbose() {
-		t.Logf("client log:\n%s", n.Log("client"))
-	}
 	now, _ := n.Rendezvous(x1)
 	t.Logf("killed middle %s and x1's rendezvous %s: x1 registered with %s; %.0f ms without a circuit (%d build failures), longest stall %v; session kept",
 		r.Killed.Name, rv, now, r.Record.GapMillis, r.Status.BuildFailures, r.Download.LongestStall.Round(time.Millisecond))
