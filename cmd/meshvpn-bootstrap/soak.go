@@ -24,8 +24,8 @@ Kills the circuit's middle relay during a download again and again (the demo's s
 in namespaces, while the machine is kept busy: namespaces churned (the kernel's rtnl lock, as make
 test does), every core spinning, a quarter of the free memory held and replaced. Each reroute must
 keep the TCP connection (the download finishes with the right checksum) and the exit's session.
-After a passing reroute the killed relay is restarted and the next one runs on the same network,
-up to --per-net times; a network that saw a failure is torn down, its logs and configs copied to
+After a passing reroute the killed relay is restarted (same identity) and the next one runs on the
+same network, up to --per-net times; a network that saw a failure is torn down, its logs and configs copied to
 --keep/run-NNN, and a fresh one started. Exits non-zero if any reroute failed. Needs root.
 
 Flags:
@@ -38,6 +38,7 @@ type soakOptions struct {
 	nat          string
 	backend      string
 	settle       time.Duration
+	restart      bool
 }
 
 func soakFlags(fs *flag.FlagSet, o *soakOptions) *flag.FlagSet {
@@ -48,6 +49,7 @@ func soakFlags(fs *flag.FlagSet, o *soakOptions) *flag.FlagSet {
 	fs.StringVar(&o.nat, "nat", "cl=home,x1=home", "nodes behind emulated NATs of their own: name=home|symmetric, comma-separated (cl is the client); \"\" for none")
 	fs.StringVar(&o.backend, "tun", string(tun.BackendWireGuard), "TUN backend: wireguard or water")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "pause after a killed relay is restarted, before waiting for the consensus to list it and the client to be connected")
+	fs.BoolVar(&o.restart, "restart", true, "restart the killed relay before the next reroute on the same network (false: it stays down, the network shrinks; keep --per-net small)")
 	return fs
 }
 
@@ -234,21 +236,27 @@ func (s *soak) loop(ctx context.Context) {
 }
 
 // recover restarts the killed relay and waits until the network is whole again: the authorities list
-// every relay as running, and the client has fetched a directory since and is connected.
+// every relay as running, and the client has fetched a directory since and is connected. Without
+// --restart it waits --settle and for the client to be connected.
 func (s *soak) recover(ctx context.Context, killed *testnet.Node) error {
 	n := s.net
-	if err := n.Restart(killed); err != nil {
-		return err
+	if s.o.restart {
+		if err := n.Restart(killed); err != nil {
+			return err
+		}
 	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(s.o.settle):
 	}
-	if _, err := n.AwaitConsensus(ctx, 60*time.Second); err != nil {
-		return fmt.Errorf("after restarting %s: %w", killed.Name, err)
+	var listed time.Time
+	if s.o.restart {
+		if _, err := n.AwaitConsensus(ctx, 60*time.Second); err != nil {
+			return fmt.Errorf("after restarting %s: %w", killed.Name, err)
+		}
+		listed = time.Now()
 	}
-	listed := time.Now()
 	deadline := time.Now().Add(30 * time.Second)
 	var last string
 	for {
