@@ -93,6 +93,12 @@ type Authority struct {
 	http    *httpServer
 	metrics *daemon.MetricsServer
 
+	// What a round calls for its crawl (DHT bootstrap included), each probe, and the pointer's
+	// publication: the methods below, or a test's fakes.
+	crawlFn   func(ctx context.Context, now time.Time) crawlResult
+	probeFn   func(ctx context.Context, r relay.Info, answered func()) (Probe, error)
+	pointerFn func(ctx context.Context, p *published) error
+
 	// Owned by the round goroutine (and Start, before it runs).
 	relays       map[keys.IdentityPublic]*relayState
 	tracker      descriptor.Tracker
@@ -180,9 +186,13 @@ func Start(cfg Config, log *zap.Logger) (_ *Authority, err error) {
 	log.Info("serving", zap.Stringer("identity", id.Public()), zap.String("network", g.Name),
 		zap.Stringer("http", a.http.addr()), zap.Stringer("dht", a.dht.Addr()),
 		zap.Int("relays known", len(a.relays)), zap.Uint64("serial", serial))
-	a.wg.Go(a.run)
+	a.crawlFn, a.probeFn, a.pointerFn = a.crawlDHT, a.prober.probe, a.putPointer
+	a.startRounds()
 	return a, nil
 }
+
+// startRounds starts the rounds' goroutine.
+func (a *Authority) startRounds() { a.wg.Go(a.run) }
 
 // startNetwork opens the DHT node, the whois socket and the probe client.
 func (a *Authority) startNetwork() error {
@@ -298,19 +308,7 @@ func (a *Authority) round() {
 	// No deadline for the whole round: each step has its own, and a round cut short would blame the
 	// relays for the authority's slowness. One that overruns its period delays the next.
 	ctx := a.ctx
-	if !a.bootstrapped {
-		bctx, bcancel := context.WithTimeout(ctx, bootstrapTimeout)
-		err := a.dht.Bootstrap(bctx)
-		bcancel()
-		switch {
-		case err == nil:
-			a.bootstrapped = true
-		case ctx.Err() == nil:
-			a.log.Warn("dht bootstrap failed; trying again next round", zap.Error(err))
-		}
-	}
-
-	cr := a.crawl(ctx, start)
+	cr := a.crawlFn(ctx, start)
 	for id, f := range cr.accepted {
 		r := a.relays[id]
 		if r == nil {
@@ -360,7 +358,7 @@ func (a *Authority) probeAll(ctx context.Context, now time.Time) {
 	}
 	results := make([]Probe, len(targets))
 	forEach(len(targets), a.cfg.Probe.Concurrency, func(i int) {
-		p, err := a.prober.probe(ctx, targets[i].info())
+		p, err := a.probeFn(ctx, targets[i].info(), func() {})
 		if err != nil && a.ctx.Err() == nil {
 			a.log.Debug("probe failed", zap.Stringer("relay", targets[i].desc.Identity), zap.Error(err))
 		}
@@ -428,9 +426,7 @@ func (a *Authority) sign(now time.Time) (*published, error) {
 func (a *Authority) publishPointer(p *published) {
 	ctx, cancel := context.WithTimeout(a.ctx, min(publishTimeout, a.cfg.Period))
 	defer cancel()
-	ptr := Pointer{Serial: p.doc.Serial, Hash: p.hash}
-	key := ed25519.NewKeyFromSeed(a.id.Seed())
-	if err := a.dht.Publish(ctx, key, DirectorySalt(a.networkID), int64(p.doc.Serial), ptr.Encode()); err != nil {
+	if err := a.pointerFn(ctx, p); err != nil {
 		a.stats.pointerFailed.Add(1)
 		if a.ctx.Err() == nil {
 			a.log.Warn("publishing the directory pointer on the DHT", zap.Uint64("serial", p.doc.Serial), zap.Error(err))
@@ -438,6 +434,13 @@ func (a *Authority) publishPointer(p *published) {
 		return
 	}
 	a.stats.pointerOK.Add(1)
+}
+
+// putPointer puts the pointer to p on the DHT.
+func (a *Authority) putPointer(ctx context.Context, p *published) error {
+	ptr := Pointer{Serial: p.doc.Serial, Hash: p.hash}
+	key := ed25519.NewKeyFromSeed(a.id.Seed())
+	return a.dht.Publish(ctx, key, DirectorySalt(a.networkID), int64(p.doc.Serial), ptr.Encode())
 }
 
 // published is a signed document ready to serve: its encoding, hash and descriptor bundle.

@@ -64,6 +64,22 @@ type crawlResult struct {
 	unsure map[keys.IdentityPublic]bool
 }
 
+// crawlDHT bootstraps the DHT node if it has not yet, and crawls.
+func (a *Authority) crawlDHT(ctx context.Context, now time.Time) crawlResult {
+	if !a.bootstrapped {
+		bctx, bcancel := context.WithTimeout(ctx, bootstrapTimeout)
+		err := a.dht.Bootstrap(bctx)
+		bcancel()
+		switch {
+		case err == nil:
+			a.bootstrapped = true
+		case ctx.Err() == nil:
+			a.log.Warn("dht bootstrap failed; trying again next round", zap.Error(err))
+		}
+	}
+	return a.crawl(ctx, now)
+}
+
 // crawl finds the relays announced on the DHT, asks each address who it is, and fetches and checks
 // the descriptor of every identity named.
 func (a *Authority) crawl(ctx context.Context, now time.Time) crawlResult {

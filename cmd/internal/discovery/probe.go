@@ -30,10 +30,10 @@ type prober struct {
 	bursting sync.Mutex
 }
 
-// probe builds a one-hop circuit to r, times the build and one probe cell's round trip, and then,
-// with a timeout of its own once no other burst runs, measures a burst's throughput. Any failure, or
-// a timeout, makes the probe failed; err says why.
-func (p *prober) probe(ctx context.Context, r relay.Info) (Probe, error) {
+// probe builds a one-hop circuit to r, times the build and one probe cell's round trip (then calls
+// answered), and then, with a timeout of its own once no other burst runs, measures a burst's
+// throughput. Any failure, or a timeout, makes the probe failed; err says why.
+func (p *prober) probe(ctx context.Context, r relay.Info, answered func()) (Probe, error) {
 	start := time.Now()
 	res := Probe{At: time.Unix(start.Unix(), 0)}
 	bctx, cancel := context.WithTimeout(ctx, p.timeout)
@@ -50,6 +50,7 @@ func (p *prober) probe(ctx context.Context, r relay.Info) (Probe, error) {
 		tcancel()
 		if err == nil {
 			res.RTT = one.RTT
+			answered()
 			break
 		}
 		if try == probeTries || bctx.Err() != nil {
