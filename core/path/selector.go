@@ -180,11 +180,9 @@ func (s *Selector) pickAround(exits []*node, uniform bool,
 }
 
 // pickGuard returns the first guard of the set that can serve with the exit, or an error that says
-// why each guard cannot. A guard that is the exit's rendezvous serves only when no other guard of the
-// set can: its failure would take the client's only known way to the exit with it.
+// why each guard cannot.
 func (s *Selector) pickGuard(exit *node, avoid map[keys.IdentityPublic]bool) (*node, error) {
 	var why []string
-	var fallback *node
 	for _, e := range s.guards.guards {
 		n := s.byID[e.Identity]
 		reason := ""
@@ -204,12 +202,6 @@ func (s *Selector) pickGuard(exit *node, avoid map[keys.IdentityPublic]bool) (*n
 				reason = c + " as the exit"
 			}
 		}
-		if reason == "" && slices.Contains(exit.Rendezvous, n.Addr) {
-			if fallback == nil {
-				fallback = n
-			}
-			continue
-		}
 		if reason == "" {
 			return n, nil
 		}
@@ -218,9 +210,6 @@ func (s *Selector) pickGuard(exit *node, avoid map[keys.IdentityPublic]bool) (*n
 			name = n.String()
 		}
 		why = append(why, name+": "+reason)
-	}
-	if fallback != nil {
-		return fallback, nil
 	}
 	if len(why) == 0 {
 		return nil, fail(ErrNoGuard, "no usable guard for exit %s: the guard set is empty", exit)

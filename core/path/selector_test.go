@@ -312,41 +312,6 @@ func TestExitsRendezvousIsNoMiddle(t *testing.T) {
 	}
 }
 
-// The same holds for the guard, within the guard set: the next guard of the set serves a path to an
-// exit whose rendezvous is the first, and the first still serves when it is the only one.
-func TestExitsRendezvousIsNoGuard(t *testing.T) {
-	rs := smallNet(3)
-	rs[2].Flags |= Guard
-	g := NewGuardSet()
-	s := newSelector(t, rs, g, 1, nil)
-	p, err := s.Pick(ExitChoice{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := p[0]
-	for _, r := range rs {
-		if r.Flags.Has(Guard) && r.Identity != first.Identity && !g.contains(r.Identity) {
-			t.Fatalf("the guard set %v lacks %s", g.Guards(), r)
-		}
-	}
-	rs[1].Rendezvous = []netip.AddrPort{first.Addr}
-	s = newSelector(t, rs, g, 2, nil)
-	for range 50 {
-		p, err := s.Pick(ExitChoice{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p[0].Identity == first.Identity {
-			t.Fatalf("guard %s, the exit's rendezvous, while the guard set held another", first)
-		}
-	}
-	only := NewGuardSet()
-	s = newSelector(t, []Relay{rs[0], rs[1], rs[3], rs[4]}, only, 3, nil)
-	if p, err := s.Pick(ExitChoice{}); err != nil || p[0].Identity != rs[0].Identity {
-		t.Fatalf("with one guard in all: %v, %v", p, err)
-	}
-}
-
 func TestAllowSameSubnet(t *testing.T) {
 	var rs []Relay // the namespace testnet: everyone in 10.240.0.0/24
 	for i := range 5 {
