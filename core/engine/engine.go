@@ -6,6 +6,8 @@ package engine
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,11 +34,18 @@ type Stats struct {
 	DropMalformed                            uint64
 	DropSend                                 uint64 // the circuit refused the packet
 	DropTUN                                  uint64 // the TUN refused a write
+	// DropForeignSource counts packets routed into the TUN with a source that is not the tunnel's
+	// address: a socket's connection made outside the tunnel (before it came up, or around it) whose
+	// packets the routes now send in. The exit would answer them to an address the client does not
+	// have in the tunnel, so they go nowhere but to the exit's session, whose address they must not
+	// change.
+	DropForeignSource uint64
 }
 
 // Engine moves packets between a TUN device and a circuit.
 type Engine struct {
 	dev  tun.Device
+	src  netip.Addr // the tunnel's own address: the only source a packet may have
 	log  *zap.Logger
 	circ atomic.Pointer[circuitRef]
 
@@ -44,6 +53,7 @@ type Engine struct {
 
 	out, in, bytesOut, bytesIn                              atomic.Uint64
 	dropV6, dropNoCirc, dropBig, dropBad, dropSend, dropTUN atomic.Uint64
+	dropSource                                              atomic.Uint64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -52,15 +62,19 @@ type Engine struct {
 
 type circuitRef struct{ c Circuit }
 
-// New starts an engine reading dev. The engine owns dev and closes it on Close.
-func New(dev tun.Device, log *zap.Logger) (*Engine, error) {
+// New starts an engine reading dev, whose own (IPv4) address is src. The engine owns dev and closes
+// it on Close.
+func New(dev tun.Device, src netip.Addr, log *zap.Logger) (*Engine, error) {
 	if dev == nil {
 		return nil, errors.New("engine: no TUN device")
+	}
+	if !src.Is4() {
+		return nil, fmt.Errorf("engine: the tunnel's address %v is not IPv4", src)
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	e := &Engine{dev: dev, log: log, writer: tun.NewWriter(dev), stop: make(chan struct{})}
+	e := &Engine{dev: dev, src: src, log: log, writer: tun.NewWriter(dev), stop: make(chan struct{})}
 	e.wg.Add(1)
 	go e.readLoop()
 	return e, nil
@@ -111,6 +125,7 @@ func (e *Engine) Stats() Stats {
 		PacketsOut: e.out.Load(), PacketsIn: e.in.Load(), BytesOut: e.bytesOut.Load(), BytesIn: e.bytesIn.Load(),
 		DropIPv6: e.dropV6.Load(), DropNoCircuit: e.dropNoCirc.Load(), DropTooBig: e.dropBig.Load(),
 		DropMalformed: e.dropBad.Load(), DropSend: e.dropSend.Load(), DropTUN: e.dropTUN.Load(),
+		DropForeignSource: e.dropSource.Load(),
 	}
 }
 
@@ -169,8 +184,11 @@ func (e *Engine) admit(pkt []byte, ref *circuitRef) bool {
 	case pkt[0]>>4 == 6:
 		e.dropV6.Add(1)
 		return false
-	case pkt[0]>>4 != 4:
+	case pkt[0]>>4 != 4 || len(pkt) < 20:
 		e.dropBad.Add(1)
+		return false
+	case netip.AddrFrom4([4]byte(pkt[12:16])) != e.src:
+		e.dropSource.Add(1)
 		return false
 	case ref == nil:
 		e.dropNoCirc.Add(1)

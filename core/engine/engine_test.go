@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -23,9 +24,16 @@ func (c *fakeCircuit) SendBatch(ds [][]byte) (int, error) {
 func (c *fakeCircuit) MaxData() int          { return 1332 }
 func (c *fakeCircuit) Done() <-chan struct{} { return nil }
 
-func ipv4(n int) []byte {
+// tunAddr is the tunnel's address in these tests.
+var tunAddr = netip.MustParseAddr("10.99.0.2")
+
+func ipv4(n int) []byte { return ipv4From(n, tunAddr) }
+
+func ipv4From(n int, src netip.Addr) []byte {
 	p := make([]byte, n)
 	p[0] = 0x45
+	a := src.As4()
+	copy(p[12:16], a[:])
 	return p
 }
 
@@ -46,7 +54,7 @@ func waitStats(t *testing.T, e *Engine, cond func(Stats) bool) Stats {
 
 func TestPacketsFollowTheCircuitAndNothingLeaksWithout(t *testing.T) {
 	dev := tun.NewChannel(4000) // above the circuit's limit, so the engine is the one to refuse big packets
-	e, err := New(dev, nil)
+	e, err := New(dev, tunAddr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,4 +88,27 @@ func TestPacketsFollowTheCircuitAndNothingLeaksWithout(t *testing.T) {
 	e.SetCircuit(nil)
 	dev.Inbound <- ipv4(100)
 	waitStats(t, e, func(s Stats) bool { return s.DropNoCircuit == 2 })
+}
+
+// A packet the routes send into the tunnel from a connection made outside it (its source is the LAN
+// address) is dropped: the exit would otherwise take its source for the client's and answer every
+// flow of the session there (it once reset a download in the middle of a reroute test).
+func TestForeignSourceStaysOut(t *testing.T) {
+	dev := tun.NewChannel(1500)
+	e, err := New(dev, tunAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c := &fakeCircuit{sent: make(chan []byte, 16)}
+	e.SetCircuit(c)
+	dev.Inbound <- ipv4From(100, netip.MustParseAddr("192.168.1.20"))
+	dev.Inbound <- ipv4(120)
+	waitStats(t, e, func(s Stats) bool { return s.DropForeignSource == 1 && s.PacketsOut == 1 })
+	if got := <-c.sent; len(got) != 120 {
+		t.Fatalf("sent a %d-byte packet", len(got))
+	}
+	if _, err := New(dev, netip.MustParseAddr("fd00::2"), nil); err == nil {
+		t.Fatal("an IPv6 tunnel address was taken")
+	}
 }

@@ -50,7 +50,10 @@ type Stats struct {
 	DropNoCircuit               uint64 // a reply for a session whose circuit is gone (in its grace period)
 	DropUnknownDest             uint64 // a packet from the TUN for no session's address
 	DropTUN                     uint64 // the TUN refused a write
-	DeniedBy                    map[policy.Reason]uint64
+	// DropForeignSource counts packets whose source is not the one the session's first packet had:
+	// replies go to that one address, and a stray packet must not send every flow's replies elsewhere.
+	DropForeignSource uint64
+	DeniedBy          map[policy.Reason]uint64
 }
 
 // Engine runs an exit's sessions.
@@ -69,7 +72,7 @@ type Engine struct {
 
 	opened, reattached, expired, out, in                   atomic.Uint64
 	dropPolicy, dropNoSess, dropMalformed, dropV6, dropNoC atomic.Uint64
-	dropUnknown, dropTUN, dropProto                        atomic.Uint64
+	dropUnknown, dropTUN, dropProto, dropSource            atomic.Uint64
 	denyMu                                                 sync.Mutex
 	denied                                                 map[policy.Reason]uint64
 
@@ -84,7 +87,7 @@ type session struct {
 	token [cell.TokenLen]byte
 	addr  netip.Addr // from the pool: the source the internet sees (before the kernel masquerade)
 
-	inner    atomic.Pointer[netip.Addr] // the client's own source address, learned from its packets
+	inner    atomic.Pointer[netip.Addr] // the client's own source address, fixed by its first packet
 	circ     atomic.Pointer[circuitRef]
 	detached atomic.Int64 // when the circuit went away (unix nanoseconds), 0 while attached
 }
@@ -164,7 +167,7 @@ func (e *Engine) Stats() Stats {
 		ToInternet: e.out.Load(), FromInternet: e.in.Load(),
 		DropPolicy: e.dropPolicy.Load(), DropNoSession: e.dropNoSess.Load(), DropMalformed: e.dropMalformed.Load(),
 		DropIPv6: e.dropV6.Load(), DropNoCircuit: e.dropNoC.Load(), DropUnknownDest: e.dropUnknown.Load(),
-		DropTUN: e.dropTUN.Load(), DropProtocol: e.dropProto.Load(), DeniedBy: denied,
+		DropTUN: e.dropTUN.Load(), DropProtocol: e.dropProto.Load(), DropForeignSource: e.dropSource.Load(), DeniedBy: denied,
 	}
 }
 
@@ -262,9 +265,19 @@ func (e *Engine) toInternet(c Circuit, pkt []byte) {
 		e.deny(c, pkt, d.Reason)
 		return
 	}
-	if in := s.inner.Load(); in == nil || *in != h.Src {
+	// The session's address inside the tunnel is the one its first packet came from, for good: every
+	// reply is written back to it, so a packet from elsewhere (a client's connection made outside its
+	// tunnel and routed in later) must not move it — that once sent a download's replies to an address
+	// the client does not have in the tunnel, and its kernel reset the connection.
+	if in := s.inner.Load(); in == nil {
 		src := h.Src
-		s.inner.Store(&src)
+		if !s.inner.CompareAndSwap(nil, &src) && *s.inner.Load() != h.Src {
+			e.dropSource.Add(1)
+			return
+		}
+	} else if *in != h.Src {
+		e.dropSource.Add(1)
+		return
 	}
 	if _, err := nat.RewriteSource(pkt[:h.TotalLen], s.addr); err != nil {
 		e.dropMalformed.Add(1)

@@ -256,3 +256,29 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The session's address inside the client's tunnel is fixed by its first packet: a packet from another
+// source (a connection the client made outside its tunnel, routed in later) is dropped and counted,
+// and replies keep going to the first address — also after a rebuilt circuit re-attached.
+func TestInnerAddressIsFixedByTheFirstPacket(t *testing.T) {
+	e, dev := newEngine(t, time.Minute)
+	c1 := newCircuit(1)
+	token := begin(t, e, c1, [cell.TokenLen]byte{})
+	e.Handle(c1, cell.MsgData, udp4(clientAddr, server, 5000, 53, []byte("one")))
+	pool := fromTUN(t, dev).Src
+	c2 := newCircuit(2)
+	begin(t, e, c2, token)
+	lan := netip.MustParseAddr("192.168.103.2")
+	e.Handle(c2, cell.MsgData, udp4(lan, server, 5001, 53, []byte("stray")))
+	waitFor(t, func() bool { return e.Stats().DropForeignSource == 1 })
+	select {
+	case p := <-dev.Outbound:
+		t.Fatalf("a packet from %v reached the internet: %x", lan, p[:20])
+	default:
+	}
+	dev.Inbound <- udp4(server, pool, 53, 5000, []byte("answer"))
+	r, err := nat.ParseIPv4(c2.next(t).data)
+	if err != nil || r.Dst != clientAddr {
+		t.Fatalf("the reply went to %v (%v), not %v", r.Dst, err, clientAddr)
+	}
+}

@@ -18,7 +18,7 @@ import (
 func TestFullPathInProcess(t *testing.T) {
 	exitEngine, exitTUN := newEngine(t, time.Minute)
 	clientTUN := tun.NewChannel(1500)
-	ce, err := engine.New(clientTUN, nil)
+	ce, err := engine.New(clientTUN, clientAddr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		conn.Close()
 		return nil, fmt.Errorf("TUN: %w", err)
 	}
-	if d.engine, err = engine.New(dev, log.Named("engine")); err != nil {
+	if d.engine, err = engine.New(dev, netip.MustParsePrefix(cfg.TUN.Address).Addr(), log.Named("engine")); err != nil {
 		dev.Close()
 		conn.Close()
 		return nil, err
@@ -235,6 +235,7 @@ func (d *Daemon) Status() Status {
 		s.Drops = map[string]uint64{
 			"ipv6": es.DropIPv6, "no_circuit": es.DropNoCircuit, "too_big": es.DropTooBig,
 			"malformed": es.DropMalformed, "circuit_refused": es.DropSend, "tun": es.DropTUN,
+			"foreign_source": es.DropForeignSource,
 		}
 	}
 	if d.nat != nil {
@@ -354,6 +355,9 @@ func (d *Daemon) loadDirectory(ctx context.Context) (*dirPicker, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The first fetch went around the tunnel, which is not up yet: its connections close now, before
+	// the routes send their packets into the tunnel.
+	d.fetcher.CloseIdleConnections()
 	if err := d.picker.update(net); err != nil {
 		return nil, err
 	}
@@ -421,6 +425,10 @@ func (d *Daemon) fetchDirectory(outside bool) (*dirclient.Network, error) {
 		case <-ctx.Done():
 		}
 	}()
+	// No connection outlives a fetch: one made on one path would be carried on the other once the
+	// routes change (the client's engine drops what enters the tunnel from a connection made outside).
+	// The deferred close runs before the routes are released, so its FIN takes the fetch's path.
+	d.fetcher.CloseIdleConnections()
 	if outside && d.routes != nil {
 		for _, a := range d.authorities {
 			if err := d.routes.Bypass(a); err != nil {
@@ -430,8 +438,6 @@ func (d *Daemon) fetchDirectory(outside bool) (*dirclient.Network, error) {
 			defer d.routes.Release(a)
 		}
 	}
-	// A connection kept from a fetch on the other path would not survive the change of routes.
-	d.fetcher.CloseIdleConnections()
 	defer d.fetcher.CloseIdleConnections()
 	return d.fetcher.Fetch(ctx, time.Now())
 }

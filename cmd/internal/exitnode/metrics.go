@@ -79,6 +79,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for reason, v := range map[string]uint64{
 		"policy": e.DropPolicy, "no_session": e.DropNoSession, "malformed": e.DropMalformed,
 		"protocol": e.DropProtocol, "ipv6": e.DropIPv6, "no_circuit": e.DropNoCircuit,
+		"foreign_source":      e.DropForeignSource,
 		"unknown_destination": e.DropUnknownDest, "tun": e.DropTUN,
 	} {
 		ch <- daemon.Counter(descExitDrops, v, reason)

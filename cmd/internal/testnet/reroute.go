@@ -96,7 +96,7 @@ type Reroute struct {
 	// AlsoKilled are the other nodes killed with it (KillDuringDownload).
 	AlsoKilled []*Node
 	KilledAt   time.Time
-	Download *Download
+	Download   *Download
 	// Record is the client's record of the rebuild (nil if it never rebuilt).
 	Record *clientd.Reroute
 	// Status is the client's status after the download.
