@@ -290,7 +290,7 @@ type hopFailure interface{ FailedHop() int }
 // the dead middle. The guard is kept — a client that changed guards whenever a middle failed would
 // meet many guards, which the guard rules exist to prevent — unless it is suspect: the circuit died
 // without a relay telling (the client's own link to the guard went down), or a build failed at the
-// guard. A suspect guard is avoided every other attempt, so that it is tried again should it come
+// guard. A suspect guard is avoided at once and tried again every fourth attempt, should it come
 // back. Whenever a path ends at the session's exit, the token is presented: the exit keeps the session
 // however many attempts it took.
 func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Reroute, bool) {
@@ -303,7 +303,7 @@ func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Rero
 				zap.Duration("tried_for", m.cfg.SameExitFor))
 		}
 		avoid := []Relay{middle}
-		if guardSuspect && attempt%2 == 1 {
+		if guardSuspect && attempt%4 != 3 {
 			avoid = append(avoid, guard)
 		}
 		want := &exit

@@ -242,11 +242,17 @@ func TestGuardDiesAnotherGuard(t *testing.T) {
 	m, got := start(t, n, "x2")
 	defer m.Close()
 	first := await(t, got)
+	before := n.tried()
 	n.kill(first[0].Name, relays())
 	second := await(t, got)
 	if second[0].Name == first[0].Name || second[2].Name != "x2" {
 		t.Fatalf("rebuilt %v after the guard %v died", names(second), first[0].Name)
 	}
+	n.mu.Lock()
+	if p := n.attempts[before]; p[0].Identity == first[0].Info.Identity {
+		t.Errorf("the first rebuild went through the guard whose link had just died")
+	}
+	n.mu.Unlock()
 	waitFor(t, func() bool { return len(m.Status().Reroutes) == 1 })
 	if !m.Status().Reroutes[0].SameSession {
 		t.Fatal("the session was not kept")
