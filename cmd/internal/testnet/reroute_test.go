@@ -37,7 +37,7 @@ func TestDirectoryStaysFreshThroughTheTunnel(t *testing.T) {
 // survives, on the same exit session.
 func TestRerouteWhenTheExitsRendezvousDiesWithTheMiddle(t *testing.T) {
 	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 270*time.Second)
 	defer cancel()
 	n := start(t, ctx, Options{NAT: map[string]NATKind{"x1": HomeNAT}})
 	x1 := n.Node("x1")
@@ -52,7 +52,10 @@ func TestRerouteWhenTheExitsRendezvousDiesWithTheMiddle(t *testing.T) {
 	if path[1].Name == rv {
 		t.Fatalf("the middle %s is x1's rendezvous, though other relays were free", rv)
 	}
-	r, err := n.KillDuringDownload(ctx, 2_000_000, 1500*time.Millisecond, 120*time.Second,
+	// The limit allows for TCP's retransmission backoff after an outage of up to a minute (the next
+	// retransmission can come as late again), which is what the authorities' pipeline can take to
+	// list the exit's new rendezvous.
+	r, err := n.KillDuringDownload(ctx, 2_000_000, 1500*time.Millisecond, 180*time.Second,
 		func([]*Node) []*Node { return []*Node{n.Node(rv)} })
 	if err != nil {
 		t.Logf("%s", n.Explain(r))
