@@ -85,6 +85,10 @@ func startWeb(ns *namespace) (*WebServer, error) {
 			time.Sleep(time.Until(due))
 		}
 	})
+	mux.HandleFunc("/stream", func(rw http.ResponseWriter, r *http.Request) {
+		w.saw(r)
+		serveStream(rw, r) // stream.go
+	})
 	var ln net.Listener
 	if err := ns.do(func() (err error) {
 		ln, err = net.Listen("tcp4", WebAddr+":80")
