@@ -37,6 +37,10 @@ Usage:
                                       over (--runs), on testnets in namespaces, with the machine kept
                                       busy (--disturb), and report how many reroutes kept the TCP
                                       connection (root; see soak --help)
+  meshvpn-bootstrap soak-long [flags] one testnet with traffic for --duration (30m) and the middle
+                                      killed every --kill-every; reports each reroute's gap, lost
+                                      connections, the directory's age, each daemon's memory and a
+                                      verdict (root; see soak-long --help)
 
 Flags of testnet:
 `
@@ -54,6 +58,8 @@ func main() {
 		os.Exit(runInit(os.Args[2:]))
 	case "soak":
 		os.Exit(runSoak(os.Args[2:]))
+	case "soak-long":
+		os.Exit(runSoakLong(os.Args[2:]))
 	default:
 		fmt.Fprintf(os.Stderr, "meshvpn-bootstrap: unknown command %q (try --help)\n", os.Args[1])
 		os.Exit(2)
