@@ -7,7 +7,7 @@ MODULES  := crypto dht network core exit payment cmd
 FUZZTIME ?= 10s
 BIN      := $(CURDIR)/bin
 
-.PHONY: all build test vet unit fuzz bench demo soak deps check-go clean
+.PHONY: all build test vet unit fuzz bench demo soak soak-long deps check-go clean
 
 all: build
 
@@ -93,6 +93,13 @@ demo: deps build
 soak: deps build
 	@[ "$$(id -u)" = 0 ] || { echo "make soak needs root (network namespaces, TUN devices, nftables)" >&2; exit 1; }
 	@$(BIN)/meshvpn-bootstrap soak $(SOAKFLAGS)
+
+# One network for 30 minutes with traffic throughout and the circuit's middle killed every 3 minutes;
+# reports each reroute's gap, lost connections, the directory's age and each daemon's memory, with a
+# verdict (needs root). SOAKLONGFLAGS="--duration 10m --kill-every 1m --keep DIR".
+soak-long: deps build
+	@[ "$$(id -u)" = 0 ] || { echo "make soak-long needs root (network namespaces, TUN devices, nftables)" >&2; exit 1; }
+	@$(BIN)/meshvpn-bootstrap soak-long $(SOAKLONGFLAGS)
 
 clean:
 	rm -rf $(BIN)
