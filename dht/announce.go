@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/anacrolix/dht/v2"
-	"github.com/anacrolix/dht/v2/int160"
 	"github.com/anacrolix/dht/v2/krpc"
 	"go.uber.org/zap"
 )
@@ -44,17 +43,20 @@ func (n *Node) Announce(ctx context.Context, ih Infohash, port int) error {
 		}
 	}
 	announced, errs := toAll(ws, func(w writer) error {
-		return n.srv.Query(ctx, w.addr, "announce_peer", dht.QueryInput{MsgArgs: krpc.MsgArgs{
+		return n.query(ctx, w.addr, "announce_peer", krpc.MsgArgs{
 			InfoHash:    krpc.ID(ih),
 			Port:        &port,
 			ImpliedPort: port == 0,
 			Token:       w.token,
-		}}).ToError()
+		}).ToError()
 	})
 	n.stats.announcesOut.Add(uint64(announced))
 	if announced == 0 {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("dht announce %v: %w", ih, err)
+		}
+		if len(ws) == 0 {
+			return fmt.Errorf("dht announce %v: %w: none of the %d nearest nodes answered get_peers with a token", ih, ErrNoNodes, len(nodes))
 		}
 		return fmt.Errorf("dht announce %v: no node accepted it (%d nearest asked, %d gave a token): %w", ih, len(nodes), len(ws), errors.Join(errs...))
 	}
@@ -74,6 +76,9 @@ const (
 	// maxPeerRounds bounds the rounds of get_peers queries to the nearest nodes: enough to see
 	// every one of 1000 peers (Peers.MaxPerInfohash) in answers of 50 from 8 nodes.
 	maxPeerRounds = 48
+	// findPeersTries is how many rounds a nearest node may go unanswered (each query sent
+	// queryTries times) before FindPeers stops asking it.
+	findPeersTries = 2
 )
 
 // FindPeers returns the peers announced under ih, as the nodes nearest it (and this node) know them.
@@ -92,9 +97,10 @@ func (n *Node) FindPeers(ctx context.Context, ih Infohash) ([]netip.AddrPort, er
 	}
 	// What each of the nearest nodes has told us, and whether it is still worth asking.
 	type source struct {
-		told    map[netip.AddrPort]struct{}
-		answers int
-		done    bool
+		told     map[netip.AddrPort]struct{}
+		answers  int
+		failures int
+		done     bool
 	}
 	sources := make([]source, len(nodes))
 	for i := range sources {
@@ -127,8 +133,15 @@ func (n *Node) FindPeers(ctx context.Context, ih Infohash) ([]netip.AddrPort, er
 		added, sampled := 0, 0
 		for j, i := range which {
 			s := &sources[i]
-			if !oks[j] || len(replies[j]) == 0 {
-				// No answer, or no peers: nothing more to learn from it.
+			if !oks[j] {
+				// No answer, even to a resend: ask once more in the next round (a node holding
+				// the only copies of some announces may have been busy), then give up on it.
+				s.failures++
+				s.done = s.failures >= findPeersTries
+				continue
+			}
+			if len(replies[j]) == 0 {
+				// No peers: nothing more to learn from it.
 				s.done = true
 				continue
 			}
@@ -165,7 +178,7 @@ func (n *Node) FindPeers(ctx context.Context, ih Infohash) ([]netip.AddrPort, er
 
 // getPeers asks one node for the peers under ih (and a write token).
 func (n *Node) getPeers(ctx context.Context, addr dht.Addr, ih Infohash) dht.QueryResult {
-	return n.srv.GetPeers(ctx, addr, int160.FromByteArray(ih), false, dht.QueryRateLimiting{})
+	return n.query(ctx, addr, "get_peers", krpc.MsgArgs{InfoHash: krpc.ID(ih)})
 }
 
 // peerSet collects distinct peer addresses from concurrent answers, up to maxFoundPeers.

@@ -71,6 +71,18 @@
 //     neither until a node is in its table.
 //   - The library consults its starting nodes only when its table is empty, so a stale saved table
 //     would shut out the bootstrap nodes; Bootstrap pings them first, which puts them in the table.
+//   - Every query is sent once and given up after QueryTimeout (resends are off by default, and a
+//     resend that finds the send limiter empty fails the query at once). One lost datagram, or an
+//     answer late on a busy host, cost a node for the whole operation. A joiner whose bootstrap
+//     walk went unanswered kept a table holding only its bootstrap node, Bootstrap still
+//     succeeded, and every lookup then hung on one find_node to that node; a Fetch whose gets to
+//     the item's holders went unanswered reported ErrNotFound. So a fresh node on a busy host
+//     fetched 48 or 49 of 50 items now and then (TestPublishFetchAtScale), as a real client on a
+//     lossy link would. Our lookups' queries and Bootstrap's pings are sent twice (queryTries: an
+//     answer to either send counts); Bootstrap walks again while none of its find_node queries is
+//     answered; Fetch walks once more after a miss that some of the nearest nodes left unanswered;
+//     FindPeers asks an unanswering nearest node in one more round. TestLookupsSurviveLoss loses
+//     one datagram in five after the DHT has formed.
 //
 // The routing table is kept in Config.NodesFile (a text file: our id and up to 1024 nodes), loaded
 // by New, written every Config.SaveInterval and on Close. Close returns once every goroutine of the

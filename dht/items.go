@@ -70,23 +70,33 @@ func (n *Node) Publish(ctx context.Context, key ed25519.PrivateKey, salt []byte,
 		return err
 	}
 	defer done()
-	cur, found, ws, err := n.getLookup(ctx, target, k, salt)
+	l, err := n.getLookup(ctx, target, k, salt)
 	if err != nil {
 		return fmt.Errorf("dht publish: %w", err)
 	}
-	if found {
-		if err := checkSeq(cur, seq, bv); err != nil {
+	if l.found {
+		if err := checkSeq(l.best, seq, bv); err != nil {
 			return fmt.Errorf("dht publish: %w", err)
 		}
 	}
 	put := bep44.Put{V: value, K: &k, Salt: salt, Seq: seq}
 	put.Sign(key)
-	stored, errs := toAll(ws, func(w writer) error {
-		return n.srv.Put(ctx, w.addr, put, w.token, dht.QueryRateLimiting{}).ToError()
+	// Our own copy, as the library's Put keeps one: Fetch falls back on it, and the next Publish
+	// checks its seq against it.
+	if err := bep44.NewWrapper(n.items, n.cfg.ItemLifetime).Put(put.ToItem()); err != nil {
+		return fmt.Errorf("dht publish: %w", err)
+	}
+	if len(l.ws) == 0 {
+		return fmt.Errorf("dht publish: %w: none of the %d nearest nodes gave a write token", ErrNotStored, l.asked)
+	}
+	stored, errs := toAll(l.ws, func(w writer) error {
+		return n.query(ctx, w.addr, "put", krpc.MsgArgs{
+			K: k, Salt: put.Salt, Seq: &put.Seq, Sig: put.Sig, Token: w.token, V: put.V,
+		}).ToError()
 	})
 	n.stats.putsOut.Add(uint64(stored))
 	if stored == 0 {
-		return fmt.Errorf("dht publish: %w (%d nearest nodes asked): %w", ErrNotStored, len(ws), errors.Join(errs...))
+		return fmt.Errorf("dht publish: %w (%d nearest nodes asked): %w", ErrNotStored, len(l.ws), errors.Join(errs...))
 	}
 	return nil
 }
@@ -108,7 +118,17 @@ func (n *Node) Fetch(ctx context.Context, pub ed25519.PublicKey, salt []byte) ([
 	var k [32]byte
 	copy(k[:], pub)
 	target := bep44.MakeMutableTarget(k, salt)
-	best, found, _, err := n.getLookup(ctx, target, k, salt)
+	l, err := n.getLookup(ctx, target, k, salt)
+	if !l.found && (errors.Is(err, ErrNoNodes) || (err == nil && l.answered < l.asked)) {
+		// A miss with nodes that did not answer, even after a resend, is no proof that the item
+		// is not there: walk again once. The first walk's answers filled our table, and the
+		// nodes that were too slow may have caught up.
+		if ce := n.log.Check(zap.DebugLevel, "dht fetch: retrying an incomplete lookup"); ce != nil {
+			ce.Write(zap.Stringer("target", krpc.ID(target)), zap.Int("asked", l.asked), zap.Int("answered", l.answered), zap.Error(err))
+		}
+		l, err = n.getLookup(ctx, target, k, salt)
+	}
+	best, found := l.best, l.found
 	if local, ok := n.localItem(target, k, salt); ok && (!found || local.seq > best.seq) {
 		// We may be one of the nodes nearest the target, which a lookup never asks.
 		best, found, err = local, true, nil
@@ -126,50 +146,67 @@ func (n *Node) Fetch(ctx context.Context, pub ed25519.PublicKey, salt []byte) ([
 	return v, best.seq, nil
 }
 
-// getLookup finds the nodes nearest target and asks each for the item. It returns the newest
-// verified copy (found reports whether there was one) and, nearest first, the nodes that gave a
-// write token.
-func (n *Node) getLookup(ctx context.Context, target bep44.Target, k [32]byte, salt []byte) (best item, found bool, ws []writer, err error) {
+// lookupResult is what a getLookup learnt.
+type lookupResult struct {
+	best  item // the newest verified copy, if found
+	found bool
+	// ws are the nodes that gave a write token, nearest first.
+	ws []writer
+	// asked is how many of the nearest nodes were asked with get, answered how many of them answered.
+	asked, answered int
+}
+
+// getLookup finds the nodes nearest target and asks each for the item and a write token.
+func (n *Node) getLookup(ctx context.Context, target bep44.Target, k [32]byte, salt []byte) (lookupResult, error) {
 	nodes, err := n.nearest(ctx, target)
 	if err != nil {
-		return item{}, false, nil, err
+		return lookupResult{}, err
 	}
 	type answer struct {
-		token   string
-		ok      bool
-		it      item
-		hasItem bool
+		answered bool
+		token    string
+		ok       bool
+		it       item
+		hasItem  bool
 	}
 	answers := make([]answer, len(nodes))
 	askEach(nodes, func(i int, addr dht.Addr) {
 		n.stats.getsOut.Add(1)
-		res := n.srv.Get(ctx, addr, target, nil, dht.QueryRateLimiting{})
+		res := n.query(ctx, addr, "get", krpc.MsgArgs{
+			Target: target,
+			Want:   []krpc.Want{krpc.WantNodes, krpc.WantNodes6},
+		})
 		a := &answers[i]
+		a.answered = res.ToError() == nil
 		a.token, a.ok = tokenOf(res)
 		a.it, a.hasItem = verifyItem(res.Reply, k, salt)
 	})
 	if err := ctx.Err(); err != nil {
-		return item{}, false, nil, err
+		return lookupResult{}, err
 	}
+	l := lookupResult{asked: len(nodes)}
 	holders := 0
 	for i, a := range answers {
+		if a.answered {
+			l.answered++
+		}
 		if a.hasItem {
 			holders++
-			if !found || a.it.seq > best.seq {
-				best, found = a.it, true
+			if !l.found || a.it.seq > l.best.seq {
+				l.best, l.found = a.it, true
 			}
 		}
 		if a.ok {
-			ws = append(ws, writer{addr: dht.NewAddr(nodes[i].Addr.UDP()), token: a.token})
+			l.ws = append(l.ws, writer{addr: dht.NewAddr(nodes[i].Addr.UDP()), token: a.token})
 		}
 	}
 	if ce := n.log.Check(zap.DebugLevel, "dht get lookup"); ce != nil {
-		ce.Write(zap.Stringer("target", krpc.ID(target)), zap.Int("nearest", len(nodes)), zap.Int("tokens", len(ws)), zap.Int("holders", holders))
+		ce.Write(zap.Stringer("target", krpc.ID(target)), zap.Int("nearest", len(nodes)), zap.Int("answered", l.answered), zap.Int("tokens", len(l.ws)), zap.Int("holders", holders))
 	}
-	if len(ws) == 0 && holders == 0 {
-		return item{}, false, nil, fmt.Errorf("%w: none of the %d nearest nodes answered get", ErrNoNodes, len(nodes))
+	if len(l.ws) == 0 && holders == 0 {
+		return l, fmt.Errorf("%w: none of the %d nearest nodes answered get", ErrNoNodes, len(nodes))
 	}
-	return best, found, ws, nil
+	return l, nil
 }
 
 // verifyItem returns the item in a get answer if it is the one under (k, salt) and its signature

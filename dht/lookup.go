@@ -31,6 +31,27 @@ import (
 // and fetched and found from them.
 const lookupK = 8
 
+// queryTries is how many times a lookup's query is sent (find_node, get, put, get_peers,
+// announce_peer) and a Bootstrap's ping: once more after QueryTimeout without an answer, and an
+// answer to either send counts until QueryTimeout after the second. The library sends each query
+// once and then forgets it, so one datagram lost, or an answer late on a busy host, cost the node
+// for the whole operation: a Fetch whose gets to the holders went unanswered reported the item
+// missing, and one whose walk started from a single node failed with ErrNoNodes
+// (TestPublishFetchAtScale under load; TestLookupsSurviveLoss). The price: a node that never
+// answers holds its place in a lookup for twice QueryTimeout.
+const queryTries = 2
+
+// query sends q to addr up to queryTries times (see queryTries) and returns the first answer.
+// Resends wait for the send limiter like first sends: the library's default fails a query whose
+// resend finds the limiter empty, without waiting for the first send's answer.
+func (n *Node) query(ctx context.Context, addr dht.Addr, q string, args krpc.MsgArgs) dht.QueryResult {
+	return n.srv.Query(ctx, addr, q, dht.QueryInput{
+		MsgArgs:      args,
+		NumTries:     queryTries,
+		RateLimiting: dht.QueryRateLimiting{WaitOnRetries: true},
+	})
+}
+
 // nearest walks the DHT towards target with find_node queries, and returns the nodes nearest target
 // that answered (at most lookupK), nearest first. It returns once the traversal has no one left to
 // ask, or ctx ends; either way no query of it is still running.
@@ -44,9 +65,7 @@ func (n *Node) nearest(ctx context.Context, target [20]byte) ([]krpc.NodeInfo, e
 		K:      lookupK,
 		DoQuery: func(ctx context.Context, addr krpc.NodeAddr) traversal.QueryResult {
 			n.stats.findNodesOut.Add(1)
-			res := n.srv.Query(ctx, dht.NewAddr(addr.UDP()), "find_node", dht.QueryInput{
-				MsgArgs: krpc.MsgArgs{Target: target},
-			})
+			res := n.query(ctx, dht.NewAddr(addr.UDP()), "find_node", krpc.MsgArgs{Target: target})
 			return res.TraversalQueryResult(addr)
 		},
 		NodeFilter: n.srv.TraversalNodeFilter,

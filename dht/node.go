@@ -238,7 +238,17 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 		n.bootstrapped.Store(true)
 		return nil
 	}
-	ts, err := n.srv.BootstrapContext(ctx)
+	// The library's walk sends each find_node once. If none was answered, our table holds only
+	// the starting nodes, and every lookup would then hang on one query to one of them; so walk
+	// again, a few times at most.
+	var ts dht.TraversalStats
+	for walk := 1; ; walk++ {
+		ts, err = n.srv.BootstrapContext(ctx)
+		if err != nil || ts.NumResponses > 0 || walk == bootstrapWalks {
+			break
+		}
+		n.log.Debug("dht bootstrap: no find_node answered, walking again", zap.Int("walk", walk), zap.Uint32("asked", ts.NumAddrsTried))
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("dht bootstrap: %w", ctx.Err())
@@ -252,6 +262,10 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 	n.log.Debug("dht bootstrapped", zap.Int("nodes", n.srv.NumNodes()), zap.Uint32("responses", ts.NumResponses))
 	return nil
 }
+
+// bootstrapWalks bounds the library's bootstrap walks in one Bootstrap while none of their find_node
+// queries is answered.
+const bootstrapWalks = 3
 
 // maybeStartMaintainer starts the library's table maintainer once, after a Bootstrap and once the
 // table holds a node.
@@ -271,7 +285,7 @@ func (n *Node) pingAll(ctx context.Context, addrs []netip.AddrPort) int {
 	answered := 0
 	for _, ap := range addrs {
 		wg.Go(func() {
-			res := n.srv.Query(ctx, dht.NewAddr(udpAddr(ap)), "ping", dht.QueryInput{})
+			res := n.query(ctx, dht.NewAddr(udpAddr(ap)), "ping", krpc.MsgArgs{})
 			if res.ToError() == nil {
 				mu.Lock()
 				answered++

@@ -153,6 +153,12 @@ func TestPublishFetchAtScale(t *testing.T) {
 // names several bootstrap nodes), with bounded concurrency.
 func startNetworkSized(t *testing.T, size int) []*Node {
 	t.Helper()
+	return startNetworkSizedWith(t, size, startNode)
+}
+
+// startNetworkSizedWith is startNetworkSized with nodes started by startNode.
+func startNetworkSizedWith(t *testing.T, size int, startNode func(*testing.T, Config) *Node) []*Node {
+	t.Helper()
 	first := startNode(t, Config{First: true})
 	if err := first.Bootstrap(testContext(t)); err != nil {
 		t.Fatalf("first node Bootstrap: %v", err)
