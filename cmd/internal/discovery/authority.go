@@ -100,9 +100,19 @@ type Authority struct {
 	pointerFn func(ctx context.Context, p *published) error
 
 	// Owned by the round goroutine (and Start, before it runs).
-	relays       map[keys.IdentityPublic]*relayState
-	tracker      descriptor.Tracker
-	bootstrapped bool
+	relays     map[keys.IdentityPublic]*relayState
+	crawling   bool      // a crawl runs; its result comes on crawlDone
+	crawlStart time.Time // when it started
+	lastCrawl  crawlResult
+
+	// Between the rounds and what runs apart from them (made by startRounds).
+	crawlDone  chan crawlResult // capacity 1: one crawl runs at a time
+	probes     probeBoard
+	probeSlots chan struct{}   // probe.concurrency of them
+	pointers   chan *published // capacity 1: the newest document whose pointer is not yet published
+
+	bootstrapped bool               // owned by the crawl that runs
+	tracker      descriptor.Tracker // safe for concurrent use: the crawl accepts, the round forgets
 
 	latest atomic.Pointer[published]
 	stats  counters
@@ -191,8 +201,15 @@ func Start(cfg Config, log *zap.Logger) (_ *Authority, err error) {
 	return a, nil
 }
 
-// startRounds starts the rounds' goroutine.
-func (a *Authority) startRounds() { a.wg.Go(a.run) }
+// startRounds starts the rounds and the pointer's publisher.
+func (a *Authority) startRounds() {
+	a.crawlDone = make(chan crawlResult, 1)
+	a.probes = probeBoard{slots: make(map[keys.IdentityPublic]*probeSlot), changed: make(chan struct{}, 1)}
+	a.probeSlots = make(chan struct{}, a.cfg.Probe.Concurrency)
+	a.pointers = make(chan *published, 1)
+	a.wg.Go(a.run)
+	a.wg.Go(a.publishPointers)
+}
 
 // startNetwork opens the DHT node, the whois socket and the probe client.
 func (a *Authority) startNetwork() error {
@@ -289,94 +306,6 @@ func (a *Authority) Latest() (*directory.Directory, []byte) {
 	return p.doc, p.raw
 }
 
-// run is the rounds: one at once, then one per period (a round that overruns delays the next).
-func (a *Authority) run() {
-	for {
-		start := time.Now()
-		a.round()
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-time.After(time.Until(start.Add(a.cfg.Period))):
-		}
-	}
-}
-
-// round is one period's work; see the package documentation.
-func (a *Authority) round() {
-	start := time.Now()
-	// No deadline for the whole round: each step has its own, and a round cut short would blame the
-	// relays for the authority's slowness. One that overruns its period delays the next.
-	ctx := a.ctx
-	cr := a.crawlFn(ctx, start)
-	for id, f := range cr.accepted {
-		r := a.relays[id]
-		if r == nil {
-			r = &relayState{}
-			a.relays[id] = r
-		}
-		r.accept(f, start)
-	}
-	for id, r := range a.relays {
-		if _, ok := cr.accepted[id]; !ok && cr.ok && !cr.unsure[id] {
-			r.Missed++
-		}
-	}
-	a.probeAll(ctx, start)
-	if a.ctx.Err() != nil {
-		return // closing: a round cut short is not published
-	}
-	now := time.Now()
-	forget := a.forgetOld(now)
-	p, err := a.sign(now)
-	if err != nil {
-		a.log.Error("signing the directory", zap.Error(err))
-		return
-	}
-	if err := a.db.commit(a.relays, forget, p); err != nil {
-		// Nothing is served: the next round signs this serial again, from what the database holds.
-		a.log.Error("storing the round", zap.Error(err))
-		return
-	}
-	a.latest.Store(p)
-	a.stats.roundMicros.Store(uint64(time.Since(start).Microseconds()))
-	a.stats.peersFound.Store(uint64(cr.peers))
-	a.stats.relaysNamed.Store(uint64(cr.named))
-	a.log.Info("directory published", zap.Uint64("serial", p.doc.Serial), zap.Int("relays", len(p.doc.Entries)),
-		zap.Int("announced", cr.peers), zap.Int("accepted", len(cr.accepted)), zap.Duration("took", time.Since(start)))
-	a.publishPointer(p)
-}
-
-// probeAll probes every relay that may still be listed: a descriptor valid now, and not missing for
-// drop_after_missed periods.
-func (a *Authority) probeAll(ctx context.Context, now time.Time) {
-	var targets []*relayState
-	for _, r := range a.relays {
-		if r.Missed < a.set.rules.DropMissed && r.desc.Check(now, a.networkID) == nil {
-			targets = append(targets, r)
-		}
-	}
-	results := make([]Probe, len(targets))
-	forEach(len(targets), a.cfg.Probe.Concurrency, func(i int) {
-		p, err := a.probeFn(ctx, targets[i].info(), func() {})
-		if err != nil && a.ctx.Err() == nil {
-			a.log.Debug("probe failed", zap.Stringer("relay", targets[i].desc.Identity), zap.Error(err))
-		}
-		results[i] = p
-	})
-	if a.ctx.Err() != nil {
-		return // probes cut short by Close say nothing about the relays
-	}
-	for i, r := range targets {
-		r.addProbe(results[i], a.cfg.Probe.History)
-		if results[i].OK {
-			a.stats.probesOK.Add(1)
-		} else {
-			a.stats.probesFailed.Add(1)
-		}
-	}
-}
-
 // forgetOld removes the relays not accepted for forgetAfter, and returns them.
 func (a *Authority) forgetOld(now time.Time) []keys.IdentityPublic {
 	var gone []keys.IdentityPublic
@@ -420,6 +349,28 @@ func (a *Authority) sign(now time.Time) (*published, error) {
 		return nil, err
 	}
 	return newPublished(raw, bundle)
+}
+
+// queuePointer hands p to the pointer's publisher, in place of any document still waiting there.
+func (a *Authority) queuePointer(p *published) {
+	select {
+	case <-a.pointers:
+	default:
+	}
+	a.pointers <- p // the round is the only sender, and the channel is empty now
+}
+
+// publishPointers publishes the pointer of each document queued, apart from the rounds: a DHT that
+// is slow to take it delays no document.
+func (a *Authority) publishPointers() {
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case p := <-a.pointers:
+			a.publishPointer(p)
+		}
+	}
 }
 
 // publishPointer puts the pointer to p on the DHT. A failure is logged: the next round tries again.

@@ -64,7 +64,8 @@ type crawlResult struct {
 	unsure map[keys.IdentityPublic]bool
 }
 
-// crawlDHT bootstraps the DHT node if it has not yet, and crawls.
+// crawlDHT bootstraps the DHT node if it has not yet, and crawls. It runs apart from the rounds, one
+// at a time.
 func (a *Authority) crawlDHT(ctx context.Context, now time.Time) crawlResult {
 	if !a.bootstrapped {
 		bctx, bcancel := context.WithTimeout(ctx, bootstrapTimeout)
@@ -74,7 +75,7 @@ func (a *Authority) crawlDHT(ctx context.Context, now time.Time) crawlResult {
 		case err == nil:
 			a.bootstrapped = true
 		case ctx.Err() == nil:
-			a.log.Warn("dht bootstrap failed; trying again next round", zap.Error(err))
+			a.log.Warn("dht bootstrap failed; trying again at the next crawl", zap.Error(err))
 		}
 	}
 	return a.crawl(ctx, now)

@@ -14,7 +14,8 @@ type counters struct {
 	accepted                                        atomic.Uint64
 	refused                                         [numReasons]atomic.Uint64
 	whoisAnswered, whoisNoAnswer, whoisWrongNetwork atomic.Uint64
-	probesOK, probesFailed                          atomic.Uint64
+	probesOK, probesFailed, probesOverdue           atomic.Uint64
+	roundsUncrawled                                 atomic.Uint64
 	pointerOK, pointerFailed                        atomic.Uint64
 	dhtErrors                                       atomic.Uint64
 	peersFound, relaysNamed, roundMicros            atomic.Uint64 // of the last round
@@ -28,8 +29,13 @@ type Stats struct {
 	// Accepted counts descriptors accepted; Refused those refused, by reason (the metric's labels).
 	Accepted uint64
 	Refused  map[string]uint64
-	// ProbesOK and ProbesFailed count probes.
-	ProbesOK, ProbesFailed uint64
+	// ProbesOK and ProbesFailed count probes; ProbesOverdue failed probes of relays that had not
+	// answered a probe still running for probe.timeout (at most a period) at a round's deadline
+	// (should that probe succeed later, it counts in ProbesOK too).
+	ProbesOK, ProbesFailed, ProbesOverdue uint64
+	// RoundsUncrawled counts rounds signed without a crawl of their own: the one running had not
+	// ended by the time the round had to probe.
+	RoundsUncrawled uint64
 	// Whois answers: from this network, none in time, from another network.
 	WhoisAnswered, WhoisNoAnswer, WhoisWrongNetwork uint64
 	// PointerOK and PointerFailed count the directory pointer's publications on the DHT.
@@ -44,8 +50,9 @@ func (a *Authority) Stats() Stats {
 	s := Stats{
 		PeersFound: c.peersFound.Load(), RelaysNamed: c.relaysNamed.Load(),
 		Accepted: c.accepted.Load(), Refused: make(map[string]uint64, numReasons),
-		ProbesOK: c.probesOK.Load(), ProbesFailed: c.probesFailed.Load(),
-		WhoisAnswered: c.whoisAnswered.Load(), WhoisNoAnswer: c.whoisNoAnswer.Load(), WhoisWrongNetwork: c.whoisWrongNetwork.Load(),
+		ProbesOK: c.probesOK.Load(), ProbesFailed: c.probesFailed.Load(), ProbesOverdue: c.probesOverdue.Load(),
+		RoundsUncrawled: c.roundsUncrawled.Load(),
+		WhoisAnswered:   c.whoisAnswered.Load(), WhoisNoAnswer: c.whoisNoAnswer.Load(), WhoisWrongNetwork: c.whoisWrongNetwork.Load(),
 		PointerOK: c.pointerOK.Load(), PointerFailed: c.pointerFailed.Load(), DHTErrors: c.dhtErrors.Load(),
 	}
 	for r := range numReasons {
@@ -62,7 +69,8 @@ var (
 	descAccepted    = prometheus.NewDesc("meshvpn_discovery_descriptors_accepted_total", "Relay descriptors fetched and accepted.", nil, nil)
 	descRefused     = prometheus.NewDesc("meshvpn_discovery_descriptors_refused_total", "Relay descriptors refused, by reason.", []string{"reason"}, nil)
 	descWhois       = prometheus.NewDesc("meshvpn_discovery_whois_total", "Whois questions, by outcome.", []string{"result"}, nil)
-	descProbes      = prometheus.NewDesc("meshvpn_discovery_probes_total", "Relay probes (one-hop circuit, probe cell, burst), by outcome.", []string{"result"}, nil)
+	descProbes      = prometheus.NewDesc("meshvpn_discovery_probes_total", "Relay probes (one-hop circuit, probe cell, burst), by outcome: ok, failed, or overdue (a probe without an answer for its timeout, at most a period, at a round's deadline: a failed probe for that round; should it succeed later, it counts as ok too).", []string{"result"}, nil)
+	descUncrawled   = prometheus.NewDesc("meshvpn_discovery_rounds_uncrawled_total", "Rounds signed without a crawl of their own (the last one was still running).", nil, nil)
 	descPointer     = prometheus.NewDesc("meshvpn_discovery_pointer_publish_total", "Publications of the directory pointer on the DHT, by outcome.", []string{"result"}, nil)
 	descDHTErrors   = prometheus.NewDesc("meshvpn_discovery_dht_errors_total", "Rounds whose relay lookup on the DHT failed.", nil, nil)
 	descSerial      = prometheus.NewDesc("meshvpn_discovery_directory_serial", "Serial of the latest directory document.", nil, nil)
@@ -72,7 +80,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFound, descAccepted, descRefused, descWhois, descProbes, descPointer, descDHTErrors, descSerial, descListed, descFlags, descRoundLength} {
+	for _, d := range []*prometheus.Desc{descFound, descAccepted, descRefused, descWhois, descProbes, descPointer, descDHTErrors, descSerial, descListed, descFlags, descRoundLength, descUncrawled} {
 		ch <- d
 	}
 }
@@ -90,6 +98,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- daemon.Counter(descWhois, s.WhoisWrongNetwork, "wrong_network")
 	ch <- daemon.Counter(descProbes, s.ProbesOK, "ok")
 	ch <- daemon.Counter(descProbes, s.ProbesFailed, "failed")
+	ch <- daemon.Counter(descProbes, s.ProbesOverdue, "overdue")
+	ch <- daemon.Counter(descUncrawled, s.RoundsUncrawled)
 	ch <- daemon.Counter(descPointer, s.PointerOK, "ok")
 	ch <- daemon.Counter(descPointer, s.PointerFailed, "failed")
 	ch <- daemon.Counter(descDHTErrors, s.DHTErrors)
