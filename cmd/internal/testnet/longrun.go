@@ -105,9 +105,10 @@ func (n *Net) ClientHTTP(timeout time.Duration) *http.Client {
 }
 
 // IperfOnce is one iperf3 run of the given seconds from the client's namespace to an iperf3 server
-// started for it in the web namespace (ended by its PID afterwards), bounded in time: each connection
-// attempt gives up after 3 s, the whole run after seconds+30 s. It returns the bits per second the
-// server received.
+// started for it in the web namespace (ended by its PID afterwards), bounded in time: the server must
+// listen within 5 s, the connection is given up after 3 s, the whole run after seconds+30 s. It
+// returns the bits per second the server received. The client tries once, after the server listens:
+// a failure is the tunnel's, not a race with the server's start.
 func (n *Net) IperfOnce(ctx context.Context, seconds int) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds+30)*time.Second)
 	defer cancel()
@@ -119,20 +120,23 @@ func (n *Net) IperfOnce(ctx context.Context, seconds int) (float64, error) {
 		srv.Process.Kill()
 		srv.Wait()
 	}()
-	var out []byte
-	var err error
-	for range 10 { // the server needs a moment to listen
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		out, _ := n.wb.exec("ss", "-Hltn", "sport = :5201")
+		if strings.TrimSpace(out) != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("iperf3: the server does not listen after 5 s")
+		}
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.cl.name, "iperf3", "-c", WebAddr,
-			"-t", strconv.Itoa(seconds), "--connect-timeout", "3000", "-J")
-		if out, err = cmd.Output(); err == nil {
-			break
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.cl.name, "iperf3", "-c", WebAddr,
+		"-t", strconv.Itoa(seconds), "--connect-timeout", "3000", "-J")
+	out, err := cmd.Output()
 	var res struct {
 		Error string `json:"error"`
 		End   struct {
