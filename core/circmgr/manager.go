@@ -38,6 +38,14 @@ type Picker interface {
 	Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, error)
 }
 
+// GuardKeeper is a Picker that can build a path through a given guard: the client's current one,
+// which it has just heard from (a relay's DESTROY came back through it). A rebuild after a middle or
+// exit failed asks it first, so that the guard does not change when the directory's flags for it
+// flapped meanwhile; an error sends the rebuild to Pick.
+type GuardKeeper interface {
+	PickThrough(guard Relay, exit *Relay, avoid []Relay) ([]Relay, error)
+}
+
 // Builder builds circuits through a path, guard first (an adapter over *client.Client).
 type Builder interface {
 	Build(ctx context.Context, path []relay.Info) (Circuit, error)
@@ -310,7 +318,14 @@ func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Rero
 		if !sameExit {
 			want, avoid = nil, append(avoid, exit)
 		}
-		path, err := m.cfg.Picker.Pick(want, avoid, attempt)
+		var path []Relay
+		var err error
+		if gk, ok := m.cfg.Picker.(GuardKeeper); ok && !guardSuspect {
+			path, err = gk.PickThrough(guard, want, avoid)
+		}
+		if path == nil {
+			path, err = m.cfg.Picker.Pick(want, avoid, attempt)
+		}
 		if err != nil && len(avoid) > 1 {
 			path, err = m.cfg.Picker.Pick(want, avoid[:1], attempt) // too few relays to avoid both
 		}

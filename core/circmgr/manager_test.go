@@ -383,6 +383,68 @@ func TestSessionKeptWhenTheExitReturnsLate(t *testing.T) {
 	}
 }
 
+// flappingPicker is a directory picker whose latest directory took the Guard flag from the client's
+// guard: Pick offers another guard every time, PickThrough keeps the one asked for.
+type flappingPicker struct {
+	*ListPicker
+	mu      sync.Mutex
+	through int
+}
+
+func (p *flappingPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, error) {
+	path, err := p.ListPicker.Pick(exit, avoid, attempt)
+	if err == nil {
+		p.ListPicker.guard = "" // the next Pick draws its guard again
+	}
+	return path, err
+}
+
+func (p *flappingPicker) PickThrough(guard Relay, exit *Relay, avoid []Relay) ([]Relay, error) {
+	p.mu.Lock()
+	p.through++
+	p.mu.Unlock()
+	p.ListPicker.guard = guard.Name
+	return p.ListPicker.Pick(exit, avoid, 0)
+}
+
+// After a middle failed, the rebuild keeps the guard the client has just heard from even when the
+// directory would now pick another; after the guard's own link died, it does not insist on it.
+func TestRebuildKeepsTheGuardItHeardFrom(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	n := newFakeNet()
+	lp, err := NewListPicker(relays(), "x1", rand.New(rand.NewPCG(7, 8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := &flappingPicker{ListPicker: lp}
+	got := make(chan []Relay, 16)
+	m, err := New(Config{Builder: n, Picker: fp, ExitPinned: true, Backoff: time.Millisecond,
+		OnCircuit: func(_ Circuit, p []Relay) { got <- p }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	path := await(t, got)
+	for range 5 {
+		n.kill(path[1].Name, relays())
+		next := await(t, got)
+		if next[0].Name != path[0].Name {
+			t.Fatalf("the middle %s died and the guard changed from %s to %s", path[1].Name, path[0].Name, next[0].Name)
+		}
+		n.revive(path[1].Name, relays())
+		path = next
+	}
+	n.kill(path[0].Name, relays())
+	if next := await(t, got); next[0].Name == path[0].Name {
+		t.Fatalf("the guard %s died and was kept", path[0].Name)
+	}
+}
+
 func TestStartGivesUpWithTheContext(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	n := newFakeNet()

@@ -144,6 +144,49 @@ func (s *Selector) Pick(choice ExitChoice, avoid ...keys.IdentityPublic) ([]Rela
 	}
 }
 
+// PickThrough returns a path for the choice that starts at guard, the client's current guard, which it
+// has just heard from (a relay's DESTROY came back through it): that first-hand evidence outweighs the
+// directory's flags, so the guard serves as long as it is in the consensus at all, whatever its flags
+// say now (Guard and Degraded flap with the authorities' measurements). The guard set is not touched.
+// An error (the guard gone from the consensus, or no middle and exit around it) tells the caller to
+// Pick as usual.
+func (s *Selector) PickThrough(guard keys.IdentityPublic, choice ExitChoice, avoid ...keys.IdentityPublic) ([]Relay, error) {
+	if err := choice.check(); err != nil {
+		return nil, err
+	}
+	avoided := make(map[keys.IdentityPublic]bool, len(avoid))
+	for _, id := range avoid {
+		avoided[id] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.byID[guard]
+	if g == nil || avoided[guard] {
+		return nil, fail(ErrNoGuard, "the guard %s is not in the consensus or is avoided", guard)
+	}
+	exits, err := s.exits(choice, avoided)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error = fail(ErrNoExit, "no exit fits beside the guard %s", g)
+	for len(exits) > 0 {
+		i := s.draw(exits, choice.Mode == Random)
+		exit := exits[i]
+		exits[i] = exits[len(exits)-1]
+		exits = exits[:len(exits)-1]
+		if c := s.conflict(g, exit); c != "" {
+			continue
+		}
+		middle, err := s.pickMiddle(g, exit, avoided)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		return []Relay{g.Relay, middle.Relay, exit.Relay}, nil
+	}
+	return nil, lastErr
+}
+
 // pickAround draws exits from the candidates until one has a guard and a middle around it. An exit
 // that has none is set aside for this Pick, so the exit drawn follows the weights among those that
 // can be built around.

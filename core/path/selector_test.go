@@ -312,6 +312,33 @@ func TestExitsRendezvousIsNoMiddle(t *testing.T) {
 	}
 }
 
+// A client rebuilding after a middle failed keeps the guard it just heard from, even when the latest
+// directory took its Guard flag or marked it Degraded; only a guard gone from the consensus (or
+// avoided) is refused, so that the caller picks as usual.
+func TestPickThroughKeepsTheGuard(t *testing.T) {
+	rs := smallNet(3)
+	rs[0].Flags = Running | Degraded // the guard, flags gone: Pick would not take it
+	s := newSelector(t, rs, NewGuardSet(), 1, nil)
+	for range 50 {
+		p, err := s.PickThrough(testID(0), ExitChoice{}, testID(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p[0].Identity != testID(0) || p[1].Identity == testID(2) || p[2].Identity != testID(1) {
+			t.Fatalf("path %v", p)
+		}
+	}
+	if _, err := s.PickThrough(testID(99), ExitChoice{}); !errors.Is(err, ErrNoGuard) {
+		t.Fatalf("a guard not in the consensus: %v", err)
+	}
+	if _, err := s.PickThrough(testID(0), ExitChoice{}, testID(0)); !errors.Is(err, ErrNoGuard) {
+		t.Fatalf("an avoided guard: %v", err)
+	}
+	if _, err := s.Pick(ExitChoice{}); !errors.Is(err, ErrNoGuard) {
+		t.Fatalf("Pick took a degraded relay without the Guard flag: %v", err)
+	}
+}
+
 func TestAllowSameSubnet(t *testing.T) {
 	var rs []Relay // the namespace testnet: everyone in 10.240.0.0/24
 	for i := range 5 {

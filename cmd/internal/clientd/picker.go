@@ -104,14 +104,7 @@ func (p *dirPicker) update(net *dirclient.Network) error {
 func (p *dirPicker) Pick(exit *circmgr.Relay, avoid []circmgr.Relay, _ int) ([]circmgr.Relay, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	choice := p.choice
-	if exit != nil {
-		choice = path.ExitChoice{Mode: path.Named, Value: exit.Info.Identity.String(), Proto: path.TCP}
-	}
-	ids := make([]keys.IdentityPublic, len(avoid))
-	for i, r := range avoid {
-		ids[i] = r.Info.Identity
-	}
+	choice, ids := p.ask(exit, avoid)
 	rs, err := p.sel.Pick(choice, ids...)
 	if err != nil {
 		return nil, err
@@ -126,6 +119,36 @@ func (p *dirPicker) Pick(exit *circmgr.Relay, avoid []circmgr.Relay, _ int) ([]c
 		out[i] = p.byID[r.Identity]
 	}
 	return out, nil
+}
+
+// PickThrough implements circmgr.GuardKeeper: a path through the guard the client has just heard from.
+func (p *dirPicker) PickThrough(guard circmgr.Relay, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	choice, ids := p.ask(exit, avoid)
+	rs, err := p.sel.PickThrough(guard.Info.Identity, choice, ids...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]circmgr.Relay, len(rs))
+	for i, r := range rs {
+		out[i] = p.byID[r.Identity]
+	}
+	return out, nil
+}
+
+// ask turns the manager's request into path selection's terms: the exit choice (the named exit of a
+// rebuild, else the user's) and the identities to avoid. p.mu is held.
+func (p *dirPicker) ask(exit *circmgr.Relay, avoid []circmgr.Relay) (path.ExitChoice, []keys.IdentityPublic) {
+	choice := p.choice
+	if exit != nil {
+		choice = path.ExitChoice{Mode: path.Named, Value: exit.Info.Identity.String(), Proto: path.TCP}
+	}
+	ids := make([]keys.IdentityPublic, len(avoid))
+	for i, r := range avoid {
+		ids[i] = r.Info.Identity
+	}
+	return choice, ids
 }
 
 // fetchUntil fetches the network, retrying until it works or ctx ends.
