@@ -321,7 +321,13 @@ func (a *Authority) forgetOld(now time.Time) []keys.IdentityPublic {
 
 // sign makes the next document from the relays' state at now.
 func (a *Authority) sign(now time.Time) (*published, error) {
-	now = time.Unix(now.Unix(), 0)
+	// Whole seconds: valid from the second it is signed in, for at least validity from now.
+	after := time.Unix(now.Unix(), 0)
+	until := time.Unix(now.Add(a.set.validity).Add(time.Second-1).Unix(), 0)
+	if longest := after.Add(directory.MaxValidity); until.After(longest) {
+		until = longest
+	}
+	now = after
 	views := make([]*RelayState, 0, len(a.relays))
 	byID := make(map[keys.IdentityPublic]*relayState, len(a.relays))
 	for id, r := range a.relays {
@@ -330,7 +336,7 @@ func (a *Authority) sign(now time.Time) (*published, error) {
 	}
 	doc := &directory.Directory{
 		NetworkID: a.networkID, Serial: 1,
-		ValidAfter: now, ValidUntil: now.Add(a.set.validity.Round(time.Second)),
+		ValidAfter: after, ValidUntil: until,
 		Entries: a.set.rules.Evaluate(views, now),
 	}
 	if last := a.latest.Load(); last != nil {

@@ -34,7 +34,7 @@ type Config struct {
 	Genesis       string        `toml:"genesis"`
 	DataDir       string        `toml:"data_dir"`
 	Period        time.Duration `toml:"period"`
-	Validity      time.Duration `toml:"validity"` // 0: three periods
+	Validity      time.Duration `toml:"validity"` // 0: three periods; at least two
 	Metrics       string        `toml:"metrics"`
 	MetricsPublic bool          `toml:"metrics_public"`
 	LogLevel      string        `toml:"log_level"`
@@ -135,9 +135,10 @@ func (c *Config) settings() (settings, error) {
 	if s.validity == 0 {
 		s.validity = 3 * c.Period
 	}
-	// Documents carry whole seconds; a validity shorter than a period would leave gaps.
-	if s.validity < c.Period || s.validity < time.Second || s.validity > directory.MaxValidity {
-		bad("validity %v: want at least one period (%v) and one second, at most %v", s.validity, c.Period, directory.MaxValidity)
+	// A document must outlive its successor's round: that is served up to a period and half a
+	// period (the round's budget) after it, plus the time signing and storing take.
+	if s.validity < 2*c.Period || s.validity < time.Second || s.validity > directory.MaxValidity {
+		bad("validity %v: want at least two periods (2 × %v) and one second, at most %v", s.validity, c.Period, directory.MaxValidity)
 	}
 	var err error
 	if s.dhtListen, err = netip.ParseAddrPort(c.DHT.Listen); err != nil {

@@ -69,3 +69,16 @@ func TestOperatorsGuideShowsTheExample(t *testing.T) {
 		t.Error("docs/operators.md does not show example.toml as it is; paste `meshvpn-discovery example-config` into it")
 	}
 }
+
+// TestValidityOutlivesTheNextRound: a document must still be valid when the next round's is served,
+// up to a period and a half later; validity under two periods is refused.
+func TestValidityOutlivesTheNextRound(t *testing.T) {
+	c := DefaultConfig()
+	c.Genesis, c.DataDir = "/etc/meshvpn/genesis", "/var/lib/meshvpn-discovery"
+	for validity, ok := range map[time.Duration]bool{15 * time.Minute: false, 20 * time.Minute: true, 0: true} {
+		c.Validity = validity
+		if err := c.Validate(); (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "two periods")) {
+			t.Errorf("period %v, validity %v: %v", c.Period, validity, err)
+		}
+	}
+}

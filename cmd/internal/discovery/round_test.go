@@ -276,3 +276,26 @@ func TestOverdueProbeCountsOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestValidityCountsFromSigning: a document is valid for at least validity from the moment it is
+// signed, though it carries whole seconds, and never for longer than directory.MaxValidity.
+func TestValidityCountsFromSigning(t *testing.T) {
+	id, _ := keys.GenerateIdentity(rand.Reader)
+	a := &Authority{id: id, networkID: [32]byte{7}, relays: make(map[keys.IdentityPublic]*relayState)}
+	base := time.Unix(1_800_000_000, 0)
+	for _, tc := range []struct{ validity, frac time.Duration }{
+		{3 * time.Second, 0}, {3 * time.Second, 999 * time.Millisecond}, {4500 * time.Millisecond, 600 * time.Millisecond},
+		{directory.MaxValidity, 0}, {directory.MaxValidity, 300 * time.Millisecond},
+	} {
+		a.set.validity = tc.validity
+		now := base.Add(tc.frac)
+		p, err := a.sign(now)
+		if err != nil {
+			t.Fatalf("validity %v at %v: %v", tc.validity, now, err)
+		}
+		d := p.doc
+		if d.ValidAfter.After(now) || (tc.validity < directory.MaxValidity && d.ValidUntil.Before(now.Add(tc.validity))) {
+			t.Errorf("validity %v, signed at %v: valid [%v, %v)", tc.validity, now, d.ValidAfter, d.ValidUntil)
+		}
+	}
+}
