@@ -27,7 +27,9 @@
 //
 // # A period
 //
-// Every Period (default 10 minutes), one round:
+// Every Period (default 10 minutes), on a fixed schedule, one round, whose document is signed by
+// half a period after it starts whatever the DHT and the relays do (steps 1 and 2, the crawl, and
+// each probe of step 3 run apart from the rounds; see "On schedule" below):
 //
 //  1. FindPeers under the network's infohash; each address found is asked whois (bounded concurrency,
 //     whois_timeout). Answers naming another network are counted and ignored.
@@ -44,14 +46,40 @@
 //     relay measured alone), and a lost CREATE or probe cell is retried within the probe's timeout.
 //     A probe that fails at any step is a failed probe.
 //  4. Flags and weights are computed (below), the document is signed (serial one more than the last,
-//     Previous the hash of the last, valid from now for validity, default 3 periods), and stored in
-//     the database in the same transaction as the relays' records. Only then is it served and its
-//     pointer published: a document that was served is never signed again differently, even after a
-//     crash, so a restart continues the chain without equivocating.
+//     Previous the hash of the last, valid from the second it is signed in for at least validity,
+//     default 3 periods, at least 2), and stored in the database in the same transaction as the
+//     relays' records. Only then is it served and its pointer published (in the background: a DHT
+//     slow to take it delays no round): a document that was served is never signed again
+//     differently, even after a crash, so a restart continues the chain without equivocating.
 //
-// A relay that was not accepted in a round (not announced, not answering whois, descriptor absent or
+// A relay that was not accepted in a crawl (not announced, not answering whois, descriptor absent or
 // refused) counts one missed period; a DHT lookup that fails (rather than finds nothing) counts
 // against nobody: the relays' lookup, against no relay, a descriptor's, against that relay.
+//
+// # On schedule
+//
+// A relay that dies leaves its address in the DHT's peer stores and its node in routing tables:
+// whois questions to it wait for whois_timeout, DHT lookups for the dead node's query timeout, and
+// its probe for probe.timeout. Had the round waited for them, a document would come late, after the
+// last one expired, and clients would find no consensus exactly when they need a fresh directory. So:
+//
+//   - A round starts a crawl unless one is still running, and waits for it until a quarter period
+//     after the round's start; a crawl that ends later comes into the next round.
+//   - It then takes in the probes that ended since the last round, starts a probe of every relay to
+//     be probed whose last probe has ended, and waits for them until half a period after its start
+//     (its deadline). A probe that has gone probe.timeout, or a period if that is shorter, without
+//     an answer from its relay (no circuit, or no answer to its probe cell) is a failed probe for
+//     each round whose deadline finds it so; it goes on, and should it succeed, that comes into a
+//     later round. A probe still queued (the authority's own backlog), whose relay answered (its
+//     burst waits for others') or that has not had that long counts neither way.
+//   - The document is signed at the deadline at the latest. It is valid for at least validity, two
+//     periods or more, from the moment it is signed, so it is still valid when its successor (at
+//     most a period and a half later) is served.
+//
+// A silent relay thus loses Running in the first document signed probe.timeout (at most a period)
+// after its probe started: the next round's or the one after. With the default timeouts, far
+// shorter than the period, every round's probe has ended by its deadline, as before. A relay that
+// answers again is Running in the first document after its answer.
 //
 // # Flags, weights and times
 //
@@ -61,7 +89,8 @@
 //   - Listed: the relay has a descriptor valid now, has had a successful probe, has not failed
 //     drop_after_failures probes in a row, and has not been missing for drop_after_missed periods
 //     (both default 3). A relay that goes silent is thus Degraded in the first round after it stops
-//     (its probe fails) and gone from the document within 3 rounds.
+//     (its probe fails; the second, when probe.timeout is not well under the period: see "On
+//     schedule") and gone from the document within 3 rounds of that.
 //   - Running: its last probe succeeded.
 //   - Degraded: one of its last 3 probes failed (but not all 3: then it is not listed), or its
 //     latency is more than degraded_latency_factor (3) times the median latency and more than
