@@ -506,7 +506,7 @@ func printLongReport(w io.Writer, r *longRecord, l longLimits, rep longReport) {
 	} else {
 		fmt.Fprintf(w, "guard: %d changes\n", len(rep.GuardChanges))
 		for _, g := range rep.GuardChanges {
-			fmt.Fprintf(w, "  %s %s → %s  (consensus flags when the client chose, as read every second: %s %s, %s %s)\n", at(g.At), g.From, g.To, g.From, g.FromFlags, g.To, g.ToFlags)
+			fmt.Fprintf(w, "  %s %s → %s  (consensus flags then, as read here every second; the client's copy may be a refresh older: %s %s, %s %s)\n", at(g.At), g.From, g.To, g.From, g.FromFlags, g.To, g.ToFlags)
 		}
 	}
 	if len(r.Flags) > 0 {
