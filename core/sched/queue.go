@@ -7,6 +7,7 @@ package sched
 type circuitQueue struct {
 	id      uint64
 	cells   [][]byte
+	queued  []int64 // when each cell was queued (monotonic nanoseconds), parallel to cells
 	head, n int
 	max     int
 
@@ -22,12 +23,13 @@ type circuitQueue struct {
 const initialRing = 8
 
 func newCircuitQueue(max int) *circuitQueue {
-	return &circuitQueue{cells: make([][]byte, min(initialRing, max)), max: max}
+	n := min(initialRing, max)
+	return &circuitQueue{cells: make([][]byte, n), queued: make([]int64, n), max: max}
 }
 
 func (q *circuitQueue) full() bool { return q.n == q.max }
 
-func (q *circuitQueue) push(b []byte) {
+func (q *circuitQueue) push(b []byte, now int64) {
 	if q.n == len(q.cells) {
 		q.grow()
 	}
@@ -36,6 +38,7 @@ func (q *circuitQueue) push(b []byte) {
 		i -= len(q.cells)
 	}
 	q.cells[i] = b
+	q.queued[i] = now
 	q.n++
 }
 
@@ -44,8 +47,14 @@ func (q *circuitQueue) grow() {
 	cells := make([][]byte, min(2*len(q.cells), q.max))
 	k := copy(cells, q.cells[q.head:])
 	copy(cells[k:], q.cells[:q.head])
-	q.cells, q.head = cells, 0
+	queued := make([]int64, len(cells))
+	copy(queued, q.queued[q.head:])
+	copy(queued[k:], q.queued[:q.head])
+	q.cells, q.queued, q.head = cells, queued, 0
 }
+
+// oldest returns when the cell at the head of a non-empty queue was queued.
+func (q *circuitQueue) oldest() int64 { return q.queued[q.head] }
 
 func (q *circuitQueue) peek() []byte { return q.cells[q.head] }
 

@@ -11,7 +11,7 @@ func TestCircuitQueueRingWraps(t *testing.T) {
 			if q.full() {
 				t.Fatalf("full with %d cells", q.n)
 			}
-			q.push([]byte{next})
+			q.push([]byte{next}, 0)
 			next++
 		}
 		for q.n > 1 {
@@ -21,8 +21,8 @@ func TestCircuitQueueRingWraps(t *testing.T) {
 			want++
 		}
 	}
-	q.push([]byte{next})
-	q.push([]byte{next + 1})
+	q.push([]byte{next}, 0)
+	q.push([]byte{next + 1}, 0)
 	if !q.full() {
 		t.Fatalf("not full with %d of %d cells", q.n, q.max)
 	}
@@ -48,7 +48,7 @@ func TestCircuitQueueGrowsOnlyWhenBusy(t *testing.T) {
 	}
 	// Wrap the small ring first, so growing must unroll it.
 	for i := range 5 {
-		q.push([]byte{byte(i)})
+		q.push([]byte{byte(i)}, 0)
 	}
 	for range 5 {
 		q.pop()
@@ -60,12 +60,15 @@ func TestCircuitQueueGrowsOnlyWhenBusy(t *testing.T) {
 		if q.full() {
 			t.Fatalf("full at %d of 100", i)
 		}
-		q.push([]byte{byte(i)})
+		q.push([]byte{byte(i)}, int64(i))
 	}
 	if !q.full() || len(q.cells) != 100 {
 		t.Fatalf("full %v with %d slots, want a full ring of 100", q.full(), len(q.cells))
 	}
 	for i := range 100 {
+		if got := q.oldest(); got != int64(i) {
+			t.Fatalf("cell %d's queuing time is %d: growing lost the times", i, got)
+		}
 		if got := q.pop()[0]; got != byte(i) {
 			t.Fatalf("cell %d came out as %d: growing reordered the ring", i, got)
 		}

@@ -14,6 +14,7 @@ package sched
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stats is a snapshot of a scheduler's counters. Every cell accepted by Enqueue ends up counted
@@ -71,6 +72,7 @@ func New(cfg Config) *Scheduler {
 // dropped, and Enqueue returns false. Dropping is the point: a link that cannot keep up must shed
 // cells so the end-to-end TCP inside the circuit slows down, instead of queueing without bound.
 func (s *Scheduler) Enqueue(circuit uint64, b []byte) bool {
+	now := nanotime()
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.stats.DroppedClosed++
@@ -88,7 +90,7 @@ func (s *Scheduler) Enqueue(circuit uint64, b []byte) bool {
 		s.cfg.Release(b)
 		return false
 	}
-	q.push(b)
+	q.push(b, now)
 	s.queued++
 	s.stats.Enqueued++
 	wake := false
@@ -163,6 +165,25 @@ func (s *Scheduler) Forget(circuit uint64) {
 	}
 	s.mu.Unlock()
 }
+
+// Backlog calls f for every circuit with cells waiting: how many, and how long the oldest of them has
+// waited. A relay's memory bound reads it to find the circuits whose cells wait longest (those whose
+// next hop does not take them), which are the ones to destroy. f is called with the scheduler's lock
+// held: it must be quick and must not call into the scheduler.
+func (s *Scheduler) Backlog(f func(circuit uint64, cells int, waited time.Duration)) {
+	now := nanotime()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for q := s.active.head; q != nil; q = q.next {
+		f(q.id, q.n, time.Duration(now-q.oldest()))
+	}
+}
+
+// epoch is the origin of nanotime.
+var epoch = time.Now()
+
+// nanotime reads the monotonic clock, in nanoseconds since epoch.
+func nanotime() int64 { return int64(time.Since(epoch)) }
 
 // Stats returns a consistent snapshot of the scheduler's counters.
 func (s *Scheduler) Stats() Stats {

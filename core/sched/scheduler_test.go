@@ -756,3 +756,24 @@ func TestSendBatchGetsWholeBatchesInOrder(t *testing.T) {
 		t.Fatalf("%d calls for 100 cells: not batched", calls)
 	}
 }
+
+// Backlog names the circuits with cells waiting, how many, and how long the oldest has waited: the
+// circuit stuck behind the parked one has waited longest.
+func TestBacklogReportsOldestWait(t *testing.T) {
+	l := newLink(true)
+	s := l.start(t, l.config())
+	parkDrain(t, s, l)
+	s.Enqueue(1, newCell(1, 0, 16))
+	s.Enqueue(1, newCell(1, 1, 16))
+	time.Sleep(20 * time.Millisecond)
+	s.Enqueue(2, newCell(2, 0, 16))
+	got := map[uint64]time.Duration{}
+	cells := map[uint64]int{}
+	s.Backlog(func(circuit uint64, n int, waited time.Duration) { got[circuit], cells[circuit] = waited, n })
+	if len(got) != 2 || cells[1] != 2 || cells[2] != 1 {
+		t.Fatalf("backlog %v, cells %v: want circuits 1 (2 cells) and 2 (1 cell)", got, cells)
+	}
+	if got[1] < 20*time.Millisecond || got[1] <= got[2] {
+		t.Fatalf("circuit 1 waited %v, circuit 2 %v: want 1 the older, by the 20 ms between them", got[1], got[2])
+	}
+}
