@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/meshvpn/meshvpn/crypto/kdf"
 	"github.com/meshvpn/meshvpn/crypto/replay"
@@ -91,6 +92,11 @@ type sealer struct {
 	counter uint64 // next counter to use
 	sealed  uint64 // bytes sealed under gen
 	nonce   [12]byte
+
+	// For the scheduled ratchet (ratchet.go): when the owner's sweep first saw gen (zero until then),
+	// and how many of gen's cells were nudges, which carry nothing and so do not make it due.
+	born   time.Time
+	nudges uint64
 }
 
 func newSealer(s Suite, key [KeySize]byte) (*sealer, error) {
@@ -113,6 +119,7 @@ func (s *sealer) rotate() error {
 	}
 	s.gen.wipe()
 	s.gen, s.counter, s.sealed = next, 0, 0
+	s.born, s.nudges = time.Time{}, 0
 	return nil
 }
 
@@ -144,6 +151,12 @@ type opener struct {
 	hasPrev bool
 	ahead   []generation // cur+1, cur+2, …: derived on demand, at most maxSkip
 	nonce   [12]byte
+
+	// prevSince is when the owner's sweep first saw prev (zero until then): prev is erased a window
+	// after it (ratchet.go). erased says a previous generation was erased, so that a cell naming it is
+	// a straggler too late to open, not a forgery.
+	prevSince time.Time
+	erased    bool
 }
 
 func newOpener(s Suite, key [KeySize]byte) (*opener, error) {
@@ -170,6 +183,9 @@ func (o *opener) open(dst, region []byte, domain uint32) error {
 		return o.accept(&o.cur, dst, ciphertext, counter)
 	case delta == 0xff:
 		if !o.hasPrev {
+			if o.erased {
+				return ErrReplay
+			}
 			return ErrAuth
 		}
 		return o.accept(&o.prev, dst, ciphertext, counter)
@@ -209,7 +225,7 @@ func (o *opener) advance(delta int) {
 			o.ahead[i].wipe()
 		}
 	}
-	o.hasPrev = true
+	o.hasPrev, o.prevSince = true, time.Time{}
 	o.cur = o.ahead[delta-1]
 	rest := copy(o.ahead, o.ahead[delta:])
 	clear(o.ahead[rest:])
