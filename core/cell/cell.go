@@ -70,24 +70,32 @@ func PutHeader(b []byte, h Header) {
 }
 
 // Parse splits a link message into its header and body, checking that the body is one of the size
-// classes and the circuit id is not zero. The body aliases msg.
+// classes and the circuit id is not zero. The body aliases msg. Its errors are made once, so that a
+// relay fed garbage allocates nothing.
 func Parse(msg []byte, sizes onion.Sizes) (Header, []byte, error) {
 	if len(msg) < HeaderLen {
-		return Header{}, nil, fmt.Errorf("%w: %d-byte cell", ErrMalformed, len(msg))
+		return Header{}, nil, errShortCell
 	}
 	h := Header{Circuit: ID(binary.BigEndian.Uint32(msg)), Command: Command(msg[4])}
 	body := msg[HeaderLen:]
 	if h.Circuit == 0 && h.Command != Padding {
-		return h, nil, fmt.Errorf("%w: circuit id 0", ErrMalformed)
+		return h, nil, errCircuitZero
 	}
 	if h.Command > Destroy {
-		return h, nil, fmt.Errorf("%w: unknown command %d", ErrMalformed, uint8(h.Command))
+		return h, nil, errCommand
 	}
 	if !slices.Contains(sizes, len(body)) {
-		return h, nil, fmt.Errorf("%w: %d-byte body is no size class", ErrMalformed, len(body))
+		return h, nil, errSizeClass
 	}
 	return h, body, nil
 }
+
+var (
+	errShortCell   = fmt.Errorf("%w: cell shorter than its header", ErrMalformed)
+	errCircuitZero = fmt.Errorf("%w: circuit id 0", ErrMalformed)
+	errCommand     = fmt.Errorf("%w: unknown command", ErrMalformed)
+	errSizeClass   = fmt.Errorf("%w: body is no size class", ErrMalformed)
+)
 
 // DestroyReason says why a circuit was torn down. It travels in DESTROY cells.
 type DestroyReason uint8
@@ -104,11 +112,18 @@ const (
 	ReasonIdle        DestroyReason = 8  // the circuit carried nothing for too long
 	ReasonHandshake   DestroyReason = 9  // the circuit handshake failed (unknown key, no common suite)
 	ReasonUnreachable DestroyReason = 10 // the next relay could not be reached
+	// ReasonDestroyed is the one reason a relay gives when it passes on a teardown it did not start, and
+	// the reason of every DESTROY it sends away from the client: the reason byte would otherwise be a
+	// channel between the relays at the two ends of a circuit, through the honest ones between them.
+	ReasonDestroyed DestroyReason = 11
 )
+
+// maxReason is the highest reason DecodeDestroy accepts.
+const maxReason = ReasonDestroyed
 
 func (r DestroyReason) String() string {
 	names := [...]string{"none", "protocol", "internal", "requested", "timeout", "link-down", "resource",
-		"auth", "idle", "handshake", "unreachable"}
+		"auth", "idle", "handshake", "unreachable", "destroyed"}
 	if int(r) < len(names) {
 		return names[r]
 	}

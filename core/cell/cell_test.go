@@ -58,6 +58,26 @@ func TestCreateRoundTrip(t *testing.T) {
 	}
 }
 
+// A DESTROY carries one of the known reasons or nothing: any other byte could be a message between the
+// circuit's ends, and is refused.
+func TestDestroyReasonsAreKnownOnes(t *testing.T) {
+	body := make([]byte, 64)
+	for b := range 256 {
+		EncodeDestroy(body, DestroyReason(b))
+		r, err := DecodeDestroy(body)
+		known := DestroyReason(b) <= ReasonDestroyed
+		if known && (err != nil || r != DestroyReason(b)) {
+			t.Fatalf("reason %d: %v, %v", b, r, err)
+		}
+		if !known && (!errors.Is(err, ErrDestroyReason) || !errors.Is(err, ErrMalformed)) {
+			t.Fatalf("reason %d accepted: %v, %v", b, r, err)
+		}
+	}
+	if ReasonDestroyed.String() != "destroyed" {
+		t.Fatal(ReasonDestroyed.String())
+	}
+}
+
 func TestRelayMessages(t *testing.T) {
 	payload := make([]byte, 200)
 	data := []byte("hello")

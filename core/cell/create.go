@@ -76,13 +76,25 @@ func EncodeDestroy(b []byte, reason DestroyReason) {
 	b[0] = byte(reason)
 }
 
-// DecodeDestroy returns the reason in a DESTROY body.
+// DecodeDestroy returns the reason in a DESTROY body. A reason byte this version does not know is
+// refused (ErrDestroyReason) rather than passed on: no byte of a DESTROY carries anything but one of
+// the reasons above.
 func DecodeDestroy(body []byte) (DestroyReason, error) {
 	if len(body) < 1 || !zero(body[1:]) {
-		return 0, fmt.Errorf("%w: destroy body", ErrMalformed)
+		return 0, errDestroyBody
+	}
+	if DestroyReason(body[0]) > maxReason {
+		return 0, ErrDestroyReason
 	}
 	return DestroyReason(body[0]), nil
 }
+
+// ErrDestroyReason is the error of a DESTROY whose reason is none of the known ones. It wraps
+// ErrMalformed.
+var ErrDestroyReason = fmt.Errorf("%w: unknown destroy reason", ErrMalformed)
+
+// errDestroyBody is made once so that refusing a bad DESTROY allocates nothing.
+var errDestroyBody = fmt.Errorf("%w: destroy body", ErrMalformed)
 
 func zero(b []byte) bool {
 	var acc byte

@@ -14,6 +14,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/relay/relaytest"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
@@ -74,10 +75,13 @@ func newNet(t testing.TB, o netOptions) *testNet {
 		conn := udp(t)
 		r, err := relay.New(relay.Config{
 			Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok},
-			Exit: n.onExit, Hostile: o.hostile[i], Link: o.link, IdleTimeout: o.idle,
+			Exit: n.onExit, Link: o.link, IdleTimeout: o.idle,
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if o.hostile[i] != nil {
+			relaytest.Tamper(r, o.hostile[i])
 		}
 		n.relays = append(n.relays, r)
 		n.onion = append(n.onion, ok)

@@ -32,6 +32,7 @@ type circuit struct {
 	pending   *end        // CREATE sent, CREATED awaited
 	timer     *time.Timer // ends a pending extension
 
+	from       *neighbour // the link the circuit was opened on (nil in benchmarks that build circuits by hand)
 	exit       ExitCircuit
 	lastActive atomic.Int64
 	dead       atomic.Bool
@@ -53,7 +54,9 @@ func (c *circuit) uses(l Link) bool {
 	return c.pending != nil && c.pending.link == l
 }
 
-// onCreate queues a CREATE for a handshake worker, or refuses it when the queue is full.
+// onCreate queues a CREATE for a handshake worker, or refuses it: when its link has all the circuits
+// or has opened them as fast as one link may (Config.MaxCircuitsPerLink, CreateRate), or the queue is
+// full.
 func (r *Relay) onCreate(l Link, id cell.ID, body []byte) {
 	if !id.ChosenBy(cell.IDBit(l.Peer(), r.linkID)) || r.tab.get(end{l, id}) != nil {
 		r.stats.protocol.Add(1)
@@ -64,13 +67,22 @@ func (r *Relay) onCreate(l Link, id cell.ID, body []byte) {
 		r.stats.malformed.Add(1)
 		return
 	}
-	copy(job.body[:], body)
-	select {
-	case r.creates <- job:
+	n := r.neighbour(l)
+	switch {
+	case n.circuits.Load() >= int64(r.cfg.MaxCircuitsPerLink):
+		r.stats.linkCircuits.Add(1)
+	case !n.takeCreate(r.now(), r.cfg.CreateRate, r.cfg.CreateBurst):
+		r.stats.createRate.Add(1)
 	default:
-		r.stats.rateLimited.Add(1)
-		r.sendControl(l, id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, cell.ReasonResource) })
+		copy(job.body[:], body)
+		select {
+		case r.creates <- job:
+			return
+		default:
+			r.stats.rateLimited.Add(1)
+		}
 	}
+	r.sendControl(l, id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, cell.ReasonResource) })
 }
 
 func (r *Relay) createWorker() {
@@ -95,7 +107,7 @@ func (r *Relay) create(job createJob) {
 		r.sendControl(job.l, job.id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, cell.ReasonProtocol) })
 		return
 	}
-	if r.tab.len() >= r.cfg.MaxCircuits {
+	if r.open.Load() >= int64(r.cfg.MaxCircuits) {
 		r.sendControl(job.l, job.id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, cell.ReasonResource) })
 		return
 	}
@@ -114,13 +126,22 @@ func (r *Relay) create(job createJob) {
 		r.sendControl(job.l, job.id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, cell.ReasonInternal) })
 		return
 	}
-	c := &circuit{seq: r.seq.Add(1), prev: end{job.l, job.id}, depth: int(cb.Depth), hop: hop, done: make(chan struct{})}
+	from := r.neighbour(job.l)
+	if from.circuits.Add(1) > int64(r.cfg.MaxCircuitsPerLink) { // CREATEs queued before the bound was reached
+		from.circuits.Add(-1)
+		r.stats.linkCircuits.Add(1)
+		r.sendControl(job.l, job.id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, cell.ReasonResource) })
+		return
+	}
+	c := &circuit{seq: r.seq.Add(1), prev: end{job.l, job.id}, depth: int(cb.Depth), hop: hop, from: from, done: make(chan struct{})}
 	c.exit = ExitCircuit{r: r, c: c}
 	c.touch()
 	if !r.tab.add(c.prev, c) {
+		from.circuits.Add(-1)
 		r.stats.protocol.Add(1)
 		return
 	}
+	r.open.Add(1)
 	r.stats.created.Add(1)
 	r.sendControl(job.l, job.id, cell.Created, func(b []byte) { _ = cell.EncodeCreated(b, reply) })
 }
@@ -132,22 +153,33 @@ func (r *Relay) onDestroy(l Link, id cell.ID, body []byte) {
 		r.stats.unknown.Add(1)
 		return
 	}
-	reason, err := cell.DecodeDestroy(body)
-	if err != nil {
+	// The neighbour's reason is not passed on (see destroy); a reason byte that is none of the known
+	// ones is counted, and the circuit goes all the same: its other end is gone.
+	switch _, err := cell.DecodeDestroy(body); {
+	case errors.Is(err, cell.ErrDestroyReason):
+		r.stats.destroyReason.Add(1)
+	case err != nil:
 		r.stats.malformed.Add(1)
-		reason = cell.ReasonProtocol
 	}
-	r.destroy(c, reason, l)
+	r.destroy(c, cell.ReasonDestroyed, l)
 }
 
 // destroy tears c down once: it leaves the table, its queued cells are dropped, and a DESTROY goes to
-// every neighbour of the circuit except the link `from` that reported it.
+// every neighbour of the circuit except the link `from` that reported it. Only the DESTROY towards the
+// client carries reason; every other one says ReasonDestroyed, and a teardown passed on from a
+// neighbour (onDestroy) says ReasonDestroyed both ways. So no reason byte crosses an honest relay,
+// and no hop beyond this one learns why it gave up (that a cell of the circuit failed authentication
+// here, say).
 func (r *Relay) destroy(c *circuit, reason cell.DestroyReason, from Link) {
 	if !c.dead.CompareAndSwap(false, true) {
 		return
 	}
 	close(c.done)
 	r.stats.destroyed.Add(1)
+	if c.from != nil {
+		c.from.circuits.Add(-1)
+		r.open.Add(-1)
+	}
 	r.tab.remove(c.prev, c)
 	ends := []end{c.prev}
 	if n := c.next.Load(); n != nil {
@@ -165,14 +197,15 @@ func (r *Relay) destroy(c *circuit, reason cell.DestroyReason, from Link) {
 	}
 	c.mu.Unlock()
 	for _, e := range ends {
-		r.mu.Lock()
-		s := r.scheds[e.link]
-		r.mu.Unlock()
-		if s != nil {
-			s.Forget(c.seq)
+		if n := r.lookupNeighbour(e.link); n != nil {
+			n.sched.Forget(c.seq)
 		}
 		if e.link != from {
-			r.sendControl(e.link, e.id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, reason) })
+			why := reason
+			if e != c.prev {
+				why = cell.ReasonDestroyed
+			}
+			r.sendControl(e.link, e.id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, why) })
 		}
 	}
 	r.cfg.Logger.Debug("circuit destroyed", zap.Stringer("reason", reason), zap.Int("depth", c.depth))

@@ -83,7 +83,8 @@ func (r *Relay) onCreated(l Link, id cell.ID, body []byte) {
 	}
 	c.pending = nil
 	c.timer.Stop()
-	c.next.Store(&e)
+	next := e // a copy, so that only a CREATED that completes an extension costs an allocation
+	c.next.Store(&next)
 	c.mu.Unlock()
 	_ = r.originate(c, cell.MsgExtended, reply)
 }
@@ -97,7 +98,8 @@ func (r *Relay) extendTimedOut(c *circuit, pending end) {
 	c.pending = nil
 	c.mu.Unlock()
 	r.tab.remove(pending, c)
-	r.sendControl(pending.link, pending.id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, cell.ReasonTimeout) })
+	// Away from the client, a DESTROY never says why (see destroy).
+	r.sendControl(pending.link, pending.id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, cell.ReasonDestroyed) })
 	r.extendFailed(c, cell.ReasonTimeout)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/internal/pool"
+	"github.com/meshvpn/meshvpn/core/relay/internal/hook"
 	"github.com/meshvpn/meshvpn/core/sched"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/crypto/ntor"
@@ -55,16 +56,27 @@ type Config struct {
 	// whois questions (STUN answers for NAT detection), synchronously on the reading goroutine.
 	OnOther func(pkt []byte, from netip.AddrPort)
 
-	// Hostile, if set, is given every RELAY cell this relay is about to queue (header included, after its
-	// own layer work) and returns what to send instead: nothing, the cell, modified copies, cells held
-	// from earlier. It exists for hostile-relay tests; nothing else sets it.
-	Hostile func(forward bool, msg []byte) [][]byte
-
 	MaxCircuits   int           // default 200,000
 	IdleTimeout   time.Duration // a circuit that carries nothing this long is destroyed (default 5 min)
 	ExtendTimeout time.Duration // how long an EXTEND may take (default 5 s)
 	QueueCells    int           // per-circuit queue on each outgoing link (default 1024, sched.DefaultQueueCells)
 	CreateQueue   int           // CREATEs waiting for a handshake worker; beyond it they are refused (default 1024)
+
+	// MaxQueueMemory bounds the bytes of cells queued at the relay, over all links and circuits (each
+	// queued cell counts as one full buffer, pool.Size bytes). A cell past it is dropped, and the
+	// circuits whose oldest queued cell has waited longest are destroyed until the queues are down to
+	// three quarters of it (Tor's out-of-memory handler). Default 256 MiB.
+	MaxQueueMemory int64
+	// MaxCircuitsPerLink bounds the circuits one neighbour may have open through this relay (those it
+	// opened with CREATE); past it its CREATEs are refused. Default 25,000 (an eighth of MaxCircuits'
+	// default), so that no one link fills the circuit table.
+	MaxCircuitsPerLink int
+	// CreateRate and CreateBurst bound how fast one neighbour may open circuits: a token bucket of
+	// CreateBurst CREATEs refilled at CreateRate per second; a CREATE beyond it is refused before it
+	// reaches a handshake worker, so one peer's flood does not fill the handshake queue that every
+	// peer shares. Defaults 50 per second and 100.
+	CreateRate  float64
+	CreateBurst int
 
 	Link   LinkTuning
 	Logger *zap.Logger
@@ -108,6 +120,18 @@ func (c *Config) setDefaults() {
 	if c.CreateQueue == 0 {
 		c.CreateQueue = 1024
 	}
+	if c.MaxQueueMemory == 0 {
+		c.MaxQueueMemory = DefaultMaxQueueMemory
+	}
+	if c.MaxCircuitsPerLink == 0 {
+		c.MaxCircuitsPerLink = DefaultMaxCircuitsPerLink
+	}
+	if c.CreateRate == 0 {
+		c.CreateRate = DefaultCreateRate
+	}
+	if c.CreateBurst == 0 {
+		c.CreateBurst = DefaultCreateBurst
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -136,11 +160,25 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("relay: %w", err))
 		}
 	}
-	if c.MaxCircuits < 0 || c.QueueCells < 0 || c.CreateQueue < 0 {
+	if c.MaxCircuits < 0 || c.QueueCells < 0 || c.CreateQueue < 0 || c.MaxCircuitsPerLink < 0 || c.CreateBurst < 0 {
 		errs = append(errs, errors.New("relay: negative limit"))
+	}
+	if c.MaxQueueMemory < 0 || (c.MaxQueueMemory > 0 && c.MaxQueueMemory < 64*pool.Size) {
+		errs = append(errs, fmt.Errorf("relay: MaxQueueMemory is %d bytes, want at least %d (64 cells) or 0 for the default", c.MaxQueueMemory, 64*pool.Size))
+	}
+	if c.CreateRate < 0 {
+		errs = append(errs, fmt.Errorf("relay: CreateRate is %v, want > 0 or 0 for the default", c.CreateRate))
 	}
 	return errors.Join(errs...)
 }
+
+// Defaults of the relay's bounds on what its neighbours can make it hold (see Config).
+const (
+	DefaultMaxQueueMemory     = 256 << 20
+	DefaultMaxCircuitsPerLink = 25_000
+	DefaultCreateRate         = 50
+	DefaultCreateBurst        = 100
+)
 
 // Info is what a client needs to build a circuit through a relay (later: its directory entry).
 type Info struct {
@@ -177,11 +215,18 @@ type Relay struct {
 	tab                     *table
 	stats                   counters
 	seq                     atomic.Uint64
+	tamper                  atomic.Pointer[hook.Tamper] // tests only (core/relay/relaytest)
+	now                     func() time.Time            // time.Now; tests replace it
 
 	creates chan createJob
 
-	mu     sync.Mutex
-	scheds map[Link]*sched.Scheduler
+	mu    sync.Mutex
+	links map[Link]*neighbour
+
+	open       atomic.Int64 // circuits opened by CREATE and not destroyed (tab.len counts them slowly)
+	queued     atomic.Int64 // cells queued on links (memory.go)
+	maxQueued  int64        // MaxQueueMemory in cells
+	reclaimNow chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -203,13 +248,16 @@ func New(cfg Config) (*Relay, error) {
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{
-		cfg:     cfg,
-		linkID:  cfg.LinkKey.Public(),
-		tab:     newTable(),
-		creates: make(chan createJob, cfg.CreateQueue),
-		scheds:  make(map[Link]*sched.Scheduler),
-		ctx:     ctx,
-		cancel:  cancel,
+		cfg:        cfg,
+		linkID:     cfg.LinkKey.Public(),
+		tab:        newTable(),
+		now:        time.Now,
+		creates:    make(chan createJob, cfg.CreateQueue),
+		links:      make(map[Link]*neighbour),
+		maxQueued:  cfg.MaxQueueMemory / pool.Size,
+		reclaimNow: make(chan struct{}, 1),
+		ctx:        ctx,
+		cancel:     cancel,
 	}
 	r.server.Store(&ntor.Server{ID: cfg.Identity.Public(), OnionKeys: slices.Clone(cfg.OnionKeys), Prefer: cfg.Prefer})
 	lc := link.Config{
@@ -237,8 +285,9 @@ func New(cfg Config) (*Relay, error) {
 		r.wg.Add(1)
 		go r.createWorker()
 	}
-	r.wg.Add(1)
+	r.wg.Add(2)
 	go r.janitor()
+	go r.reclaimer()
 	return r, nil
 }
 
@@ -277,7 +326,7 @@ func (r *Relay) Info() Info {
 // Stats returns a snapshot of the relay's counters.
 func (r *Relay) Stats() Stats {
 	s := r.stats.snapshot()
-	s.CircuitsOpen = r.tab.len()
+	s.CircuitsOpen = int(r.open.Load())
 	return s
 }
 
@@ -291,9 +340,9 @@ func (r *Relay) Close() error {
 	err := r.node.Close()
 	r.wg.Wait()
 	r.mu.Lock()
-	for l, s := range r.scheds {
-		s.Close()
-		delete(r.scheds, l)
+	for l, n := range r.links {
+		n.sched.Close()
+		delete(r.links, l)
 	}
 	r.mu.Unlock()
 	return err
@@ -328,56 +377,21 @@ func (r *Relay) onLinkDown(l Link, err error) {
 		}
 	})
 	r.mu.Lock()
-	s := r.scheds[l]
-	delete(r.scheds, l)
+	n := r.links[l]
+	delete(r.links, l)
 	r.mu.Unlock()
-	if s != nil {
-		s.Close()
+	if n != nil {
+		n.sched.Close()
 	}
-}
-
-// scheduler returns the fair output scheduler of link l, making it on first use.
-func (r *Relay) scheduler(l Link) *sched.Scheduler {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.scheds[l]
-	if s == nil {
-		s = sched.New(sched.Config{
-			SendBatch: func(bufs [][]byte) (int, error) {
-				n, err := l.SendBatch(bufs)
-				r.stats.cellsOut.Add(uint64(n))
-				return n, err
-			},
-			Release:    pool.Put,
-			QueueCells: r.cfg.QueueCells,
-		})
-		r.scheds[l] = s
-	}
-	return s
 }
 
 // enqueue queues a cell (a pooled buffer, header included) for circuit c on link l.
 func (r *Relay) enqueue(l Link, c *circuit, b []byte) {
-	if r.cfg.Hostile != nil {
-		r.enqueueHostile(l, c, b)
+	if t := r.tamper.Load(); t != nil {
+		r.enqueueTampered(*t, l, c, b)
 		return
 	}
-	if !r.scheduler(l).Enqueue(c.seq, b) {
-		r.stats.queueFull.Add(1)
-	}
-}
-
-func (r *Relay) enqueueHostile(l Link, c *circuit, b []byte) {
-	out := r.cfg.Hostile(l != c.prev.link, b)
-	s := r.scheduler(l)
-	for _, m := range out {
-		nb := pool.Get()
-		n := copy(nb, m)
-		if !s.Enqueue(c.seq, nb[:n]) {
-			r.stats.queueFull.Add(1)
-		}
-	}
-	pool.Put(b)
+	r.enqueueOne(l, c, b)
 }
 
 // sendControl sends a small control cell (CREATED, DESTROY) on l at once.

@@ -18,20 +18,30 @@ type Stats struct {
 	DropUnknownCircuit uint64 // a cell for a circuit id this relay does not have on that link
 	DropProtocol       uint64 // a valid cell at the wrong time (CREATE on a used id, EXTEND twice, ...)
 	DropRateLimited    uint64 // CREATE refused because the handshake queue is full
+	DropLinkCircuits   uint64 // CREATE refused because its link has Config.MaxCircuitsPerLink circuits open
+	DropCreateRate     uint64 // CREATE refused because its link opens circuits faster than Config.CreateRate
 	DropQueueFull      uint64 // a cell dropped by an outgoing link's fair scheduler
-	DropNoExit         uint64 // DATA at the last hop of a relay that is not an exit
-	DropOther          uint64 // a datagram that is neither a link packet nor a question the relay answers
+	DropMemory         uint64 // a cell dropped because the relay's queues hold Config.MaxQueueMemory
+
+	// CircuitsReclaimed counts circuits destroyed because the relay's queues reached
+	// Config.MaxQueueMemory: those whose oldest queued cell had waited longest.
+	CircuitsReclaimed uint64
+	DropNoExit        uint64 // DATA at the last hop of a relay that is not an exit
+	DropOther         uint64 // a datagram that is neither a link packet nor a question the relay answers
+	DropDestroyReason uint64 // a DESTROY whose reason byte is none of the known ones (the circuit still goes)
 
 	Whois, WhoisLimited uint64 // whois questions answered, and not answered for the rate limit
 }
 
 type counters struct {
-	cellsIn, cellsOut                      atomic.Uint64
-	created, destroyed                     atomic.Uint64
-	extends, extendFail, exitData          atomic.Uint64
-	badMAC, replay, malformed, unknown     atomic.Uint64
-	protocol, rateLimited, queueFull, noEx atomic.Uint64
-	other, whois, whoisLimited             atomic.Uint64
+	cellsIn, cellsOut                       atomic.Uint64
+	created, destroyed                      atomic.Uint64
+	extends, extendFail, exitData           atomic.Uint64
+	badMAC, replay, malformed, unknown      atomic.Uint64
+	protocol, rateLimited, queueFull, noEx  atomic.Uint64
+	other, whois, whoisLimited              atomic.Uint64
+	destroyReason, linkCircuits, createRate atomic.Uint64
+	memoryFull, memoryKilled                atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -42,6 +52,8 @@ func (c *counters) snapshot() Stats {
 		DropBadMAC: c.badMAC.Load(), DropReplay: c.replay.Load(), DropMalformed: c.malformed.Load(),
 		DropUnknownCircuit: c.unknown.Load(), DropProtocol: c.protocol.Load(),
 		DropRateLimited: c.rateLimited.Load(), DropQueueFull: c.queueFull.Load(), DropNoExit: c.noEx.Load(),
-		DropOther: c.other.Load(), Whois: c.whois.Load(), WhoisLimited: c.whoisLimited.Load(),
+		DropLinkCircuits: c.linkCircuits.Load(), DropCreateRate: c.createRate.Load(),
+		DropMemory: c.memoryFull.Load(), CircuitsReclaimed: c.memoryKilled.Load(),
+		DropOther: c.other.Load(), DropDestroyReason: c.destroyReason.Load(), Whois: c.whois.Load(), WhoisLimited: c.whoisLimited.Load(),
 	}
 }
