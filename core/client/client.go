@@ -40,6 +40,11 @@ type Config struct {
 	StepTimeout time.Duration // how long one CREATE or EXTEND may take (default 3 s)
 	Retries     int           // extra attempts of a whole build after a failure (default 2)
 
+	// RatchetEvery is the layer-key ratchet's period: a circuit's forward key that has sealed something
+	// is replaced by its next generation once it is this old (default 1 hour, onion.DefaultRatchetEvery;
+	// design: keys replaced after 1 hour or 1 GB).
+	RatchetEvery time.Duration
+
 	Link   relay.LinkTuning
 	Logger *zap.Logger
 	Rand   io.Reader
@@ -51,6 +56,9 @@ type Stats struct {
 	CellsIn, CellsOut                 uint64
 	DropBadMAC, DropReplay, DropOther uint64
 	DropUnknownCircuit                uint64
+	// KeyRatchets counts forward layer keys replaced on schedule (Config.RatchetEvery), KeysErased the
+	// backward generations erased a window after a hop's ratchet.
+	KeyRatchets, KeysErased uint64
 }
 
 // Client builds and uses circuits. Its link key is fresh for each Client, so its links are not linkable
@@ -64,6 +72,12 @@ type Client struct {
 	circuits map[endKey]*Circuit
 
 	built, failed, in, out, badMAC, replay, other, unknown atomic.Uint64
+
+	ratchets, keysErased atomic.Uint64 // the scheduled layer-key ratchet's (ratchet.go)
+
+	stop     chan struct{} // ends the ratchet loop
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 type endKey struct {
@@ -87,6 +101,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.StepTimeout == 0 {
 		cfg.StepTimeout = 3 * time.Second
+	}
+	if cfg.RatchetEvery < 0 {
+		return nil, errors.New("client: negative ratchet period")
+	}
+	if cfg.RatchetEvery == 0 {
+		cfg.RatchetEvery = onion.DefaultRatchetEvery
 	}
 	if cfg.Retries == 0 {
 		cfg.Retries = 2
@@ -116,6 +136,9 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
+	c.stop = make(chan struct{})
+	c.wg.Add(1)
+	go c.ratchetLoop()
 	return c, nil
 }
 
@@ -130,6 +153,8 @@ func (c *Client) Close() error {
 	for _, circ := range all {
 		circ.Close()
 	}
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.wg.Wait()
 	return c.node.Close()
 }
 
@@ -156,6 +181,7 @@ func (c *Client) Stats() Stats {
 		CellsIn: c.in.Load(), CellsOut: c.out.Load(),
 		DropBadMAC: c.badMAC.Load(), DropReplay: c.replay.Load(), DropOther: c.other.Load(),
 		DropUnknownCircuit: c.unknown.Load(),
+		KeyRatchets:        c.ratchets.Load(), KeysErased: c.keysErased.Load(),
 	}
 }
 

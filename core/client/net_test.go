@@ -43,6 +43,7 @@ type netOptions struct {
 	hostile map[int]func(forward bool, msg []byte) [][]byte
 	link    relay.LinkTuning
 	idle    time.Duration
+	ratchet time.Duration // the layer-key ratchet's period at the relays and the client
 }
 
 func udp(t testing.TB) *net.UDPConn {
@@ -75,7 +76,7 @@ func newNet(t testing.TB, o netOptions) *testNet {
 		conn := udp(t)
 		r, err := relay.New(relay.Config{
 			Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok},
-			Exit: n.onExit, Link: o.link, IdleTimeout: o.idle,
+			Exit: n.onExit, Link: o.link, IdleTimeout: o.idle, RatchetEvery: o.ratchet,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -87,7 +88,7 @@ func newNet(t testing.TB, o netOptions) *testNet {
 		n.onion = append(n.onion, ok)
 		n.conns = append(n.conns, conn)
 	}
-	c, err := client.New(client.Config{Conn: udp(t), OnData: n.onClient, Link: o.link, StepTimeout: time.Second})
+	c, err := client.New(client.Config{Conn: udp(t), OnData: n.onClient, Link: o.link, StepTimeout: time.Second, RatchetEvery: o.ratchet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,11 @@ type Config struct {
 	QueueCells    int           // per-circuit queue on each outgoing link (default 1024, sched.DefaultQueueCells)
 	CreateQueue   int           // CREATEs waiting for a handshake worker; beyond it they are refused (default 1024)
 
+	// RatchetEvery is the layer-key ratchet's period: a circuit's backward key that has sealed
+	// something is replaced by its next generation once it is this old (default 1 hour,
+	// onion.DefaultRatchetEvery; design: keys replaced after 1 hour or 1 GB).
+	RatchetEvery time.Duration
+
 	// MaxQueueMemory bounds the bytes of cells queued at the relay, over all links and circuits (each
 	// queued cell counts as one full buffer, pool.Size bytes). A cell past it is dropped, and the
 	// circuits whose oldest queued cell has waited longest are destroyed until the queues are down to
@@ -111,6 +116,9 @@ func (c *Config) setDefaults() {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 5 * time.Minute
 	}
+	if c.RatchetEvery == 0 {
+		c.RatchetEvery = onion.DefaultRatchetEvery
+	}
 	if c.ExtendTimeout == 0 {
 		c.ExtendTimeout = 5 * time.Second
 	}
@@ -159,6 +167,9 @@ func (c *Config) Validate() error {
 		if err := c.Sizes.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("relay: %w", err))
 		}
+	}
+	if c.RatchetEvery < 0 {
+		errs = append(errs, errors.New("relay: negative ratchet period"))
 	}
 	if c.MaxCircuits < 0 || c.QueueCells < 0 || c.CreateQueue < 0 || c.MaxCircuitsPerLink < 0 || c.CreateBurst < 0 {
 		errs = append(errs, errors.New("relay: negative limit"))
@@ -288,6 +299,8 @@ func New(cfg Config) (*Relay, error) {
 	r.wg.Add(2)
 	go r.janitor()
 	go r.reclaimer()
+	r.wg.Add(1)
+	go r.ratchetLoop()
 	return r, nil
 }
 

@@ -31,6 +31,10 @@ type Stats struct {
 	DropDestroyReason uint64 // a DESTROY whose reason byte is none of the known ones (the circuit still goes)
 
 	Whois, WhoisLimited uint64 // whois questions answered, and not answered for the rate limit
+
+	// KeyRatchets counts backward layer keys replaced on schedule (Config.RatchetEvery), KeysErased
+	// the forward generations erased a window after a client's ratchet.
+	KeyRatchets, KeysErased uint64
 }
 
 type counters struct {
@@ -40,6 +44,7 @@ type counters struct {
 	badMAC, replay, malformed, unknown      atomic.Uint64
 	protocol, rateLimited, queueFull, noEx  atomic.Uint64
 	other, whois, whoisLimited              atomic.Uint64
+	ratchets, keysErased                    atomic.Uint64
 	destroyReason, linkCircuits, createRate atomic.Uint64
 	memoryFull, memoryKilled                atomic.Uint64
 }
@@ -55,5 +60,6 @@ func (c *counters) snapshot() Stats {
 		DropLinkCircuits: c.linkCircuits.Load(), DropCreateRate: c.createRate.Load(),
 		DropMemory: c.memoryFull.Load(), CircuitsReclaimed: c.memoryKilled.Load(),
 		DropOther: c.other.Load(), DropDestroyReason: c.destroyReason.Load(), Whois: c.whois.Load(), WhoisLimited: c.whoisLimited.Load(),
+		KeyRatchets: c.ratchets.Load(), KeysErased: c.keysErased.Load(),
 	}
 }

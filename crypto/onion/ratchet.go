@@ -16,8 +16,8 @@ import (
 // then stays idle; without it an idle receiver would keep the key of the last cells it opened for as
 // long as the circuit lives. A nudge does not count as use of the key of the one who sends it, so an
 // idle circuit is not nudged once a period; the relays that a backward nudge passes seal it as they
-// seal data (they cannot tell), so each of them ratchets once more for it, and an idle circuit settles
-// after at most one more ratchet per hop.
+// seal data (they cannot tell), so each of them ratchets once more for each nudge from beyond it, and
+// an idle circuit settles after a few periods.
 
 // DefaultRatchetEvery is the scheduled ratchet's default period.
 const DefaultRatchetEvery = time.Hour
@@ -32,7 +32,8 @@ const maxRatchetWindow = 30 * time.Second
 func RatchetWindow(every time.Duration) time.Duration { return min(every/2, maxRatchetWindow) }
 
 // RatchetTick returns how often the owner of circuits calls Ratchet and Expire for a ratchet period of
-// every: half the window, so that a key lives at most a period and a tick (two ticks for a window).
+// every: half the window. A generation is aged from the first tick that sees it, so a key seals for at
+// most a period and two ticks, and a previous generation is kept for a window and at most two ticks.
 func RatchetTick(every time.Duration) time.Duration {
 	return max(RatchetWindow(every)/2, time.Millisecond)
 }
