@@ -157,6 +157,8 @@ type opener struct {
 	// a straggler too late to open, not a forgery.
 	prevSince time.Time
 	erased    bool
+
+	gaps Gaps // holes in the counters of the cells accepted (gaps.go)
 }
 
 func newOpener(s Suite, key [KeySize]byte) (*opener, error) {
@@ -236,8 +238,18 @@ func (o *opener) accept(g *generation, dst, ciphertext []byte, counter uint64) e
 	if _, err := g.aead.Open(dst[:0], o.nonce[:], ciphertext, nil); err != nil {
 		return ErrAuth
 	}
+	last, seen := g.window.Highest()
 	if !g.window.Accept(counter) {
 		return ErrReplay
+	}
+	// Only authentic cells move the gap counts: no one without the layer's key can inflate them.
+	switch {
+	case !seen:
+		o.gaps.Skipped += counter // a generation's counters start at 0
+	case counter > last:
+		o.gaps.Skipped += counter - last - 1
+	default:
+		o.gaps.Late++
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/core/descriptor"
+	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/exit/nat"
 	"github.com/meshvpn/meshvpn/exit/policy"
@@ -46,6 +47,7 @@ type Config struct {
 	Bandwidth       uint64        `toml:"bandwidth"`
 	Family          []string      `toml:"family"`
 	Link            LinkConfig    `toml:"link"`
+	Limits          LimitsConfig  `toml:"limits"`
 	NAT             NATConfig     `toml:"nat"`
 	Exit            ExitConfig    `toml:"exit"`
 }
@@ -54,6 +56,36 @@ type Config struct {
 type LinkConfig struct {
 	KeepaliveInterval time.Duration `toml:"keepalive_interval"`
 	DeadAfter         time.Duration `toml:"dead_after"`
+}
+
+// LimitsConfig bounds what others can make the node hold (relay.Config's limits).
+type LimitsConfig struct {
+	MaxCircuits        int     `toml:"max_circuits"`
+	MaxCircuitsPerLink int     `toml:"max_circuits_per_link"`
+	CreateRate         float64 `toml:"create_rate"`
+	CreateBurst        int     `toml:"create_burst"`
+	MaxQueueMiB        int64   `toml:"max_queue_mib"`
+}
+
+func (l LimitsConfig) validate() []error {
+	var errs []error
+	if l.MaxCircuits < 1 || l.MaxCircuitsPerLink < 1 || l.MaxCircuitsPerLink > l.MaxCircuits {
+		errs = append(errs, fmt.Errorf("limits: want 0 < max_circuits_per_link (%d) <= max_circuits (%d)", l.MaxCircuitsPerLink, l.MaxCircuits))
+	}
+	if !(l.CreateRate > 0) || l.CreateBurst < 1 {
+		errs = append(errs, fmt.Errorf("limits: want create_rate (%v) > 0 and create_burst (%d) >= 1", l.CreateRate, l.CreateBurst))
+	}
+	if l.MaxQueueMiB < 1 || l.MaxQueueMiB > 1<<20 {
+		errs = append(errs, fmt.Errorf("limits: max_queue_mib %d: want 1 to %d", l.MaxQueueMiB, 1<<20))
+	}
+	return errs
+}
+
+// apply copies the limits into a relay configuration.
+func (l LimitsConfig) apply(rc *relay.Config) {
+	rc.MaxCircuits, rc.MaxCircuitsPerLink = l.MaxCircuits, l.MaxCircuitsPerLink
+	rc.CreateRate, rc.CreateBurst = l.CreateRate, l.CreateBurst
+	rc.MaxQueueMemory = l.MaxQueueMiB << 20
 }
 
 // ExitConfig is what only an exit uses.
@@ -116,6 +148,7 @@ func (c *Config) Validate() error {
 	if c.Link.KeepaliveInterval <= 0 || c.Link.DeadAfter <= c.Link.KeepaliveInterval {
 		errs = append(errs, fmt.Errorf("link: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Link.KeepaliveInterval, c.Link.DeadAfter))
 	}
+	errs = append(errs, c.Limits.validate()...)
 	if _, err := daemon.NewLogger(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}

@@ -13,7 +13,7 @@ type collector struct{ n *Node }
 var (
 	descCells      = prometheus.NewDesc("meshvpn_relay_cells_total", "Cells the relay received (in) and sent (out).", []string{"direction"}, nil)
 	descCircuits   = prometheus.NewDesc("meshvpn_relay_circuits", "Circuits open at the relay.", nil, nil)
-	descCircEvents = prometheus.NewDesc("meshvpn_relay_circuit_events_total", "Circuits created and destroyed, extends made and failed.", []string{"event"}, nil)
+	descCircEvents = prometheus.NewDesc("meshvpn_relay_circuit_events_total", "Circuits created and destroyed (reclaimed: destroyed at the memory bound, also counted as destroyed), extends made and failed.", []string{"event"}, nil)
 	descRelayDrops = prometheus.NewDesc("meshvpn_relay_drops_total", "Cells the relay dropped, by reason.", []string{"reason"}, nil)
 	descSessions   = prometheus.NewDesc("meshvpn_exit_sessions", "Exit sessions held (open circuits and those in their grace period).", nil, nil)
 	descSessEvents = prometheus.NewDesc("meshvpn_exit_session_events_total", "Exit sessions opened, re-attached by a rebuilt circuit, and expired.", []string{"event"}, nil)
@@ -42,10 +42,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- daemon.Counter(descCircEvents, r.CircuitsDestroyed, "destroyed")
 	ch <- daemon.Counter(descCircEvents, r.Extends, "extend")
 	ch <- daemon.Counter(descCircEvents, r.ExtendFail, "extend_failed")
+	ch <- daemon.Counter(descCircEvents, r.CircuitsReclaimed, "reclaimed")
 	for reason, v := range map[string]uint64{
 		"bad_mac": r.DropBadMAC, "replay": r.DropReplay, "malformed": r.DropMalformed,
 		"unknown_circuit": r.DropUnknownCircuit, "protocol": r.DropProtocol, "rate_limited": r.DropRateLimited,
 		"queue_full": r.DropQueueFull, "no_exit": r.DropNoExit, "other": r.DropOther,
+		"link_circuits": r.DropLinkCircuits, "create_rate": r.DropCreateRate, "memory": r.DropMemory,
+		"destroy_reason": r.DropDestroyReason,
 	} {
 		ch <- daemon.Counter(descRelayDrops, v, reason)
 	}
