@@ -97,6 +97,32 @@ func TestRelayMessages(t *testing.T) {
 	}
 }
 
+// TestRelayMessagePaddingMustBeZero is a sender (a hostile exit or client) hiding a mark in the bytes
+// after a message's data, where the reader would never look: each such byte is refused, anywhere in
+// the padding, in small and full payloads.
+func TestRelayMessagePaddingMustBeZero(t *testing.T) {
+	for _, size := range []int{onion.PayloadLen(onion.SmallSize, 3), onion.PayloadLen(onion.FullSize, 1), 3000} {
+		payload := make([]byte, size)
+		data := []byte("hello")
+		if err := PutMsg(payload, MsgData, data); err != nil {
+			t.Fatal(err)
+		}
+		for _, at := range []int{MsgHeaderLen + len(data), MsgHeaderLen + len(data) + 1, size / 2, 2049, size - 1} {
+			if at >= size {
+				continue
+			}
+			marked := bytes.Clone(payload)
+			marked[at] = 0x80
+			if _, _, err := ParseMsg(marked); !errors.Is(err, ErrMalformed) {
+				t.Errorf("%d-byte payload, byte %d of the padding set: %v", size, at, err)
+			}
+		}
+		if _, got, err := ParseMsg(payload); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d-byte payload: %q %v", size, got, err)
+		}
+	}
+}
+
 func TestExtendRoundTrip(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:9000", "[2001:db8::1]:443"} {
 		e := Extend{Addr: netip.MustParseAddrPort(addr), Handshake: bytes.Repeat([]byte{3}, ntor.ClientMessageLen)}
@@ -264,6 +290,11 @@ func FuzzParseMsg(f *testing.F) {
 		out := make([]byte, len(b))
 		if err := PutMsg(out, typ, data); err != nil {
 			t.Fatal(err)
+		}
+		// Everything a message carries is in its type and data: re-encoding gives the same bytes, so
+		// no byte of the payload (the padding included) is left for a covert mark.
+		if !bytes.Equal(out, b) {
+			t.Fatalf("parse/encode mismatch: %x became %x", b, out)
 		}
 		if typ == MsgExtend {
 			DecodeExtend(data)

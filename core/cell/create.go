@@ -96,10 +96,17 @@ var ErrDestroyReason = fmt.Errorf("%w: unknown destroy reason", ErrMalformed)
 // errDestroyBody is made once so that refusing a bad DESTROY allocates nothing.
 var errDestroyBody = fmt.Errorf("%w: destroy body", ErrMalformed)
 
+// zero reports whether b is all zero bytes. It compares against a block of zeros, which runs at memory
+// speed (a byte loop cost ~0.4 µs on a full cell's padding, as much as opening a layer); the padding is
+// not secret, so the comparison need not be constant-time.
 func zero(b []byte) bool {
-	var acc byte
-	for _, c := range b {
-		acc |= c
+	for len(b) > len(zeros) {
+		if string(b[:len(zeros)]) != string(zeros[:]) {
+			return false
+		}
+		b = b[len(zeros):]
 	}
-	return acc == 0
+	return string(b) == string(zeros[:len(b)])
 }
+
+var zeros [2048]byte

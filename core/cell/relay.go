@@ -75,6 +75,11 @@ func ParseMsg(payload []byte) (MsgType, []byte, error) {
 	if n > len(payload)-MsgHeaderLen {
 		return 0, nil, fmt.Errorf("%w: relay message length %d in a %d-byte payload", ErrMalformed, n, len(payload))
 	}
+	// The padding is zeros: bytes a sender could set freely would be room for a covert mark that
+	// rides along unseen by the reader (the layers are checked the same way, crypto/onion).
+	if !zero(payload[MsgHeaderLen+n:]) {
+		return 0, nil, fmt.Errorf("%w: nonzero padding after the relay message", ErrMalformed)
+	}
 	return t, payload[MsgHeaderLen : MsgHeaderLen+n], nil
 }
 
