@@ -26,6 +26,7 @@ type Circuit struct {
 	layers onion.Path
 	fwdMu  sync.Mutex // serializes Wrap and sending
 	bwdMu  sync.Mutex // serializes Unwrap
+	gaps   onion.Gaps // the last hop's backward gaps counted so far, under bwdMu (gaps.go)
 	scr    [onion.FullSize]byte
 	batch  [][]byte // SendBatch's cells, reused under fwdMu
 
@@ -326,6 +327,7 @@ func (circ *Circuit) receive(body []byte) {
 		}
 		return
 	}
+	circ.countGaps()
 	t, data, err := cell.ParseMsg(payload)
 	if err != nil {
 		circ.c.other.Add(1)

@@ -59,6 +59,10 @@ type Stats struct {
 	// KeyRatchets counts forward layer keys replaced on schedule (Config.RatchetEvery), KeysErased the
 	// backward generations erased a window after a hop's ratchet.
 	KeyRatchets, KeysErased uint64
+	// CellGaps counts the holes in the counters of the last hop's layer on the cells that reached the
+	// client: cells the exit sent that never arrived (Missing), lost on a link or dropped by a hop on
+	// the way, which a colluding hop can use to mark a flow (docs/threat-model.md).
+	CellGaps onion.Gaps
 }
 
 // Client builds and uses circuits. Its link key is fresh for each Client, so its links are not linkable
@@ -74,6 +78,7 @@ type Client struct {
 	built, failed, in, out, badMAC, replay, other, unknown atomic.Uint64
 
 	ratchets, keysErased atomic.Uint64 // the scheduled layer-key ratchet's (ratchet.go)
+	gapSkipped, gapLate  atomic.Uint64 // the last hops' backward layer gaps (gaps.go)
 
 	stop     chan struct{} // ends the ratchet loop
 	stopOnce sync.Once
@@ -182,6 +187,7 @@ func (c *Client) Stats() Stats {
 		DropBadMAC: c.badMAC.Load(), DropReplay: c.replay.Load(), DropOther: c.other.Load(),
 		DropUnknownCircuit: c.unknown.Load(),
 		KeyRatchets:        c.ratchets.Load(), KeysErased: c.keysErased.Load(),
+		CellGaps: onion.Gaps{Skipped: c.gapSkipped.Load(), Late: c.gapLate.Load()},
 	}
 }
 

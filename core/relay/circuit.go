@@ -23,6 +23,7 @@ type circuit struct {
 	hop   *onion.Hop
 
 	fwdMu sync.Mutex // serializes Peel (forward state of hop)
+	gaps  onion.Gaps // hop's forward gaps counted so far, while the circuit ends here (gaps.go)
 	bwdMu sync.Mutex // serializes Wrap and Originate (backward state of hop)
 
 	next atomic.Pointer[end] // towards the exit, once the extension is confirmed

@@ -30,6 +30,9 @@ func (r *Relay) forward(c *circuit, body []byte) {
 	next := c.next.Load()
 	c.fwdMu.Lock()
 	disp, payload, err := c.hop.Peel(dst, body, next != nil)
+	if err == nil && next == nil {
+		r.countGaps(c)
+	}
 	c.fwdMu.Unlock()
 	if err != nil {
 		pool.Put(buf)

@@ -1,6 +1,10 @@
 package relay
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/meshvpn/meshvpn/crypto/onion"
+)
 
 // Stats is a snapshot of a relay's counters.
 type Stats struct {
@@ -35,6 +39,11 @@ type Stats struct {
 	// KeyRatchets counts backward layer keys replaced on schedule (Config.RatchetEvery), KeysErased
 	// the forward generations erased a window after a client's ratchet.
 	KeyRatchets, KeysErased uint64
+
+	// ExitGaps counts the holes in the forward layer counters of the circuits that end at this relay:
+	// cells the client sent that never arrived (Missing), lost on a link or dropped by a hop before
+	// this one, which a colluding hop can use to mark a flow (docs/threat-model.md).
+	ExitGaps onion.Gaps
 }
 
 type counters struct {
@@ -47,6 +56,7 @@ type counters struct {
 	ratchets, keysErased                    atomic.Uint64
 	destroyReason, linkCircuits, createRate atomic.Uint64
 	memoryFull, memoryKilled                atomic.Uint64
+	gapSkipped, gapLate                     atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -61,5 +71,6 @@ func (c *counters) snapshot() Stats {
 		DropMemory: c.memoryFull.Load(), CircuitsReclaimed: c.memoryKilled.Load(),
 		DropOther: c.other.Load(), DropDestroyReason: c.destroyReason.Load(), Whois: c.whois.Load(), WhoisLimited: c.whoisLimited.Load(),
 		KeyRatchets: c.ratchets.Load(), KeysErased: c.keysErased.Load(),
+		ExitGaps: onion.Gaps{Skipped: c.gapSkipped.Load(), Late: c.gapLate.Load()},
 	}
 }
