@@ -78,7 +78,7 @@ type options struct {
 	config, genesis, stateDir, relays, exit, listen, socket, metrics, logLevel, logFile string
 	tunName, backend                                                                    string
 	foreground, json, noRoutes                                                          bool
-	keepalive, deadAfter, timeout                                                       time.Duration
+	keepalive, deadAfter, timeout, ratchetEvery                                         time.Duration
 }
 
 func flags(o *options) *flag.FlagSet {
@@ -100,6 +100,7 @@ func flags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.noRoutes, "no-routes", false, "do not route the host's traffic into the tunnel (route it yourself)")
 	fs.DurationVar(&o.keepalive, "keepalive", def.Link.KeepaliveInterval, "link keepalive interval")
 	fs.DurationVar(&o.deadAfter, "dead-after", def.Link.DeadAfter, "a link silent this long is dead")
+	fs.DurationVar(&o.ratchetEvery, "ratchet-every", def.RatchetEvery, "how often circuits' layer keys move on (ratchet_every)")
 	fs.BoolVar(&o.foreground, "foreground", false, "up: run the daemon in this terminal")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "up: how long to wait for the first circuit")
 	fs.BoolVar(&o.json, "json", false, "status: print JSON")
@@ -144,6 +145,9 @@ func parse(args []string) (clientd.Config, options, error) {
 	}
 	if given["dead-after"] {
 		cfg.Link.DeadAfter = o.deadAfter
+	}
+	if given["ratchet-every"] {
+		cfg.RatchetEvery = o.ratchetEvery
 	}
 	return cfg, o, nil
 }

@@ -62,6 +62,7 @@ func loadConfig(args []string, stderr io.Writer) (exitnode.Config, error) {
 	fs.StringVar(&over.LogLevel, "log-level", def.LogLevel, "debug, info, warn or error")
 	fs.DurationVar(&over.Link.KeepaliveInterval, "keepalive", def.Link.KeepaliveInterval, "link keepalive interval")
 	fs.DurationVar(&over.Link.DeadAfter, "dead-after", def.Link.DeadAfter, "a link silent this long is dead")
+	fs.DurationVar(&over.RatchetEvery, "ratchet-every", def.RatchetEvery, "how often circuits' layer keys move on (ratchet_every)")
 	fs.StringVar(&over.Exit.Pool, "pool", def.Exit.Pool, "exit session address range (IPv4)")
 	fs.StringVar(&over.Exit.TUN, "tun", def.Exit.TUN, "exit TUN device name")
 	fs.StringVar(&over.Exit.TUNBackend, "tun-backend", def.Exit.TUNBackend, "TUN backend: wireguard or water")
@@ -99,6 +100,9 @@ func loadConfig(args []string, stderr io.Writer) (exitnode.Config, error) {
 	}
 	if given["dead-after"] {
 		cfg.Link.DeadAfter = over.Link.DeadAfter
+	}
+	if given["ratchet-every"] {
+		cfg.RatchetEvery = over.RatchetEvery
 	}
 	return cfg, cfg.Validate()
 }

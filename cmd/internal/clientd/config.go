@@ -33,6 +33,7 @@ type Config struct {
 	Genesis          string        `toml:"genesis"`
 	StateDir         string        `toml:"state_dir"`
 	DirectoryRefresh time.Duration `toml:"directory_refresh"`
+	RatchetEvery     time.Duration `toml:"ratchet_every"`
 	Exit             string        `toml:"exit"`
 	ExitPort         uint16        `toml:"exit_port"`
 	AllowSameSubnet  bool          `toml:"allow_same_subnet"`
@@ -126,6 +127,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("tun.name: want a device name"))
 	} else if err := tc.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("tun: %w", err))
+	}
+	if c.RatchetEvery < time.Second || c.RatchetEvery > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("ratchet_every %v: want 1s to 24h", c.RatchetEvery))
 	}
 	if c.Link.KeepaliveInterval <= 0 || c.Link.DeadAfter <= c.Link.KeepaliveInterval {
 		errs = append(errs, fmt.Errorf("link: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Link.KeepaliveInterval, c.Link.DeadAfter))

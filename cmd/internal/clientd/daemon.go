@@ -158,8 +158,9 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 				p.Handle(pkt, from)
 			}
 		},
-		Link:   relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
-		Logger: log.Named("client"),
+		Link:         relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
+		Logger:       log.Named("client"),
+		RatchetEvery: cfg.RatchetEvery,
 	})
 	if err != nil {
 		conn.Close()
@@ -237,6 +238,10 @@ func (d *Daemon) Status() Status {
 			"malformed": es.DropMalformed, "circuit_refused": es.DropSend, "tun": es.DropTUN,
 			"foreign_source": es.DropForeignSource,
 		}
+	}
+	if d.client != nil {
+		cs := d.client.Stats()
+		s.KeyRatchets, s.KeysErased = cs.KeyRatchets, cs.KeysErased
 	}
 	if d.nat != nil {
 		s.NAT = natStatus(d.nat)

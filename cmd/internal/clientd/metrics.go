@@ -17,10 +17,11 @@ var (
 	descBuilds   = prometheus.NewDesc("meshvpn_client_circuit_builds_total", "Circuit builds that worked and that failed.", []string{"result"}, nil)
 	descNAT      = prometheus.NewDesc("meshvpn_client_nat", "1 for the NAT mapping the client's socket was last found behind (none, endpoint-independent, address/port-dependent, unknown).", []string{"mapping"}, nil)
 	descReroutes = prometheus.NewDesc("meshvpn_client_reroutes_total", "Rebuilds after a circuit died.", nil, nil)
+	descRatchets = prometheus.NewDesc("meshvpn_client_key_ratchets_total", "Layer keys of circuits moved to their next generation on schedule (ratchet: the client's forward keys) and previous generations erased after the window (erased: the hops' backward keys).", []string{"event"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNAT, descUp, descPackets, descBytes, descDrops, descBuilds, descReroutes} {
+	for _, d := range []*prometheus.Desc{descNAT, descUp, descPackets, descBytes, descDrops, descBuilds, descReroutes, descRatchets} {
 		ch <- d
 	}
 }
@@ -42,6 +43,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- daemon.Counter(descBuilds, s.Builds, "ok")
 	ch <- daemon.Counter(descBuilds, s.BuildFailures, "failed")
 	ch <- daemon.Counter(descReroutes, uint64(len(s.Reroutes)))
+	ch <- daemon.Counter(descRatchets, s.KeyRatchets, "ratchet")
+	ch <- daemon.Counter(descRatchets, s.KeysErased, "erased")
 	if s.NAT != nil && s.NAT.Mapping != "" {
 		ch <- daemon.Gauge(descNAT, 1, s.NAT.Mapping)
 	}

@@ -17,6 +17,10 @@ type Status struct {
 	Builds        uint64            `json:"circuits_built"`
 	BuildFailures uint64            `json:"build_failures"`
 	Reroutes      []Reroute         `json:"reroutes"`
+	// KeyRatchets counts circuits' forward layer keys moved on by the scheduled ratchet, KeysErased
+	// the hops' previous backward keys erased after the window.
+	KeyRatchets uint64 `json:"key_ratchets"`
+	KeysErased  uint64 `json:"keys_erased"`
 	// Directory is where the relays came from, when the client has a genesis file.
 	Directory *DirectoryStatus `json:"directory,omitempty"`
 	// NAT is how the world sees the client's socket, when the genesis file names STUN servers.

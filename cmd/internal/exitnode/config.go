@@ -27,6 +27,10 @@ var ExampleConfig string
 // DefaultConfigPath is where the daemon looks for its configuration when no --config is given.
 const DefaultConfigPath = "/etc/meshvpn/exit-node.toml"
 
+// MaxRatchetEvery bounds ratchet_every: the design replaces circuit keys hourly, and a day is already
+// far from that.
+const MaxRatchetEvery = 24 * time.Hour
+
 // Config is an exit node's configuration (the TOML file; see example.toml).
 type Config struct {
 	Name          string `toml:"name"`
@@ -42,6 +46,7 @@ type Config struct {
 	DHTListen       string        `toml:"dht_listen"`
 	PublishInterval time.Duration `toml:"publish_interval"`
 	OnionRotation   time.Duration `toml:"onion_rotation"`
+	RatchetEvery    time.Duration `toml:"ratchet_every"`
 	Country         string        `toml:"country"`
 	Region          string        `toml:"region"`
 	Bandwidth       uint64        `toml:"bandwidth"`
@@ -144,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OnionRotation < time.Second || c.OnionRotation > MaxOnionRotation {
 		errs = append(errs, fmt.Errorf("onion_rotation %v: want 1s to %v (a key is answered for two rotations, and descriptors allow %v)", c.OnionRotation, MaxOnionRotation, descriptor.MaxOnionKeyLifetime))
+	}
+	if c.RatchetEvery < time.Second || c.RatchetEvery > MaxRatchetEvery {
+		errs = append(errs, fmt.Errorf("ratchet_every %v: want 1s to %v", c.RatchetEvery, MaxRatchetEvery))
 	}
 	if c.Link.KeepaliveInterval <= 0 || c.Link.DeadAfter <= c.Link.KeepaliveInterval {
 		errs = append(errs, fmt.Errorf("link: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Link.KeepaliveInterval, c.Link.DeadAfter))

@@ -15,6 +15,7 @@ var (
 	descCircuits   = prometheus.NewDesc("meshvpn_relay_circuits", "Circuits open at the relay.", nil, nil)
 	descCircEvents = prometheus.NewDesc("meshvpn_relay_circuit_events_total", "Circuits created and destroyed (reclaimed: destroyed at the memory bound, also counted as destroyed), extends made and failed.", []string{"event"}, nil)
 	descRelayDrops = prometheus.NewDesc("meshvpn_relay_drops_total", "Cells the relay dropped, by reason.", []string{"reason"}, nil)
+	descRatchets   = prometheus.NewDesc("meshvpn_relay_key_ratchets_total", "Layer keys of circuits moved to their next generation on schedule (ratchet: the relay's backward keys) and previous generations erased after the window (erased: clients' forward keys).", []string{"event"}, nil)
 	descSessions   = prometheus.NewDesc("meshvpn_exit_sessions", "Exit sessions held (open circuits and those in their grace period).", nil, nil)
 	descSessEvents = prometheus.NewDesc("meshvpn_exit_session_events_total", "Exit sessions opened, re-attached by a rebuilt circuit, and expired.", []string{"event"}, nil)
 	descExitPkts   = prometheus.NewDesc("meshvpn_exit_packets_total", "Packets the exit passed to the internet (out) and back to clients (in).", []string{"direction"}, nil)
@@ -28,7 +29,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLinks, descReachable, descNAT, descWhois, descPublished, descCells, descCircuits, descCircEvents, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
+	for _, d := range []*prometheus.Desc{descLinks, descReachable, descNAT, descWhois, descPublished, descCells, descCircuits, descCircEvents, descRatchets, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
 		ch <- d
 	}
 }
@@ -42,6 +43,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- daemon.Counter(descCircEvents, r.CircuitsDestroyed, "destroyed")
 	ch <- daemon.Counter(descCircEvents, r.Extends, "extend")
 	ch <- daemon.Counter(descCircEvents, r.ExtendFail, "extend_failed")
+	ch <- daemon.Counter(descRatchets, r.KeyRatchets, "ratchet")
+	ch <- daemon.Counter(descRatchets, r.KeysErased, "erased")
 	ch <- daemon.Counter(descCircEvents, r.CircuitsReclaimed, "reclaimed")
 	for reason, v := range map[string]uint64{
 		"bad_mac": r.DropBadMAC, "replay": r.DropReplay, "malformed": r.DropMalformed,

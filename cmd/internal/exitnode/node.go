@@ -132,6 +132,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		Link:   relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
 		Logger: log.Named("relay"),
 	}
+	rc.RatchetEvery = cfg.RatchetEvery
 	cfg.Limits.apply(&rc)
 	if cfg.NAT.ServeRendezvous {
 		rc.Rendezvous = &link.RendezvousConfig{}

@@ -94,6 +94,8 @@ type Net struct {
 	boot   []*process
 	// routers counts the NAT routers made, for their LANs' addresses.
 	routers int
+
+	ratchet time.Duration // Options.RatchetEvery
 }
 
 // Options size the testnet.
@@ -110,6 +112,9 @@ type Options struct {
 	NAT map[string]NATKind
 	// EntryGuard, if set, names the only relay the client may take as its guard (entry_guards).
 	EntryGuard string
+	// RatchetEvery is every node's and the client's ratchet_every, how often circuits' layer keys
+	// move on (default 5 s: short, so that every testnet run goes through many ratchets).
+	RatchetEvery time.Duration
 }
 
 // Link timers of the testnet: a link that hears nothing for 2 s is dead (30 s on real networks), so
@@ -134,6 +139,9 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 	if o.Exit == "" {
 		o.Exit = "x1"
 	}
+	if o.RatchetEvery == 0 {
+		o.RatchetEvery = 5 * time.Second
+	}
 	if o.Backend == "" {
 		o.Backend = tun.DefaultBackend
 	}
@@ -149,7 +157,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			return nil, fmt.Errorf("testnet: %s is not built (make build): %w", b, err)
 		}
 	}
-	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin}
+	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin, ratchet: o.RatchetEvery}
 	self := n // the deferred cleanup below must not see the nil that an error return puts in n
 	if n.dir, err = os.MkdirTemp("", n.Prefix+"-testnet-"); err != nil {
 		return nil, err
@@ -318,6 +326,9 @@ dead_after = %q
 tun = "mvx0"
 tun_backend = %q
 `, node.Name, filepath.Join(node.dir, "data"), node.Listen, relayPort, !node.Exit, metricsAddr, keepalive, deadAfter, backend)
+	if n.ratchet > 0 {
+		cfg = fmt.Sprintf("ratchet_every = %q\n", n.ratchet) + cfg
+	}
 	if n.GenesisFile != "" {
 		cfg = fmt.Sprintf("genesis = %q\ndht_listen = \"%s:%d\"\npublish_interval = \"10s\"\n", n.GenesisFile, node.Listen, nodeDHTPort) + cfg
 	}
@@ -397,6 +408,9 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 		}
 	}
 	n.Socket = filepath.Join(dir, "client.sock")
+	if n.ratchet > 0 {
+		source += fmt.Sprintf("ratchet_every = %q\n", n.ratchet)
+	}
 	cfg := source + fmt.Sprintf(`control_socket = %q
 metrics = %q
 log_level = "info"
