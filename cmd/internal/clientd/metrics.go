@@ -17,10 +17,12 @@ var (
 	descBuilds   = prometheus.NewDesc("meshvpn_client_circuit_builds_total", "Circuit builds that worked and that failed.", []string{"result"}, nil)
 	descNAT      = prometheus.NewDesc("meshvpn_client_nat", "1 for the NAT mapping the client's socket was last found behind (none, endpoint-independent, address/port-dependent, unknown).", []string{"mapping"}, nil)
 	descReroutes = prometheus.NewDesc("meshvpn_client_reroutes_total", "Rebuilds after a circuit died.", nil, nil)
+	descGaps     = prometheus.NewDesc("meshvpn_client_cell_gaps_total", "Holes in the exit's layer counters on the cells that reached the client: counters skipped, and skipped ones that came late after all. Skipped minus late is the cells exits sent that never arrived: lost on a link, or dropped by a hop on the way, which can mark a flow for a colluding hop (docs/threat-model.md).", []string{"kind"}, nil)
 	descRatchets = prometheus.NewDesc("meshvpn_client_key_ratchets_total", "Layer keys of circuits moved to their next generation on schedule (ratchet: the client's forward keys) and previous generations erased after the window (erased: the hops' backward keys).", []string{"event"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descGaps
 	for _, d := range []*prometheus.Desc{descNAT, descUp, descPackets, descBytes, descDrops, descBuilds, descReroutes, descRatchets} {
 		ch <- d
 	}
@@ -28,6 +30,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.d.Status()
+	if cl := c.d.client; cl != nil {
+		g := cl.Stats().CellGaps
+		ch <- daemon.Counter(descGaps, g.Skipped, "skipped")
+		ch <- daemon.Counter(descGaps, g.Late, "late")
+	}
 	up := 0.0
 	if s.State == "connected" {
 		up = 1

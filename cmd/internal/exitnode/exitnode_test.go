@@ -101,7 +101,7 @@ func TestRelayOnlyNode(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`meshvpn_relay_cells_total{direction="in"} 0`, `meshvpn_relay_drops_total{reason="bad_mac"} 0`, "process_cpu_seconds_total"} {
+	for _, want := range []string{`meshvpn_relay_cells_total{direction="in"} 0`, `meshvpn_relay_drops_total{reason="bad_mac"} 0`, `meshvpn_relay_cell_gaps_total{kind="skipped"} 0`, "process_cpu_seconds_total"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -15,6 +15,7 @@ var (
 	descCircuits   = prometheus.NewDesc("meshvpn_relay_circuits", "Circuits open at the relay.", nil, nil)
 	descCircEvents = prometheus.NewDesc("meshvpn_relay_circuit_events_total", "Circuits created and destroyed (reclaimed: destroyed at the memory bound, also counted as destroyed), extends made and failed.", []string{"event"}, nil)
 	descRelayDrops = prometheus.NewDesc("meshvpn_relay_drops_total", "Cells the relay dropped, by reason.", []string{"reason"}, nil)
+	descGaps       = prometheus.NewDesc("meshvpn_relay_cell_gaps_total", "Holes in the forward layer counters of the circuits that end at this relay (as their exit): counters skipped, and skipped ones that came late after all. Skipped minus late is the cells clients sent that never arrived: lost on a link, or dropped by a hop on the way, which can mark a flow for a colluding hop (docs/threat-model.md).", []string{"kind"}, nil)
 	descRatchets   = prometheus.NewDesc("meshvpn_relay_key_ratchets_total", "Layer keys of circuits moved to their next generation on schedule (ratchet: the relay's backward keys) and previous generations erased after the window (erased: clients' forward keys).", []string{"event"}, nil)
 	descSessions   = prometheus.NewDesc("meshvpn_exit_sessions", "Exit sessions held (open circuits and those in their grace period).", nil, nil)
 	descSessEvents = prometheus.NewDesc("meshvpn_exit_session_events_total", "Exit sessions opened, re-attached by a rebuilt circuit, and expired.", []string{"event"}, nil)
@@ -29,6 +30,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descGaps
 	for _, d := range []*prometheus.Desc{descLinks, descReachable, descNAT, descWhois, descPublished, descCells, descCircuits, descCircEvents, descRatchets, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
 		ch <- d
 	}
@@ -36,6 +38,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	r := c.n.relay.Stats()
+	ch <- daemon.Counter(descGaps, r.ExitGaps.Skipped, "skipped")
+	ch <- daemon.Counter(descGaps, r.ExitGaps.Late, "late")
 	ch <- daemon.Counter(descCells, r.CellsIn, "in")
 	ch <- daemon.Counter(descCells, r.CellsOut, "out")
 	ch <- daemon.Gauge(descCircuits, float64(r.CircuitsOpen))
