@@ -29,15 +29,13 @@ const (
 	MsgProbeReply MsgType = 6
 	// MsgDrop is discarded by the hop that reads it (padding that goes the whole way).
 	MsgDrop MsgType = 7
-	// MsgBegin asks the last hop (an exit) for a session: a new one (all-zero token) or the session a
-	// token names, so that a circuit rebuilt after a failure keeps the user's connections.
+	// MsgBegin asks the last hop (an exit) for a session: a new one, or to re-attach an existing one to
+	// this circuit with a proof of its credential (Begin), so that a circuit rebuilt after a failure
+	// keeps the user's connections.
 	MsgBegin MsgType = 8
-	// MsgBegun answers MsgBegin with the session's token (a new one if the old session is gone).
+	// MsgBegun answers MsgBegin with the session's id and whether it is the session asked for (Begun).
 	MsgBegun MsgType = 9
 )
-
-// TokenLen is the length of an exit session token.
-const TokenLen = 32
 
 // MsgHeaderLen is the relay message header: type (1), flags (1), length (2).
 const MsgHeaderLen = 4

@@ -1,6 +1,6 @@
 // Package circmgr keeps a client's circuit up: it picks a path from the relays it knows, builds the
 // circuit and opens an exit session on it, and when the circuit dies rebuilds one to the same exit
-// with the session's token, so that the exit keeps the user's address and open connections. Only when
+// with the session's ticket, so that the exit keeps the user's address and open connections. Only when
 // the exit itself stays unreachable does it move to another exit (a new session).
 //
 // Path selection here is the interim one of the relay list (distinct relays, exit chosen by name or at
@@ -20,11 +20,14 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/crypto/ticket"
 )
 
 // Circuit is what the manager needs of a built circuit (*client.Circuit in production).
 type Circuit interface {
-	Begin(ctx context.Context, token [cell.TokenLen]byte) ([cell.TokenLen]byte, error)
+	// Begin opens an exit session (prev nil) or re-attaches the one prev names, and returns the
+	// ticket to keep and whether the exit kept prev's session (client.Circuit.Begin).
+	Begin(ctx context.Context, prev *ticket.Ticket) (ticket.Ticket, bool, error)
 	Done() <-chan struct{}
 	Err() error
 	Close()
@@ -117,8 +120,8 @@ type Manager struct {
 	circ     Circuit
 	path     []Relay
 	since    time.Time
-	died     time.Time // when the circuit died, until its successor is up
-	token    [cell.TokenLen]byte
+	died     time.Time      // when the circuit died, until its successor is up
+	ticket   *ticket.Ticket // the exit session's ticket; nil before the first session
 	builds   uint64
 	failures uint64
 	reroutes []Reroute
@@ -211,18 +214,18 @@ func (m *Manager) try(ctx context.Context, path []Relay, reattach bool) (kept bo
 	}
 	c, err := m.cfg.Builder.Build(ctx, infos)
 	if err == nil {
-		var token [cell.TokenLen]byte
+		var prev *ticket.Ticket
 		if reattach {
 			m.mu.Lock()
-			token = m.token
+			prev = m.ticket
 			m.mu.Unlock()
 		}
-		var got [cell.TokenLen]byte
-		if got, err = c.Begin(ctx, token); err != nil {
+		var got ticket.Ticket
+		if got, kept, err = c.Begin(ctx, prev); err != nil {
 			c.Close()
 		} else {
 			m.install(c, path, got)
-			return reattach && got == token, nil
+			return kept, nil
 		}
 	}
 	m.mu.Lock()
@@ -232,13 +235,13 @@ func (m *Manager) try(ctx context.Context, path []Relay, reattach bool) (kept bo
 	return false, err
 }
 
-func (m *Manager) install(c Circuit, path []Relay, token [cell.TokenLen]byte) {
+func (m *Manager) install(c Circuit, path []Relay, tk ticket.Ticket) {
 	if m.cfg.OnCircuit != nil {
 		m.cfg.OnCircuit(c, path)
 	}
 	m.mu.Lock()
 	old := m.circ
-	m.circ, m.path, m.token, m.since, m.died = c, path, token, time.Now(), time.Time{}
+	m.circ, m.path, m.ticket, m.since, m.died = c, path, &tk, time.Now(), time.Time{}
 	m.builds++
 	m.mu.Unlock()
 	if old != nil {
@@ -293,13 +296,13 @@ func relayDestroyed(err error) bool {
 // hopFailure is a build error that names the hop that failed (*client.HopError).
 type hopFailure interface{ FailedHop() int }
 
-// rebuild tries paths to the dead circuit's exit, presenting its session token, for SameExitFor
+// rebuild tries paths to the dead circuit's exit, presenting its session ticket, for SameExitFor
 // (for ever when the exit is pinned); then other exits too, with a new session. Every attempt avoids
 // the dead middle. The guard is kept — a client that changed guards whenever a middle failed would
 // meet many guards, which the guard rules exist to prevent — unless it is suspect: the circuit died
 // without a relay telling (the client's own link to the guard went down), or a build failed at the
 // guard. A suspect guard is avoided at once and tried again every fourth attempt, should it come
-// back. Whenever a path ends at the session's exit, the token is presented: the exit keeps the session
+// back. Whenever a path ends at the session's exit, the ticket is presented: the exit keeps the session
 // however many attempts it took.
 func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Reroute, bool) {
 	guard, middle, exit := dead[0], dead[1], dead[len(dead)-1]

@@ -12,21 +12,22 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/crypto/ticket"
 )
 
-// fakeNet builds circuits through relays that are alive, and keeps exit sessions by token as an exit
+// fakeNet builds circuits through relays that are alive, and keeps exit sessions by id as an exit
 // does.
 type fakeNet struct {
 	mu       sync.Mutex
-	dead     map[byte]bool // by the first byte of the identity
-	sessions map[[cell.TokenLen]byte]bool
+	dead     map[byte]bool      // by the first byte of the identity
+	sessions map[ticket.ID]byte // the exit (first identity byte) that has each session
 	circuits []*fakeCircuit
 	next     byte
 	attempts [][]relay.Info // every path a build was asked for
 }
 
 func newFakeNet() *fakeNet {
-	return &fakeNet{dead: map[byte]bool{}, sessions: map[[cell.TokenLen]byte]bool{}}
+	return &fakeNet{dead: map[byte]bool{}, sessions: map[ticket.ID]byte{}}
 }
 
 type fakeCircuit struct {
@@ -51,17 +52,19 @@ func (n *fakeNet) Build(ctx context.Context, path []relay.Info) (Circuit, error)
 	return c, nil
 }
 
-func (c *fakeCircuit) Begin(_ context.Context, token [cell.TokenLen]byte) ([cell.TokenLen]byte, error) {
+func (c *fakeCircuit) Begin(_ context.Context, prev *ticket.Ticket) (ticket.Ticket, bool, error) {
 	c.n.mu.Lock()
 	defer c.n.mu.Unlock()
-	if c.n.sessions[token] {
-		return token, nil
+	exit := c.path[len(c.path)-1].Identity[0]
+	if prev != nil {
+		if at, ok := c.n.sessions[prev.ID]; ok && at == exit {
+			return ticket.Ticket{ID: prev.ID, Key: ticket.Key{prev.Key[0] + 1}}, true, nil
+		}
 	}
 	c.n.next++
-	var t [cell.TokenLen]byte
-	t[0], t[1] = c.path[2].Identity[0], c.n.next
-	c.n.sessions[t] = true
-	return t, nil
+	id := ticket.ID{exit, c.n.next}
+	c.n.sessions[id] = exit
+	return ticket.Ticket{ID: id}, false, nil
 }
 
 func (c *fakeCircuit) Done() <-chan struct{} { return c.done }
@@ -344,7 +347,7 @@ func (p pinningPicker) Pick(_ *Relay, avoid []Relay, attempt int) ([]Relay, erro
 }
 
 // An exit that stays unreachable for longer than SameExitFor and then comes back keeps the session
-// whenever the path ends there again: the token is presented on every path to the session's exit,
+// whenever the path ends there again: the ticket is presented on every path to the session's exit,
 // pinned or not.
 func TestSessionKeptWhenTheExitReturnsLate(t *testing.T) {
 	for _, pinned := range []bool{false, true} {

@@ -13,6 +13,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/ntor"
 	"github.com/meshvpn/meshvpn/crypto/onion"
+	"github.com/meshvpn/meshvpn/crypto/ticket"
 	"github.com/meshvpn/meshvpn/network/link"
 )
 
@@ -23,14 +24,18 @@ type Circuit struct {
 	id   cell.ID
 	path []relay.Info
 
-	layers onion.Path
-	fwdMu  sync.Mutex // serializes Wrap and sending
-	bwdMu  sync.Mutex // serializes Unwrap
-	gaps   onion.Gaps // the last hop's backward gaps counted so far, under bwdMu (gaps.go)
-	scr    [onion.FullSize]byte
-	batch  [][]byte // SendBatch's cells, reused under fwdMu
+	layers  onion.Path
+	binding [32]byte   // the last hop's handshake binding secret: exit session credentials bind to it
+	fwdMu   sync.Mutex // serializes Wrap and sending
+	bwdMu   sync.Mutex // serializes Unwrap
+	gaps    onion.Gaps // the last hop's backward gaps counted so far, under bwdMu (gaps.go)
+	scr     [onion.FullSize]byte
+	batch   [][]byte // SendBatch's cells, reused under fwdMu
 
 	step   chan stepResult // the reply to the build step in flight
+	await  sync.Mutex      // guards want
+	want   answer          // the one answer the circuit takes now (zero: none)
+	liar   atomic.Int32    // the hop whose unasked answer tore the circuit down (0: none)
 	probes chan probeEcho  // echoes of probes in flight (see Probe)
 	probe  sync.Mutex      // one Probe at a time
 
@@ -57,12 +62,50 @@ func (e *HopError) Unwrap() error { return e.Err }
 func (e *HopError) FailedHop() int { return e.Hop }
 
 type stepResult struct {
-	reply  []byte // CREATED or EXTENDED handshake reply (a copy)
+	reply  []byte // CREATED, EXTENDED or BEGUN reply (a copy)
 	failed *cell.Error
 }
 
-// deliverStep hands a build step's outcome to Build, if it is waiting.
-func (circ *Circuit) deliverStep(r stepResult) {
+// answer names the reply a circuit waits for: which kind, from which hop (1-based). Every other hop
+// could seal a message of the same kind under its own layer key, so the hop is part of the name.
+type answer struct {
+	kind answerKind
+	hop  int
+}
+
+type answerKind uint8
+
+const (
+	noAnswer answerKind = iota
+	answerCreated
+	answerExtended // EXTENDED or EXTEND_FAILED
+	answerBegun
+)
+
+// expect opens the window for one answer; it is set before the request goes out.
+func (circ *Circuit) expect(a answer) {
+	circ.await.Lock()
+	circ.want = a
+	circ.await.Unlock()
+}
+
+// deliverStep hands an answer to the request in flight. An answer nobody asked for, or from a hop
+// other than the one asked, is a protocol violation: it is what a hostile guard or middle would send to
+// choose the client's exit session or a hop's handshake reply, so the circuit is torn down (as Tor
+// closes a circuit on an unexpected EXTENDED) rather than the answer being passed on or ignored.
+func (circ *Circuit) deliverStep(from answer, r stepResult) {
+	circ.await.Lock()
+	ok := circ.want == from && from.kind != noAnswer
+	if ok {
+		circ.want = answer{}
+	}
+	circ.await.Unlock()
+	if !ok {
+		circ.c.violations.Add(1)
+		circ.liar.CompareAndSwap(0, int32(from.hop))
+		circ.close(&cell.Error{Reason: cell.ReasonProtocol}, true)
+		return
+	}
 	if r.reply != nil {
 		r.reply = append([]byte(nil), r.reply...)
 	}
@@ -87,8 +130,10 @@ func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, er
 			return nil, err
 		}
 		if i == 0 {
+			circ.expect(answer{answerCreated, 1})
 			err = circ.sendCreate(msg)
 		} else {
+			circ.expect(answer{answerExtended, i}) // hop i extends the circuit to hop i+1
 			ext := cell.Extend{Addr: hop.Addr, Identity: hop.Identity, LinkKey: hop.LinkKey, Handshake: msg,
 				RendezvousAddr: hop.Rendezvous.Addr, RendezvousKey: hop.Rendezvous.Key}
 			var data []byte
@@ -105,13 +150,19 @@ func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, er
 		reply, err := circ.awaitStep(ctx)
 		if err != nil {
 			circ.close(err, true)
-			return nil, &HopError{Hop: i + 1, Addr: hop.Addr, Err: err}
+			failed := i + 1
+			if liar := int(circ.liar.Load()); liar != 0 {
+				failed = liar // a hop answered for another: the build failed at the liar
+			}
+			return nil, &HopError{Hop: failed, Addr: path[failed-1].Addr, Err: err}
 		}
 		keys, err := hs.Finish(reply)
 		if err != nil {
 			circ.close(&cell.Error{Reason: cell.ReasonHandshake}, true)
 			return nil, &HopError{Hop: i + 1, Addr: hop.Addr, Err: err}
 		}
+		circ.binding = keys.Binding
+		clear(keys.Binding[:])
 		circ.fwdMu.Lock()
 		circ.bwdMu.Lock()
 		err = circ.layers.AddHop(keys)
@@ -145,6 +196,7 @@ func (c *Client) dialGuard(ctx context.Context, guard relay.Info) (*link.Link, e
 func (circ *Circuit) awaitStep(ctx context.Context) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, circ.c.cfg.StepTimeout)
 	defer cancel()
+	defer circ.expect(answer{}) // a late answer is no longer awaited
 	select {
 	case r := <-circ.step:
 		if r.failed != nil {
@@ -209,23 +261,37 @@ func (circ *Circuit) Send(data []byte) error {
 	return circ.sendMsg(len(circ.path), cell.MsgData, data)
 }
 
-// Begin asks the exit for a session: token is the one an earlier circuit got (to keep that session and
-// its connections), or all zeros for a new one. It returns the session's token, which differs from the
-// one given when the exit no longer has that session.
-func (circ *Circuit) Begin(ctx context.Context, token [cell.TokenLen]byte) ([cell.TokenLen]byte, error) {
-	var got [cell.TokenLen]byte
-	if err := circ.sendMsg(len(circ.path), cell.MsgBegin, token[:]); err != nil {
-		return got, err
+// Begin asks the exit for a session on this circuit. With prev nil it opens a new one; with the ticket
+// of a session that an earlier circuit began, it asks to re-attach that session (its address at the exit
+// and its open connections) by proving the ticket's credential over this circuit's binding — a proof no
+// hop can read or reuse. It returns the ticket to keep (the session's id and its next credential: each
+// one re-attaches once) and kept, which is false when the exit opened a new session instead (the old one
+// expired, or the proof was refused).
+func (circ *Circuit) Begin(ctx context.Context, prev *ticket.Ticket) (ticket.Ticket, bool, error) {
+	req := cell.Begin{}
+	if prev != nil {
+		req = cell.Begin{Reattach: true, ID: prev.ID, Proof: ticket.Proof(prev.Key, prev.ID, circ.binding)}
+	}
+	circ.expect(answer{answerBegun, len(circ.path)})
+	if err := circ.sendMsg(len(circ.path), cell.MsgBegin, req.Encode()); err != nil {
+		circ.expect(answer{})
+		return ticket.Ticket{}, false, err
 	}
 	reply, err := circ.awaitStep(ctx)
 	if err != nil {
-		return got, fmt.Errorf("begin: %w", err)
+		return ticket.Ticket{}, false, fmt.Errorf("begin: %w", err)
 	}
-	if len(reply) != cell.TokenLen {
-		return got, fmt.Errorf("begin: %w: %d-byte token", cell.ErrMalformed, len(reply))
+	got, err := cell.DecodeBegun(reply)
+	if err != nil {
+		return ticket.Ticket{}, false, fmt.Errorf("begin: %w", err)
 	}
-	copy(got[:], reply)
-	return got, nil
+	if got.Kept {
+		if prev == nil || got.ID != prev.ID {
+			return ticket.Ticket{}, false, fmt.Errorf("begin: %w: the exit kept a session that was not asked for", cell.ErrMalformed)
+		}
+		return ticket.Ticket{ID: got.ID, Key: ticket.Next(prev.Key, circ.binding)}, true, nil
+	}
+	return ticket.Ticket{ID: got.ID, Key: ticket.Open(got.ID, circ.binding)}, false, nil
 }
 
 // SendBatch carries several datagrams to the circuit's last hop, sealing them all and writing them with
@@ -341,16 +407,20 @@ func (circ *Circuit) receive(body []byte) {
 	case cell.MsgProbeReply:
 		circ.deliverEcho(hop, data)
 	case cell.MsgExtended:
-		circ.deliverStep(stepResult{reply: data})
+		circ.deliverStep(answer{answerExtended, hop}, stepResult{reply: data})
 	case cell.MsgBegun:
-		if hop == len(circ.path) {
-			circ.deliverStep(stepResult{reply: data})
-		}
+		circ.deliverStep(answer{answerBegun, hop}, stepResult{reply: data})
 	case cell.MsgExtendFailed:
 		reason := cell.ReasonUnreachable
 		if len(data) > 0 {
 			reason = cell.DestroyReason(data[0])
 		}
-		circ.deliverStep(stepResult{failed: &cell.Error{Reason: reason, Remote: true}})
+		circ.deliverStep(answer{answerExtended, hop}, stepResult{failed: &cell.Error{Reason: reason, Remote: true}})
+	default:
+		// EXTEND and BEGIN travel only towards the exit: a hop that sends one back breaks the protocol.
+		// MsgDrop is padding, discarded.
+		if t != cell.MsgDrop {
+			circ.c.violations.Add(1)
+		}
 	}
 }

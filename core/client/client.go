@@ -59,6 +59,10 @@ type Stats struct {
 	// KeyRatchets counts forward layer keys replaced on schedule (Config.RatchetEvery), KeysErased the
 	// backward generations erased a window after a hop's ratchet.
 	KeyRatchets, KeysErased uint64
+	// ProtocolViolations counts answers that no request was waiting for, or that came from a hop
+	// other than the one asked (a hop trying to choose a handshake reply or an exit session for the
+	// client); each tears its circuit down.
+	ProtocolViolations uint64
 	// CellGaps counts the holes in the counters of the last hop's layer on the cells that reached the
 	// client: cells the exit sent that never arrived (Missing), lost on a link or dropped by a hop on
 	// the way, which a colluding hop can use to mark a flow (docs/threat-model.md).
@@ -75,7 +79,7 @@ type Client struct {
 	mu       sync.Mutex
 	circuits map[endKey]*Circuit
 
-	built, failed, in, out, badMAC, replay, other, unknown atomic.Uint64
+	built, failed, in, out, badMAC, replay, other, unknown, violations atomic.Uint64
 
 	ratchets, keysErased atomic.Uint64 // the scheduled layer-key ratchet's (ratchet.go)
 	gapSkipped, gapLate  atomic.Uint64 // the last hops' backward layer gaps (gaps.go)
@@ -185,8 +189,8 @@ func (c *Client) Stats() Stats {
 		CircuitsBuilt: c.built.Load(), BuildFailures: c.failed.Load(),
 		CellsIn: c.in.Load(), CellsOut: c.out.Load(),
 		DropBadMAC: c.badMAC.Load(), DropReplay: c.replay.Load(), DropOther: c.other.Load(),
-		DropUnknownCircuit: c.unknown.Load(),
-		KeyRatchets:        c.ratchets.Load(), KeysErased: c.keysErased.Load(),
+		DropUnknownCircuit: c.unknown.Load(), ProtocolViolations: c.violations.Load(),
+		KeyRatchets: c.ratchets.Load(), KeysErased: c.keysErased.Load(),
 		CellGaps: onion.Gaps{Skipped: c.gapSkipped.Load(), Late: c.gapLate.Load()},
 	}
 }
@@ -244,7 +248,7 @@ func (c *Client) onMessage(l *link.Link, msg []byte) {
 			c.other.Add(1)
 			return
 		}
-		circ.deliverStep(stepResult{reply: reply})
+		circ.deliverStep(answer{answerCreated, 1}, stepResult{reply: reply})
 	case cell.Relay:
 		circ.receive(body)
 	case cell.Destroy:

@@ -16,6 +16,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/core/relay/relaytest"
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/crypto/ticket"
 )
 
 // testNet is a client and relays in this process, each on its own 127.0.0.1 UDP socket.
@@ -135,7 +136,14 @@ func datagram(seq uint32, size int) []byte {
 	return b
 }
 
+// exitSession is the session id the test exits answer every BEGIN with.
+var exitSession = ticket.ID{0xe, 0x1, 0x7}
+
 func (n *testNet) onExit(c *relay.ExitCircuit, t cell.MsgType, data []byte) {
+	if t == cell.MsgBegin {
+		_ = c.SendMsg(cell.MsgBegun, (&cell.Begun{ID: exitSession}).Encode())
+		return
+	}
 	if t != cell.MsgData {
 		return
 	}

@@ -21,6 +21,9 @@ type circuit struct {
 	prev  end    // towards the client
 	depth int
 	hop   *onion.Hop
+	// binding is the handshake's binding secret (onion.HopKeys.Binding): an exit session credential
+	// proves knowledge of it when this relay is the circuit's last hop.
+	binding [32]byte
 
 	fwdMu sync.Mutex // serializes Peel (forward state of hop)
 	gaps  onion.Gaps // hop's forward gaps counted so far, while the circuit ends here (gaps.go)
@@ -134,7 +137,8 @@ func (r *Relay) create(job createJob) {
 		r.sendControl(job.l, job.id, cell.Destroy, func(b []byte) { cell.EncodeDestroy(b, cell.ReasonResource) })
 		return
 	}
-	c := &circuit{seq: r.seq.Add(1), prev: end{job.l, job.id}, depth: int(cb.Depth), hop: hop, from: from, done: make(chan struct{})}
+	c := &circuit{seq: r.seq.Add(1), prev: end{job.l, job.id}, depth: int(cb.Depth), hop: hop, from: from, binding: keys.Binding, done: make(chan struct{})}
+	clear(keys.Binding[:])
 	c.exit = ExitCircuit{r: r, c: c}
 	c.touch()
 	if !r.tab.add(c.prev, c) {

@@ -23,6 +23,10 @@ func (e *ExitCircuit) SendMsg(t cell.MsgType, data []byte) error {
 // ID returns a number that identifies the circuit at this relay (never sent anywhere).
 func (e *ExitCircuit) ID() uint64 { return e.c.seq }
 
+// Binding returns the secret of this circuit's handshake that only the client and this relay know:
+// what an exit session credential is bound to (crypto/ticket).
+func (e *ExitCircuit) Binding() [32]byte { return e.c.binding }
+
 // Done is closed when the circuit is destroyed.
 func (e *ExitCircuit) Done() <-chan struct{} { return e.c.done }
 

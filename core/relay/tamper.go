@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/internal/pool"
 	"github.com/meshvpn/meshvpn/core/relay/internal/hook"
 )
@@ -19,7 +20,7 @@ func init() {
 
 // enqueueTampered queues what the tamper function makes of b instead of b.
 func (r *Relay) enqueueTampered(t hook.Tamper, l Link, c *circuit, b []byte) {
-	out := t(l != c.prev.link, b)
+	out := t(l != c.prev.link, b, func(typ cell.MsgType, data []byte) error { return r.originate(c, typ, data) })
 	for _, m := range out {
 		nb := pool.Get()
 		n := copy(nb, m)

@@ -26,6 +26,18 @@ const (
 	NtorExpand = NtorProtoID + ":key_expand"
 	// NtorServer ends the relay's authentication input, as in Tor's ntor ("Server").
 	NtorServer = "Server"
+	// NtorBinding is the HKDF info for the hop's binding secret: keyed into the exit session
+	// credential, never into a layer key.
+	NtorBinding = NtorProtoID + ":binding"
+	// TicketOpen derives an exit session's first credential from the binding of the circuit that
+	// opened it.
+	TicketOpen = "meshvpn-ticket-v1:open"
+	// TicketProof is the MAC by which a client proves, on a new circuit, that it holds a session's
+	// credential; it covers the session's id and the new circuit's binding.
+	TicketProof = "meshvpn-ticket-v1:proof"
+	// TicketNext derives a session's next credential from the one just used and the new circuit's
+	// binding: each credential re-attaches once.
+	TicketNext = "meshvpn-ticket-v1:next"
 	// LayerRatchet is the HKDF info for replacing one direction's layer key with the next generation's.
 	LayerRatchet = "meshvpn-layer-v1:ratchet"
 )
@@ -49,4 +61,18 @@ func Expand(prk []byte, info string, n int) ([]byte, error) {
 		return nil, fmt.Errorf("hkdf expand %q: %w", info, err)
 	}
 	return out, nil
+}
+
+// Keyed returns HMAC-SHA256 keyed with key over label, a zero byte, and the concatenation of parts:
+// a MAC under a secret key, domain-separated by label.
+func Keyed(key []byte, label string, parts ...[]byte) [32]byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(label))
+	m.Write([]byte{0})
+	for _, p := range parts {
+		m.Write(p)
+	}
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
 }

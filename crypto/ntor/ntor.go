@@ -248,6 +248,12 @@ func derive(xy, xb []byte, m *ClientMessage, y [32]byte, suite onion.Suite) (oni
 	copy(hk.Forward[:], okm[:onion.KeySize])
 	copy(hk.Backward[:], okm[onion.KeySize:])
 	clear(okm)
+	binding, err := kdf.Expand(seed[:], kdf.NtorBinding, len(hk.Binding))
+	if err != nil {
+		return onion.HopKeys{}, auth, err
+	}
+	copy(hk.Binding[:], binding)
+	clear(binding)
 	clear(seed[:])
 	return hk, auth, nil
 }

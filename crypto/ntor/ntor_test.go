@@ -59,6 +59,9 @@ func TestBothSidesDeriveEqualKeys(t *testing.T) {
 		if clientKeys.Forward == clientKeys.Backward {
 			t.Fatal("forward and backward keys are equal")
 		}
+		if clientKeys.Binding == ([32]byte{}) || clientKeys.Binding == clientKeys.Forward || clientKeys.Binding == clientKeys.Backward {
+			t.Fatal("the binding secret is empty or equal to a layer key")
+		}
 		if !offer.Has(clientKeys.Suite) {
 			t.Fatalf("chose %v, not offered in %b", clientKeys.Suite, offer)
 		}

@@ -7,6 +7,10 @@ type HopKeys struct {
 	Suite    Suite
 	Forward  [KeySize]byte // client to relay
 	Backward [KeySize]byte // relay to client
+	// Binding is a secret of the same handshake that keys nothing in the onion layer: the exit session
+	// credential (crypto/ticket) binds to it, so that only the client and this hop can prove they were
+	// the two ends of this circuit. No other hop ever learns it.
+	Binding [32]byte
 }
 
 // Disposition says what a relay does with a forward cell after removing its layer.

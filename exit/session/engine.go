@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/crypto/ticket"
 	"github.com/meshvpn/meshvpn/exit/nat"
 	"github.com/meshvpn/meshvpn/exit/policy"
 	"github.com/meshvpn/meshvpn/network/tun"
@@ -23,6 +24,9 @@ type Circuit interface {
 	SendMsg(t cell.MsgType, data []byte) error
 	ID() uint64
 	Done() <-chan struct{}
+	// Binding is the circuit's handshake binding secret with this exit (onion.HopKeys.Binding):
+	// session credentials are bound to it (crypto/ticket).
+	Binding() [32]byte
 }
 
 // Config configures an Engine. Zero values take defaults.
@@ -41,15 +45,21 @@ type Config struct {
 type Stats struct {
 	Sessions                    int
 	Opened, Reattached, Expired uint64
-	ToInternet, FromInternet    uint64
-	DropPolicy                  uint64 // refused by the exit policy (answered with ICMP unreachable)
-	DropNoSession               uint64 // DATA on a circuit that never sent BEGIN
-	DropMalformed               uint64 // not an IPv4 packet we can read, or a bad BEGIN
-	DropProtocol                uint64 // a transport other than TCP, UDP and ICMP (their checksums cover addresses we do not rewrite)
-	DropIPv6                    uint64 // IPv6 is not carried yet; dropped rather than leaked
-	DropNoCircuit               uint64 // a reply for a session whose circuit is gone (in its grace period)
-	DropUnknownDest             uint64 // a packet from the TUN for no session's address
-	DropTUN                     uint64 // the TUN refused a write
+	// ReattachRefused counts re-attaches whose proof did not verify under the session's credential (a
+	// thief, a replay on another circuit, or a credential already used); each got a new session and
+	// left the named one where it was.
+	ReattachRefused uint64
+	// ReattachExpired counts re-attaches naming a session this exit no longer has.
+	ReattachExpired          uint64
+	ToInternet, FromInternet uint64
+	DropPolicy               uint64 // refused by the exit policy (answered with ICMP unreachable)
+	DropNoSession            uint64 // DATA on a circuit that never sent BEGIN
+	DropMalformed            uint64 // not an IPv4 packet we can read, or a bad BEGIN
+	DropProtocol             uint64 // a transport other than TCP, UDP and ICMP (their checksums cover addresses we do not rewrite)
+	DropIPv6                 uint64 // IPv6 is not carried yet; dropped rather than leaked
+	DropNoCircuit            uint64 // a reply for a session whose circuit is gone (in its grace period)
+	DropUnknownDest          uint64 // a packet from the TUN for no session's address
+	DropTUN                  uint64 // the TUN refused a write
 	// DropForeignSource counts packets whose source is not the one the session's first packet had:
 	// replies go to that one address, and a stray packet must not send every flow's replies elsewhere.
 	DropForeignSource uint64
@@ -60,17 +70,18 @@ type Stats struct {
 type Engine struct {
 	cfg Config
 
-	mu      sync.RWMutex
-	byToken map[[cell.TokenLen]byte]*session
-	byCirc  map[uint64]*session
-	byID    map[uint64]*session
-	nextID  uint64
+	mu     sync.RWMutex
+	byName map[ticket.ID]*session
+	byCirc map[uint64]attachment // every circuit that may send for a session, current or being replaced
+	byID   map[uint64]*session
+	nextID uint64
 
 	// Packets for the TUN go through one batching writer, so that the TUN can coalesce a flow's
 	// segments (GRO) instead of the kernel handling each alone.
 	writer *tun.Writer
 
 	opened, reattached, expired, out, in                   atomic.Uint64
+	refused, unknownSession                                atomic.Uint64
 	dropPolicy, dropNoSess, dropMalformed, dropV6, dropNoC atomic.Uint64
 	dropUnknown, dropTUN, dropProto, dropSource            atomic.Uint64
 	denyMu                                                 sync.Mutex
@@ -83,16 +94,63 @@ type Engine struct {
 
 // session is one client's exit session.
 type session struct {
-	id    uint64
-	token [cell.TokenLen]byte
-	addr  netip.Addr // from the pool: the source the internet sees (before the kernel masquerade)
+	id   uint64
+	name ticket.ID  // what the client calls it
+	addr netip.Addr // from the pool: the source the internet sees (before the kernel masquerade)
 
 	inner    atomic.Pointer[netip.Addr] // the client's own source address, fixed by its first packet
-	circ     atomic.Pointer[circuitRef]
-	detached atomic.Int64 // when the circuit went away (unix nanoseconds), 0 while attached
+	circ     atomic.Pointer[circuitRef] // where replies go
+	detached atomic.Int64               // when the circuit went away (unix nanoseconds), 0 while attached
+
+	// The credential. cur re-attaches the session; after a re-attach on circuit commitOn, next is the
+	// credential the client now holds, and cur stays valid too until the client shows it has next (its
+	// first packet on that circuit, or a re-attach under next): the BEGUN may have been lost with the
+	// circuit, and a client that never saw it still holds cur.
+	credMu   sync.Mutex
+	cur      ticket.Key
+	next     ticket.Key
+	hasNext  bool
+	commitOn atomic.Uint64 // the circuit whose first DATA retires cur (0: none)
 }
 
 type circuitRef struct{ c Circuit }
+
+// attachment is a circuit that sends for a session.
+type attachment struct {
+	s *session
+	c Circuit
+}
+
+// reattach checks proof, made on the circuit c with binding b, against the session's credentials. On
+// success the credential the client will now hold is next, retired by c's first packet.
+func (s *session) reattach(proof [32]byte, c Circuit, b ticket.Binding) bool {
+	s.credMu.Lock()
+	defer s.credMu.Unlock()
+	switch {
+	case s.hasNext && ticket.Verify(s.next, s.name, b, proof):
+		s.cur = s.next // the client showed it has next: cur is used up
+	case ticket.Verify(s.cur, s.name, b, proof):
+	default:
+		return false
+	}
+	s.next, s.hasNext = ticket.Next(s.cur, b), true
+	s.commitOn.Store(c.ID())
+	return true
+}
+
+// commit retires the old credential once circuit id, the one the last re-attach was made on, carries
+// the client's traffic: the client has its BEGUN, so holds the next credential.
+func (s *session) commit(id uint64) {
+	if s.commitOn.Load() != id {
+		return
+	}
+	s.credMu.Lock()
+	if s.hasNext && s.commitOn.Load() == id {
+		s.cur, s.next, s.hasNext = s.next, ticket.Key{}, false
+		s.commitOn.Store(0)
+	}
+	s.credMu.Unlock()
+}
 
 // New starts an exit engine reading cfg.TUN.
 func New(cfg Config) (*Engine, error) {
@@ -125,13 +183,13 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Now = time.Now
 	}
 	e := &Engine{
-		cfg:     cfg,
-		byToken: make(map[[cell.TokenLen]byte]*session),
-		byCirc:  make(map[uint64]*session),
-		byID:    make(map[uint64]*session),
-		writer:  tun.NewWriter(cfg.TUN),
-		denied:  make(map[policy.Reason]uint64),
-		stop:    make(chan struct{}),
+		cfg:    cfg,
+		byName: make(map[ticket.ID]*session),
+		byCirc: make(map[uint64]attachment),
+		byID:   make(map[uint64]*session),
+		writer: tun.NewWriter(cfg.TUN),
+		denied: make(map[policy.Reason]uint64),
+		stop:   make(chan struct{}),
 	}
 	e.wg.Add(2)
 	go e.readTUN()
@@ -164,6 +222,7 @@ func (e *Engine) Stats() Stats {
 	e.denyMu.Unlock()
 	return Stats{
 		Sessions: n, Opened: e.opened.Load(), Reattached: e.reattached.Load(), Expired: e.expired.Load(),
+		ReattachRefused: e.refused.Load(), ReattachExpired: e.unknownSession.Load(),
 		ToInternet: e.out.Load(), FromInternet: e.in.Load(),
 		DropPolicy: e.dropPolicy.Load(), DropNoSession: e.dropNoSess.Load(), DropMalformed: e.dropMalformed.Load(),
 		DropIPv6: e.dropV6.Load(), DropNoCircuit: e.dropNoC.Load(), DropUnknownDest: e.dropUnknown.Load(),
@@ -181,55 +240,75 @@ func (e *Engine) Handle(c Circuit, t cell.MsgType, data []byte) {
 	}
 }
 
-// begin attaches circuit c to the session its token names, or to a new one, and answers BEGUN.
+// begin attaches circuit c to the session its BEGIN names, when the proof shows the sender holds that
+// session's credential, or else to a new session, and answers BEGUN.
+//
+// A re-attach while the session's circuit is still alive is allowed (it is how a client replaces a
+// circuit make-before-break, and only the session's owner can prove the credential): replies move to c
+// at once, and the old circuit may still send for the session until it closes, so that packets in
+// flight on it are not lost. A re-attach whose proof fails leaves the named session untouched.
 func (e *Engine) begin(c Circuit, data []byte) {
-	if len(data) != cell.TokenLen {
+	req, err := cell.DecodeBegin(data)
+	if err != nil {
 		e.dropMalformed.Add(1)
 		return
 	}
-	var token [cell.TokenLen]byte
-	copy(token[:], data)
+	b := c.Binding()
 	ref := &circuitRef{c}
 
 	e.mu.Lock()
-	s := e.byToken[token]
-	if token == ([cell.TokenLen]byte{}) || s == nil {
-		var err error
-		if s, err = e.open(); err != nil {
+	var s *session
+	kept := false
+	if req.Reattach {
+		switch named := e.byName[req.ID]; {
+		case named == nil:
+			e.unknownSession.Add(1)
+		case named.reattach(req.Proof, c, b):
+			s, kept = named, true
+			e.reattached.Add(1)
+		default:
+			e.refused.Add(1)
+		}
+	}
+	if s == nil {
+		if s, err = e.open(b); err != nil {
 			e.mu.Unlock()
 			e.cfg.Logger.Warn("exit session refused", zap.Error(err))
 			return
 		}
-	} else {
-		e.reattached.Add(1)
 	}
-	if old := s.circ.Swap(ref); old != nil && old.c.ID() != c.ID() {
-		delete(e.byCirc, old.c.ID())
+	if prev, ok := e.byCirc[c.ID()]; ok && prev.s != s {
+		// The circuit moves to another session: its old one no longer sends replies here.
+		if cur := prev.s.circ.Load(); cur != nil && cur.c.ID() == c.ID() && prev.s.circ.CompareAndSwap(cur, nil) {
+			prev.s.detached.Store(e.cfg.Now().UnixNano())
+		}
 	}
-	if prev := e.byCirc[c.ID()]; prev != nil && prev != s {
-		prev.circ.CompareAndSwap(ref, nil) // the circuit moves to another session
-	}
-	e.byCirc[c.ID()] = s
+	s.circ.Store(ref)
+	e.byCirc[c.ID()] = attachment{s, c}
 	s.detached.Store(0)
-	token = s.token
+	name := s.name
 	e.mu.Unlock()
 
-	_ = c.SendMsg(cell.MsgBegun, token[:])
+	_ = c.SendMsg(cell.MsgBegun, (&cell.Begun{Kept: kept, ID: name}).Encode())
 }
 
-// open makes a new session; e.mu is held.
-func (e *Engine) open() (*session, error) {
-	e.nextID++
-	s := &session{id: e.nextID}
-	if _, err := io.ReadFull(e.cfg.Rand, s.token[:]); err != nil {
-		return nil, fmt.Errorf("session token: %w", err)
+// open makes a new session on a circuit with binding b; e.mu is held.
+func (e *Engine) open(b ticket.Binding) (*session, error) {
+	name, err := ticket.NewID(e.cfg.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("session id: %w", err)
 	}
+	if e.byName[name] != nil {
+		return nil, errors.New("session id collision: the random source is broken")
+	}
+	e.nextID++
+	s := &session{id: e.nextID, name: name, cur: ticket.Open(name, b)}
 	addr, err := e.cfg.Pool.Allocate(s.id)
 	if err != nil {
 		return nil, err
 	}
 	s.addr = addr
-	e.byToken[s.token] = s
+	e.byName[s.name] = s
 	e.byID[s.id] = s
 	e.opened.Add(1)
 	return s, nil
@@ -239,12 +318,13 @@ func (e *Engine) open() (*session, error) {
 // writes it into the TUN.
 func (e *Engine) toInternet(c Circuit, pkt []byte) {
 	e.mu.RLock()
-	s := e.byCirc[c.ID()]
+	s := e.byCirc[c.ID()].s
 	e.mu.RUnlock()
 	if s == nil {
 		e.dropNoSess.Add(1)
 		return
 	}
+	s.commit(c.ID())
 	if len(pkt) > 0 && pkt[0]>>4 == 6 {
 		e.dropV6.Add(1)
 		return
@@ -384,21 +464,24 @@ func (e *Engine) sweep() {
 	now := e.cfg.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	for id, a := range e.byCirc {
+		select {
+		case <-a.c.Done():
+		default:
+			continue
+		}
+		delete(e.byCirc, id)
+		if ref := a.s.circ.Load(); ref != nil && ref.c.ID() == id && a.s.circ.CompareAndSwap(ref, nil) {
+			a.s.detached.Store(now.UnixNano())
+		}
+	}
 	for id, s := range e.byID {
-		if ref := s.circ.Load(); ref != nil {
-			select {
-			case <-ref.c.Done():
-				if s.circ.CompareAndSwap(ref, nil) {
-					delete(e.byCirc, ref.c.ID())
-					s.detached.Store(now.UnixNano())
-				}
-			default:
-			}
+		if s.circ.Load() != nil {
 			continue
 		}
 		if since := s.detached.Load(); since != 0 && now.Sub(time.Unix(0, since)) > e.cfg.Grace {
 			delete(e.byID, id)
-			delete(e.byToken, s.token)
+			delete(e.byName, s.name)
 			e.cfg.Pool.Release(s.id)
 			e.expired.Add(1)
 		}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	crand "crypto/rand"
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/crypto/ticket"
 	"github.com/meshvpn/meshvpn/exit/nat"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
@@ -17,9 +19,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fakeCircuit records what the engine sends back to the client.
 type fakeCircuit struct {
-	id   uint64
-	msgs chan msg
-	done chan struct{}
+	id      uint64
+	binding [32]byte
+	msgs    chan msg
+	done    chan struct{}
 }
 
 type msg struct {
@@ -28,7 +31,9 @@ type msg struct {
 }
 
 func newCircuit(id uint64) *fakeCircuit {
-	return &fakeCircuit{id: id, msgs: make(chan msg, 64), done: make(chan struct{})}
+	c := &fakeCircuit{id: id, msgs: make(chan msg, 64), done: make(chan struct{})}
+	_, _ = crand.Read(c.binding[:])
+	return c
 }
 
 func (c *fakeCircuit) SendMsg(t cell.MsgType, data []byte) error {
@@ -37,6 +42,7 @@ func (c *fakeCircuit) SendMsg(t cell.MsgType, data []byte) error {
 }
 func (c *fakeCircuit) ID() uint64            { return c.id }
 func (c *fakeCircuit) Done() <-chan struct{} { return c.done }
+func (c *fakeCircuit) Binding() [32]byte     { return c.binding }
 
 func (c *fakeCircuit) next(t *testing.T) msg {
 	t.Helper()
@@ -109,16 +115,42 @@ func newEngine(t *testing.T, grace time.Duration) (*Engine, *tun.Channel) {
 	return e, dev
 }
 
-func begin(t *testing.T, e *Engine, c *fakeCircuit, token [cell.TokenLen]byte) [cell.TokenLen]byte {
+// ask sends a BEGIN and returns the BEGUN.
+func ask(t *testing.T, e *Engine, c *fakeCircuit, req cell.Begin) cell.Begun {
 	t.Helper()
-	e.Handle(c, cell.MsgBegin, token[:])
+	e.Handle(c, cell.MsgBegin, req.Encode())
 	m := c.next(t)
-	if m.t != cell.MsgBegun || len(m.data) != cell.TokenLen {
-		t.Fatalf("BEGIN answered with %v %d bytes", m.t, len(m.data))
+	got, err := cell.DecodeBegun(m.data)
+	if m.t != cell.MsgBegun || err != nil {
+		t.Fatalf("BEGIN answered with %v %d bytes: %v", m.t, len(m.data), err)
 	}
-	var got [cell.TokenLen]byte
-	copy(got[:], m.data)
 	return got
+}
+
+// begin opens a new session on c, as a client does, and returns the client's ticket.
+func begin(t *testing.T, e *Engine, c *fakeCircuit) ticket.Ticket {
+	t.Helper()
+	got := ask(t, e, c, cell.Begin{})
+	if got.Kept {
+		t.Fatal("a new session came back as kept")
+	}
+	return ticket.Ticket{ID: got.ID, Key: ticket.Open(got.ID, c.binding)}
+}
+
+// reattachReq is the BEGIN a client holding tk sends on c.
+func reattachReq(tk ticket.Ticket, c *fakeCircuit) cell.Begin {
+	return cell.Begin{Reattach: true, ID: tk.ID, Proof: ticket.Proof(tk.Key, tk.ID, c.binding)}
+}
+
+// reattach asks to move tk's session to c, as a client does, and returns the ticket the client then
+// keeps and whether the exit kept the session.
+func reattach(t *testing.T, e *Engine, c *fakeCircuit, tk ticket.Ticket) (ticket.Ticket, bool) {
+	t.Helper()
+	got := ask(t, e, c, reattachReq(tk, c))
+	if got.Kept {
+		return ticket.Ticket{ID: got.ID, Key: ticket.Next(tk.Key, c.binding)}, true
+	}
+	return ticket.Ticket{ID: got.ID, Key: ticket.Open(got.ID, c.binding)}, false
 }
 
 func fromTUN(t *testing.T, dev *tun.Channel) nat.Header {
@@ -142,8 +174,8 @@ func fromTUN(t *testing.T, dev *tun.Channel) nat.Header {
 func TestPacketsGoOutWithThePoolAddressAndRepliesComeBack(t *testing.T) {
 	e, dev := newEngine(t, time.Minute)
 	c := newCircuit(1)
-	if tok := begin(t, e, c, [cell.TokenLen]byte{}); tok == ([cell.TokenLen]byte{}) {
-		t.Fatal("zero session token")
+	if tk := begin(t, e, c); tk.ID == (ticket.ID{}) {
+		t.Fatal("zero session id")
 	}
 	e.Handle(c, cell.MsgData, udp4(clientAddr, server, 5000, 53, []byte("query")))
 	h := fromTUN(t, dev)
@@ -165,7 +197,7 @@ func TestPacketsGoOutWithThePoolAddressAndRepliesComeBack(t *testing.T) {
 func TestPolicyDeniesLocalDestinationsWithICMP(t *testing.T) {
 	e, dev := newEngine(t, time.Minute)
 	c := newCircuit(1)
-	begin(t, e, c, [cell.TokenLen]byte{})
+	begin(t, e, c)
 	for _, dst := range []string{"127.0.0.1", "192.168.1.1", "169.254.169.254", "10.8.0.1"} {
 		e.Handle(c, cell.MsgData, udp4(clientAddr, netip.MustParseAddr(dst), 5000, 80, []byte("x")))
 		m := c.next(t)
@@ -187,7 +219,7 @@ func TestPolicyDeniesLocalDestinationsWithICMP(t *testing.T) {
 func TestSessionSurvivesACircuitRebuild(t *testing.T) {
 	e, dev := newEngine(t, time.Minute)
 	c1 := newCircuit(1)
-	token := begin(t, e, c1, [cell.TokenLen]byte{})
+	tk := begin(t, e, c1)
 	e.Handle(c1, cell.MsgData, udp4(clientAddr, server, 5000, 443, []byte("a")))
 	before := fromTUN(t, dev).Src
 
@@ -198,8 +230,8 @@ func TestSessionSurvivesACircuitRebuild(t *testing.T) {
 	waitFor(t, func() bool { return e.Stats().DropNoCircuit == 1 })
 
 	c2 := newCircuit(2)
-	if got := begin(t, e, c2, token); got != token {
-		t.Fatal("re-attach gave a new token")
+	if _, kept := reattach(t, e, c2, tk); !kept {
+		t.Fatal("re-attach gave a new session")
 	}
 	e.Handle(c2, cell.MsgData, udp4(clientAddr, server, 5000, 443, []byte("b")))
 	if after := fromTUN(t, dev).Src; after != before {
@@ -217,11 +249,14 @@ func TestSessionSurvivesACircuitRebuild(t *testing.T) {
 func TestDetachedSessionExpiresAfterGrace(t *testing.T) {
 	e, _ := newEngine(t, 50*time.Millisecond)
 	c1 := newCircuit(1)
-	token := begin(t, e, c1, [cell.TokenLen]byte{})
+	tk := begin(t, e, c1)
 	close(c1.done)
 	waitFor(t, func() bool { return e.Stats().Expired == 1 })
-	if got := begin(t, e, newCircuit(2), token); got == token {
-		t.Fatal("an expired session's token still worked")
+	if _, kept := reattach(t, e, newCircuit(2), tk); kept {
+		t.Fatal("an expired session's ticket still worked")
+	}
+	if s := e.Stats(); s.ReattachExpired != 1 {
+		t.Fatalf("%+v", s)
 	}
 }
 
@@ -229,7 +264,7 @@ func TestDropsAreCounted(t *testing.T) {
 	e, dev := newEngine(t, time.Minute)
 	c := newCircuit(1)
 	e.Handle(c, cell.MsgData, udp4(clientAddr, server, 1, 2, nil)) // before BEGIN
-	begin(t, e, c, [cell.TokenLen]byte{})
+	begin(t, e, c)
 	v6 := make([]byte, 40)
 	v6[0] = 0x60
 	e.Handle(c, cell.MsgData, v6)
@@ -263,11 +298,11 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestInnerAddressIsFixedByTheFirstPacket(t *testing.T) {
 	e, dev := newEngine(t, time.Minute)
 	c1 := newCircuit(1)
-	token := begin(t, e, c1, [cell.TokenLen]byte{})
+	tk := begin(t, e, c1)
 	e.Handle(c1, cell.MsgData, udp4(clientAddr, server, 5000, 53, []byte("one")))
 	pool := fromTUN(t, dev).Src
 	c2 := newCircuit(2)
-	begin(t, e, c2, token)
+	reattach(t, e, c2, tk)
 	lan := netip.MustParseAddr("192.168.103.2")
 	e.Handle(c2, cell.MsgData, udp4(lan, server, 5001, 53, []byte("stray")))
 	waitFor(t, func() bool { return e.Stats().DropForeignSource == 1 })

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/engine"
 	"github.com/meshvpn/meshvpn/exit/nat"
@@ -30,7 +29,7 @@ func TestFullPathInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := circ.Begin(ctx, [cell.TokenLen]byte{}); err != nil {
+	if _, _, err := circ.Begin(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	ce.SetCircuit(circ)

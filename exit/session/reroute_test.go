@@ -86,7 +86,7 @@ func TestRerouteKeepsTheExitSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := c1.Begin(ctx, [cell.TokenLen]byte{})
+	tk, _, err := c1.Begin(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,12 +105,15 @@ func TestRerouteKeepsTheExitSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := c2.Begin(ctx, token)
+	again, kept, err := c2.Begin(ctx, &tk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again != token {
+	if !kept || again.ID != tk.ID {
 		t.Fatal("the exit gave a new session after the reroute")
+	}
+	if again.Key == tk.Key {
+		t.Fatal("the credential did not move on with the re-attach")
 	}
 	if err := c2.Send(udp4(clientAddr, server, 40000, 443, []byte("after"))); err != nil {
 		t.Fatal(err)
