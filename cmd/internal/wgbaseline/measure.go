@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +21,11 @@ type Result struct {
 	// CPUSecondsPerGB is the CPU time (user and system) this process, which runs both wireguard-go
 	// devices, spent during the flow, per 10⁹ bytes received.
 	CPUSecondsPerGB float64
+	// Bytes is what the iperf3 server received, and TunnelBytes what the receiving device took in
+	// from its peer (encrypted, with the inner headers and WireGuard's overhead): at least Bytes when
+	// the flow went through the tunnel.
+	Bytes       float64
+	TunnelBytes uint64
 }
 
 // The tunnel's addresses. They exist only inside the namespaces that Measure makes.
@@ -59,7 +66,37 @@ func Measure(ctx context.Context, seconds int) (_ Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{BitsPerSecond: f.bitsPerSecond, CPUSecondsPerGB: cpu.Seconds() / (f.bytes / 1e9)}, nil
+	rx, err := received(tn.devs[1])
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{BitsPerSecond: f.bitsPerSecond, CPUSecondsPerGB: cpu.Seconds() / (f.bytes / 1e9), Bytes: f.bytes, TunnelBytes: rx}, nil
+}
+
+// received returns the bytes dev took in from its peers, from its configuration (rx_bytes).
+func received(dev *device.Device) (uint64, error) {
+	cfg, err := dev.IpcGet()
+	if err != nil {
+		return 0, fmt.Errorf("read the device's counters: %w", err)
+	}
+	var total uint64
+	found := false
+	for _, line := range strings.Split(cfg, "\n") {
+		v, ok := strings.CutPrefix(line, "rx_bytes=")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("device counter %q: %w", line, err)
+		}
+		total += n
+		found = true
+	}
+	if !found {
+		return 0, errors.New("the device reports no rx_bytes")
+	}
+	return total, nil
 }
 
 // tunnel is the two namespaces, the veth pair between them and a device in each.

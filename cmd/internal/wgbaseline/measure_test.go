@@ -33,9 +33,14 @@ func TestMeasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("wireguard-go, one hop: %.0f Mbit/s, %.1f CPU-s per GB", res.BitsPerSecond/1e6, res.CPUSecondsPerGB)
-	if res.BitsPerSecond < minRate {
-		t.Errorf("%.1f Mbit/s through the tunnel: want more than %.0f", res.BitsPerSecond/1e6, minRate/1e6)
+	// Correctness only: the speed depends on the machine and its load (5 Mbit/s under -race on a busy
+	// one), and make bench reports it beside MeshVPN's (testnet TestReport).
+	t.Logf("wireguard-go, one hop: %.0f Mbit/s, %.1f CPU-s per GB, %.0f bytes received, %d through the tunnel", res.BitsPerSecond/1e6, res.CPUSecondsPerGB, res.Bytes, res.TunnelBytes)
+	if res.Bytes <= 0 || res.BitsPerSecond <= 0 {
+		t.Errorf("the iperf3 server received %.0f bytes (%.0f bit/s): the tunnel carried nothing", res.Bytes, res.BitsPerSecond)
+	}
+	if float64(res.TunnelBytes) < res.Bytes {
+		t.Errorf("the receiving device took in %d bytes from its peer, less than the %.0f the server received: the flow went around the tunnel", res.TunnelBytes, res.Bytes)
 	}
 	if res.CPUSecondsPerGB <= 0 {
 		t.Errorf("CPU per GB %v: want positive", res.CPUSecondsPerGB)
