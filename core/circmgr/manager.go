@@ -85,6 +85,15 @@ type Config struct {
 	// ExitPinned says the user chose the exit (a relay list's Exit sets it): rebuilds never move to
 	// another one, however long it stays unreachable — its session waits at the exit.
 	ExitPinned bool
+	// MaxLifetime is how long one circuit carries the user's traffic (Tor's MaxCircuitDirtiness, per
+	// circuit): then the manager builds a fresh circuit to the same exit — same guard, another middle
+	// when there is one — re-attaches the session to it and switches, before the old circuit is
+	// closed (make-before-break), so open connections go on. Default 3 hours; a failed replacement
+	// keeps the old circuit and tries again after Backoff doubling to a minute.
+	MaxLifetime time.Duration
+	// Drain is how long a replaced circuit stays open after the switch, so that what was already on
+	// its way back through it still arrives (default 2 s).
+	Drain time.Duration
 
 	Logger *zap.Logger
 	Rand   *rand.Rand
@@ -96,6 +105,14 @@ type Reroute struct {
 	Why           string
 	Path          []string // relay names, guard first
 	SameSession   bool     // the exit kept the session: open connections survived
+}
+
+// Replacement records one make-before-break switch to a fresh circuit when the old one reached
+// MaxLifetime.
+type Replacement struct {
+	At          time.Time
+	Path        []string
+	SameSession bool // the exit re-attached the session (it always should: the old circuit was alive)
 }
 
 // Gap is how long the client had no circuit.
@@ -110,6 +127,9 @@ type Status struct {
 	Builds   uint64    // circuits built and begun
 	Failures uint64    // builds that failed
 	Reroutes []Reroute
+	// Replaced counts circuits replaced at MaxLifetime; Replacements holds the latest of them.
+	Replaced     uint64
+	Replacements []Replacement
 }
 
 // Manager keeps one circuit up.
@@ -125,6 +145,8 @@ type Manager struct {
 	builds   uint64
 	failures uint64
 	reroutes []Reroute
+	replaced []Replacement
+	nReplace uint64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -160,6 +182,12 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.SameExitFor == 0 {
 		cfg.SameExitFor = 20 * time.Second
+	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = 3 * time.Hour
+	}
+	if cfg.Drain == 0 {
+		cfg.Drain = 2 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -201,6 +229,11 @@ func (m *Manager) Start(ctx context.Context) error {
 // try builds through path and begins a session (re-attaching when reattach is set), and makes the
 // circuit the current one. kept reports that the exit re-attached the session.
 func (m *Manager) try(ctx context.Context, path []Relay, reattach bool) (kept bool, err error) {
+	return m.tryTo(ctx, path, reattach, false)
+}
+
+// tryTo is try; with drain, the circuit it replaces stays open for Drain after the switch.
+func (m *Manager) tryTo(ctx context.Context, path []Relay, reattach, drain bool) (kept bool, err error) {
 	if m.cfg.OnPath != nil {
 		if err := m.cfg.OnPath(path); err != nil {
 			return false, err
@@ -224,7 +257,7 @@ func (m *Manager) try(ctx context.Context, path []Relay, reattach bool) (kept bo
 		if got, kept, err = c.Begin(ctx, prev); err != nil {
 			c.Close()
 		} else {
-			m.install(c, path, got)
+			m.install(c, path, got, drain)
 			return kept, nil
 		}
 	}
@@ -235,7 +268,7 @@ func (m *Manager) try(ctx context.Context, path []Relay, reattach bool) (kept bo
 	return false, err
 }
 
-func (m *Manager) install(c Circuit, path []Relay, tk ticket.Ticket) {
+func (m *Manager) install(c Circuit, path []Relay, tk ticket.Ticket, drain bool) {
 	if m.cfg.OnCircuit != nil {
 		m.cfg.OnCircuit(c, path)
 	}
@@ -244,23 +277,52 @@ func (m *Manager) install(c Circuit, path []Relay, tk ticket.Ticket) {
 	m.circ, m.path, m.ticket, m.since, m.died = c, path, &tk, time.Now(), time.Time{}
 	m.builds++
 	m.mu.Unlock()
-	if old != nil {
+	switch {
+	case old == nil:
+	case drain:
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			select {
+			case <-time.After(m.cfg.Drain):
+			case <-m.stop:
+			case <-old.Done():
+			}
+			old.Close()
+		}()
+	default:
 		old.Close()
 	}
 	m.cfg.Logger.Info("circuit up", zap.Strings("path", names(path)))
 }
 
-// keepUp waits for the circuit to die and rebuilds it.
+// keepUp waits for the circuit to die and rebuilds it, and replaces it when it is MaxLifetime old.
 func (m *Manager) keepUp() {
 	defer m.wg.Done()
+	retry := 0 // failed replacements of the current circuit in a row
 	for {
 		m.mu.Lock()
-		c, path := m.circ, m.path
+		c, path, since := m.circ, m.path, m.since
 		m.mu.Unlock()
+		due := time.Until(since.Add(m.cfg.MaxLifetime))
+		if retry > 0 {
+			due = min(m.cfg.Backoff<<min(retry, 10), time.Minute)
+		}
+		timer := time.NewTimer(max(due, 0))
 		select {
 		case <-m.stop:
+			timer.Stop()
 			return
+		case <-timer.C:
+			if m.replace(c, path) {
+				retry = 0
+			} else {
+				retry++
+			}
+			continue
 		case <-c.Done():
+			timer.Stop()
+			retry = 0
 		}
 		died := time.Now()
 		m.mu.Lock()
@@ -284,6 +346,59 @@ func (m *Manager) keepUp() {
 		m.reroutes = append(m.reroutes, r)
 		m.mu.Unlock()
 	}
+}
+
+// replace builds a fresh circuit to the exit of c, which is alive and MaxLifetime old, re-attaches the
+// session and switches to it, closing c after Drain. It keeps the guard and, when the picker can,
+// takes another middle, so that the old and new circuits share no more than a guard would. It reports
+// whether the switch happened; on failure c stays.
+func (m *Manager) replace(c Circuit, old []Relay) bool {
+	select {
+	case <-c.Done():
+		return true // died meanwhile: the rebuild takes over
+	default:
+	}
+	guard, exit := old[0], old[len(old)-1]
+	avoid := old[1 : len(old)-1]
+	var path []Relay
+	var err error
+	if gk, ok := m.cfg.Picker.(GuardKeeper); ok {
+		path, err = gk.PickThrough(guard, &exit, avoid)
+	}
+	if path == nil {
+		path, err = m.cfg.Picker.Pick(&exit, avoid, 0)
+	}
+	if err != nil {
+		path, err = m.cfg.Picker.Pick(&exit, nil, 0) // too few relays for another middle
+	}
+	if err != nil {
+		m.cfg.Logger.Info("circuit replacement: no path", zap.Error(err))
+		return false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-m.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	kept, err := m.tryTo(ctx, path, true, true)
+	if err != nil {
+		return false
+	}
+	if !kept {
+		m.cfg.Logger.Warn("the exit did not keep the session when the circuit was replaced: open connections are lost")
+	}
+	m.mu.Lock()
+	if len(m.replaced) == maxReroutes {
+		m.replaced = append(m.replaced[:0], m.replaced[1:]...)
+	}
+	m.replaced = append(m.replaced, Replacement{At: m.since, Path: names(path), SameSession: kept})
+	m.nReplace++
+	m.mu.Unlock()
+	return true
 }
 
 // relayDestroyed reports whether a circuit ended because a relay tore it down (a DESTROY came back
@@ -373,7 +488,8 @@ func (m *Manager) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := Status{Path: append([]Relay(nil), m.path...), Since: m.since, Builds: m.builds, Failures: m.failures,
-		Reroutes: append([]Reroute(nil), m.reroutes...)}
+		Reroutes: append([]Reroute(nil), m.reroutes...), Replaced: m.nReplace,
+		Replacements: append([]Replacement(nil), m.replaced...)}
 	if m.circ != nil {
 		select {
 		case <-m.circ.Done():

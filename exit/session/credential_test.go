@@ -168,6 +168,18 @@ func TestReattachWhileTheOldCircuitLives(t *testing.T) {
 	if got := fromTUN(t, dev).Src; got != pool {
 		t.Fatalf("a packet in flight on the old circuit left as %v", got)
 	}
+	// A second replacement whose circuit dies before it carried anything: replies fall back to the
+	// latest circuit that still lives.
+	c3 := newCircuit(3)
+	if _, kept := reattach(t, e, c3, tk); !kept { // the client never saw c2's BEGUN
+		t.Fatal("a retried replacement was refused")
+	}
+	close(c3.done)
+	waitFor(t, func() bool { e.mu.RLock(); defer e.mu.RUnlock(); return len(e.byCirc) == 2 })
+	dev.Inbound <- udp4(server, pool, 443, 5000, []byte("reply"))
+	if m := c2.next(t); m.t != cell.MsgData {
+		t.Fatalf("got %v on the circuit the session moved to before", m.t)
+	}
 	close(c1.done)
 	waitFor(t, func() bool { e.mu.RLock(); defer e.mu.RUnlock(); return len(e.byCirc) == 1 })
 	e.Handle(c1, cell.MsgData, udp4(clientAddr, server, 5000, 443, []byte("late")))

@@ -75,6 +75,7 @@ type Engine struct {
 	byCirc map[uint64]attachment // every circuit that may send for a session, current or being replaced
 	byID   map[uint64]*session
 	nextID uint64
+	attach uint64 // attachments so far
 
 	// Packets for the TUN go through one batching writer, so that the TUN can coalesce a flow's
 	// segments (GRO) instead of the kernel handling each alone.
@@ -117,8 +118,9 @@ type circuitRef struct{ c Circuit }
 
 // attachment is a circuit that sends for a session.
 type attachment struct {
-	s *session
-	c Circuit
+	s   *session
+	c   Circuit
+	seq uint64 // order of attachment: a later one is the session's newer circuit
 }
 
 // reattach checks proof, made on the circuit c with binding b, against the session's credentials. On
@@ -284,12 +286,29 @@ func (e *Engine) begin(c Circuit, data []byte) {
 		}
 	}
 	s.circ.Store(ref)
-	e.byCirc[c.ID()] = attachment{s, c}
+	e.attach++
+	e.byCirc[c.ID()] = attachment{s, c, e.attach}
 	s.detached.Store(0)
 	name := s.name
 	e.mu.Unlock()
 
 	_ = c.SendMsg(cell.MsgBegun, (&cell.Begun{Kept: kept, ID: name}).Encode())
+}
+
+// otherCircuit returns the latest attached circuit of s that still lives, or nil; e.mu is held.
+func (e *Engine) otherCircuit(s *session) Circuit {
+	var best attachment
+	for _, a := range e.byCirc {
+		if a.s != s || a.seq < best.seq {
+			continue
+		}
+		select {
+		case <-a.c.Done():
+		default:
+			best = a
+		}
+	}
+	return best.c
 }
 
 // open makes a new session on a circuit with binding b; e.mu is held.
@@ -472,6 +491,12 @@ func (e *Engine) sweep() {
 		}
 		delete(e.byCirc, id)
 		if ref := a.s.circ.Load(); ref != nil && ref.c.ID() == id && a.s.circ.CompareAndSwap(ref, nil) {
+			if alive := e.otherCircuit(a.s); alive != nil {
+				// The circuit the session moved to died, and the one it moved from still lives
+				// (a replacement whose BEGUN was lost): replies go back to that one.
+				a.s.circ.Store(&circuitRef{alive})
+				continue
+			}
 			a.s.detached.Store(now.UnixNano())
 		}
 	}

@@ -34,17 +34,20 @@ type Config struct {
 	StateDir         string        `toml:"state_dir"`
 	DirectoryRefresh time.Duration `toml:"directory_refresh"`
 	RatchetEvery     time.Duration `toml:"ratchet_every"`
-	Exit             string        `toml:"exit"`
-	ExitPort         uint16        `toml:"exit_port"`
-	AllowSameSubnet  bool          `toml:"allow_same_subnet"`
-	EntryGuards      []string      `toml:"entry_guards"`
-	Listen           string        `toml:"listen"`
-	ControlSocket    string        `toml:"control_socket"`
-	Metrics          string        `toml:"metrics"`
-	LogLevel         string        `toml:"log_level"`
-	LogFile          string        `toml:"log_file"`
-	TUN              TUNConfig     `toml:"tun"`
-	Link             LinkConfig    `toml:"link"`
+	// MaxCircuitLifetime is how long one circuit carries traffic before the client moves, make
+	// before break, to a fresh one to the same exit (circmgr.Config.MaxLifetime).
+	MaxCircuitLifetime time.Duration `toml:"max_circuit_lifetime"`
+	Exit               string        `toml:"exit"`
+	ExitPort           uint16        `toml:"exit_port"`
+	AllowSameSubnet    bool          `toml:"allow_same_subnet"`
+	EntryGuards        []string      `toml:"entry_guards"`
+	Listen             string        `toml:"listen"`
+	ControlSocket      string        `toml:"control_socket"`
+	Metrics            string        `toml:"metrics"`
+	LogLevel           string        `toml:"log_level"`
+	LogFile            string        `toml:"log_file"`
+	TUN                TUNConfig     `toml:"tun"`
+	Link               LinkConfig    `toml:"link"`
 }
 
 // TUNConfig describes the client's TUN device.
@@ -130,6 +133,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RatchetEvery < time.Second || c.RatchetEvery > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("ratchet_every %v: want 1s to 24h", c.RatchetEvery))
+	}
+	if c.MaxCircuitLifetime < 5*time.Second || c.MaxCircuitLifetime > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("max_circuit_lifetime %v: want 5s to 168h", c.MaxCircuitLifetime))
 	}
 	if c.Link.KeepaliveInterval <= 0 || c.Link.DeadAfter <= c.Link.KeepaliveInterval {
 		errs = append(errs, fmt.Errorf("link: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Link.KeepaliveInterval, c.Link.DeadAfter))

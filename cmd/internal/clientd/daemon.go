@@ -107,6 +107,8 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		OnPath:    d.bypassGuard,
 		OnCircuit: func(c circmgr.Circuit, _ []circmgr.Relay) { d.engine.SetCircuit(c.(*client.Circuit)) },
 		Logger:    log.Named("circuits"),
+
+		MaxLifetime: cfg.MaxCircuitLifetime,
 	}
 	// The relays are known (the directory agreed on, or the relay list checked: enough relays, an
 	// exit, the one named) before anything is opened: a network that cannot work must not cost the
@@ -279,6 +281,10 @@ func (d *Daemon) Status() Status {
 	}
 	for _, r := range ms.Reroutes {
 		s.Reroutes = append(s.Reroutes, Reroute{Died: r.Died, GapMillis: float64(r.Gap().Microseconds()) / 1000, Why: r.Why, Path: r.Path, SameSession: r.SameSession})
+	}
+	s.Replaced = ms.Replaced
+	for _, r := range ms.Replacements {
+		s.Replacements = append(s.Replacements, Replacement{At: r.At, Path: r.Path, SameSession: r.SameSession})
 	}
 	return s
 }

@@ -17,6 +17,10 @@ type Status struct {
 	Builds        uint64            `json:"circuits_built"`
 	BuildFailures uint64            `json:"build_failures"`
 	Reroutes      []Reroute         `json:"reroutes"`
+	// Replaced counts circuits replaced, make before break, at max_circuit_lifetime; Replacements
+	// are the latest of them.
+	Replaced     uint64        `json:"circuits_replaced"`
+	Replacements []Replacement `json:"replacements,omitempty"`
 	// KeyRatchets counts circuits' forward layer keys moved on by the scheduled ratchet, KeysErased
 	// the hops' previous backward keys erased after the window.
 	KeyRatchets uint64 `json:"key_ratchets"`
@@ -25,6 +29,13 @@ type Status struct {
 	Directory *DirectoryStatus `json:"directory,omitempty"`
 	// NAT is how the world sees the client's socket, when the genesis file names STUN servers.
 	NAT *NATStatus `json:"nat,omitempty"`
+}
+
+// Replacement is one circuit replaced at max_circuit_lifetime.
+type Replacement struct {
+	At          time.Time `json:"at"`
+	Path        []string  `json:"path"`
+	SameSession bool      `json:"same_session"` // the exit kept the session: connections went on
 }
 
 // NATStatus is the last NAT detection (network/nat).

@@ -112,28 +112,11 @@ func (n *Net) ClientHTTP(timeout time.Duration) *http.Client {
 func (n *Net) IperfOnce(ctx context.Context, seconds int) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds+30)*time.Second)
 	defer cancel()
-	srv := exec.Command("ip", "netns", "exec", n.wb.name, "iperf3", "-s", "-1", "-B", WebAddr)
-	if err := srv.Start(); err != nil {
+	stop, err := n.iperfServer(ctx)
+	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		srv.Process.Kill()
-		srv.Wait()
-	}()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		out, _ := n.wb.exec("ss", "-Hltn", "sport = :5201")
-		if strings.TrimSpace(out) != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("iperf3: the server does not listen after 5 s")
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	defer stop()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.cl.name, "iperf3", "-c", WebAddr,
 		"-t", strconv.Itoa(seconds), "--connect-timeout", "3000", "-J")
 	out, err := cmd.Output()

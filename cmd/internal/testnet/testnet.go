@@ -95,7 +95,8 @@ type Net struct {
 	// routers counts the NAT routers made, for their LANs' addresses.
 	routers int
 
-	ratchet time.Duration // Options.RatchetEvery
+	ratchet  time.Duration // Options.RatchetEvery
+	lifetime time.Duration // Options.CircuitLifetime
 }
 
 // Options size the testnet.
@@ -115,6 +116,9 @@ type Options struct {
 	// RatchetEvery is every node's and the client's ratchet_every, how often circuits' layer keys
 	// move on (default 5 s: short, so that every testnet run goes through many ratchets).
 	RatchetEvery time.Duration
+	// CircuitLifetime, if set, is the client's max_circuit_lifetime: how long one circuit carries its
+	// traffic before it moves, make before break, to a fresh one (default: the client's, 3 h).
+	CircuitLifetime time.Duration
 }
 
 // Link timers of the testnet: a link that hears nothing for 2 s is dead (30 s on real networks), so
@@ -157,7 +161,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			return nil, fmt.Errorf("testnet: %s is not built (make build): %w", b, err)
 		}
 	}
-	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin, ratchet: o.RatchetEvery}
+	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin, ratchet: o.RatchetEvery, lifetime: o.CircuitLifetime}
 	self := n // the deferred cleanup below must not see the nil that an error return puts in n
 	if n.dir, err = os.MkdirTemp("", n.Prefix+"-testnet-"); err != nil {
 		return nil, err
@@ -410,6 +414,9 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 	n.Socket = filepath.Join(dir, "client.sock")
 	if n.ratchet > 0 {
 		source += fmt.Sprintf("ratchet_every = %q\n", n.ratchet)
+	}
+	if n.lifetime > 0 {
+		source += fmt.Sprintf("max_circuit_lifetime = %q\n", n.lifetime)
 	}
 	cfg := source + fmt.Sprintf(`control_socket = %q
 metrics = %q
