@@ -34,8 +34,9 @@ type Config struct {
 
 	// OnOther, if set, receives the datagrams of the client's socket that are not link packets (STUN
 	// answers for NAT detection), synchronously on the reading goroutine; pkt is valid only during
-	// the call.
-	OnOther func(pkt []byte, from netip.AddrPort)
+	// the call. It reports whether it wanted the datagram; the others are counted as garbage
+	// (link.Stats.DropOther).
+	OnOther func(pkt []byte, from netip.AddrPort) bool
 
 	StepTimeout time.Duration // how long one CREATE or EXTEND may take (default 3 s)
 	Retries     int           // extra attempts of a whole build after a failure (default 2)
@@ -194,6 +195,10 @@ func (c *Client) Stats() Stats {
 		CellGaps: onion.Gaps{Skipped: c.gapSkipped.Load(), Late: c.gapLate.Load()},
 	}
 }
+
+// LinkStats returns a snapshot of the counters of the client's link layer: its socket's datagrams,
+// handshakes, and the drops by reason of what arrived spoiled, replayed or unknown.
+func (c *Client) LinkStats() link.Stats { return c.node.Stats() }
 
 func (c *Client) lookup(l *link.Link, id cell.ID) *Circuit {
 	c.mu.Lock()

@@ -53,8 +53,9 @@ type Config struct {
 	Rendezvous *link.RendezvousConfig
 
 	// OnOther, if set, receives the datagrams of the relay's socket that are neither link packets nor
-	// whois questions (STUN answers for NAT detection), synchronously on the reading goroutine.
-	OnOther func(pkt []byte, from netip.AddrPort)
+	// whois questions (STUN answers for NAT detection), synchronously on the reading goroutine. It
+	// reports whether it wanted the datagram; the others are counted as garbage (link.Stats.DropOther).
+	OnOther func(pkt []byte, from netip.AddrPort) bool
 
 	MaxCircuits   int           // default 200,000
 	IdleTimeout   time.Duration // a circuit that carries nothing this long is destroyed (default 5 min)
@@ -327,6 +328,10 @@ func (r *Relay) Register(ctx context.Context, rv link.Rendezvous) (*link.Link, e
 
 // Paths counts the relay's live links by how their packets travel, indexed by link.PathKind.
 func (r *Relay) Paths() [3]int { return r.node.Paths() }
+
+// LinkStats returns a snapshot of the counters of the relay's link layer: its socket's datagrams,
+// handshakes, and the drops by reason of what arrived spoiled, replayed, unknown or not a link packet.
+func (r *Relay) LinkStats() link.Stats { return r.node.Stats() }
 
 // WriteTo sends a datagram that is not a link packet (a STUN request) from the relay's socket.
 func (r *Relay) WriteTo(pkt []byte, to netip.AddrPort) error { return r.node.WriteTo(pkt, to) }

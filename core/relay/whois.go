@@ -12,15 +12,15 @@ import (
 // a relay should not be a reflector at any rate a spoofer likes.
 const whoisRate = 1000
 
-// onOther handles the datagrams of the relay's socket that are not link packets.
-func (r *Relay) onOther(pkt []byte, from netip.AddrPort) {
+// onOther handles the datagrams of the relay's socket that are not link packets. It reports whether
+// the datagram was wanted: the link layer counts the others as garbage (link.Stats.DropOther).
+func (r *Relay) onOther(pkt []byte, from netip.AddrPort) bool {
 	if !whois.IsWhois(pkt) || r.cfg.NetworkID == ([32]byte{}) {
 		if r.cfg.OnOther != nil {
-			r.cfg.OnOther(pkt, from)
-			return
+			return r.cfg.OnOther(pkt, from)
 		}
 		r.stats.other.Add(1)
-		return
+		return false
 	}
 	now := time.Now().Unix()
 	r.whoisMu.Lock()
@@ -32,7 +32,7 @@ func (r *Relay) onOther(pkt []byte, from netip.AddrPort) {
 	r.whoisMu.Unlock()
 	if over {
 		r.stats.whoisLimited.Add(1)
-		return
+		return true
 	}
 	var resp []byte
 	var err error
@@ -43,10 +43,11 @@ func (r *Relay) onOther(pkt []byte, from netip.AddrPort) {
 	}
 	if err != nil {
 		r.stats.malformed.Add(1)
-		return
+		return true
 	}
 	r.stats.whois.Add(1) // before the answer leaves, so that whoever reads it sees it counted
 	r.cfg.Conn.WriteToUDPAddrPort(resp, from)
+	return true
 }
 
 // registered lists the relays registered with this relay as a rendezvous: those whose tag is an

@@ -61,9 +61,11 @@ type Config struct {
 	// block, and must not call Node.Close; start a goroutine to redial.
 	OnLinkDown func(l *Link, err error)
 	// OnOther, if set, receives every datagram that is not a link packet (STUN, for one), synchronously
-	// on a reading goroutine; pkt is valid only during the call. Without it such datagrams are counted
-	// drops. A datagram longer than 2,048 bytes is never passed on: it is counted as malformed instead.
-	OnOther func(pkt []byte, from netip.AddrPort)
+	// on a reading goroutine; pkt is valid only during the call. It reports whether the datagram was
+	// one it wanted: those it did not want, and all of them without it, are counted as garbage drops
+	// (Stats.DropOther). A datagram longer than 2,048 bytes is never passed on: it is counted as
+	// malformed instead.
+	OnOther func(pkt []byte, from netip.AddrPort) bool
 	// Accept, if set, is asked about every peer that completes the responder's side of a handshake,
 	// before any state is kept for it; returning false refuses the link. It runs on the handshake
 	// goroutine.

@@ -109,7 +109,7 @@ func newTestNode(t testing.TB, opts ...nodeOption) *testNode {
 		OnLinkDown: func(l *Link, err error) {
 			tn.downs <- linkDown{link: l, err: err, at: time.Now()}
 		},
-		OnOther: func(pkt []byte, from netip.AddrPort) { tn.other.Add(1) },
+		OnOther: func(pkt []byte, from netip.AddrPort) bool { tn.other.Add(1); return true },
 	}
 	o := defaultOptions
 	for _, opt := range opts {

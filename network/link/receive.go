@@ -21,14 +21,13 @@ func (n *Node) handlePacket(r *reader, pkt []byte, from netip.AddrPort) {
 	case kindRelayed:
 		n.handleRelayed(r, pkt, from)
 	case kindMalformed:
-		n.stats.dropMalformed.Add(1)
+		n.stats.countMalformed(pkt)
 	default:
-		if n.cfg.OnOther == nil {
+		if n.cfg.OnOther == nil || !n.cfg.OnOther(pkt, from) {
 			n.stats.dropOther.Add(1)
 			return
 		}
 		n.stats.otherIn.Add(1)
-		n.cfg.OnOther(pkt, from)
 	}
 }
 

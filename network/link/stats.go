@@ -13,7 +13,7 @@ type Stats struct {
 	PacketsOut, BytesOut uint64 // datagrams written: transport packets, keepalives, handshakes
 	MessagesIn           uint64 // non-empty messages delivered to OnMessage
 	MessagesOut          uint64 // non-empty messages sent
-	OtherIn              uint64 // datagrams that were not link packets, passed to OnOther
+	OtherIn              uint64 // datagrams that were not link packets and that OnOther took
 	ReadCalls            uint64 // system calls that read datagrams: PacketsIn/ReadCalls is the mean batch
 	ReadMsgs             uint64 // datagrams as the kernel handed them over, a coalesced one (UDP GRO) counting once
 	WriteCalls           uint64 // system calls that wrote datagrams: PacketsOut/WriteCalls is the mean batch
@@ -27,9 +27,10 @@ type Stats struct {
 	DropReplay       uint64 // a transport counter seen before or too old, a stale initiation timestamp, a copy of a used response
 	DropUnknownIndex uint64 // no session or pending handshake has the receiver index (or the session expired)
 	DropMalformed    uint64 // a link packet type with bad framing, a cookie reply, or a datagram longer than a link ever reads (2,048 bytes)
+	DropTooShort     uint64 // a link packet type in a datagram too short for any packet of that type
 	DropRateLimited  uint64 // handshake messages over the per-source or global limit
 	DropRefused      uint64 // initiations from keys Accept refused (or this node's own key)
-	DropOther        uint64 // datagrams that were not link packets, with no OnOther set
+	DropOther        uint64 // garbage: datagrams that were not link packets and that OnOther did not take (or there is none)
 	DropRelay        uint64 // relayed packets on a channel this node does not know, or from the wrong address
 	DropRelayLimited uint64 // relayed packets over a channel's or the rendezvous's rate
 
@@ -44,7 +45,7 @@ type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut, messagesIn, messagesOut, otherIn atomic.Uint64
 	readCalls, readMsgs, writeCalls, writeMsgs                                 atomic.Uint64
 	handshakesInitiated, handshakesCompleted, handshakesFailed                 atomic.Uint64
-	dropBadMAC, dropReplay, dropUnknownIndex, dropMalformed                    atomic.Uint64
+	dropBadMAC, dropReplay, dropUnknownIndex, dropMalformed, dropTooShort      atomic.Uint64
 	dropRateLimited, dropRefused, dropOther                                    atomic.Uint64
 	dropRelay, dropRelayLimited                                                atomic.Uint64
 	pathUpgrades, pathFallbacks, relayForwarded, relayForwardedBytes           atomic.Uint64
@@ -70,6 +71,7 @@ func (c *counters) snapshot() Stats {
 		DropReplay:          c.dropReplay.Load(),
 		DropUnknownIndex:    c.dropUnknownIndex.Load(),
 		DropMalformed:       c.dropMalformed.Load(),
+		DropTooShort:        c.dropTooShort.Load(),
 		DropRateLimited:     c.dropRateLimited.Load(),
 		DropRefused:         c.dropRefused.Load(),
 		DropOther:           c.dropOther.Load(),
@@ -82,7 +84,59 @@ func (c *counters) snapshot() Stats {
 	}
 }
 
+// DropCount is one drop counter with the reason metrics name it by.
+type DropCount struct {
+	Reason string
+	Count  uint64
+}
+
+// DropsByReason lists every drop counter, zeros included, in a fixed order, each with its reason as
+// node metrics label it (meshvpn_link_drops_total{reason=...}, docs/operators.md). A new drop
+// reason is a counter in counters, a Drop field in Stats, its line in snapshot and its line here;
+// TestEveryDropIsListed fails until all four are there.
+func (s Stats) DropsByReason() []DropCount {
+	return []DropCount{
+		{"bad_mac", s.DropBadMAC},
+		{"replay", s.DropReplay},
+		{"unknown_index", s.DropUnknownIndex},
+		{"malformed", s.DropMalformed},
+		{"too_short", s.DropTooShort},
+		{"rate_limited", s.DropRateLimited},
+		{"refused", s.DropRefused},
+		{"garbage", s.DropOther},
+		{"relay_unknown", s.DropRelay},
+		{"relay_limited", s.DropRelayLimited},
+	}
+}
+
 // Drops returns the sum of every drop counter.
 func (s Stats) Drops() uint64 {
-	return s.DropBadMAC + s.DropReplay + s.DropUnknownIndex + s.DropMalformed + s.DropRateLimited + s.DropRefused + s.DropOther + s.DropRelay + s.DropRelayLimited
+	var sum uint64
+	for _, d := range s.DropsByReason() {
+		sum += d.Count
+	}
+	return sum
+}
+
+// countMalformed counts a datagram classify found to be a link packet type with bad framing: as too
+// short when it cannot hold the smallest packet of its type, as malformed otherwise.
+func (c *counters) countMalformed(b []byte) {
+	least := 4
+	if len(b) > 0 {
+		switch b[0] {
+		case typeInitiation:
+			least = initiationLen
+		case typeResponse:
+			least = responseLen
+		case typeTransport:
+			least = minTransportLen
+		case typeRelayed:
+			least = relayHeaderLen + minTransportLen
+		}
+	}
+	if len(b) < least {
+		c.dropTooShort.Add(1)
+		return
+	}
+	c.dropMalformed.Add(1)
 }

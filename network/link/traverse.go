@@ -579,7 +579,7 @@ func (n *Node) handleRelayed(r *reader, pkt []byte, from netip.AddrPort) {
 		case kindInitiation, kindResponse:
 			n.queueHandshake(k, inner, rt)
 		default:
-			n.stats.dropMalformed.Add(1)
+			n.stats.countMalformed(inner)
 		}
 		return
 	}

@@ -24,10 +24,9 @@ func TestDetectOverTheDataPlaneSocket(t *testing.T) {
 	k, _ := keys.GenerateStatic(rand.Reader)
 	var p atomic.Pointer[Prober] // set once the node exists; its reader may run before
 	node, err := link.Listen(link.Config{Conn: c, Static: k, OnMessage: func(*link.Link, []byte) {},
-		OnOther: func(pkt []byte, from netip.AddrPort) {
-			if pr := p.Load(); pr != nil {
-				pr.Handle(pkt, from)
-			}
+		OnOther: func(pkt []byte, from netip.AddrPort) bool {
+			pr := p.Load()
+			return pr != nil && pr.Handle(pkt, from)
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -155,10 +155,9 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	d.client, err = client.New(client.Config{
 		Conn:   conn,
 		OnData: func(_ *client.Circuit, data []byte) { e.Deliver(data) },
-		OnOther: func(pkt []byte, from netip.AddrPort) {
-			if p := prober.Load(); p != nil {
-				p.Handle(pkt, from)
-			}
+		OnOther: func(pkt []byte, from netip.AddrPort) bool {
+			p := prober.Load()
+			return p != nil && p.Handle(pkt, from)
 		},
 		Link:         relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
 		Logger:       log.Named("client"),
@@ -195,7 +194,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		}
 	}
 	if cfg.Metrics != "" {
-		if d.metrics, err = daemon.ServeMetrics(cfg.Metrics, false, log, &collector{d: d}); err != nil {
+		if d.metrics, err = daemon.ServeMetrics(cfg.Metrics, false, log, &collector{d: d}, daemon.LinkMetrics(d.client.LinkStats)); err != nil {
 			return nil, err
 		}
 	}

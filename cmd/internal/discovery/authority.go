@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
@@ -185,7 +186,11 @@ func Start(cfg Config, log *zap.Logger) (_ *Authority, err error) {
 		return nil, err
 	}
 	if cfg.Metrics != "" {
-		if a.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, &collector{a: a}); err != nil {
+		cs := []prometheus.Collector{&collector{a: a}}
+		if a.client != nil {
+			cs = append(cs, daemon.LinkMetrics(a.client.LinkStats))
+		}
+		if a.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, cs...); err != nil {
 			return nil, err
 		}
 	}

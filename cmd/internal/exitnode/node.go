@@ -141,10 +141,9 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if g != nil {
 		rc.NetworkID = g.NetworkID // answer the authorities' whois
 		if len(g.STUN) > 0 {
-			rc.OnOther = func(pkt []byte, from netip.AddrPort) {
-				if p := prober.Load(); p != nil {
-					p.Handle(pkt, from)
-				}
+			rc.OnOther = func(pkt []byte, from netip.AddrPort) bool {
+				p := prober.Load()
+				return p != nil && p.Handle(pkt, from)
 			}
 		}
 	}
@@ -165,7 +164,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		n.entry.Info.Addr = n.relay.Info().Addr // the port the kernel chose, if listen asked for any
 	}
 	if cfg.Metrics != "" {
-		if n.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, &collector{n: n}); err != nil {
+		if n.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, &collector{n: n}, daemon.LinkMetrics(n.relay.LinkStats)); err != nil {
 			return nil, err
 		}
 	}

@@ -55,9 +55,37 @@ func (n *Net) Series(node *Node, prefixes ...string) []string {
 
 // scrape reads a node's metrics line by line until line returns false.
 func (n *Net) scrape(node *Node, line func(string) bool) error {
+	return scrapeAt(node.ns, metricsAddr, node.Name, line)
+}
+
+// ClientMetric reads one series from the client daemon's Prometheus endpoint, as Metric does a
+// node's.
+func (n *Net) ClientMetric(series string) (float64, error) {
+	var v float64
+	found := false
+	err := scrapeAt(n.cl, clientMetricsAddr, "client", func(line string) bool {
+		if s, ok := strings.CutPrefix(line, series+" "); ok {
+			var err error
+			v, err = strconv.ParseFloat(s, 64)
+			found = err == nil
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, fmt.Errorf("metrics of the client: no %s", series)
+	}
+	return v, nil
+}
+
+// scrapeAt reads the metrics served at addr inside ns line by line until line returns false.
+func scrapeAt(ns *namespace, addr, name string, line func(string) bool) error {
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = node.ns.do(func() (err error) {
+			err = ns.do(func() (err error) {
 				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
 				return err
 			})
@@ -65,9 +93,9 @@ func (n *Net) scrape(node *Node, line func(string) bool) error {
 		},
 	}}
 	defer hc.CloseIdleConnections()
-	resp, err := hc.Get("http://" + metricsAddr + "/metrics")
+	resp, err := hc.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return fmt.Errorf("metrics of %s: %w", node.Name, err)
+		return fmt.Errorf("metrics of %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))

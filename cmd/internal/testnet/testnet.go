@@ -37,6 +37,7 @@ import (
 	"github.com/meshvpn/meshvpn/cmd/internal/exitnode"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/network/tamper"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
 
@@ -50,6 +51,8 @@ const (
 	relayPort  = 7000
 	// metricsAddr is where every node serves metrics, inside its own namespace.
 	metricsAddr = "127.0.0.1:9310"
+	// clientMetricsAddr is where the client daemon serves metrics, inside its namespace.
+	clientMetricsAddr = "127.0.0.1:9311"
 )
 
 // TUNMTU is the client's TUN MTU.
@@ -94,6 +97,8 @@ type Net struct {
 	boot   []*process
 	// routers counts the NAT routers made, for their LANs' addresses.
 	routers int
+	// tamperer is the attacker of Options.Tamper.
+	tamperer *tamper.Proxy
 
 	ratchet  time.Duration // Options.RatchetEvery
 	lifetime time.Duration // Options.CircuitLifetime
@@ -113,6 +118,10 @@ type Options struct {
 	NAT map[string]NATKind
 	// EntryGuard, if set, names the only relay the client may take as its guard (entry_guards).
 	EntryGuard string
+	// Tamper, if set, puts an attacker on the wire between the client and its guard, in a router of
+	// the client's own (a home NAT): a tamper.Proxy that does this to every datagram both ways
+	// (Net.Tamperer). It needs EntryGuard.
+	Tamper *tamper.Config
 	// RatchetEvery is every node's and the client's ratchet_every, how often circuits' layer keys
 	// move on (default 5 s: short, so that every testnet run goes through many ratchets).
 	RatchetEvery time.Duration
@@ -142,6 +151,16 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 	}
 	if o.Exit == "" {
 		o.Exit = "x1"
+	}
+	if o.Tamper != nil {
+		if o.EntryGuard == "" {
+			return nil, errors.New("testnet: a tamperer needs the client's guard (EntryGuard)")
+		}
+		nat := map[string]NATKind{"cl": HomeNAT}
+		for k, v := range o.NAT {
+			nat[k] = v
+		}
+		o.NAT = nat
 	}
 	if o.RatchetEvery == 0 {
 		o.RatchetEvery = 5 * time.Second
@@ -371,6 +390,15 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 		if _, err := n.behindNAT(hub, cl, "cl", netip.MustParseAddr(ClientAddr), netip.Addr{}, kind); err != nil {
 			return err
 		}
+		if o.Tamper != nil {
+			guard := n.Node(o.EntryGuard)
+			if guard == nil {
+				return fmt.Errorf("no relay %s", o.EntryGuard)
+			}
+			if err := n.startTamperer(n.ns[len(n.ns)-1], guard, *o.Tamper); err != nil { // the router behindNAT made
+				return err
+			}
+		}
 	} else if err := n.plug(cl, hub, "br0", "cl", netip.MustParsePrefix(ClientAddr+"/24")); err != nil {
 		return err
 	}
@@ -428,7 +456,7 @@ address = "%s/32"
 [link]
 keepalive_interval = %q
 dead_after = %q
-`, n.Socket, "127.0.0.1:9311", o.Backend, ClientTUNAddr, keepalive, deadAfter)
+`, n.Socket, clientMetricsAddr, o.Backend, ClientTUNAddr, keepalive, deadAfter)
 	path := filepath.Join(dir, "client.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
@@ -566,6 +594,9 @@ func (n *Net) Close() {
 	}
 	if n.Web != nil {
 		n.Web.Close()
+	}
+	if n.tamperer != nil {
+		n.tamperer.Close()
 	}
 	for _, ns := range n.ns {
 		ns.remove()
