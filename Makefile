@@ -82,6 +82,8 @@ bench: check-go
 	@cd cmd && $(GO) test -run '^TestReport$$' -count=1 -v ./internal/scale/ -args -report | $(REPORT_FILTER)
 	@echo; echo "== testnet in namespaces (root) =="
 	@cd cmd && $(GO) test -run '^TestReport$$' -count=1 -v ./internal/testnet/ -args -report | $(REPORT_FILTER)
+	@echo; echo "== circuits replaced at their lifetime under a flow, keys ratcheting (namespaces, root) =="
+	@cd cmd && $(GO) test -run '^TestReportCircuitLifetime$$' -count=1 -v ./internal/testnet/ -args -report | $(REPORT_FILTER)
 
 # The whole network in namespaces with real traffic through a circuit (needs root).
 demo: deps build

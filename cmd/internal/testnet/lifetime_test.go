@@ -127,7 +127,11 @@ func TestReportCircuitLifetime(t *testing.T) {
 			dir = "download"
 		}
 		for _, s := range seen {
-			fmt.Fprintf(w, "%s: switch (same session)\t %.1f s\t %v (limit: no reset, goal < 200 ms)\t %d\t\n", dir, s.At.Seconds(), s.Gap, s.Retransmits)
+			rt := fmt.Sprint(s.Retransmits)
+			if reverse {
+				rt = "(sender is the server)"
+			}
+			fmt.Fprintf(w, "%s: switch (same session)\t %.1f s\t %v (limit: no reset; goal < 200 ms)\t %s\t\n", dir, s.At.Seconds(), s.Gap, rt)
 		}
 		fmt.Fprintf(w, "%s: whole flow, %d switches\t \t %.0f Mbit/s\t %d in all\t\n", dir, len(seen), float64(flow.Bytes)*8/60/1e6, flow.Retransmits)
 	}
