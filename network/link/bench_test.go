@@ -76,7 +76,7 @@ func BenchmarkHandshake(b *testing.B) {
 	ts := makeTAI64N(time.Now())
 	b.ReportAllocs()
 	for b.Loop() {
-		ihs, init, err := newInitiatorHandshake(ikey, rkey.pub, 1, ts, eph)
+		ihs, init, err := newInitiatorHandshake(ikey, rkey.pub, 1, 0, ts, eph)
 		if err != nil {
 			b.Fatal(err)
 		}

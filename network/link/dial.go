@@ -112,9 +112,13 @@ func (n *Node) initiate(l *Link, expect *pendingHandshake) error {
 	if _, err := rand.Read(eph[:]); err != nil {
 		return fmt.Errorf("link: ephemeral key: %w", err)
 	}
+	var rekey uint32
+	if cur := l.current.Load(); cur != nil {
+		rekey = cur.remoteIndex
+	}
 	ts := n.stamps.stamp(n.cfg.Now())
 	idx := n.index.reserve()
-	hs, msg, err := newInitiatorHandshake(n.local, l.peer, idx, ts, eph)
+	hs, msg, err := newInitiatorHandshake(n.local, l.peer, idx, rekey, ts, eph)
 	clear(eph[:])
 	if err != nil {
 		n.index.release(idx)
@@ -122,6 +126,16 @@ func (n *Node) initiate(l *Link, expect *pendingHandshake) error {
 	}
 	p := &pendingHandshake{link: l, index: idx, hs: hs}
 	now := n.clock()
+	var cookie *[macLen]byte
+	l.mu.Lock()
+	if l.hasCookie && now-l.cookieAt < cookieLifetime {
+		c := l.cookie
+		cookie = &c
+	}
+	l.mu.Unlock()
+	sealInitiation(appendInitiation(p.packet[:0], &msg), &l.macs.mac1, cookie)
+	var buf [relayHeaderLen + initiationLen]byte
+	copy(buf[relayHeaderLen:], p.packet[:])
 	l.mu.Lock()
 	if l.closed.Load() || l.pending != expect {
 		l.mu.Unlock()
@@ -141,8 +155,6 @@ func (n *Node) initiate(l *Link, expect *pendingHandshake) error {
 	n.dropPending(old)
 
 	n.stats.handshakesInitiated.Add(1)
-	var buf [relayHeaderLen + initiationLen]byte
-	appendInitiation(buf[relayHeaderLen:relayHeaderLen], &msg)
 	if err := n.writeVia(buf[:], initiationLen, to); err != nil {
 		// The retransmission timer tries again; a dial fails only when its context ends.
 		n.log.Debug("send initiation", zap.Stringer("to", to.addr), zap.Error(err))

@@ -25,6 +25,9 @@ func FuzzReceive(f *testing.F) {
 	f.Add(appendInitiation(nil, &p.init))
 	resp := randomResponse()
 	f.Add(appendResponse(nil, &resp))
+	f.Add(junkInitiation(b.pub, true)) // the right mac1: on to the budgets, or a cookie reply
+	cr := randomCookieReply()
+	f.Add(appendCookieReply(nil, &cr))
 	f.Add([]byte{typeTransport, 0, 0, 0})
 	f.Add([]byte{})
 

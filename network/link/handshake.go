@@ -21,7 +21,7 @@ import (
 // hashes on the short inputs a handshake hashes.
 //
 // The cleartext packet headers are bound into the transcript so that no header bit can be changed
-// without failing the handshake: the initiation header (type and sender index) is part of the prologue,
+// without failing the handshake: the initiation header (type, sender and rekey index) is part of the prologue,
 // and the response header (type, sender and receiver index) is the psk2 value. That psk is public, so
 // it adds no secret — a Noise psk pattern with a known psk is exactly as strong as the pattern without
 // it — it only puts those bytes into the hash, which flynn/noise offers no other way to do after the
@@ -32,7 +32,8 @@ import (
 
 // protocolPrologue starts every handshake's prologue, so that a handshake of another protocol or
 // version that happened to use the same Noise pattern cannot be mistaken for ours.
-const protocolPrologue = "meshvpn-link-v1"
+// v2 is the wire format with the rekey index in the initiation's header and mac1/mac2 (cookie.go).
+const protocolPrologue = "meshvpn-link-v2"
 
 // errHandshake is returned (wrapped) for a handshake message that fails authentication.
 var errHandshake = errors.New("link: handshake message failed authentication")
@@ -47,15 +48,16 @@ type localKey struct {
 	dh     noise.DHKey
 	parsed *ecdh.PrivateKey
 	pub    keys.StaticPublic
+	macs   macKeys // checks mac1 on messages to this node, seals its cookie replies
 }
 
 func newLocalKey(k *keys.Static) *localKey {
 	pub := k.Public()
-	return &localKey{dh: noise.DHKey{Private: k.Bytes(), Public: pub[:]}, parsed: k.PrivateKey(), pub: pub}
+	return &localKey{dh: noise.DHKey{Private: k.Bytes(), Public: pub[:]}, parsed: k.PrivateKey(), pub: pub, macs: deriveMACKeys(pub)}
 }
 
-func prologue(senderIndex uint32) []byte {
-	h := initiationHeader(senderIndex)
+func prologue(senderIndex, rekeyIndex uint32) []byte {
+	h := initiationHeader(senderIndex, rekeyIndex)
 	return append([]byte(protocolPrologue), h[:]...)
 }
 
@@ -73,6 +75,7 @@ type initiatorHandshake struct {
 	local     *localKey
 	peer      keys.StaticPublic
 	index     uint32
+	rekey     uint32 // the initiation's RekeyIndex
 	ephemeral [32]byte
 	timestamp tai64n
 	state     *noise.HandshakeState
@@ -82,23 +85,24 @@ type initiatorHandshake struct {
 	spoiled bool
 }
 
-// newInitiatorHandshake starts a handshake and returns it with the initiation to send. ephemeral must
-// be 32 fresh random bytes.
-func newInitiatorHandshake(local *localKey, peer keys.StaticPublic, index uint32, ts tai64n, ephemeral [32]byte) (*initiatorHandshake, initiation, error) {
-	h := &initiatorHandshake{local: local, peer: peer, index: index, ephemeral: ephemeral, timestamp: ts}
+// newInitiatorHandshake starts a handshake and returns it with the initiation to send, without its
+// MACs (cookie.go). ephemeral must be 32 fresh random bytes; rekey is zero or the responder's index of
+// the session this handshake replaces.
+func newInitiatorHandshake(local *localKey, peer keys.StaticPublic, index, rekey uint32, ts tai64n, ephemeral [32]byte) (*initiatorHandshake, initiation, error) {
+	h := &initiatorHandshake{local: local, peer: peer, index: index, rekey: rekey, ephemeral: ephemeral, timestamp: ts}
 	msg, err := h.start()
 	return h, msg, err
 }
 
 // start builds the Noise state and writes the first message; it is deterministic given the fields.
 func (h *initiatorHandshake) start() (initiation, error) {
-	m := initiation{SenderIndex: h.index}
+	m := initiation{SenderIndex: h.index, RekeyIndex: h.rekey}
 	st, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite:           newCipherSuite(h.local),
 		Random:                bytes.NewReader(h.ephemeral[:]),
 		Pattern:               noise.HandshakeIK,
 		Initiator:             true,
-		Prologue:              prologue(h.index),
+		Prologue:              prologue(h.index, h.rekey),
 		PresharedKeyPlacement: 2,
 		StaticKeypair:         h.local.dh,
 		PeerStatic:            h.peer[:],
@@ -167,7 +171,7 @@ func readInitiation(local *localKey, m *initiation) (*responderHandshake, error)
 		CipherSuite:           newCipherSuite(local),
 		Pattern:               noise.HandshakeIK,
 		Initiator:             false,
-		Prologue:              prologue(m.SenderIndex),
+		Prologue:              prologue(m.SenderIndex, m.RekeyIndex),
 		PresharedKeyPlacement: 2,
 		StaticKeypair:         local.dh,
 	})
@@ -187,8 +191,8 @@ func readInitiation(local *localKey, m *initiation) (*responderHandshake, error)
 	return r, nil
 }
 
-// writeResponse answers the initiation under the responder's new index and returns the response and
-// the session keys. It costs two more X25519 operations and a key generation.
+// writeResponse answers the initiation under the responder's new index and returns the response
+// (without its mac1) and the session keys. It costs two more X25519 operations and a key generation.
 func (r *responderHandshake) writeResponse(index uint32) (response, sessionKeys, error) {
 	m := response{SenderIndex: index, ReceiverIndex: r.index}
 	var ks sessionKeys

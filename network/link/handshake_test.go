@@ -32,7 +32,7 @@ func startHandshake(t testing.TB) *handshakePair {
 	t.Helper()
 	p := &handshakePair{ikey: newLocalKey(newStatic(t)), rkey: newLocalKey(newStatic(t))}
 	var err error
-	p.ihs, p.init, err = newInitiatorHandshake(p.ikey, p.rkey.pub, 11, makeTAI64N(time.Now()), freshEphemeral(t))
+	p.ihs, p.init, err = newInitiatorHandshake(p.ikey, p.rkey.pub, 11, 0, makeTAI64N(time.Now()), freshEphemeral(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +85,13 @@ func TestHandshakeWithWrongResponderKeyFails(t *testing.T) {
 	}
 }
 
-// Every bit of both handshake messages is authenticated, headers included (bitsToFlip says which are
-// tried).
+// Every bit of both handshake messages before their MACs is authenticated by the handshake, headers
+// included (bitsToFlip says which are tried); the MACs themselves are checked before it
+// (TestMAC1CoversEveryBit).
 func TestHandshakeMessagesRefuseEveryBitFlip(t *testing.T) {
 	p := completeHandshake(t)
 	wire := appendInitiation(nil, &p.init)
-	for _, bit := range bitsToFlip(len(wire), initiationHeaderLen) {
+	for _, bit := range bitsToFlip(initiationMAC1At, initiationHeaderLen) {
 		m, err := decodeInitiation(flipBit(wire, bit))
 		if err != nil {
 			continue // framing caught it
@@ -110,7 +111,7 @@ func TestHandshakeMessagesRefuseEveryBitFlip(t *testing.T) {
 		t.Fatal(err)
 	}
 	wire = appendResponse(nil, &resp)
-	for _, bit := range bitsToFlip(len(wire), responseHeaderLen) {
+	for _, bit := range bitsToFlip(responseMAC1At, responseHeaderLen) {
 		m, err := decodeResponse(flipBit(wire, bit))
 		if err != nil {
 			continue
@@ -228,7 +229,7 @@ func TestParsedKeyDHInteroperatesWithNoiseDH25519(t *testing.T) {
 	st, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite:           plain,
 		Pattern:               noise.HandshakeIK,
-		Prologue:              prologue(p.init.SenderIndex),
+		Prologue:              prologue(p.init.SenderIndex, p.init.RekeyIndex),
 		PresharedKeyPlacement: 2,
 		StaticKeypair:         p.rkey.dh,
 	})

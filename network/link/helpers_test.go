@@ -85,7 +85,7 @@ func withOffload(gso, gro bool) nodeOption {
 	return func(_ *Config, o *options) { o.offload = offload{gso: gso, gro: gro} }
 }
 
-var noLimits = limits{perSourceRate: 1e6, perSourceBurst: 1e6, globalRate: 1e6, globalBurst: 1e6}
+var noLimits = limits{perSourceRate: 1e6, perSourceBurst: 1e6, globalRate: 1e6, globalBurst: 1e6, perLinkRekeyRate: 1e6, perLinkRekeyBurst: 1e6}
 
 func newTestNode(t testing.TB, opts ...nodeOption) *testNode {
 	t.Helper()

@@ -11,8 +11,12 @@ type pendingHandshake struct {
 	link  *Link
 	index uint32
 
-	mu sync.Mutex // guards hs: the response path reads it, completion wipes it
+	mu sync.Mutex // guards hs, packet and cookied: the response path reads hs, completion wipes it
 	hs *initiatorHandshake
+	// packet is the initiation as sent, kept to resend with mac2 when a cookie reply comes (cookie.go);
+	// cookied says that has been done.
+	packet  [initiationLen]byte
+	cookied bool
 
 	nextRetry time.Duration // guarded by link.mu
 }

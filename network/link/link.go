@@ -29,6 +29,7 @@ var (
 type Link struct {
 	node *Node
 	peer keys.StaticPublic
+	macs macKeys // the peer's: mac1 on handshake messages to it, and its cookie replies
 
 	// The fields the transport path reads are atomics, so Send and receive take no lock of the link.
 	remote      atomic.Pointer[netip.AddrPort]
@@ -58,16 +59,25 @@ type Link struct {
 	pending  *pendingHandshake
 	dialers  int    // Dial calls waiting for this link
 	lastInit tai64n // newest initiation timestamp accepted from the peer
-	changed  chan struct{}
+	// cookie is the newest cookie the peer sent (cookie.go), used for mac2 until cookieAt+cookieLifetime.
+	cookie    [macLen]byte
+	cookieAt  time.Duration
+	hasCookie bool
+	changed   chan struct{}
 	// punching: pings go over the direct path every punchInterval until punchUntil, then at the
 	// slower pace of linkTimers (traverseTimers); relayKeepaliveAt is when the relay route, unused while
 	// the direct path carries traffic, is next kept warm.
 	punchUntil, nextPing, relayKeepaliveAt time.Duration
+
+	// rekeyBudget is the link's own handshake budget for rekeys (ratelimit.go), guarded by the node's
+	// rate limiter's lock.
+	rekeyBudget bucket
 }
 
 func newLink(n *Node, peer keys.StaticPublic, addr netip.AddrPort, now time.Duration) *Link {
-	l := &Link{node: n, peer: peer, done: make(chan struct{}), changed: make(chan struct{})}
+	l := &Link{node: n, peer: peer, macs: deriveMACKeys(peer), done: make(chan struct{}), changed: make(chan struct{})}
 	l.remote.Store(&addr)
+	l.rekeyBudget = n.limiter.linkBudget(now)
 	l.lastSent.Store(int64(now))
 	l.lastRecv.Store(int64(now))
 	return l

@@ -42,12 +42,18 @@ type Node struct {
 	peersMu sync.RWMutex
 	peers   map[keys.StaticPublic]*Link // nil once the node is closed
 
-	limiter *rateLimiter
-	seen    *newestTimestamps
-	stamps  timestampClock
+	limiter   *rateLimiter
+	cookies   *cookieJar
+	loadUntil atomic.Int64 // node clock, ns: under load until then (receive.go)
+	seen      *newestTimestamps
+	stamps    timestampClock
 
-	handshakes chan handshakeJob
-	kick       chan struct{} // asks the timer goroutine for an early pass
+	// Handshake messages wait for the handshake goroutine in three queues, taken in this order, so that
+	// a flood of one kind cannot hold up another (receive.go).
+	live       chan handshakeJob // rekeys of live links on their own budget, and responses
+	proven     chan handshakeJob // initiations with a right mac2
+	handshakes chan handshakeJob // initiations that have not proven their source address
+	kick       chan struct{}     // asks the timer goroutine for an early pass
 	closing    chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
@@ -74,6 +80,7 @@ type packetBuf struct {
 // in place in in's buffers, which the next read reuses.
 type reader struct {
 	nonce [12]byte
+	mac1  mac1Checker
 	in    *datagramReader
 }
 
@@ -92,16 +99,23 @@ type offload struct {
 	gso, gro bool
 }
 
-// limits are the handshake rate limits; tests use other ones.
+// limits are the handshake rate limits (ratelimit.go); tests use other ones.
 type limits struct {
-	perSourceRate, perSourceBurst int
-	globalRate, globalBurst       int
+	perSourceRate, perSourceBurst       int
+	globalRate, globalBurst             int
+	perLinkRekeyRate, perLinkRekeyBurst int
 }
 
-// defaultLimits lets a legitimate peer redial in a hurry (a burst of 40) while a single source cannot
-// keep more than a small fraction of a core busy with DH, and all sources together at most about one
-// core (2,000 handshakes/s at roughly three X25519 operations each).
-var defaultLimits = limits{perSourceRate: 20, perSourceBurst: 40, globalRate: 2000, globalBurst: 2000}
+// defaultLimits lets a legitimate peer redial in a hurry (a burst of 40) while a single proven source
+// cannot keep more than a small fraction of a core busy with DH, and each budget (unproven sources,
+// proven ones, rekeys) at most about one core (2,000 handshakes/s at roughly three X25519 operations
+// each); the one handshake goroutine holds them to one core together. A live link may rekey twice a
+// second on its own budget (bursts of 8), which covers a rekey's retransmissions.
+var defaultLimits = limits{
+	perSourceRate: 20, perSourceBurst: 40,
+	globalRate: 2000, globalBurst: 2000,
+	perLinkRekeyRate: 2, perLinkRekeyBurst: 8,
+}
 
 // Listen starts a node on cfg.Conn: cfg.Readers reading goroutines, a handshake goroutine and a timer
 // goroutine, all stopped by Close.
@@ -125,10 +139,13 @@ func listen(cfg Config, o options) (*Node, error) {
 		peers:      make(map[keys.StaticPublic]*Link),
 		seen:       newNewestTimestamps(defaultSeenKeys),
 		handshakes: make(chan handshakeJob, handshakeQueueLen),
+		live:       make(chan handshakeJob, handshakeQueueLen),
+		proven:     make(chan handshakeJob, handshakeQueueLen),
 		kick:       make(chan struct{}, 1),
 		closing:    make(chan struct{}),
 	}
 	n.limiter = newRateLimiter(o.limits, n.clock())
+	n.cookies = newCookieJar(&n.local.macs)
 	n.trav = newTraversal(cfg.Traversal)
 	if cfg.Rendezvous != nil {
 		n.srv = newRendezvousServer(n, *cfg.Rendezvous)

@@ -9,10 +9,8 @@ import (
 const (
 	typeInitiation = 1
 	typeResponse   = 2
-	// typeCookieReply is reserved for WireGuard-style cookie replies, which would let a responder
-	// under load make an initiator prove it owns its source address before spending a DH on it. They
-	// are not built yet (handshakes are rate-limited instead, see ratelimit.go), so a packet of this
-	// type is counted as malformed.
+	// typeCookieReply answers an initiation that a responder under load will not spend a DH on: it
+	// carries a cookie that the initiator's next initiation proves it received (cookie.go).
 	typeCookieReply = 3
 	typeTransport   = 4
 	// typeRelayed wraps a link packet of two other nodes that a rendezvous forwards (traverse.go).
@@ -33,17 +31,26 @@ const (
 	tagLen       = 16 // Poly1305 tag
 	timestampLen = 12 // TAI64N
 
-	// initiationHeaderLen is type, reserved and sender index.
-	initiationHeaderLen = 8
+	// initiationHeaderLen is type, reserved, sender index and rekey index.
+	initiationHeaderLen = 12
 	// initiationNoiseLen is Noise IK's first message: e, s (encrypted) and the timestamp (encrypted).
 	initiationNoiseLen = keyLen + (keyLen + tagLen) + (timestampLen + tagLen)
-	initiationLen      = initiationHeaderLen + initiationNoiseLen
+	// initiationMAC1At and initiationMAC2At are where mac1 and mac2 start; each covers what is
+	// before it (cookie.go).
+	initiationMAC1At = initiationHeaderLen + initiationNoiseLen
+	initiationMAC2At = initiationMAC1At + macLen
+	initiationLen    = initiationMAC2At + macLen
 
 	// responseHeaderLen is type, reserved, sender index and receiver index.
 	responseHeaderLen = 12
 	// responseNoiseLen is Noise IK's second message: e and an empty encrypted payload.
 	responseNoiseLen = keyLen + tagLen
-	responseLen      = responseHeaderLen + responseNoiseLen
+	responseMAC1At   = responseHeaderLen + responseNoiseLen
+	responseLen      = responseMAC1At + macLen
+
+	// cookieReplyLen is type, reserved, receiver index, a 24-byte nonce and the sealed cookie.
+	cookieReplyLen = 8 + cookieNonceLen + macLen + tagLen
+	cookieNonceLen = 24 // XChaCha20-Poly1305
 
 	// transportHeaderLen is type, reserved, receiver index and counter; it is the AEAD's additional
 	// data, so every header bit is authenticated.
@@ -71,12 +78,13 @@ var errMalformed = errors.New("link: malformed packet")
 type kind uint8
 
 const (
-	kindOther      kind = iota // not a link packet: STUN or anything else
-	kindMalformed              // a link packet type with a bad header or length, or a cookie reply
-	kindInitiation             // handshake initiation of the right length
-	kindResponse               // handshake response of the right length
-	kindTransport              // transport packet of a possible length
-	kindRelayed                // a relayed packet: a channel and a link packet of two other nodes
+	kindOther       kind = iota // not a link packet: STUN or anything else
+	kindMalformed               // a link packet type with a bad header or length
+	kindInitiation              // handshake initiation of the right length
+	kindResponse                // handshake response of the right length
+	kindCookieReply             // cookie reply of the right length
+	kindTransport               // transport packet of a possible length
+	kindRelayed                 // a relayed packet: a channel and a link packet of two other nodes
 )
 
 // classify tells link packets from other traffic on the shared socket and checks their framing. Only
@@ -105,6 +113,10 @@ func classify(b []byte) kind {
 		if len(b) == responseLen {
 			return kindResponse
 		}
+	case typeCookieReply:
+		if len(b) == cookieReplyLen {
+			return kindCookieReply
+		}
 	case typeTransport:
 		if len(b) >= minTransportLen && len(b) <= MaxPacket {
 			return kindTransport
@@ -120,7 +132,11 @@ func classify(b []byte) kind {
 // initiation is the first handshake message, initiator to responder.
 type initiation struct {
 	SenderIndex uint32
-	Noise       [initiationNoiseLen]byte
+	// RekeyIndex is zero, or, when the handshake replaces a live session, the index the responder
+	// gave that session: a responder lets such an initiation in on the link's own budget (ratelimit.go).
+	RekeyIndex uint32
+	Noise      [initiationNoiseLen]byte
+	MAC1, MAC2 [macLen]byte
 }
 
 // response is the second handshake message, responder to initiator.
@@ -128,6 +144,14 @@ type response struct {
 	SenderIndex   uint32
 	ReceiverIndex uint32
 	Noise         [responseNoiseLen]byte
+	MAC1          [macLen]byte
+}
+
+// cookieReply is a responder's answer to an initiation it will not spend a DH on now (cookie.go).
+type cookieReply struct {
+	ReceiverIndex uint32 // the initiation's sender index
+	Nonce         [cookieNonceLen]byte
+	Sealed        [macLen + tagLen]byte // the cookie, sealed
 }
 
 // transportHeader is the clear part of a transport packet.
@@ -137,12 +161,13 @@ type transportHeader struct {
 	Counter       uint64
 }
 
-// initiationHeader returns the first 8 bytes of an initiation. The responder's handshake binds them
-// as part of the Noise prologue, so a changed sender index fails the handshake.
-func initiationHeader(senderIndex uint32) [initiationHeaderLen]byte {
+// initiationHeader returns the first 12 bytes of an initiation. The responder's handshake binds them
+// as part of the Noise prologue, so a changed index fails the handshake.
+func initiationHeader(senderIndex, rekeyIndex uint32) [initiationHeaderLen]byte {
 	var h [initiationHeaderLen]byte
 	h[0] = typeInitiation
 	binary.BigEndian.PutUint32(h[4:8], senderIndex)
+	binary.BigEndian.PutUint32(h[8:12], rekeyIndex)
 	return h
 }
 
@@ -157,9 +182,11 @@ func responseHeader(senderIndex, receiverIndex uint32) [responseHeaderLen]byte {
 
 // appendInitiation appends the wire form of m to dst.
 func appendInitiation(dst []byte, m *initiation) []byte {
-	h := initiationHeader(m.SenderIndex)
+	h := initiationHeader(m.SenderIndex, m.RekeyIndex)
 	dst = append(dst, h[:]...)
-	return append(dst, m.Noise[:]...)
+	dst = append(dst, m.Noise[:]...)
+	dst = append(dst, m.MAC1[:]...)
+	return append(dst, m.MAC2[:]...)
 }
 
 // decodeInitiation parses an initiation. It checks framing only; the handshake checks the rest.
@@ -169,7 +196,10 @@ func decodeInitiation(b []byte) (initiation, error) {
 		return m, errMalformed
 	}
 	m.SenderIndex = binary.BigEndian.Uint32(b[4:8])
-	copy(m.Noise[:], b[initiationHeaderLen:])
+	m.RekeyIndex = binary.BigEndian.Uint32(b[8:12])
+	copy(m.Noise[:], b[initiationHeaderLen:initiationMAC1At])
+	copy(m.MAC1[:], b[initiationMAC1At:initiationMAC2At])
+	copy(m.MAC2[:], b[initiationMAC2At:])
 	return m, nil
 }
 
@@ -177,7 +207,8 @@ func decodeInitiation(b []byte) (initiation, error) {
 func appendResponse(dst []byte, m *response) []byte {
 	h := responseHeader(m.SenderIndex, m.ReceiverIndex)
 	dst = append(dst, h[:]...)
-	return append(dst, m.Noise[:]...)
+	dst = append(dst, m.Noise[:]...)
+	return append(dst, m.MAC1[:]...)
 }
 
 // decodeResponse parses a response.
@@ -188,7 +219,30 @@ func decodeResponse(b []byte) (response, error) {
 	}
 	m.SenderIndex = binary.BigEndian.Uint32(b[4:8])
 	m.ReceiverIndex = binary.BigEndian.Uint32(b[8:12])
-	copy(m.Noise[:], b[responseHeaderLen:])
+	copy(m.Noise[:], b[responseHeaderLen:responseMAC1At])
+	copy(m.MAC1[:], b[responseMAC1At:])
+	return m, nil
+}
+
+// appendCookieReply appends the wire form of m to dst.
+func appendCookieReply(dst []byte, m *cookieReply) []byte {
+	var h [8]byte
+	h[0] = typeCookieReply
+	binary.BigEndian.PutUint32(h[4:8], m.ReceiverIndex)
+	dst = append(dst, h[:]...)
+	dst = append(dst, m.Nonce[:]...)
+	return append(dst, m.Sealed[:]...)
+}
+
+// decodeCookieReply parses a cookie reply. It checks framing only; openCookieReply checks the rest.
+func decodeCookieReply(b []byte) (cookieReply, error) {
+	var m cookieReply
+	if classify(b) != kindCookieReply {
+		return m, errMalformed
+	}
+	m.ReceiverIndex = binary.BigEndian.Uint32(b[4:8])
+	copy(m.Nonce[:], b[8:8+cookieNonceLen])
+	copy(m.Sealed[:], b[8+cookieNonceLen:])
 	return m, nil
 }
 

@@ -8,26 +8,39 @@ import (
 )
 
 func randomInitiation() initiation {
-	m := initiation{SenderIndex: 0x01020304}
+	m := initiation{SenderIndex: 0x01020304, RekeyIndex: 0x0a0b0c0d}
 	rand.Read(m.Noise[:])
+	rand.Read(m.MAC1[:])
+	rand.Read(m.MAC2[:])
 	return m
 }
 
 func randomResponse() response {
 	m := response{SenderIndex: 0xa1b2c3d4, ReceiverIndex: 0x05060708}
 	rand.Read(m.Noise[:])
+	rand.Read(m.MAC1[:])
+	return m
+}
+
+func randomCookieReply() cookieReply {
+	m := cookieReply{ReceiverIndex: 0x99887766}
+	rand.Read(m.Nonce[:])
+	rand.Read(m.Sealed[:])
 	return m
 }
 
 func TestInitiationRoundTrip(t *testing.T) {
 	m := randomInitiation()
 	b := appendInitiation(nil, &m)
-	if len(b) != 116 {
-		t.Fatalf("initiation is %d bytes, want 116", len(b))
+	if len(b) != 152 {
+		t.Fatalf("initiation is %d bytes, want 152", len(b))
 	}
-	want := []byte{1, 0, 0, 0, 0x01, 0x02, 0x03, 0x04}
-	if !bytes.Equal(b[:8], want) {
-		t.Fatalf("header % x, want % x", b[:8], want)
+	want := []byte{1, 0, 0, 0, 0x01, 0x02, 0x03, 0x04, 0x0a, 0x0b, 0x0c, 0x0d}
+	if !bytes.Equal(b[:12], want) {
+		t.Fatalf("header % x, want % x", b[:12], want)
+	}
+	if !bytes.Equal(b[120:136], m.MAC1[:]) || !bytes.Equal(b[136:], m.MAC2[:]) {
+		t.Fatal("mac1 and mac2 are not the last 32 bytes")
 	}
 	got, err := decodeInitiation(b)
 	if err != nil || got != m {
@@ -38,14 +51,33 @@ func TestInitiationRoundTrip(t *testing.T) {
 func TestResponseRoundTrip(t *testing.T) {
 	m := randomResponse()
 	b := appendResponse(nil, &m)
-	if len(b) != 60 {
-		t.Fatalf("response is %d bytes, want 60", len(b))
+	if len(b) != 76 {
+		t.Fatalf("response is %d bytes, want 76", len(b))
+	}
+	if !bytes.Equal(b[60:], m.MAC1[:]) {
+		t.Fatal("mac1 is not the last 16 bytes")
 	}
 	want := []byte{2, 0, 0, 0, 0xa1, 0xb2, 0xc3, 0xd4, 0x05, 0x06, 0x07, 0x08}
 	if !bytes.Equal(b[:12], want) {
 		t.Fatalf("header % x, want % x", b[:12], want)
 	}
 	got, err := decodeResponse(b)
+	if err != nil || got != m {
+		t.Fatalf("decode: %+v, %v", got, err)
+	}
+}
+
+func TestCookieReplyRoundTrip(t *testing.T) {
+	m := randomCookieReply()
+	b := appendCookieReply(nil, &m)
+	if len(b) != 64 {
+		t.Fatalf("cookie reply is %d bytes, want 64", len(b))
+	}
+	want := []byte{3, 0, 0, 0, 0x99, 0x88, 0x77, 0x66}
+	if !bytes.Equal(b[:8], want) || !bytes.Equal(b[8:32], m.Nonce[:]) {
+		t.Fatalf("header % x, want % x and the nonce", b[:32], want)
+	}
+	got, err := decodeCookieReply(b)
 	if err != nil || got != m {
 		t.Fatalf("decode: %+v, %v", got, err)
 	}
@@ -76,6 +108,7 @@ func TestClassify(t *testing.T) {
 	binary.BigEndian.PutUint32(stun[4:8], stunMagicCookie)
 	init := randomInitiation()
 	resp := randomResponse()
+	cr := randomCookieReply()
 	tests := []struct {
 		name string
 		pkt  []byte
@@ -97,7 +130,10 @@ func TestClassify(t *testing.T) {
 		{"initiation long", append(appendInitiation(nil, &init), 0), kindMalformed},
 		{"response", appendResponse(nil, &resp), kindResponse},
 		{"response short", appendResponse(nil, &resp)[:responseLen-1], kindMalformed},
-		{"cookie reply", append([]byte{3, 0, 0, 0}, make([]byte, 60)...), kindMalformed},
+		{"cookie reply", appendCookieReply(nil, &cr), kindCookieReply},
+		{"cookie reply short", appendCookieReply(nil, &cr)[:cookieReplyLen-1], kindMalformed},
+		{"cookie reply long", append(appendCookieReply(nil, &cr), 0), kindMalformed},
+		{"cookie reply reserved", append([]byte{3, 0, 1, 0}, make([]byte, 60)...), kindMalformed},
 		{"transport reserved", append([]byte{4, 0, 1, 0}, make([]byte, 40)...), kindMalformed},
 		{"transport too short", append([]byte{4, 0, 0, 0}, make([]byte, minTransportLen-5)...), kindMalformed},
 		{"transport keepalive", append([]byte{4, 0, 0, 0}, make([]byte, minTransportLen-4)...), kindTransport},
@@ -127,6 +163,8 @@ func FuzzDecodePacket(f *testing.F) {
 	init, resp := randomInitiation(), randomResponse()
 	f.Add(appendInitiation(nil, &init))
 	f.Add(appendResponse(nil, &resp))
+	cr := randomCookieReply()
+	f.Add(appendCookieReply(nil, &cr))
 	f.Add(appendTransport(nil, transportHeader{ReceiverIndex: 7, Counter: 9}, make([]byte, 40)))
 	f.Add([]byte{3, 0, 0, 0})
 	f.Add([]byte{})
@@ -145,6 +183,13 @@ func FuzzDecodePacket(f *testing.F) {
 			}
 		} else if k == kindResponse {
 			t.Fatal("classify says response, decoder refuses")
+		}
+		if m, err := decodeCookieReply(b); err == nil {
+			if k != kindCookieReply || !bytes.Equal(appendCookieReply(nil, &m), b) {
+				t.Fatalf("cookie reply does not round-trip (kind %d)", k)
+			}
+		} else if k == kindCookieReply {
+			t.Fatal("classify says cookie reply, decoder refuses")
 		}
 		if h, body, err := decodeTransport(b); err == nil {
 			if k != kindTransport || !bytes.Equal(appendTransport(nil, h, body), b) {

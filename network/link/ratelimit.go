@@ -6,18 +6,29 @@ import (
 	"time"
 )
 
-// maxLimiterSources bounds the per-source table. A flood from more (spoofed) sources than this is
-// still held by the global bucket; the table cannot grow without bound.
+// maxLimiterSources bounds the per-source table. A flood from more sources than this is still held by
+// the proven budget; the table cannot grow without bound.
 const maxLimiterSources = 1 << 16
 
-// rateLimiter holds handshake messages to a rate per source and a rate overall, with token buckets. It
-// runs before any DH, on the reading goroutines, so it must be cheap: one short critical section and no
-// allocation except for a source's first packet.
+// rateLimiter holds handshake messages to budgets, token buckets that run before any DH, on the
+// reading goroutines, so they must be cheap: one short critical section and no allocation except for
+// a source's first packet. There are three budgets, so that one kind of traffic cannot spend
+// another's (receive.go decides which a message takes):
+//
+//   - open: initiations that have not proven their source address, while there is no load. A source
+//     address anyone may forge is no key for a per-source limit, so there is none here: when the
+//     budget runs out the node is under load and such initiations get cookie replies instead.
+//   - proven: initiations whose mac2 proves their source address, and responses (which must name a
+//     pending handshake's random index); each source has its own bucket too.
+//   - rekeys: initiations that replace a live link's session; each link has its own bucket.
 type rateLimiter struct {
 	mu        sync.Mutex
 	perSource bucketShape
 	global    bucketShape
-	all       bucket
+	perLink   bucketShape
+	open      bucket
+	proven    bucket
+	rekeys    bucket
 	sources   map[netip.Addr]bucket
 	lastGC    time.Duration
 }
@@ -54,10 +65,12 @@ func newRateLimiter(l limits, now time.Duration) *rateLimiter {
 	r := &rateLimiter{
 		perSource: shape(l.perSourceRate, l.perSourceBurst),
 		global:    shape(l.globalRate, l.globalBurst),
+		perLink:   shape(l.perLinkRekeyRate, l.perLinkRekeyBurst),
 		sources:   make(map[netip.Addr]bucket),
 		lastGC:    now,
 	}
-	r.all = bucket{credit: r.global.depth, last: now}
+	full := bucket{credit: r.global.depth, last: now}
+	r.open, r.proven, r.rekeys = full, full, full
 	return r
 }
 
@@ -72,8 +85,28 @@ func sourceKey(a netip.Addr) netip.Addr {
 	return a
 }
 
-// allow reports whether a handshake message from src may be processed now. The source's bucket is
-// checked first, so one flooding source spends only its own tokens and not the global ones.
+// allowOpen reports whether an initiation that has not proven its source may be processed now.
+func (r *rateLimiter) allowOpen(now time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.open.take(r.global, now)
+}
+
+// allowRekey reports whether an initiation that rekeys l may be processed now, on l's own budget.
+func (r *rateLimiter) allowRekey(l *Link, now time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return l.rekeyBudget.take(r.perLink, now) && r.rekeys.take(r.global, now)
+}
+
+// linkBudget returns a new link's rekey budget, full.
+func (r *rateLimiter) linkBudget(now time.Duration) bucket {
+	return bucket{credit: r.perLink.depth, last: now}
+}
+
+// allow reports whether a handshake message from the proven source src may be processed now. The
+// source's bucket is checked first, so one flooding source spends only its own tokens and not the
+// shared ones.
 func (r *rateLimiter) allow(src netip.Addr, now time.Duration) bool {
 	key := sourceKey(src)
 	r.mu.Lock()
@@ -89,7 +122,7 @@ func (r *rateLimiter) allow(src netip.Addr, now time.Duration) bool {
 	if known || len(r.sources) < maxLimiterSources {
 		r.sources[key] = b
 	}
-	return r.all.take(r.global, now)
+	return r.proven.take(r.global, now)
 }
 
 // collect forgets sources whose buckets have refilled completely, about once a second: they are

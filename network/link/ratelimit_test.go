@@ -39,7 +39,9 @@ func TestRateLimiterPerSource(t *testing.T) {
 }
 
 func TestRateLimiterGlobal(t *testing.T) {
-	r := newRateLimiter(limits{perSourceRate: 20, perSourceBurst: 40, globalRate: 100, globalBurst: 100}, 0)
+	l := defaultLimits
+	l.globalRate, l.globalBurst = 100, 100
+	r := newRateLimiter(l, 0)
 	got := 0
 	for i := range 1000 {
 		if r.allow(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 0) {
@@ -47,6 +49,16 @@ func TestRateLimiterGlobal(t *testing.T) {
 		}
 	}
 	if got != 100 {
-		t.Fatalf("many sources: %d allowed, want the global burst of 100", got)
+		t.Fatalf("many sources: %d allowed, want the proven budget's burst of 100", got)
+	}
+	// The open budget is apart: proven sources did not spend it.
+	open := 0
+	for range 1000 {
+		if r.allowOpen(0) {
+			open++
+		}
+	}
+	if open != 100 {
+		t.Fatalf("open budget: %d allowed, want its burst of 100", open)
 	}
 }

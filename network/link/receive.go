@@ -17,7 +17,9 @@ func (n *Node) handlePacket(r *reader, pkt []byte, from netip.AddrPort) {
 	case kindTransport:
 		n.receiveTransport(r, pkt, route{addr: from})
 	case kindInitiation, kindResponse:
-		n.queueHandshake(k, pkt, route{addr: from})
+		n.queueHandshake(r, k, pkt, route{addr: from})
+	case kindCookieReply:
+		n.receiveCookieReply(pkt, route{addr: from})
 	case kindRelayed:
 		n.handleRelayed(r, pkt, from)
 	case kindMalformed:
@@ -131,13 +133,29 @@ type handshakeJob struct {
 	size int
 	from route
 	pkt  [initiationLen]byte
+	// rekey is the link whose own budget let the initiation in (ratelimit.go): its peer must be the
+	// one who sent it.
+	rekey *Link
 }
 
-// queueHandshake applies the cheap checks and the rate limits to a handshake message and queues it.
-// Nothing here costs a DH.
+// queueHandshake decides, without a DH, whether a handshake message is worth one, and queues it if so.
+// In order, for an initiation:
+//   - mac1 must be right (cookie.go): junk from whoever does not know this node's key stops here;
+//   - a rekey of a live link (its rekey index names a session of a link reached by this route) goes in
+//     on the link's own budget, so that a flood cannot starve the links that are up;
+//   - one with a right mac2 has proven its address: the per-source and proven budgets apply;
+//   - any other goes in on the open budget while there is no load, and is answered with a cookie
+//     reply under load (or when that budget or the queue is spent, which is load).
+//
+// A response must have a right mac1 and name a pending handshake; it is limited per source.
 // Relayed messages are limited as coming from their rendezvous.
-func (n *Node) queueHandshake(k kind, pkt []byte, from route) {
+func (n *Node) queueHandshake(r *reader, k kind, pkt []byte, from route) {
+	now := n.clock()
 	if k == kindResponse {
+		if !r.mac1.valid(&n.local.macs.mac1, pkt, responseMAC1At) {
+			n.stats.dropMAC1.Add(1)
+			return
+		}
 		e := n.index.lookup(binary.BigEndian.Uint32(pkt[8:12]))
 		if e.handshake == nil {
 			if e.session != nil {
@@ -147,33 +165,185 @@ func (n *Node) queueHandshake(k kind, pkt []byte, from route) {
 			}
 			return
 		}
-	}
-	if !n.limiter.allow(from.addr.Addr(), n.clock()) {
-		n.stats.dropRateLimited.Add(1)
+		if !n.limiter.allow(from.addr.Addr(), now) {
+			n.stats.dropRateLimited.Add(1)
+			return
+		}
+		n.enqueue(n.live, k, pkt, from, nil, now)
 		return
 	}
-	job := handshakeJob{kind: k, size: len(pkt), from: from}
-	copy(job.pkt[:], pkt)
-	select {
-	case n.handshakes <- job:
-	default:
-		n.stats.dropRateLimited.Add(1)
+	if !r.mac1.valid(&n.local.macs.mac1, pkt, initiationMAC1At) {
+		n.stats.dropMAC1.Add(1)
+		return
+	}
+	if l := n.rekeyLink(pkt, from); l != nil && n.limiter.allowRekey(l, now) {
+		n.enqueue(n.live, k, pkt, from, l, now)
+		return
+	}
+	if n.cookies.validMAC2(pkt, from, now) {
+		if !n.limiter.allow(from.addr.Addr(), now) {
+			n.markLoad(now)
+			n.stats.dropRateLimited.Add(1)
+			return
+		}
+		n.enqueue(n.proven, k, pkt, from, nil, now)
+		return
+	}
+	open := n.limiter.allowOpen(now)
+	if !open {
+		n.markLoad(now)
+	}
+	if !open || n.underLoad(now) || !n.enqueue(n.handshakes, k, pkt, from, nil, now) {
+		n.sendCookieReply(pkt, from, now)
 	}
 }
 
-// handshakeLoop runs handshakes one at a time, off the readers' goroutines.
+// enqueue hands a handshake message to the handshake goroutine. A full queue is load: the message is
+// dropped (a rate-limited drop, unless the caller answers it with a cookie reply instead).
+func (n *Node) enqueue(q chan handshakeJob, k kind, pkt []byte, from route, rekey *Link, now time.Duration) bool {
+	job := handshakeJob{kind: k, size: len(pkt), from: from, rekey: rekey}
+	copy(job.pkt[:], pkt)
+	select {
+	case q <- job:
+		return true
+	default:
+		n.markLoad(now)
+		if q != n.handshakes {
+			n.stats.dropRateLimited.Add(1)
+		}
+		return false
+	}
+}
+
+// underLoad reports whether initiations must prove their source address (mac2) to be handled: the
+// open budget ran out or a queue filled less than underLoadFor ago, or the queue of unproven
+// initiations is an eighth full (WireGuard's threshold).
+func (n *Node) underLoad(now time.Duration) bool {
+	return int64(now) < n.loadUntil.Load() || len(n.handshakes) >= cap(n.handshakes)/8
+}
+
+func (n *Node) markLoad(now time.Duration) {
+	n.loadUntil.Store(int64(now + underLoadFor))
+}
+
+// rekeyLink returns the live link an initiation says it rekeys, if it came by that link's route: its
+// rekey index names a session of ours, and its source is the link's peer address or its rendezvous
+// channel. Only the peer and whoever watches the link know the index; whoever watches can drop the
+// link's packets anyway.
+func (n *Node) rekeyLink(pkt []byte, from route) *Link {
+	idx := binary.BigEndian.Uint32(pkt[8:12])
+	if idx == 0 {
+		return nil
+	}
+	s := n.index.session(idx)
+	if s == nil || s.link == nil {
+		return nil
+	}
+	l := s.link
+	if l.closed.Load() || !l.established.Load() {
+		return nil
+	}
+	if from.channel == 0 {
+		if *l.remote.Load() == from.addr {
+			return l
+		}
+		return nil
+	}
+	if rr := l.relay.Load(); rr != nil && rr.server == from.addr && rr.channel == from.channel {
+		return l
+	}
+	return nil
+}
+
+// sendCookieReply answers an initiation with a cookie reply instead of a handshake (cookie.go). The
+// reply is shorter than the initiation, so a forged source cannot make it an amplifier.
+func (n *Node) sendCookieReply(init []byte, rt route, now time.Duration) {
+	n.stats.dropCookie.Add(1)
+	m, err := n.cookies.reply(init, rt, now)
+	if err != nil {
+		return
+	}
+	var buf [relayHeaderLen + cookieReplyLen]byte
+	appendCookieReply(buf[relayHeaderLen:relayHeaderLen], &m)
+	if err := n.writeVia(buf[:], cookieReplyLen, rt); err != nil {
+		n.log.Debug("send cookie reply", zap.Error(err))
+	}
+}
+
+// receiveCookieReply takes a cookie reply to one of this node's pending initiations: it keeps the
+// cookie for the link's next initiations and sends the same initiation again at once with mac2, once
+// per attempt. Resending the same bytes costs no DH, and the responder never handled the first copy.
+func (n *Node) receiveCookieReply(pkt []byte, rt route) {
+	m, err := decodeCookieReply(pkt)
+	if err != nil {
+		n.stats.dropMalformed.Add(1)
+		return
+	}
+	p := n.index.lookup(m.ReceiverIndex).handshake
+	if p == nil {
+		n.stats.dropUnknownIndex.Add(1)
+		return
+	}
+	l := p.link
+	var buf [relayHeaderLen + initiationLen]byte
+	p.mu.Lock()
+	if p.hs == nil {
+		p.mu.Unlock()
+		n.stats.dropUnknownIndex.Add(1)
+		return
+	}
+	c, err := openCookieReply(&l.macs.cookie, &m, p.packet[initiationMAC1At:initiationMAC2At])
+	if err != nil {
+		p.mu.Unlock()
+		n.stats.dropBadMAC.Add(1)
+		return
+	}
+	resend := !p.cookied
+	if resend {
+		p.cookied = true
+		putMAC2(p.packet[:], &c)
+		copy(buf[relayHeaderLen:], p.packet[:])
+	}
+	p.mu.Unlock()
+	now := n.clock()
+	l.mu.Lock()
+	l.cookie, l.cookieAt, l.hasCookie = c, now, true
+	l.mu.Unlock()
+	n.stats.cookieRepliesIn.Add(1)
+	if !resend {
+		return
+	}
+	if err := n.writeVia(buf[:], initiationLen, rt); err != nil {
+		n.log.Debug("resend initiation", zap.Stringer("to", rt.addr), zap.Error(err))
+	}
+}
+
+// handshakeLoop runs handshakes one at a time, off the readers' goroutines: the live queue first
+// (rekeys of live links, responses), then initiations that proved their address, then the rest.
 func (n *Node) handshakeLoop() {
 	for {
+		var job handshakeJob
 		select {
-		case <-n.closing:
-			return
-		case job := <-n.handshakes:
-			pkt := job.pkt[:job.size]
-			if job.kind == kindInitiation {
-				n.handleInitiation(pkt, job.from)
-			} else {
-				n.handleResponse(pkt, job.from)
+		case job = <-n.live:
+		default:
+			select {
+			case job = <-n.live:
+			case job = <-n.proven:
+			default:
+				select {
+				case <-n.closing:
+					return
+				case job = <-n.live:
+				case job = <-n.proven:
+				case job = <-n.handshakes:
+				}
 			}
+		}
+		pkt := job.pkt[:job.size]
+		if job.kind == kindInitiation {
+			n.handleInitiation(pkt, job.from, job.rekey)
+		} else {
+			n.handleResponse(pkt, job.from)
 		}
 	}
 }
@@ -182,7 +352,7 @@ func (n *Node) handshakeLoop() {
 // refused keys, and keeps the new session as the link's next one until the initiator confirms it.
 // An initiation relayed by a rendezvous must come from the peer the rendezvous introduced on its
 // channel; the link made for it then sends along that channel until a direct path is confirmed.
-func (n *Node) handleInitiation(pkt []byte, rt route) {
+func (n *Node) handleInitiation(pkt []byte, rt route, rekey *Link) {
 	from := rt.addr
 	m, err := decodeInitiation(pkt)
 	if err != nil {
@@ -196,6 +366,10 @@ func (n *Node) handleInitiation(pkt []byte, rt route) {
 	}
 	if hs.peer == n.local.pub {
 		n.refuseHandshake(&n.stats.dropRefused, "initiation from our own key", from)
+		return
+	}
+	if rekey != nil && rekey.peer != hs.peer {
+		n.refuseHandshake(&n.stats.dropRefused, "initiation on another peer's rekey budget", from)
 		return
 	}
 	if n.cfg.Accept != nil && !n.cfg.Accept(hs.peer) {
@@ -253,6 +427,7 @@ func (n *Node) handleInitiation(pkt []byte, rt route) {
 		n.attachRelay(l, intro)
 	}
 
+	resp.MAC1 = mac(l.macs.mac1[:], appendResponse(nil, &resp)[:responseMAC1At])
 	var buf [relayHeaderLen + responseLen]byte
 	appendResponse(buf[relayHeaderLen:relayHeaderLen], &resp)
 	if err := n.writeVia(buf[:], responseLen, rt); err != nil {

@@ -26,13 +26,17 @@ type Stats struct {
 	DropBadMAC       uint64 // failed authentication: a transport tag, or a handshake message
 	DropReplay       uint64 // a transport counter seen before or too old, a stale initiation timestamp, a copy of a used response
 	DropUnknownIndex uint64 // no session or pending handshake has the receiver index (or the session expired)
-	DropMalformed    uint64 // a link packet type with bad framing, a cookie reply, or a datagram longer than a link ever reads (2,048 bytes)
+	DropMalformed    uint64 // a link packet type with bad framing, or a datagram longer than a link ever reads (2,048 bytes)
 	DropTooShort     uint64 // a link packet type in a datagram too short for any packet of that type
-	DropRateLimited  uint64 // handshake messages over the per-source or global limit
+	DropRateLimited  uint64 // handshake messages over a limit: per source, per link, or a budget (ratelimit.go)
+	DropMAC1         uint64 // handshake messages whose mac1 is not this node's: sent by whoever does not know its key (cookie.go)
+	DropCookie       uint64 // initiations answered with a cookie reply instead of a handshake: under load without a right mac2
 	DropRefused      uint64 // initiations from keys Accept refused (or this node's own key)
 	DropOther        uint64 // garbage: datagrams that were not link packets and that OnOther did not take (or there is none)
 	DropRelay        uint64 // relayed packets on a channel this node does not know, or from the wrong address
 	DropRelayLimited uint64 // relayed packets over a channel's or the rendezvous's rate
+
+	CookieRepliesIn uint64 // cookie replies to this node's initiations that authenticated (each resends the initiation with mac2 once)
 
 	PathUpgrades        uint64 // links that moved from their relay to a punched direct path
 	PathFallbacks       uint64 // punched links whose direct path stopped answering, back on the relay
@@ -47,6 +51,7 @@ type counters struct {
 	handshakesInitiated, handshakesCompleted, handshakesFailed                 atomic.Uint64
 	dropBadMAC, dropReplay, dropUnknownIndex, dropMalformed, dropTooShort      atomic.Uint64
 	dropRateLimited, dropRefused, dropOther                                    atomic.Uint64
+	dropMAC1, dropCookie, cookieRepliesIn                                      atomic.Uint64
 	dropRelay, dropRelayLimited                                                atomic.Uint64
 	pathUpgrades, pathFallbacks, relayForwarded, relayForwardedBytes           atomic.Uint64
 }
@@ -73,6 +78,9 @@ func (c *counters) snapshot() Stats {
 		DropMalformed:       c.dropMalformed.Load(),
 		DropTooShort:        c.dropTooShort.Load(),
 		DropRateLimited:     c.dropRateLimited.Load(),
+		DropMAC1:            c.dropMAC1.Load(),
+		DropCookie:          c.dropCookie.Load(),
+		CookieRepliesIn:     c.cookieRepliesIn.Load(),
 		DropRefused:         c.dropRefused.Load(),
 		DropOther:           c.dropOther.Load(),
 		DropRelay:           c.dropRelay.Load(),
@@ -102,6 +110,8 @@ func (s Stats) DropsByReason() []DropCount {
 		{"malformed", s.DropMalformed},
 		{"too_short", s.DropTooShort},
 		{"rate_limited", s.DropRateLimited},
+		{"mac1", s.DropMAC1},
+		{"cookie", s.DropCookie},
 		{"refused", s.DropRefused},
 		{"garbage", s.DropOther},
 		{"relay_unknown", s.DropRelay},
@@ -128,6 +138,8 @@ func (c *counters) countMalformed(b []byte) {
 			least = initiationLen
 		case typeResponse:
 			least = responseLen
+		case typeCookieReply:
+			least = cookieReplyLen
 		case typeTransport:
 			least = minTransportLen
 		case typeRelayed:

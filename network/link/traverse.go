@@ -577,7 +577,9 @@ func (n *Node) handleRelayed(r *reader, pkt []byte, from netip.AddrPort) {
 		case kindTransport:
 			n.receiveTransport(r, inner, rt)
 		case kindInitiation, kindResponse:
-			n.queueHandshake(k, inner, rt)
+			n.queueHandshake(r, k, inner, rt)
+		case kindCookieReply:
+			n.receiveCookieReply(inner, rt)
 		default:
 			n.stats.countMalformed(inner)
 		}
