@@ -257,7 +257,13 @@ func (c *Client) onMessage(l *link.Link, msg []byte) {
 	case cell.Relay:
 		circ.receive(body)
 	case cell.Destroy:
-		reason, _ := cell.DecodeDestroy(body)
+		// A malformed DESTROY (an unknown reason, nonzero padding) still ends the circuit — the guard
+		// has dropped it — but is counted: the reason byte must not carry anything else.
+		reason, err := cell.DecodeDestroy(body)
+		if err != nil {
+			c.other.Add(1)
+			reason = cell.ReasonProtocol
+		}
 		circ.close(&cell.Error{Reason: reason, Remote: true}, false)
 	}
 }
