@@ -74,7 +74,7 @@ bench: check-go
 	@cd network && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./link/ | grep -e '^Benchmark'
 	@echo; echo "== link setup across emulated NATs (namespaces, root) =="
 	@cd network && $(GO) test -run '^TestReport$$' -count=1 -v ./link/ -args -report | $(REPORT_FILTER)
-	@echo; echo "== relay forwarding, idle circuits' memory, a CREATE flood's cost to others =="
+	@echo; echo "== relay forwarding, idle circuits' memory, a CREATE flood's cost to others, the key ratchet's sweep =="
 	@cd core && $(GO) test -run '^TestReport' -count=1 -v ./relay/ -args -report | $(REPORT_FILTER)
 	@echo; echo "== circuits =="
 	@cd core && $(GO) test -run '^TestReport$$' -count=1 -v ./client/ -args -report | $(REPORT_FILTER)

@@ -13,7 +13,9 @@
 // Nonces are never sent twice under one key: each direction of each hop has its own key and a 56-bit
 // counter that only goes up, and a key's generation (epoch, whose low byte travels with the counter)
 // moves on by a one-way ratchet when its counter would wrap, its byte budget (RotateAfterBytes) is spent,
-// or the caller's hourly timer says so. Receivers check a replay window per generation.
+// or the scheduled ratchet finds it a period old (ratchet.go: hourly by default, driven by a sweep of the
+// circuits' owner, with a nudge that takes the receiver along). Receivers check a replay window per
+// generation, and erase the previous generation a short window after they moved on.
 //
 // A cell is either addressed to a hop (it ends there) or passing through; which one is bound into the
 // AEAD nonce's domain, not sent, so no hop learns which cells end at another.
