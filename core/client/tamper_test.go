@@ -23,10 +23,12 @@ func TestTampererBetweenClientAndGuard(t *testing.T) {
 	path[0].Addr = p.Addr()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	p.SetTampering(false) // a lost CREATE would only fail the build; the attack is on a live circuit
 	circ, err := n.client.Build(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.SetTampering(true)
 	const total = 20_000
 	lossyStream(t, total, circ.MaxData(), circ.Send, func() int { e, _ := n.counts(); return e })
 	if ec := n.exitCircuit(); ec != nil {

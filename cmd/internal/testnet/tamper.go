@@ -43,6 +43,7 @@ func (n *Net) startTamperer(gw *namespace, guard *Node, cfg tamper.Config) error
 		return fmt.Errorf("tamperer: %w", err)
 	}
 	n.tamperer = tamper.New(down, up, far, cfg)
+	n.tamperer.SetTampering(false) // Start switches it on once the client is up
 	return nil
 }
 

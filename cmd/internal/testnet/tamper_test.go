@@ -10,7 +10,7 @@ import (
 )
 
 // An attacker on the wire between the client and its guard, with no key, flips bits, duplicates,
-// replays and reorders datagrams both ways while files download through the circuit. Every download
+// replays and reorders datagrams both ways while 30 MB download through the circuit. Every download
 // completes with the right checksum; the client's and the guard's link layers count what the attacker
 // spoiled, by reason; and the circuit is never torn down or rebuilt, nor the guard changed.
 func TestTampererBetweenClientAndGuard(t *testing.T) {
@@ -27,8 +27,9 @@ func TestTampererBetweenClientAndGuard(t *testing.T) {
 	if len(first.Circuit.Hops) == 0 || n.NameOf(first.Circuit.Hops[0].Identity) != "r1" {
 		t.Fatalf("the client's circuit %+v does not start at r1", first.Circuit.Hops)
 	}
-	for i := range 3 {
-		d, err := n.DownloadBig(ctx, 0, 60*time.Second)
+	// Two downloads as fast as they go, and one paced to last 5 s: the attack goes on for a while.
+	for i, rate := range []int{0, 0, BigSize / 5} {
+		d, err := n.DownloadBig(ctx, rate, 60*time.Second)
 		if err != nil {
 			t.Fatalf("download %d: %v", i+1, err)
 		}

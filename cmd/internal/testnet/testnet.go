@@ -120,7 +120,8 @@ type Options struct {
 	EntryGuard string
 	// Tamper, if set, puts an attacker on the wire between the client and its guard, in a router of
 	// the client's own (a home NAT): a tamper.Proxy that does this to every datagram both ways
-	// (Net.Tamperer). It needs EntryGuard.
+	// (Net.Tamperer), from the moment the client has its circuit (a lost CREATE would only slow the
+	// start down). It needs EntryGuard.
 	Tamper *tamper.Config
 	// RatchetEvery is every node's and the client's ratchet_every, how often circuits' layer keys
 	// move on (default 5 s: short, so that every testnet run goes through many ratchets).
@@ -260,6 +261,9 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 	}
 	if err := n.startClient(ctx, hub, o); err != nil {
 		return nil, err
+	}
+	if n.tamperer != nil {
+		n.tamperer.SetTampering(true)
 	}
 	return n, nil
 }
