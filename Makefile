@@ -72,6 +72,8 @@ bench: check-go
 	@cd crypto && $(GO) test -run '^TestReport$$' -count=1 -v ./perf/ -args -report | $(REPORT_FILTER)
 	@echo; echo "== links (network/link, one core) =="
 	@cd network && $(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./link/ | grep -e '^Benchmark'
+	@echo; echo "== handshake flood (network/link, loopback) =="
+	@cd network && $(GO) test -run '^TestReportFlood$$' -count=1 -v ./link/ -args -report | $(REPORT_FILTER)
 	@echo; echo "== link setup across emulated NATs (namespaces, root) =="
 	@cd network && $(GO) test -run '^TestReport$$' -count=1 -v ./link/ -args -report | $(REPORT_FILTER)
 	@echo; echo "== relay forwarding, idle circuits' memory, a CREATE flood's cost to others, the key ratchet's sweep =="

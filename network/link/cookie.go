@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	mrand "math/rand/v2"
 	"sync"
 	"time"
 
@@ -112,6 +113,12 @@ type cookieJar struct {
 	secret [32]byte
 	born   time.Duration // node clock; the secret is replaced when it is cookieSecretLifetime old
 	fresh  bool
+
+	// nonces makes the replies' random nonces: a ChaCha8 generator (cryptographically strong)
+	// seeded from crypto/rand, since a getrandom system call per reply costs more than the rest of
+	// the reply together (4 µs against 1 µs, measured here).
+	nonceMu sync.Mutex
+	nonces  *mrand.ChaCha8
 }
 
 func newCookieJar(k *macKeys) *cookieJar {
@@ -119,7 +126,11 @@ func newCookieJar(k *macKeys) *cookieJar {
 	if err != nil {
 		panic(err) // the key is 32 bytes
 	}
-	return &cookieJar{seal: aead}
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		panic(fmt.Errorf("link: cookie nonce seed: %w", err)) // crypto/rand does not fail on Linux
+	}
+	return &cookieJar{seal: aead, nonces: mrand.NewChaCha8(seed)}
 }
 
 // cookie returns the cookie for a sender at rt: MAC(secret, address ‖ port ‖ channel). The channel
@@ -161,14 +172,14 @@ func (j *cookieJar) validMAC2(pkt []byte, rt route, now time.Duration) bool {
 }
 
 // reply makes the cookie reply to an initiation from rt.
-func (j *cookieJar) reply(init []byte, rt route, now time.Duration) (cookieReply, error) {
+func (j *cookieJar) reply(init []byte, rt route, now time.Duration) cookieReply {
 	m := cookieReply{ReceiverIndex: binary.BigEndian.Uint32(init[4:8])}
-	if _, err := rand.Read(m.Nonce[:]); err != nil {
-		return m, fmt.Errorf("link: cookie nonce: %w", err)
-	}
+	j.nonceMu.Lock()
+	j.nonces.Read(m.Nonce[:])
+	j.nonceMu.Unlock()
 	c := j.cookie(rt, now)
 	j.seal.Seal(m.Sealed[:0], m.Nonce[:], c[:], init[initiationMAC1At:initiationMAC1At+macLen])
-	return m, nil
+	return m
 }
 
 // openCookieReply opens a cookie reply from the node whose cookie-reply key is key, to an initiation

@@ -7,11 +7,11 @@
 //
 // All integers are big-endian, as in the rest of the protocol. Byte 0 is the type, bytes 1–3 are zero.
 //
-//	1 initiation  type 1 | 0 0 0 | sender index 4 | Noise msg 1 (108)             = 116 bytes
+//	1 initiation  type 1 | 0 0 0 | sender index 4 | rekey index 4 | Noise msg 1 (108) | mac1 16 | mac2 16 = 152 bytes
 //	              Noise msg 1 = e 32 | s 32+16 | TAI64N timestamp 12+16
-//	2 response    type 2 | 0 0 0 | sender index 4 | receiver index 4 | Noise msg 2 (48) = 60 bytes
+//	2 response    type 2 | 0 0 0 | sender index 4 | receiver index 4 | Noise msg 2 (48) | mac1 16 = 76 bytes
 //	              Noise msg 2 = e 32 | empty payload +16
-//	3 cookie reply: reserved, not built yet (counted as malformed)
+//	3 cookie reply type 3 | 0 0 0 | receiver index 4 | nonce 24 | cookie 16+16 = 64 bytes
 //	4 transport   type 4 | 0 0 0 | receiver index 4 | counter 8 | ciphertext len(msg) | tag 16
 //	              AEAD = ChaCha20-Poly1305, additional data = the 16-byte header,
 //	              nonce = 4 zero bytes | counter (the header's bytes 8..16)
@@ -23,8 +23,8 @@
 //
 // # Handshake
 //
-// Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s (handshake.go). The prologue is "meshvpn-link-v1" followed by
-// the initiation's 8-byte header; the psk2 value is the response's 12-byte header padded with zeros to
+// Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s (handshake.go). The prologue is "meshvpn-link-v2" followed by
+// the initiation's 12-byte header; the psk2 value is the response's 12-byte header padded with zeros to
 // 32 bytes. Both are public: they bind every header bit into the transcript, so a changed index fails
 // the handshake instead of misrouting it. The initiator's payload is a TAI64N timestamp; a responder
 // refuses an initiation that is not newer than the last it accepted from the same static key. After the
@@ -44,10 +44,16 @@
 //
 // # Load
 //
-// Handshakes are limited per source (20/s, bursts of 40; an IPv6 /64 counts as one source) and overall
-// (2,000/s) before any DH is spent, and run on their own goroutine, so a handshake flood cannot slow the
-// transport path, which takes no lock but the index table's read lock and its session's replay-window
-// lock, and allocates nothing.
+// As in WireGuard (cookie.go), every handshake message carries mac1, keyed by the receiver's static
+// public key, which is checked before anything else: junk from whoever does not know the key costs a
+// hash and a counter. Under load an initiation must carry mac2, made with a cookie that the responder
+// sends in a cookie reply and that is bound to the initiator's source address, so that it proves the
+// address. Handshakes then go in on three budgets before any DH is spent (ratelimit.go): unproven
+// initiations while there is no load (2,000/s), initiations that proved their address (2,000/s, and
+// 20/s with bursts of 40 per source; an IPv6 /64 counts as one source), and rekeys of live links, each
+// link on its own (2/s, bursts of 8). They run on their own goroutine, live links' first, so a
+// handshake flood cannot slow the transport path, which takes no lock but the index table's read lock
+// and its session's replay-window lock, and allocates nothing.
 //
 // # Batches and offloads
 //

@@ -259,10 +259,7 @@ func (n *Node) rekeyLink(pkt []byte, from route) *Link {
 // reply is shorter than the initiation, so a forged source cannot make it an amplifier.
 func (n *Node) sendCookieReply(init []byte, rt route, now time.Duration) {
 	n.stats.dropCookie.Add(1)
-	m, err := n.cookies.reply(init, rt, now)
-	if err != nil {
-		return
-	}
+	m := n.cookies.reply(init, rt, now)
 	var buf [relayHeaderLen + cookieReplyLen]byte
 	appendCookieReply(buf[relayHeaderLen:relayHeaderLen], &m)
 	if err := n.writeVia(buf[:], cookieReplyLen, rt); err != nil {
