@@ -1,7 +1,8 @@
 // Package circmgr keeps a client's circuit up: it picks a path from the relays it knows, builds the
 // circuit and opens an exit session on it, and when the circuit dies rebuilds one to the same exit
 // with the session's ticket, so that the exit keeps the user's address and open connections. Only when
-// the exit itself stays unreachable does it move to another exit (a new session).
+// the exit itself stays unreachable does it move to another exit (a new session), or when the user
+// asks for another exit while it runs (Retarget: make before break, a new session).
 //
 // Path selection here is the interim one of the relay list (distinct relays, exit chosen by name or at
 // random, the guard kept across rebuilds); the directory-driven selection of the discovery issue
@@ -115,6 +116,31 @@ type Replacement struct {
 	SameSession bool // the exit re-attached the session (it always should: the old circuit was alive)
 }
 
+// Move records one change of exit the user asked for while the client ran (Retarget): a circuit to
+// the new exit with a new exit session. Connections made through the old exit are lost.
+type Move struct {
+	At       time.Time
+	Asked    string // what the user asked for, in their words ("country:DE")
+	From, To string // the exits' names
+	Path     []string
+	// Stayed says the circuit's exit already fit what was asked: nothing was built, connections
+	// go on.
+	Stayed bool
+}
+
+// Target is what Retarget moves to: a picker whose paths end at the exits the user now wants.
+type Target struct {
+	Picker Picker
+	// Pinned says the user named the exit: from now on rebuilds wait for it, as with
+	// Config.ExitPinned; otherwise they may move to another exit of Picker's choosing.
+	Pinned bool
+	// Asked is the user's request in words, for Status.
+	Asked string
+}
+
+// ErrNotStarted is returned by Retarget before Start has built the first circuit.
+var ErrNotStarted = errors.New("circmgr: no circuit yet")
+
 // Gap is how long the client had no circuit.
 func (r Reroute) Gap() time.Duration { return r.Rebuilt.Sub(r.Died) }
 
@@ -130,6 +156,10 @@ type Status struct {
 	// Replaced counts circuits replaced at MaxLifetime; Replacements holds the latest of them.
 	Replaced     uint64
 	Replacements []Replacement
+	// Moves are the latest changes of exit the user asked for (Retarget); Pinned says whether
+	// rebuilds keep to the circuit's exit for ever.
+	Moves  []Move
+	Pinned bool
 }
 
 // Manager keeps one circuit up.
@@ -147,6 +177,14 @@ type Manager struct {
 	reroutes []Reroute
 	replaced []Replacement
 	nReplace uint64
+	moves    []Move
+	// picker and pinned start as the config's and change with Retarget; only the goroutine that
+	// builds (Start, then keepUp) reads them without mu.
+	picker Picker
+	pinned bool
+
+	retargets chan *retargetReq // to keepUp, which owns every switch of circuit
+	running   chan struct{}     // closed once keepUp runs
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -192,7 +230,8 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Manager{cfg: cfg, stop: make(chan struct{})}, nil
+	return &Manager{cfg: cfg, picker: cfg.Picker, pinned: cfg.ExitPinned, retargets: make(chan *retargetReq),
+		running: make(chan struct{}), stop: make(chan struct{})}, nil
 }
 
 // Start builds the first circuit, trying paths until one works or ctx ends, then keeps it up until
@@ -201,7 +240,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	var last error
 	var failedExits []Relay
 	for attempt := 0; ; attempt++ {
-		path, err := m.cfg.Picker.Pick(nil, failedExits, attempt)
+		path, err := m.picker.Pick(nil, failedExits, attempt)
 		if err == nil {
 			if _, err = m.try(ctx, path, false); err == nil {
 				break
@@ -223,6 +262,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	m.wg.Add(1)
 	go m.keepUp()
+	close(m.running)
 	return nil
 }
 
@@ -320,6 +360,14 @@ func (m *Manager) keepUp() {
 				retry++
 			}
 			continue
+		case req := <-m.retargets:
+			timer.Stop()
+			mv, err := m.retarget(req)
+			req.done <- retargetResult{mv, err}
+			if err == nil && !mv.Stayed {
+				retry = 0
+			}
+			continue
 		case <-c.Done():
 			timer.Stop()
 			retry = 0
@@ -362,14 +410,14 @@ func (m *Manager) replace(c Circuit, old []Relay) bool {
 	avoid := old[1 : len(old)-1]
 	var path []Relay
 	var err error
-	if gk, ok := m.cfg.Picker.(GuardKeeper); ok {
+	if gk, ok := m.picker.(GuardKeeper); ok {
 		path, err = gk.PickThrough(guard, &exit, avoid)
 	}
 	if path == nil {
-		path, err = m.cfg.Picker.Pick(&exit, avoid, 0)
+		path, err = m.picker.Pick(&exit, avoid, 0)
 	}
 	if err != nil {
-		path, err = m.cfg.Picker.Pick(&exit, nil, 0) // too few relays for another middle
+		path, err = m.picker.Pick(&exit, nil, 0) // too few relays for another middle
 	}
 	if err != nil {
 		m.cfg.Logger.Info("circuit replacement: no path", zap.Error(err))
@@ -401,6 +449,124 @@ func (m *Manager) replace(c Circuit, old []Relay) bool {
 	return true
 }
 
+// retargetTries is how many paths to the new exit Retarget builds before it gives up.
+const retargetTries = 3
+
+type retargetReq struct {
+	ctx  context.Context
+	to   Target
+	done chan retargetResult // buffered: keepUp never waits for the caller
+}
+
+type retargetResult struct {
+	mv  Move
+	err error
+}
+
+// Retarget moves the client to an exit of to.Picker's choosing while it runs (the user's set-exit):
+// it builds a circuit to the new exit, opens a new exit session on it and switches to it, then closes
+// the old circuit — make before break, as a replacement at MaxLifetime, but with a new session:
+// connections through the old exit are lost. It prefers an exit other than the current one; when the
+// current one is the only exit that fits and its circuit is up, nothing is built (Move.Stayed). From
+// then on rebuilds and replacements pick with to.Picker and keep to.Pinned.
+//
+// When no circuit to the new exit can be built (retargetTries paths, or until ctx ends), the old
+// circuit and choice stay as they were and the error says why.
+func (m *Manager) Retarget(ctx context.Context, to Target) (Move, error) {
+	if to.Picker == nil {
+		return Move{}, errors.New("circmgr: retarget: no picker")
+	}
+	select {
+	case <-m.running:
+	default:
+		return Move{}, ErrNotStarted
+	}
+	req := &retargetReq{ctx: ctx, to: to, done: make(chan retargetResult, 1)}
+	select {
+	case m.retargets <- req:
+	case <-ctx.Done():
+		return Move{}, fmt.Errorf("circmgr: retarget: %w", ctx.Err())
+	case <-m.stop:
+		return Move{}, errors.New("circmgr: closed")
+	}
+	// keepUp has the request and answers it however the build goes; the build watches ctx.
+	r := <-req.done
+	return r.mv, r.err
+}
+
+// retarget carries out a Retarget request, on keepUp's goroutine.
+func (m *Manager) retarget(req *retargetReq) (Move, error) {
+	m.mu.Lock()
+	cur, circ := m.path, m.circ
+	m.mu.Unlock()
+	curExit := cur[len(cur)-1]
+	alive := true
+	select {
+	case <-circ.Done():
+		alive = false
+	default:
+	}
+	ctx, cancel := context.WithCancel(req.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-m.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var last error
+	for attempt := range retargetTries {
+		path, err := req.to.Picker.Pick(nil, []Relay{curExit}, attempt)
+		if err != nil { // the current exit may be the only one that fits
+			path, err = req.to.Picker.Pick(nil, nil, attempt)
+		}
+		if err != nil {
+			last = err
+			break // no exit fits: another try picks none either
+		}
+		exit := path[len(path)-1]
+		same := exit.Info.Identity == curExit.Info.Identity
+		mv := Move{Asked: req.to.Asked, From: curExit.Name, To: exit.Name}
+		if same && alive {
+			mv.At, mv.Path, mv.Stayed = time.Now(), names(cur), true
+			m.adopt(req.to, mv)
+			m.cfg.Logger.Info("exit choice changed; the circuit's exit fits it and stays", zap.String("asked", req.to.Asked))
+			return mv, nil
+		}
+		// A dead circuit's exit still holds the session: a path back to it re-attaches.
+		if _, err = m.tryTo(ctx, path, same, false); err == nil {
+			m.mu.Lock()
+			mv.At = m.since
+			m.mu.Unlock()
+			mv.Path = names(path)
+			m.adopt(req.to, mv)
+			m.cfg.Logger.Warn("moved to another exit as asked: open connections through the old one are lost",
+				zap.String("asked", req.to.Asked), zap.String("from", mv.From), zap.String("to", mv.To))
+			return mv, nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if !alive {
+		return Move{}, fmt.Errorf("no circuit to a new exit (%s); the client goes on rebuilding to %s: %w", req.to.Asked, curExit.Name, last)
+	}
+	return Move{}, fmt.Errorf("no circuit to a new exit (%s); the circuit through %s stays: %w", req.to.Asked, curExit.Name, last)
+}
+
+// adopt makes to the manager's choice of exit and records mv.
+func (m *Manager) adopt(to Target, mv Move) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.picker, m.pinned = to.Picker, to.Pinned
+	if len(m.moves) == maxReroutes {
+		m.moves = append(m.moves[:0], m.moves[1:]...)
+	}
+	m.moves = append(m.moves, mv)
+}
+
 // relayDestroyed reports whether a circuit ended because a relay tore it down (a DESTROY came back
 // through the guard): the guard was alive to pass it on, and what failed lies beyond it.
 func relayDestroyed(err error) bool {
@@ -423,7 +589,7 @@ func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Rero
 	guard, middle, exit := dead[0], dead[1], dead[len(dead)-1]
 	sameExit := true
 	for attempt := 0; ; attempt++ {
-		if sameExit && !m.cfg.ExitPinned && time.Since(died) > m.cfg.SameExitFor {
+		if sameExit && !m.pinned && time.Since(died) > m.cfg.SameExitFor {
 			sameExit = false
 			m.cfg.Logger.Warn("the exit is unreachable: moving to another exit, open connections are lost",
 				zap.Duration("tried_for", m.cfg.SameExitFor))
@@ -438,14 +604,14 @@ func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Rero
 		}
 		var path []Relay
 		var err error
-		if gk, ok := m.cfg.Picker.(GuardKeeper); ok && !guardSuspect {
+		if gk, ok := m.picker.(GuardKeeper); ok && !guardSuspect {
 			path, err = gk.PickThrough(guard, want, avoid)
 		}
 		if path == nil {
-			path, err = m.cfg.Picker.Pick(want, avoid, attempt)
+			path, err = m.picker.Pick(want, avoid, attempt)
 		}
 		if err != nil && len(avoid) > 1 {
-			path, err = m.cfg.Picker.Pick(want, avoid[:1], attempt) // too few relays to avoid both
+			path, err = m.picker.Pick(want, avoid[:1], attempt) // too few relays to avoid both
 		}
 		if err == nil {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -473,6 +639,20 @@ func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Rero
 		select {
 		case <-m.stop:
 			return Reroute{}, false
+		case req := <-m.retargets:
+			// The user wants another exit while this one is unreachable: a circuit to it ends
+			// the rebuild.
+			mv, err := m.retarget(req)
+			req.done <- retargetResult{mv, err}
+			if err == nil && !mv.Stayed {
+				m.mu.Lock()
+				now := m.since
+				m.mu.Unlock()
+				return Reroute{Died: died, Rebuilt: now, Path: mv.Path}, true
+			}
+			if err == nil { // the dead circuit's exit is the one asked for: rebuild to it as before
+				sameExit = true
+			}
 		case <-time.After(m.backoff(attempt)):
 		}
 	}
@@ -489,7 +669,7 @@ func (m *Manager) Status() Status {
 	defer m.mu.Unlock()
 	s := Status{Path: append([]Relay(nil), m.path...), Since: m.since, Builds: m.builds, Failures: m.failures,
 		Reroutes: append([]Reroute(nil), m.reroutes...), Replaced: m.nReplace,
-		Replacements: append([]Replacement(nil), m.replaced...)}
+		Replacements: append([]Replacement(nil), m.replaced...), Moves: append([]Move(nil), m.moves...), Pinned: m.pinned}
 	if m.circ != nil {
 		select {
 		case <-m.circ.Done():

@@ -397,7 +397,7 @@ type flappingPicker struct {
 func (p *flappingPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, error) {
 	path, err := p.ListPicker.Pick(exit, avoid, attempt)
 	if err == nil {
-		p.ListPicker.guard = "" // the next Pick draws its guard again
+		p.ListPicker.s.guard = "" // the next Pick draws its guard again
 	}
 	return path, err
 }
@@ -406,7 +406,7 @@ func (p *flappingPicker) PickThrough(guard Relay, exit *Relay, avoid []Relay) ([
 	p.mu.Lock()
 	p.through++
 	p.mu.Unlock()
-	p.ListPicker.guard = guard.Name
+	p.ListPicker.s.guard = guard.Name
 	return p.ListPicker.Pick(exit, avoid, 0)
 }
 

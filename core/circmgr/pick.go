@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 )
 
 // ListPicker picks paths from a plain list of relays (the relay list file): distinct relays, the exit
@@ -13,8 +14,15 @@ import (
 type ListPicker struct {
 	relays []Relay
 	exit   string
-	rand   *rand.Rand
-	guard  string // kept across picks while it is not avoided
+	s      *listShared
+}
+
+// listShared is what a ListPicker and those WithExit derives from it share: the randomness and the
+// guard, which a change of exit keeps.
+type listShared struct {
+	mu    sync.Mutex
+	rand  *rand.Rand
+	guard string // kept across picks while it is not avoided
 }
 
 // NewListPicker checks the list: at least three relays, an exit, the named exit among them.
@@ -44,11 +52,28 @@ func NewListPicker(relays []Relay, exit string, r *rand.Rand) (*ListPicker, erro
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &ListPicker{relays: relays, exit: exit, rand: r}, nil
+	return &ListPicker{relays: relays, exit: exit, s: &listShared{rand: r}}, nil
+}
+
+// WithExit returns a picker over the same relays, with the same guard, whose paths end at the exit
+// named (empty: one at random): the user's choice of a new exit while the client runs.
+func (p *ListPicker) WithExit(exit string) (*ListPicker, error) {
+	if exit != "" {
+		found := false
+		for _, x := range p.relays {
+			found = found || x.Name == exit && x.Exit
+		}
+		if !found {
+			return nil, fmt.Errorf("circmgr: no exit named %q", exit)
+		}
+	}
+	return &ListPicker{relays: p.relays, exit: exit, s: p.s}, nil
 }
 
 // Pick returns guard, middle and exit.
 func (p *ListPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, error) {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
 	skip := map[string]bool{}
 	for _, r := range avoid {
 		skip[r.Name] = true
@@ -69,7 +94,7 @@ func (p *ListPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, err
 		if len(exits) == 0 {
 			return nil, errors.New("circmgr: every exit is to be avoided")
 		}
-		x = exits[p.rand.IntN(len(exits))]
+		x = exits[p.s.rand.IntN(len(exits))]
 	}
 	skip[x.Name] = true
 	cands := p.candidates(skip, false)
@@ -81,13 +106,13 @@ func (p *ListPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, err
 	}
 	guard, ok := Relay{}, false
 	for _, c := range cands {
-		if c.Name == p.guard {
+		if c.Name == p.s.guard {
 			guard, ok = c, true
 		}
 	}
 	if !ok {
-		guard = cands[p.rand.IntN(len(cands))]
-		p.guard = guard.Name
+		guard = cands[p.s.rand.IntN(len(cands))]
+		p.s.guard = guard.Name
 	}
 	var middles []Relay
 	for _, c := range cands {
@@ -95,7 +120,7 @@ func (p *ListPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, err
 			middles = append(middles, c)
 		}
 	}
-	middle := middles[(attempt+p.rand.IntN(len(middles)))%len(middles)]
+	middle := middles[(attempt+p.s.rand.IntN(len(middles)))%len(middles)]
 	return []Relay{guard, middle, x}, nil
 }
 
