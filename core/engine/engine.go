@@ -54,6 +54,7 @@ type Engine struct {
 	out, in, bytesOut, bytesIn                              atomic.Uint64
 	dropV6, dropNoCirc, dropBig, dropBad, dropSend, dropTUN atomic.Uint64
 	dropSource                                              atomic.Uint64
+	refused                                                 refusals
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -98,6 +99,9 @@ func (e *Engine) Deliver(pkt []byte) {
 			e.dropBad.Add(1)
 		}
 		return
+	}
+	if len(pkt) >= 20 {
+		e.refused.note(pkt)
 	}
 	if err := e.writer.Write(pkt); err != nil {
 		e.dropTUN.Add(1)
