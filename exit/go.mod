@@ -13,6 +13,7 @@ require (
 	github.com/meshvpn/meshvpn/core v0.0.0-00010101000000-000000000000
 	github.com/meshvpn/meshvpn/crypto v0.0.0-00010101000000-000000000000
 	github.com/meshvpn/meshvpn/network v0.0.0-00010101000000-000000000000
+	github.com/miekg/dns v1.1.73
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
 	golang.org/x/sys v0.49.0
@@ -29,7 +30,7 @@ require (
 	go.uber.org/multierr v1.10.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
-	golang.org/x/sync v0.6.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
 	golang.zx2c4.com/wintun v0.0.0-20230126152724-0fa3db229ce2 // indirect
 	golang.zx2c4.com/wireguard v0.0.0-20260522210424-ecfc5a8d5446 // indirect
 )
