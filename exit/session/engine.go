@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/crypto/ticket"
+	exitdns "github.com/meshvpn/meshvpn/exit/dns"
 	"github.com/meshvpn/meshvpn/exit/nat"
 	"github.com/meshvpn/meshvpn/exit/policy"
 	"github.com/meshvpn/meshvpn/network/tun"
@@ -36,6 +37,9 @@ type Config struct {
 	Policy *policy.Policy // what the exit forwards (default policy.Default())
 	Self   netip.Addr     // the exit TUN's own address: the source of ICMP errors sent to clients
 	Grace  time.Duration  // how long a session outlives its circuit (default 2 minutes)
+	// DNS answers the sessions' queries to the tunnel resolver (exitdns.Addr); the Engine closes it.
+	// Without it they meet the policy like any packet (a private address: refused).
+	DNS    *exitdns.Resolver
 	Logger *zap.Logger
 	Rand   io.Reader
 	Now    func() time.Time
@@ -207,6 +211,9 @@ func (e *Engine) Close() error {
 		e.writer.Close()
 		err = e.cfg.TUN.Close()
 		e.wg.Wait()
+		if e.cfg.DNS != nil {
+			e.cfg.DNS.Close()
+		}
 	})
 	return err
 }
@@ -359,6 +366,10 @@ func (e *Engine) toInternet(c Circuit, pkt []byte) {
 		e.dropProto.Add(1)
 		return
 	}
+	if e.cfg.DNS != nil && exitdns.For(h) {
+		e.resolve(s, h, pkt)
+		return
+	}
 	d := e.cfg.Policy.Decide(h.Dst, policy.Proto(h.Proto), h.DstPort)
 	if !d.Allow {
 		e.deny(c, pkt, d.Reason)
@@ -387,6 +398,17 @@ func (e *Engine) toInternet(c Circuit, pkt []byte) {
 		return
 	}
 	e.out.Add(1)
+}
+
+// resolve hands a query for the tunnel resolver to it; the answer goes, from the resolver's address to
+// the query's source, through the circuit the session has when it is ready.
+func (e *Engine) resolve(s *session, h nat.Header, pkt []byte) {
+	e.cfg.DNS.Handle(s.id, h, pkt, func(answer []byte) {
+		if ref := s.circ.Load(); ref != nil && ref.c.SendMsg(cell.MsgData, answer) == nil {
+			return
+		}
+		e.dropNoC.Add(1)
+	})
 }
 
 // deny counts a refused packet and tells the client with an ICMP "administratively prohibited", so its
