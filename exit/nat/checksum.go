@@ -46,3 +46,14 @@ func checksum(b []byte) uint16 {
 	}
 	return ^uint16(s)
 }
+
+// adjust16 returns checksum hc updated for a 16-byte field (an IPv6 address in a pseudo-header)
+// changing from old to new.
+func adjust16(hc uint16, old, new *[16]byte) uint16 {
+	s := uint32(^hc)
+	for i := 0; i < 16; i += 2 {
+		s += 0xffff - (uint32(old[i])<<8 | uint32(old[i+1]))
+		s += uint32(new[i])<<8 | uint32(new[i+1])
+	}
+	return ^fold(s)
+}

@@ -15,9 +15,9 @@ const (
 var (
 	// ErrNotIPv4 is returned for a packet whose version field is not 4.
 	ErrNotIPv4 = errors.New("nat: not an IPv4 packet")
-	// ErrMalformed is returned for an IPv4 packet whose lengths do not hold together, or whose
+	// ErrMalformed is returned for an IP packet whose lengths do not hold together, or whose
 	// transport header is missing from the first fragment. Such packets are dropped, not forwarded.
-	ErrMalformed = errors.New("nat: malformed IPv4 packet")
+	ErrMalformed = errors.New("nat: malformed IP packet")
 	// ErrAddrNotIPv4 is returned when an address given to a rewrite is not a plain IPv4 address.
 	ErrAddrNotIPv4 = errors.New("nat: address is not IPv4")
 )
