@@ -103,6 +103,23 @@ type ExitConfig struct {
 	Policy       string        `toml:"policy"`
 	AllowPrivate bool          `toml:"allow_private"`
 	AllowLocal   bool          `toml:"allow_local"`
+	Resolvers    []string      `toml:"resolvers"`
+}
+
+// resolvers returns the configured DNS servers, port 53 where none is given.
+func (e *ExitConfig) resolvers() ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	var errs []error
+	for _, s := range e.Resolvers {
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			out = append(out, ap)
+		} else if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.AddrPortFrom(a, 53))
+		} else {
+			errs = append(errs, fmt.Errorf("exit.resolvers %q: want an IP address, with a port or not", s))
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // DefaultConfig returns the defaults: the values of ExampleConfig.
@@ -204,6 +221,9 @@ func (e *ExitConfig) validate() []error {
 	}
 	if _, err := policy.Parse(e.Policy); err != nil {
 		errs = append(errs, fmt.Errorf("exit.policy: %w", err))
+	}
+	if _, err := e.resolvers(); err != nil {
+		errs = append(errs, err)
 	}
 	return errs
 }

@@ -46,6 +46,7 @@ pool = "2001:db8::/64"
 tun = "a-name-that-is-far-too-long"
 grace = "-1s"
 policy = "allow everything"
+resolvers = ["10.0.0.53", "[2001:db8::53]:5353", "resolver.example"]
 `), &c)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ policy = "allow everything"
 	if err == nil {
 		t.Fatal("a broken configuration validated")
 	}
-	for _, want := range []string{"data_dir", "listen", "log level", "keepalive_interval", "exit.pool", "name", "exit.grace", "exit.policy"} {
+	for _, want := range []string{"data_dir", "listen", "log level", "keepalive_interval", "exit.pool", "name", "exit.grace", "exit.policy", "exit.resolvers \"resolver.example\""} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not mention %s:\n%v", want, err)
 		}

@@ -26,12 +26,13 @@ var (
 	descNAT        = prometheus.NewDesc("meshvpn_node_nat", "1 for the NAT mapping the node's socket was last found behind (none, endpoint-independent, address/port-dependent, unknown).", []string{"mapping"}, nil)
 	descLinks      = prometheus.NewDesc("meshvpn_node_links", "Live links by path: direct, punched (a hole punched with a rendezvous's help) or relayed (through a rendezvous).", []string{"path"}, nil)
 	descReachable  = prometheus.NewDesc("meshvpn_node_rendezvous_registered", "1 while this node, behind a NAT, is registered with a rendezvous.", nil, nil)
+	descDNS        = prometheus.NewDesc("meshvpn_exit_dns_queries_total", "Queries to the tunnel resolver, by what became of them: answered (by this host's resolver), local (a private or local name: NXDOMAIN without asking), refused (REFUSED, NOTIMP, FORMERR), servfail (this host's resolver failed), malformed, too_big, busy (too many in flight: dropped), tcp (refused: answers come over UDP).", []string{"result"}, nil)
 	descDenied     = prometheus.NewDesc("meshvpn_exit_denied_total", "Packets the exit policy refused, by the rule or protection that refused them.", []string{"reason"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descGaps
-	for _, d := range []*prometheus.Desc{descLinks, descReachable, descNAT, descWhois, descPublished, descCells, descCircuits, descCircEvents, descRatchets, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied} {
+	for _, d := range []*prometheus.Desc{descLinks, descReachable, descNAT, descWhois, descPublished, descCells, descCircuits, descCircEvents, descRatchets, descRelayDrops, descSessions, descSessEvents, descExitPkts, descExitDrops, descDenied, descDNS} {
 		ch <- d
 	}
 }
@@ -96,5 +97,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for reason, v := range e.DeniedBy {
 		ch <- daemon.Counter(descDenied, v, reason.String())
+	}
+	if c.n.dns != nil {
+		d := c.n.dns.Stats()
+		for result, v := range map[string]uint64{
+			"answered": d.Answered, "local": d.Local, "refused": d.Refused, "servfail": d.ServFail,
+			"malformed": d.Malformed, "too_big": d.TooBig, "busy": d.Busy, "tcp": d.TCP,
+		} {
+			ch <- daemon.Counter(descDNS, v, result)
+		}
 	}
 }

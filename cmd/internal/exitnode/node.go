@@ -24,6 +24,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	exitdns "github.com/meshvpn/meshvpn/exit/dns"
 	"github.com/meshvpn/meshvpn/exit/masq"
 	"github.com/meshvpn/meshvpn/exit/nat"
 	"github.com/meshvpn/meshvpn/exit/policy"
@@ -45,7 +46,8 @@ type Node struct {
 	cfg     Config
 	log     *zap.Logger
 	relay   *relay.Relay
-	exit    *session.Engine // nil for a relay-only node
+	exit    *session.Engine   // nil for a relay-only node
+	dns     *exitdns.Resolver // the tunnel resolver; nil for a relay-only node
 	policy  *policy.Policy
 	masq    *masq.Rules
 	metrics *daemon.MetricsServer
@@ -247,7 +249,10 @@ func (n *Node) startExit(g *genesis.Genesis) error {
 		dev.Close()
 		return err
 	}
-	if n.exit, err = session.New(session.Config{TUN: dev, Pool: addrs, Self: self, Policy: p, Grace: e.Grace, Logger: n.log.Named("exit")}); err != nil {
+	servers, _ := e.resolvers() // checked by Validate
+	n.dns = exitdns.New(exitdns.Config{Upstream: &exitdns.HostResolver{Servers: servers}, Logger: n.log.Named("dns")})
+	if n.exit, err = session.New(session.Config{TUN: dev, Pool: addrs, Self: self, Policy: p, Grace: e.Grace, DNS: n.dns, Logger: n.log.Named("exit")}); err != nil {
+		n.dns.Close()
 		dev.Close()
 		return err
 	}
