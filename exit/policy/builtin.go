@@ -24,7 +24,9 @@ const (
 	// Multicast: 224.0.0.0/4 or ff00::/8. Never lifted: a flow has one destination host.
 	Multicast
 	// Reserved: 0.0.0.0/8, 240.0.0.0/4 (with 255.255.255.255), ::, the deprecated IPv4-compatible
-	// ::/96, and anything that is not an address. Never lifted.
+	// ::/96 and IPv4-translated ::ffff:0:0:0/96, discard-only 100::/64, Teredo 2001::/32, segment
+	// routing SIDs 5f00::/16, an IPv4-mapped destination of an IPv6 packet (DecideIPv6), and anything
+	// that is not an address. Never lifted.
 	Reserved
 	// Own: one of the exit's own addresses. Lifted by Config.AllowLocal.
 	Own
@@ -65,10 +67,12 @@ func (r Reason) String() string {
 type protection struct {
 	prefix prefixBits
 	reason Reason
+	src    netip.Prefix // as written, for tests to check the compiled form against
 }
 
 func protect(prefix string, reason Reason) protection {
-	return protection{prefixBitsOf(netip.MustParsePrefix(prefix)), reason}
+	p := netip.MustParsePrefix(prefix)
+	return protection{prefixBitsOf(p), reason, p}
 }
 
 // The first entry that covers an address decides, so narrower entries come before the ranges that
@@ -115,8 +119,31 @@ var (
 		// with an embedding we cannot know; unlike 64:ff9b::/96 it cannot be judged by its IPv4.
 		protect("64:ff9b:1::/48", Private),
 		protect("ff00::/8", Multicast),
+		// The IPv4-translated addresses of SIIT (RFC 2765, obsolete) carry an IPv4 address for a
+		// translator, as mapped ones do, but no packet should still use them.
+		protect("::ffff:0:0:0/96", Reserved),
+		protect("100::/64", Reserved), // discard-only (RFC 6666): a black hole, never a host
+		// Teredo (RFC 4380) tunnels to an IPv4 server and client named inside the address, through
+		// relays that may stand in the operator's network; it is dead on the internet.
+		protect("2001::/32", Reserved),
+		// Segment routing SIDs (RFC 9602) steer packets inside one operator's network.
+		protect("5f00::/16", Reserved),
 	}
 )
+
+// sixToFour is the 6to4 prefix (RFC 3056): 2002:V4ADDR::/48 leads, through a 6to4 relay or the
+// exit host's own sit interface, to the IPv4 address V4ADDR. Its protections are that address's, so
+// that 2002:7f00:1:: or 2002:c0a8:101:: cannot reach the exit host or its LAN.
+var sixToFour = netip.MustParsePrefix("2002::/16")
+
+// embedded6to4 returns the IPv4 address a 6to4 address carries, and whether a is one.
+func embedded6to4(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is6() || !sixToFour.Contains(a) {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	return netip.AddrFrom4([4]byte(b[2:6])), true
+}
 
 var (
 	mapped = netip.MustParsePrefix("::ffff:0:0/96")

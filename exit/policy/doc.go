@@ -8,7 +8,15 @@
 //
 // IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) and NAT64 addresses (64:ff9b::a.b.c.d) are judged, by
 // the protections and by the rules alike, as the IPv4 address they carry: otherwise a client could
-// reach 127.0.0.1 or a private network by spelling it as IPv6.
+// reach 127.0.0.1 or a private network by spelling it as IPv6. A 6to4 address (2002:V4ADDR::/48) meets
+// the protections of the IPv4 address it carries too. In an IPv6 packet (DecideIPv6) an IPv4-mapped
+// destination is refused outright: no IPv6 packet can go there.
+//
+// The IPv6 protections are the IPv4 ones' twins (loopback ::1, link-local fe80::/10, private ULA
+// fc00::/7 and site-local fec0::/10, multicast ff00::/8, the unspecified and IPv4-compatible ::/96)
+// and the IPv6 ranges that are not the internet: discard-only 100::/64, Teredo 2001::/32, segment
+// routing SIDs 5f00::/16, IPv4-translated ::ffff:0:0:0/96. Documentation space (2001:db8::/32) is
+// forwarded, as 192.0.2.0/24 and its kin are: test networks stand their internet there.
 //
 // The rule syntax, one rule per line or several separated by commas, # starting a comment:
 //

@@ -50,9 +50,10 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-		sum := p.Summary()
-		if back, err := ParsePortSummary(sum.String()); err != nil || back.String() != sum.String() {
-			t.Fatalf("summary %q does not round trip: %v", sum, err)
+		for _, sum := range []PortSummary{p.Summary(), p.Summary6()} {
+			if back, err := ParsePortSummary(sum.String()); err != nil || back.String() != sum.String() {
+				t.Fatalf("summary %q does not round trip: %v", sum, err)
+			}
 		}
 	})
 }

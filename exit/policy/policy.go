@@ -121,12 +121,12 @@ func (p *Policy) Decide(dst netip.Addr, proto Proto, port uint16) Decision {
 		table = protected4
 	}
 	directory := proto == ProtoTCP && p.isDirectory(dst, port)
-	for i := range table {
-		if table[i].prefix.contains(bits, is4) {
-			if !p.lifted(table[i].reason) && !(directory && liftedForDirectory(table[i].reason)) {
-				return Decision{Reason: table[i].reason}
-			}
-			break
+	if r, ok := p.protected(table, bits, is4, directory); ok {
+		return Decision{Reason: r}
+	}
+	if v4, ok := embedded6to4(dst); ok {
+		if r, ok := p.protected(protected4, bitsOf(v4), true, false); ok {
+			return Decision{Reason: r}
 		}
 	}
 	if !p.allowLocal && p.isOwn(dst) {
@@ -144,6 +144,29 @@ func (p *Policy) Decide(dst netip.Addr, proto Proto, port uint16) Decision {
 		}
 	}
 	return Decision{Reason: DefaultReject}
+}
+
+// protected returns the reason a built-in protection of table refuses the address, if one does and
+// no flag lifts it.
+func (p *Policy) protected(table []protection, bits addrBits, is4, directory bool) (Reason, bool) {
+	for i := range table {
+		if table[i].prefix.contains(bits, is4) {
+			if !p.lifted(table[i].reason) && !(directory && liftedForDirectory(table[i].reason)) {
+				return table[i].reason, true
+			}
+			break
+		}
+	}
+	return 0, false
+}
+
+// DecideIPv6 is Decide for a flow that an IPv6 packet carries: an IPv4-mapped or IPv4-compatible
+// destination, which Decide judges as the IPv4 address inside, names no IPv6 host and is Reserved.
+func (p *Policy) DecideIPv6(dst netip.Addr, proto Proto, port uint16) Decision {
+	if dst.Is4() || dst.Is4In6() {
+		return Decision{Reason: Reserved}
+	}
+	return p.Decide(dst, proto, port)
 }
 
 func (p *Policy) lifted(r Reason) bool {

@@ -62,6 +62,11 @@ func (r *Rule) coversAll4() bool {
 	return r.Any4 || r.Prefix.IsValid() && r.Prefix.Addr().Is4() && r.Prefix.Bits() == 0
 }
 
+// coversAll6 reports whether the rule applies to every IPv6 destination, for Summary6.
+func (r *Rule) coversAll6() bool {
+	return r.Any6 || r.Prefix.IsValid() && r.Prefix.Addr().Is6() && r.Prefix.Bits() == 0
+}
+
 // String returns the rule in the canonical form of the rule syntax, which Parse reads back to the
 // same Rule.
 func (r Rule) String() string {

@@ -18,9 +18,17 @@ func ParsePortSummary(s string) (PortSummary, error) { return exitports.Parse(s)
 // order, first match per port, default reject. Rules about narrower prefixes are left out, so an exit
 // that rejects port 25 only to some networks still advertises port 25; a client may then meet a
 // refusal for those networks, which the exit reports (ICMP administratively prohibited). IPv6-only
-// rules are left out because exits reach the internet over IPv4 for now.
+// rules are left out: Summary6 is the IPv6 one.
 func (p *Policy) Summary() PortSummary {
-	return PortSummary{TCP: p.summarize(ProtoTCP), UDP: p.summarize(ProtoUDP)}
+	return PortSummary{TCP: p.summarize(ProtoTCP, (*Rule).coversAll4), UDP: p.summarize(ProtoUDP, (*Rule).coversAll4)}
+}
+
+// Summary6 is Summary for the IPv6 internet: the rules that cover every IPv6 address (`*`, `*6`,
+// [::/0]) count. An exit that carries IPv6 says so in its descriptor only when this accepts some
+// port; descriptors carry one port summary, Summary's, so a client may meet a refusal (ICMPv6
+// administratively prohibited) for an IPv6 port that only IPv4 rules accept.
+func (p *Policy) Summary6() PortSummary {
+	return PortSummary{TCP: p.summarize(ProtoTCP, (*Rule).coversAll6), UDP: p.summarize(ProtoUDP, (*Rule).coversAll6)}
 }
 
 // portSet is a set of the 65536 ports, one bit each.
@@ -41,11 +49,11 @@ func (s *portSet) add(lo, hi uint16, fresh *portSet) {
 	}
 }
 
-func (p *Policy) summarize(proto Proto) []PortRange {
+func (p *Policy) summarize(proto Proto, covers func(*Rule) bool) []PortRange {
 	var decided, accepted, fresh portSet
 	for i := range p.rules {
 		r := &p.rules[i]
-		if !r.coversAll4() || r.Proto != 0 && r.Proto != proto {
+		if !covers(r) || r.Proto != 0 && r.Proto != proto {
 			continue
 		}
 		fresh = portSet{}
