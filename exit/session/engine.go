@@ -36,7 +36,11 @@ type Config struct {
 	Pool   *nat.Pool      // session addresses
 	Policy *policy.Policy // what the exit forwards (default policy.Default())
 	Self   netip.Addr     // the exit TUN's own address: the source of ICMP errors sent to clients
-	Grace  time.Duration  // how long a session outlives its circuit (default 2 minutes)
+	// Pool6 and Self6 carry IPv6: each session's IPv6 address, and the exit TUN's own (the source of
+	// ICMPv6 errors). Without Pool6 the exit does not carry IPv6 and drops it (DropIPv6).
+	Pool6 *nat.Pool
+	Self6 netip.Addr
+	Grace time.Duration // how long a session outlives its circuit (default 2 minutes)
 	// DNS answers the sessions' queries to the tunnel resolver (exitdns.Addr); the Engine closes it.
 	// Without it they meet the policy like any packet (a private address: refused).
 	DNS    *exitdns.Resolver
@@ -60,7 +64,7 @@ type Stats struct {
 	DropNoSession            uint64 // DATA on a circuit that never sent BEGIN
 	DropMalformed            uint64 // not an IPv4 packet we can read, or a bad BEGIN
 	DropProtocol             uint64 // a transport other than TCP, UDP and ICMP (their checksums cover addresses we do not rewrite)
-	DropIPv6                 uint64 // IPv6 is not carried yet; dropped rather than leaked
+	DropIPv6                 uint64 // IPv6 at an exit that does not carry it (no Pool6); dropped rather than leaked
 	DropNoCircuit            uint64 // a reply for a session whose circuit is gone (in its grace period)
 	DropUnknownDest          uint64 // a packet from the TUN for no session's address
 	DropTUN                  uint64 // the TUN refused a write
@@ -99,11 +103,13 @@ type Engine struct {
 
 // session is one client's exit session.
 type session struct {
-	id   uint64
-	name ticket.ID  // what the client calls it
-	addr netip.Addr // from the pool: the source the internet sees (before the kernel masquerade)
+	id    uint64
+	name  ticket.ID  // what the client calls it
+	addr  netip.Addr // from the pool: the source the internet sees (before the kernel masquerade)
+	addr6 netip.Addr // from Pool6, for IPv6; zero without it
 
 	inner    atomic.Pointer[netip.Addr] // the client's own source address, fixed by its first packet
+	inner6   atomic.Pointer[netip.Addr] // the same for IPv6, by its first IPv6 packet
 	circ     atomic.Pointer[circuitRef] // where replies go
 	detached atomic.Int64               // when the circuit went away (unix nanoseconds), 0 while attached
 
@@ -169,6 +175,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if !cfg.Self.Is4() {
 		errs = append(errs, fmt.Errorf("session: the exit's own TUN address %v is not IPv4", cfg.Self))
+	}
+	if cfg.Pool6 != nil && (!cfg.Self6.Is6() || cfg.Self6.Is4In6()) {
+		errs = append(errs, fmt.Errorf("session: the exit's own TUN address %v is not IPv6", cfg.Self6))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -334,6 +343,12 @@ func (e *Engine) open(b ticket.Binding) (*session, error) {
 		return nil, err
 	}
 	s.addr = addr
+	if e.cfg.Pool6 != nil {
+		if s.addr6, err = e.cfg.Pool6.Allocate(s.id); err != nil {
+			e.cfg.Pool.Release(s.id)
+			return nil, err
+		}
+	}
 	e.byName[s.name] = s
 	e.byID[s.id] = s
 	e.opened.Add(1)
@@ -352,7 +367,7 @@ func (e *Engine) toInternet(c Circuit, pkt []byte) {
 	}
 	s.commit(c.ID())
 	if len(pkt) > 0 && pkt[0]>>4 == 6 {
-		e.dropV6.Add(1)
+		e.toInternet6(c, s, pkt)
 		return
 	}
 	h, err := nat.ParseIPv4(pkt)
@@ -375,17 +390,8 @@ func (e *Engine) toInternet(c Circuit, pkt []byte) {
 		e.deny(c, pkt, d.Reason)
 		return
 	}
-	// The session's address inside the tunnel is the one its first packet came from, for good: every
-	// reply is written back to it, so a packet from elsewhere (a client's connection made outside its
-	// tunnel and routed in later) must not move it — that once sent a download's replies to an address
-	// the client does not have in the tunnel, and its kernel reset the connection.
-	if in := s.inner.Load(); in == nil {
-		src := h.Src
-		if !s.inner.CompareAndSwap(nil, &src) && *s.inner.Load() != h.Src {
-			e.dropSource.Add(1)
-			return
-		}
-	} else if *in != h.Src {
+	// The session's address inside the tunnel is the one its first packet came from, for good.
+	if !fixInner(&s.inner, h.Src) {
 		e.dropSource.Add(1)
 		return
 	}
@@ -414,15 +420,20 @@ func (e *Engine) resolve(s *session, h nat.Header, pkt []byte) {
 // deny counts a refused packet and tells the client with an ICMP "administratively prohibited", so its
 // programs fail fast instead of timing out.
 func (e *Engine) deny(c Circuit, pkt []byte, reason policy.Reason) {
-	e.dropPolicy.Add(1)
-	e.denyMu.Lock()
-	e.denied[reason]++
-	e.denyMu.Unlock()
+	e.countDenied(reason)
 	var buf [128]byte
 	icmp, err := nat.ICMPUnreachable(buf[:0], pkt, e.cfg.Self, nat.CodeAdminProhibited)
 	if err == nil {
 		_ = c.SendMsg(cell.MsgData, icmp)
 	}
+}
+
+// countDenied counts a packet the policy refused.
+func (e *Engine) countDenied(reason policy.Reason) {
+	e.dropPolicy.Add(1)
+	e.denyMu.Lock()
+	e.denied[reason]++
+	e.denyMu.Unlock()
 }
 
 // readTUN carries replies from the internet back to their sessions' circuits.
@@ -453,6 +464,10 @@ func (e *Engine) readTUN() {
 }
 
 func (e *Engine) fromInternet(pkt []byte) {
+	if len(pkt) > 0 && pkt[0]>>4 == 6 {
+		e.fromInternet6(pkt)
+		return
+	}
 	h, err := nat.ParseIPv4(pkt)
 	if err != nil {
 		e.dropMalformed.Add(1)
@@ -530,6 +545,9 @@ func (e *Engine) sweep() {
 			delete(e.byID, id)
 			delete(e.byName, s.name)
 			e.cfg.Pool.Release(s.id)
+			if e.cfg.Pool6 != nil {
+				e.cfg.Pool6.Release(s.id)
+			}
 			e.expired.Add(1)
 		}
 	}
