@@ -17,10 +17,13 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/clientd"
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/core/exitports"
+	"github.com/meshvpn/meshvpn/core/path"
 )
 
 const usage = `meshvpn-client sends this computer's traffic through MeshVPN.
@@ -32,6 +35,16 @@ Usage:
                                   terminal until Ctrl-C, SIGTERM or "down".
   meshvpn-client status [--json]  the circuit (each hop), traffic, reroutes and uptime
   meshvpn-client down             stop the daemon: circuits closed, routes and TUN removed
+  meshvpn-client exits [--json] [--port tcp/25]
+                                  the exits the daemon knows: country, region, bandwidth, the ports
+                                  and address families they carry; * marks the one in use
+  meshvpn-client set-exit EXIT [--port tcp/25]
+                                  move to another exit without restarting: EXIT is auto, random,
+                                  country:CC, region:NAME, or an exit's identity (a name works when
+                                  no other relay claims it); --port: the new exit must allow it.
+                                  The new circuit is built first; connections made through the old
+                                  exit are lost (status says so). If none can be built, nothing
+                                  changes and the error says why.
   meshvpn-client example-config   print a documented configuration file with the defaults
 
 IPv4 is carried; IPv6 is dropped inside the tunnel (never sent outside it) until it is carried.
@@ -55,6 +68,10 @@ func main() {
 		err = status(args)
 	case "down":
 		err = down(args)
+	case "exits":
+		err = exits(args)
+	case "set-exit":
+		err = setExit(args)
 	case "example-config":
 		fmt.Print(clientd.ExampleConfig)
 	case "-h", "--help", "help":
@@ -76,7 +93,7 @@ func main() {
 
 type options struct {
 	config, genesis, stateDir, relays, exit, listen, socket, metrics, logLevel, logFile string
-	tunName, backend                                                                    string
+	tunName, backend, port                                                              string
 	foreground, json, noRoutes                                                          bool
 	keepalive, deadAfter, timeout, ratchetEvery                                         time.Duration
 }
@@ -103,7 +120,8 @@ func flags(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.ratchetEvery, "ratchet-every", def.RatchetEvery, "how often circuits' layer keys move on (ratchet_every)")
 	fs.BoolVar(&o.foreground, "foreground", false, "up: run the daemon in this terminal")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "up: how long to wait for the first circuit")
-	fs.BoolVar(&o.json, "json", false, "status: print JSON")
+	fs.BoolVar(&o.json, "json", false, "status, exits: print JSON")
+	fs.StringVar(&o.port, "port", "", "exits: only those that allow this destination; set-exit: the new exit must allow it (tcp/PORT, udp/PORT or PORT)")
 	return fs
 }
 
@@ -276,6 +294,103 @@ func down(args []string) error {
 	return nil
 }
 
+func exits(args []string) error {
+	cfg, o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	var proto path.Proto
+	var port uint16
+	if o.port != "" {
+		if proto, port, err = clientd.ParsePort(o.port); err != nil {
+			return err
+		}
+	}
+	ctl := clientd.Dial(cfg.ControlSocket)
+	defer ctl.Close()
+	l, err := ctl.Exits(context.Background())
+	if err != nil {
+		return err
+	}
+	if port != 0 {
+		kept := l.Exits[:0]
+		for _, e := range l.Exits {
+			sum, err := exitports.Parse(e.Ports)
+			if err == nil && (proto == path.TCP && sum.AllowsTCP(port) || proto == path.UDP && sum.AllowsUDP(port)) {
+				kept = append(kept, e)
+			}
+		}
+		l.Exits = kept
+	}
+	if o.json {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(l)
+	}
+	printExits(os.Stdout, l, o.port)
+	return nil
+}
+
+func printExits(w io.Writer, l clientd.ExitList, port string) {
+	if len(l.Exits) == 0 {
+		if port != "" {
+			fmt.Fprintf(w, "No exit of the %s allows %s.\n", l.Source, port)
+		} else {
+			fmt.Fprintf(w, "The %s lists no exit.\n", l.Source)
+		}
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  EXIT\tCOUNTRY\tREGION\tBANDWIDTH\tSTATE\tFAMILIES\tPORTS\tIDENTITY")
+	for _, e := range l.Exits {
+		mark := " "
+		if e.InUse {
+			mark = "*"
+		}
+		bw := "-"
+		if e.Bandwidth > 0 {
+			bw = bytesText(e.Bandwidth) + "/s"
+		}
+		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, e.Name, dash(e.Country), dash(e.Region), bw, e.State,
+			strings.Join(e.Families, ","), e.Ports, e.Identity)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d exits from the %s; * is in use. \"meshvpn-client set-exit IDENTITY\" (or country:CC, region:NAME, auto, random) moves to another.\n", len(l.Exits), l.Source)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func setExit(args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("set-exit: name the exit first: meshvpn-client set-exit auto|random|country:CC|region:NAME|IDENTITY [--port tcp/PORT]")
+	}
+	asked, args := args[0], args[1:]
+	cfg, o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	ctl := clientd.Dial(cfg.ControlSocket)
+	defer ctl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	mv, err := ctl.SetExit(ctx, clientd.SetExitRequest{Exit: asked, Port: o.port})
+	if err != nil {
+		return err
+	}
+	if mv.Stayed {
+		fmt.Printf("The exit in use, %s, fits %s: nothing changed, connections go on. Rebuilds keep to the new choice.\n", mv.To, asked)
+		return nil
+	}
+	fmt.Printf("Moved to exit %s (asked: %s) through %s.\nConnections made through %s were lost; new ones go out through %s.\n",
+		mv.To, asked, strings.Join(mv.Path, " → "), mv.From, mv.To)
+	return nil
+}
+
 func printStatus(w io.Writer, s clientd.Status) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "MeshVPN: %s (up %s, TUN %s, MTU %d)\n", s.State, (time.Duration(s.UptimeSec * float64(time.Second))).Round(time.Second), s.TUN, s.MTU)
@@ -283,6 +398,19 @@ func printStatus(w io.Writer, s clientd.Status) {
 		fmt.Fprintf(&b, "  %-6s %-12s %-22s %s…", h.Role, h.Name, h.Address, h.Identity[:min(12, len(h.Identity))])
 		if h.Link != "" {
 			fmt.Fprintf(&b, "  link: %s", h.Link)
+		}
+		b.WriteByte('\n')
+	}
+	if x := s.Exit; x.Asked != "" {
+		fmt.Fprintf(&b, "  exit choice: %s", x.Asked)
+		switch {
+		case x.Port != "" && x.Required:
+			fmt.Fprintf(&b, ", must allow %s", x.Port)
+		case x.Port != "":
+			fmt.Fprintf(&b, ", %s preferred", x.Port)
+		}
+		if x.Pinned {
+			b.WriteString(" (pinned: rebuilds wait for this exit)")
 		}
 		b.WriteByte('\n')
 	}
@@ -307,6 +435,21 @@ func printStatus(w io.Writer, s clientd.Status) {
 	sort.Strings(drops)
 	if len(drops) > 0 {
 		fmt.Fprintf(&b, "  not carried: %s\n", strings.Join(drops, ", "))
+	}
+	if len(s.Refused) > 0 {
+		var refused []string
+		for k, v := range s.Refused {
+			refused = append(refused, fmt.Sprintf("%s %d", k, v))
+		}
+		sort.Strings(refused)
+		fmt.Fprintf(&b, "  refused on the way out (the exit's policy): %s; \"meshvpn-client exits --port tcp/PORT\" lists exits that allow one\n", strings.Join(refused, ", "))
+	}
+	for _, m := range s.ExitMoves {
+		if m.Stayed {
+			fmt.Fprintf(&b, "  set-exit %s at %s: the exit in use, %s, fits; connections went on\n", m.Asked, m.At.Format(time.TimeOnly), m.To)
+			continue
+		}
+		fmt.Fprintf(&b, "  exit moved %s: %s → %s (set-exit %s); new exit session: connections through %s were lost\n", m.At.Format(time.TimeOnly), m.From, m.To, m.Asked, m.From)
 	}
 	for _, r := range s.Reroutes {
 		kept := "the exit kept the session"

@@ -1,25 +1,36 @@
 package clientd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // The control protocol is HTTP over the daemon's Unix socket: GET /v1/status answers a Status in
-// JSON, POST /v1/down asks the daemon to stop. The socket is the daemon owner's alone (0600).
+// JSON, POST /v1/down asks the daemon to stop, GET /v1/exits answers an ExitList, POST /v1/exit
+// takes a SetExitRequest and answers the ExitMove (400 with the reason for a request that cannot be
+// followed, 502 when no circuit to the new exit could be built). The socket is the daemon owner's
+// alone (0600).
 const (
 	pathStatus = "/v1/status"
 	pathDown   = "/v1/down"
+	pathExits  = "/v1/exits"
+	pathExit   = "/v1/exit"
 )
+
+// maxSetExitRequest bounds a set-exit request's body.
+const maxSetExitRequest = 4 << 10
 
 type controlServer struct {
 	path string
@@ -63,6 +74,36 @@ func listenControl(path string, d *Daemon) (*controlServer, error) {
 	mux.HandleFunc("POST "+pathDown, func(w http.ResponseWriter, _ *http.Request) {
 		d.requestDown()
 		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.HandleFunc("GET "+pathExits, func(w http.ResponseWriter, _ *http.Request) {
+		if !d.ready.Load() {
+			http.Error(w, "starting: building the first circuit", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(d.Exits())
+	})
+	mux.HandleFunc("POST "+pathExit, func(w http.ResponseWriter, r *http.Request) {
+		var req SetExitRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSetExitRequest))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			http.Error(w, fmt.Sprintf("set-exit: bad request: %v", err), http.StatusBadRequest)
+			return
+		}
+		mv, err := d.SetExit(r.Context(), req)
+		var in *InputError
+		switch {
+		case errors.Is(err, ErrStarting):
+			http.Error(w, "starting: building the first circuit", http.StatusServiceUnavailable)
+		case errors.As(err, &in):
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(mv)
+		}
 	})
 	c := &controlServer{path: path, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
 	go func() {
@@ -140,6 +181,73 @@ func (c *Control) Down(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Exits asks the daemon for the exits it knows.
+func (c *Control) Exits(ctx context.Context) (ExitList, error) {
+	var l ExitList
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://meshvpn"+pathExits, nil)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return l, fmt.Errorf("%w (%s: %v)", ErrNotRunning, c.path, err)
+	}
+	defer resp.Body.Close()
+	if err := answerError(resp); err != nil {
+		return l, err
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 16<<20)).Decode(&l); err != nil {
+		return l, fmt.Errorf("control socket: %w", err)
+	}
+	return l, nil
+}
+
+// SetExit asks the daemon to move to another exit, and waits (up to ctx) until it has or has given up.
+// An error the daemon gives is returned as its text; one for a request it cannot follow is an
+// *InputError.
+func (c *Control) SetExit(ctx context.Context, r SetExitRequest) (ExitMove, error) {
+	var mv ExitMove
+	body, err := json.Marshal(r)
+	if err != nil {
+		return mv, err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://meshvpn"+pathExit, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	hc := *c.hc
+	hc.Timeout = 0 // a set-exit builds circuits: ctx bounds it
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return mv, fmt.Errorf("set-exit: %w", ctx.Err())
+		}
+		return mv, fmt.Errorf("%w (%s: %v)", ErrNotRunning, c.path, err)
+	}
+	defer resp.Body.Close()
+	if err := answerError(resp); err != nil {
+		return mv, err
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&mv); err != nil {
+		return mv, fmt.Errorf("control socket: %w", err)
+	}
+	return mv, nil
+}
+
+// answerError turns a control answer other than 200 into an error carrying the daemon's text.
+func answerError(resp *http.Response) error {
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return ErrStarting
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	msg := strings.TrimSpace(string(b))
+	if msg == "" {
+		msg = resp.Status
+	}
+	if resp.StatusCode == http.StatusBadRequest {
+		return &InputError{errors.New(msg)}
+	}
+	return errors.New(msg)
 }
 
 // Close releases the client's idle connections.

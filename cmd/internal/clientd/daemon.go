@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -55,10 +56,17 @@ type Daemon struct {
 	authorities []netip.Addr
 	nat         *natcheck.Watch // nil without STUN servers
 	picker      *dirPicker
-	stop        chan struct{} // closed by Close: ends the directory refresher
-	wg          sync.WaitGroup
-	downOnce    sync.Once
-	once        sync.Once
+	// listPicker and listExits are the relay list's (nil with a directory): set-exit derives its
+	// picker from listPicker.
+	listPicker *circmgr.ListPicker
+	listExits  []ExitInfo
+	setExitMu  sync.Mutex // one set-exit at a time
+	exitMu     sync.Mutex
+	exitChoice ExitChoiceStatus // the choice in force, for status
+	stop       chan struct{}    // closed by Close: ends the directory refresher
+	wg         sync.WaitGroup
+	downOnce   sync.Once
+	once       sync.Once
 }
 
 // LoadRelays reads the relay list file.
@@ -96,7 +104,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, started: time.Now(), down: make(chan struct{}), stop: make(chan struct{})}
+	d := &Daemon{cfg: cfg, log: log, started: time.Now(), down: make(chan struct{}), stop: make(chan struct{}), exitChoice: initialExitChoice(cfg)}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -124,10 +132,15 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		if err != nil {
 			return nil, err
 		}
+		var relays []circmgr.Relay
 		for _, en := range entries {
-			mc.Relays = append(mc.Relays, circmgr.Relay{Name: en.Name, Info: en.Info, Exit: en.Exit})
+			relays = append(relays, circmgr.Relay{Name: en.Name, Info: en.Info, Exit: en.Exit})
 		}
-		mc.Exit = cfg.Exit
+		if d.listPicker, err = circmgr.NewListPicker(relays, cfg.Exit, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Relays, err)
+		}
+		mc.Picker, mc.ExitPinned = d.listPicker, cfg.Exit != ""
+		d.listExits = listExits(entries)
 	}
 	if d.mgr, err = circmgr.New(mc); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Relays, err) // only a relay list can be refused here
@@ -256,6 +269,7 @@ func (d *Daemon) Status() Status {
 		return s
 	}
 	ms := d.mgr.Status()
+	d.exitStatus(&s, ms)
 	s.State = "rebuilding"
 	if ms.Up {
 		s.State = "connected"

@@ -2,6 +2,7 @@ package clientd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,8 @@ import (
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
-// dirPicker picks paths with core/path from the latest consensus; the guard set lives on disk.
+// dirPicker picks paths with core/path from the latest consensus; the guard set lives on disk. Its
+// choice of exit is the config's (exit, exit_port); a set-exit picks with a choicePicker over it.
 type dirPicker struct {
 	choice     path.ExitChoice
 	sameSubnet bool
@@ -31,6 +33,7 @@ type dirPicker struct {
 	byID     map[keys.IdentityPublic]circmgr.Relay
 	fresh    time.Time // when the consensus in use was fetched
 	agreeing int       // authorities whose documents it counted
+	exits    []ExitInfo
 }
 
 // parseExitChoice reads the exit setting: "" or "auto", "random", "country:DE", "region:NAME", or an
@@ -90,22 +93,64 @@ func (p *dirPicker) update(net *dirclient.Network) error {
 		}
 		byID[r.Path.Identity] = circmgr.Relay{Name: r.Path.Name, Info: r.Info, Exit: r.Descriptor.IsExit()}
 	}
+	exits := directoryExits(net)
 	sel, err := path.New(path.Config{Relays: rs, Guards: p.guards, AllowSameSubnet: p.sameSubnet})
 	if err != nil {
 		return err
 	}
 	p.mu.Lock()
-	p.sel, p.byID, p.fresh, p.agreeing = sel, byID, time.Now(), len(net.Consensus.Sources)
+	p.sel, p.byID, p.fresh, p.agreeing, p.exits = sel, byID, time.Now(), len(net.Consensus.Sources), exits
 	p.mu.Unlock()
 	return nil
 }
 
-// Pick implements circmgr.Picker.
+// Pick implements circmgr.Picker with the config's choice of exit, exit_port preferred.
 func (p *dirPicker) Pick(exit *circmgr.Relay, avoid []circmgr.Relay, _ int) ([]circmgr.Relay, error) {
+	return p.pick(p.choice, false, exit, avoid)
+}
+
+// PickThrough implements circmgr.GuardKeeper: a path through the guard the client has just heard from.
+func (p *dirPicker) PickThrough(guard circmgr.Relay, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
+	return p.pickThrough(p.choice, false, guard, exit, avoid)
+}
+
+// choicePicker picks over a dirPicker's directory for an exit choice of the user's set-exit.
+type choicePicker struct {
+	dir    *dirPicker
+	choice path.ExitChoice
+	// portRequired: only exits that allow choice.Port are taken. Otherwise (exit_port) they are
+	// preferred, and where the choice has none that does, any exit of it is taken.
+	portRequired bool
+}
+
+// Pick implements circmgr.Picker.
+func (c *choicePicker) Pick(exit *circmgr.Relay, avoid []circmgr.Relay, _ int) ([]circmgr.Relay, error) {
+	return c.dir.pick(c.choice, c.portRequired, exit, avoid)
+}
+
+// PickThrough implements circmgr.GuardKeeper.
+func (c *choicePicker) PickThrough(guard circmgr.Relay, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
+	return c.dir.pickThrough(c.choice, c.portRequired, guard, exit, avoid)
+}
+
+// selectPath runs one of path selection's picks for the choice, and again without its port when the
+// port is only preferred and no exit of the choice allows it: an exit whose policy refuses a packet
+// answers it with ICMP administratively prohibited, and the program fails at once, which beats having
+// no exit at all.
+func selectPath(choice path.ExitChoice, portRequired bool, sel func(path.ExitChoice) ([]path.Relay, error)) ([]path.Relay, error) {
+	rs, err := sel(choice)
+	if err != nil && !portRequired && choice.Port != 0 && errors.Is(err, path.ErrNoExit) {
+		choice.Port = 0
+		rs, err = sel(choice)
+	}
+	return rs, err
+}
+
+func (p *dirPicker) pick(c path.ExitChoice, portRequired bool, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	choice, ids := p.ask(exit, avoid)
-	rs, err := p.sel.Pick(choice, ids...)
+	choice, ids := p.ask(c, exit, avoid)
+	rs, err := selectPath(choice, portRequired, func(c path.ExitChoice) ([]path.Relay, error) { return p.sel.Pick(c, ids...) })
 	if err != nil {
 		return nil, err
 	}
@@ -121,12 +166,13 @@ func (p *dirPicker) Pick(exit *circmgr.Relay, avoid []circmgr.Relay, _ int) ([]c
 	return out, nil
 }
 
-// PickThrough implements circmgr.GuardKeeper: a path through the guard the client has just heard from.
-func (p *dirPicker) PickThrough(guard circmgr.Relay, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
+func (p *dirPicker) pickThrough(c path.ExitChoice, portRequired bool, guard circmgr.Relay, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	choice, ids := p.ask(exit, avoid)
-	rs, err := p.sel.PickThrough(guard.Info.Identity, choice, ids...)
+	choice, ids := p.ask(c, exit, avoid)
+	rs, err := selectPath(choice, portRequired, func(c path.ExitChoice) ([]path.Relay, error) {
+		return p.sel.PickThrough(guard.Info.Identity, c, ids...)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -139,8 +185,7 @@ func (p *dirPicker) PickThrough(guard circmgr.Relay, exit *circmgr.Relay, avoid 
 
 // ask turns the manager's request into path selection's terms: the exit choice (the named exit of a
 // rebuild, else the user's) and the identities to avoid. p.mu is held.
-func (p *dirPicker) ask(exit *circmgr.Relay, avoid []circmgr.Relay) (path.ExitChoice, []keys.IdentityPublic) {
-	choice := p.choice
+func (p *dirPicker) ask(choice path.ExitChoice, exit *circmgr.Relay, avoid []circmgr.Relay) (path.ExitChoice, []keys.IdentityPublic) {
 	if exit != nil {
 		choice = path.ExitChoice{Mode: path.Named, Value: exit.Info.Identity.String(), Proto: path.TCP}
 	}

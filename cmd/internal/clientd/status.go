@@ -25,6 +25,13 @@ type Status struct {
 	// the hops' previous backward keys erased after the window.
 	KeyRatchets uint64 `json:"key_ratchets"`
 	KeysErased  uint64 `json:"keys_erased"`
+	// Exit is the choice of exit in force: the config's, or the last set-exit's. ExitMoves are the
+	// latest set-exits: unless one stayed, connections through the old exit were lost there.
+	Exit      ExitChoiceStatus `json:"exit"`
+	ExitMoves []ExitMove       `json:"exit_moves,omitempty"`
+	// Refused counts packets refused on the way out (ICMP administratively prohibited came back,
+	// which an exit sends for what its policy refuses), by protocol and destination port: "tcp/25".
+	Refused map[string]uint64 `json:"refused,omitempty"`
 	// Directory is where the relays came from, when the client has a genesis file.
 	Directory *DirectoryStatus `json:"directory,omitempty"`
 	// NAT is how the world sees the client's socket, when the genesis file names STUN servers.
