@@ -171,3 +171,75 @@ func TestMasqueradeRewritesTheSource(t *testing.T) {
 		t.Fatalf("the internet saw %q from %v, want the exit's address 198.51.100.1", buf[:n], from)
 	}
 }
+
+// TestMasqueradeIPv6 is TestMasqueradeRewritesTheSource for an exit's IPv6 pool: the internet sees
+// the exit's IPv6 address, and Remove takes the ip6 table away with the ip one.
+func TestMasqueradeIPv6(t *testing.T) {
+	needRoot(t)
+	client, cfd := netns(t)
+	exitNS, efd := netns(t)
+	inet, ifd := netns(t)
+	id := fmt.Sprintf("%d%d", os.Getpid()%10000, nsCount.Load())
+	ca, cb := "mvc"+id, "mvx"+id
+	ea, eb := "mvy"+id, "mvi"+id
+	run(t, "ip", "link", "add", ca, "netns", client, "type", "veth", "peer", "name", cb, "netns", exitNS)
+	run(t, "ip", "link", "add", ea, "netns", exitNS, "type", "veth", "peer", "name", eb, "netns", inet)
+	for _, c := range [][]string{
+		{client, "ip", "addr", "add", "fd00:8::5/112", "dev", ca, "nodad"},
+		{client, "ip", "link", "set", ca, "up"},
+		{client, "ip", "-6", "route", "add", "default", "via", "fd00:8::1"},
+		{exitNS, "ip", "addr", "add", "fd00:8::1/112", "dev", cb, "nodad"},
+		{exitNS, "ip", "link", "set", cb, "up"},
+		{exitNS, "ip", "addr", "add", "2001:db8:113::1/64", "dev", ea, "nodad"},
+		{exitNS, "ip", "link", "set", ea, "up"},
+		{exitNS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},
+		{inet, "ip", "addr", "add", "2001:db8:113::2/64", "dev", eb, "nodad"},
+		{inet, "ip", "link", "set", eb, "up"},
+	} {
+		run(t, append([]string{"ip", "netns", "exec", c[0]}, c[1:]...)...)
+	}
+	r, err := Install(netip.MustParsePrefix("10.8.0.0/16"), "mvpn0", Options{NetNSFd: efd, Pool6: netip.MustParsePrefix("fd00:8::/112")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var server, sender *net.UDPConn
+	inNetns(t, ifd, func() {
+		var err error
+		server, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP("2001:db8:113::2"), Port: 9999})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer server.Close()
+	inNetns(t, cfd, func() {
+		var err error
+		sender, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP("fd00:8::5")})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer sender.Close()
+	if _, err := sender.WriteToUDP([]byte("hello"), &net.UDPAddr{IP: net.ParseIP("2001:db8:113::2"), Port: 9999}); err != nil {
+		t.Fatal(err)
+	}
+	server.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 64)
+	n, from, err := server.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != "hello" || from.Addr() != netip.MustParseAddr("2001:db8:113::1") {
+		t.Fatalf("the internet saw %q from %v, want the exit's address 2001:db8:113::1", buf[:n], from)
+	}
+	if err := r.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("nft"); err == nil {
+		if out := run(t, "ip", "netns", "exec", exitNS, "nft", "list", "tables"); strings.Contains(out, Table) {
+			t.Fatalf("tables left after Remove:\n%s", out)
+		}
+	}
+	if _, err := Install(netip.MustParsePrefix("10.8.0.0/16"), "mvpn0", Options{NetNSFd: efd, Pool6: netip.MustParsePrefix("10.9.0.0/16")}); err == nil {
+		t.Fatal("an IPv4 prefix taken as the IPv6 pool")
+	}
+}
