@@ -88,6 +88,10 @@ type Descriptor struct {
 	// at most MaxRendezvous, each address CheckAddress-valid, no link key or address twice, never the
 	// relay's own link key. Empty for a relay that others can reach directly.
 	Rendezvous []Rendezvous
+	// IPv6 says that the exit carries its clients' IPv6 to the IPv6 internet (under its policy's IPv6
+	// rules, which exit/policy's Summary6 summarizes); only an exit may say so. Clients whose exit does
+	// not carry IPv6 drop their IPv6 inside the tunnel.
+	IPv6 bool
 	// Published is when the relay signed the descriptor.
 	Published time.Time
 	// Seq is the BEP 44 sequence number: it increases on every change, and is at most MaxSeq.
@@ -181,6 +185,9 @@ func (d *Descriptor) Validate() error {
 				bad("rendezvous address %s listed twice", rv.Addr)
 			}
 		}
+	}
+	if d.IPv6 && !d.IsExit() {
+		bad("a relay that is not an exit says it carries IPv6")
 	}
 	if d.Seq > MaxSeq {
 		bad("seq %d is more than %d", d.Seq, uint64(MaxSeq))

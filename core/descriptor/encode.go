@@ -112,6 +112,9 @@ func (d *Descriptor) body() ([]byte, error) {
 		b = append(b, rv.LinkKey[:]...)
 		b = appendAddr(b, rv.Addr)
 	}
+	if c := d.capabilities(); c != 0 {
+		b = append(b, c)
+	}
 	if n := len(b) + sigLen; n > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrTooLarge, n, MaxSize)
 	}
@@ -127,6 +130,20 @@ func appendAddr(b []byte, a netip.AddrPort) []byte {
 	}
 	b = append(b, a.Addr().AsSlice()...)
 	return binary.BigEndian.AppendUint16(b, a.Port())
+}
+
+// Capability bits, the optional byte after the rendezvous list.
+const (
+	capIPv6           = 1 << 0 // Descriptor.IPv6
+	knownCapabilities = capIPv6
+)
+
+func (d *Descriptor) capabilities() byte {
+	var c byte
+	if d.IPv6 {
+		c |= capIPv6
+	}
+	return c
 }
 
 // decode is Parse without the signature check; it returns the signed body too.
@@ -190,6 +207,18 @@ func decode(b []byte) (*Descriptor, []byte, error) {
 		}
 	} else {
 		r.fail("%d rendezvous, more than %d", n, MaxRendezvous)
+	}
+	if r.err == nil && len(r.b) > 0 {
+		// The capabilities: absent when none is set, so one descriptor has one encoding and those
+		// signed before capabilities existed read the same.
+		switch c := r.u8(); {
+		case c == 0:
+			r.fail("a capability byte of 0: none is written as no byte")
+		case c&^knownCapabilities != 0:
+			r.fail("unknown capabilities %#02x", c&^knownCapabilities)
+		default:
+			d.IPv6 = c&capIPv6 != 0
+		}
 	}
 	if r.err == nil && len(r.b) > 0 {
 		r.fail("%d bytes before the signature", len(r.b))

@@ -8,6 +8,9 @@ import (
 func FuzzParse(f *testing.F) {
 	d := example(f)
 	f.Add(sign(f, d, 1))
+	d.IPv6 = true
+	f.Add(sign(f, d, 1))
+	d.IPv6 = false
 	d.Exit.TCP, d.Exit.UDP = nil, nil
 	d.Family, d.Country, d.Region, d.Software = nil, "", "", ""
 	d.Rendezvous = d.Rendezvous[:1]
