@@ -60,6 +60,8 @@ type Relay struct {
 	Name string
 	Info relay.Info
 	Exit bool
+	// IPv6 says that the relay, as an exit, carries IPv6 (its descriptor's or relay list entry's).
+	IPv6 bool
 }
 
 // Config configures a Manager. Zero durations take the defaults.

@@ -66,6 +66,8 @@ type ExitChoice struct {
 	Proto Proto
 	// Port is the destination port the exit must allow; 0 asks only that it allow some port of Proto.
 	Port uint16
+	// IPv6 asks for an exit that carries IPv6 as well.
+	IPv6 bool
 }
 
 // String describes the choice, for example "country DE, tcp/443".
@@ -78,10 +80,14 @@ func (c ExitChoice) String() string {
 
 // port names the protocol and port, as in "tcp/25" or "tcp (any port)".
 func (c ExitChoice) port() string {
+	s := c.Proto.String() + "/" + strconv.Itoa(int(c.Port))
 	if c.Port == 0 {
-		return c.Proto.String() + " (any port)"
+		s = c.Proto.String() + " (any port)"
 	}
-	return c.Proto.String() + "/" + strconv.Itoa(int(c.Port))
+	if c.IPv6 {
+		s += " over IPv6"
+	}
+	return s
 }
 
 // check returns every problem with the choice at once.
@@ -112,6 +118,8 @@ func (c ExitChoice) check() error {
 func (c ExitChoice) allows(n *node) bool {
 	sum := n.Relay.Exit
 	switch {
+	case c.IPv6 && !n.Relay.IPv6:
+		return false
 	case c.Proto == TCP && c.Port == 0:
 		return len(sum.TCP) > 0
 	case c.Proto == UDP && c.Port == 0:

@@ -55,7 +55,9 @@ type Relay struct {
 	Weight uint64
 	Flags  Flags
 	// Exit summarises the ports the relay exits to; it counts only with the Exit flag.
-	Exit            exitports.Summary
+	Exit exitports.Summary
+	// IPv6 says that the exit carries IPv6 (its descriptor's IPv6); it counts only with the Exit flag.
+	IPv6            bool
 	Country, Region string
 	// Rendezvous lists the addresses of the relays that a relay behind a NAT is registered with
 	// (empty for a public relay): path selection keeps them out of the middle of a path that this

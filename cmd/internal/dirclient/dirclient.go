@@ -264,6 +264,7 @@ func pathRelay(r directory.Relay, d *descriptor.Descriptor) path.Relay {
 		Weight:     uint64(r.Weight),
 		Flags:      path.Flags(r.Flags),
 		Exit:       d.Exit,
+		IPv6:       d.IPv6,
 		Country:    d.Country,
 		Region:     d.Region,
 	}

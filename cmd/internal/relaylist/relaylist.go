@@ -11,6 +11,7 @@
 //	onion_key = "…"  # X25519, base64
 //	exit = true
 //	exit_ports = "tcp=80,443 udp=53"
+//	ipv6 = true      # optional: the exit carries IPv6
 //	rendezvous = "…@203.0.113.9:7000"  # optional, for a relay behind a NAT: X25519 link key, base64 @ address
 package relaylist
 
@@ -42,6 +43,7 @@ type Entry struct {
 	Info      relay.Info
 	Exit      bool
 	ExitPorts policy.PortSummary // what the exit accepts; empty for a relay that is not an exit
+	IPv6      bool               // the exit carries IPv6
 }
 
 // file is the TOML shape of a list.
@@ -57,6 +59,7 @@ type entryText struct {
 	OnionKey  string `toml:"onion_key"`
 	Exit      bool   `toml:"exit"`
 	ExitPorts string `toml:"exit_ports,omitempty"`
+	IPv6      bool   `toml:"ipv6,omitempty"`
 	// Rendezvous is LINKKEY@IP:PORT, the link key in the base64 of link_key: "@" is not in that alphabet
 	// nor in an address, so the text splits one way only.
 	Rendezvous string `toml:"rendezvous,omitempty"`
@@ -107,7 +110,7 @@ func Parse(data []byte) ([]Entry, error) {
 
 func (t entryText) entry() (Entry, error) {
 	var errs []error
-	e := Entry{Name: t.Name, Exit: t.Exit}
+	e := Entry{Name: t.Name, Exit: t.Exit, IPv6: t.IPv6}
 	if err := checkName(t.Name); err != nil {
 		errs = append(errs, err)
 	}
@@ -138,6 +141,8 @@ func (t entryText) entry() (Entry, error) {
 	switch {
 	case t.ExitPorts != "" && !t.Exit:
 		errs = append(errs, errors.New("exit_ports given for a relay that is not an exit"))
+	case t.IPv6 && !t.Exit:
+		errs = append(errs, errors.New("ipv6 given for a relay that is not an exit"))
 	case t.ExitPorts != "":
 		if e.ExitPorts, err = policy.ParsePortSummary(t.ExitPorts); err != nil {
 			errs = append(errs, fmt.Errorf("exit_ports: %w", err))
@@ -204,6 +209,7 @@ func Encode(entries []Entry) ([]byte, error) {
 		}
 		if e.Exit {
 			t.ExitPorts = e.ExitPorts.String()
+			t.IPv6 = e.IPv6
 		}
 		if rv := e.Info.Rendezvous; !rv.IsZero() {
 			t.Rendezvous = rv.Key.String() + "@" + rv.Addr.String()
