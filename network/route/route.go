@@ -155,8 +155,9 @@ func (t *Table) outside(addr netip.Addr) (netlink.Route, error) {
 	return best, nil
 }
 
-// TunnelAll sends the whole internet into the tunnel. IPv6 goes there too (the client drops it inside
-// the tunnel rather than let it leak); a host without IPv6 skips those routes.
+// TunnelAll sends the whole internet into the tunnel. IPv6 goes there too (carried when the exit
+// carries IPv6, dropped inside the tunnel rather than leaked when it does not); a host without IPv6
+// skips those routes.
 func (t *Table) TunnelAll() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -50,6 +50,10 @@ type Config struct {
 	// Addr, if valid, is set on the device: the host's address and the prefix routed into the
 	// device (10.77.0.1/24, not 10.77.0.0/24).
 	Addr netip.Prefix
+	// Addr6, if valid, is an IPv6 address set on the device as well (fd00:8::1/112), with no
+	// duplicate address detection: nothing else is on a TUN's link, and a tentative address could not
+	// be used for the second or two DAD takes.
+	Addr6 netip.Prefix
 	// Up brings the link up, which also installs the route for Addr.
 	Up bool
 }
@@ -81,6 +85,17 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("address %s is not a unicast host address", c.Addr))
 		case a.Is6() && mtu < MinMTUIPv6:
 			errs = append(errs, fmt.Errorf("MTU %d below IPv6's minimum %d for address %s", mtu, MinMTUIPv6, c.Addr))
+		}
+	}
+	if c.Addr6 != (netip.Prefix{}) {
+		a := c.Addr6.Addr()
+		switch {
+		case !c.Addr6.IsValid() || !a.Is6() || a.Is4In6():
+			errs = append(errs, fmt.Errorf("IPv6 address %s is not an IPv6 prefix", c.Addr6))
+		case a.IsUnspecified() || a.IsMulticast():
+			errs = append(errs, fmt.Errorf("IPv6 address %s is not a unicast host address", c.Addr6))
+		case mtu < MinMTUIPv6:
+			errs = append(errs, fmt.Errorf("MTU %d below IPv6's minimum %d for address %s", mtu, MinMTUIPv6, c.Addr6))
 		}
 	}
 	return errors.Join(errs...)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Open creates a TUN device in the calling thread's network namespace, sets its MTU, its address if
@@ -30,7 +31,7 @@ func Open(cfg Config) (Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tun: open %s device %q: %w", cfg.Backend, cfg.Name, err)
 	}
-	if err := configure(dev.Name(), cfg.Addr, cfg.MTU, cfg.Up); err != nil {
+	if err := configure(dev.Name(), cfg.Addr, cfg.MTU, cfg.Up, cfg.Addr6); err != nil {
 		return nil, errors.Join(fmt.Errorf("tun: %w", err), dev.Close())
 	}
 	return dev, nil
@@ -46,11 +47,17 @@ func Configure(name string, addr netip.Prefix, mtu int) error {
 	return nil
 }
 
-func configure(name string, addr netip.Prefix, mtu int, up bool) error {
+// addrGenModeNone is IN6_ADDR_GEN_MODE_NONE (linux/if_link.h): no automatic IPv6 addresses.
+const addrGenModeNone = 1
+
+func configure(name string, addr netip.Prefix, mtu int, up bool, addrs6 ...netip.Prefix) error {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		return fmt.Errorf("configure %q: %w", name, err)
 	}
+	// No link-local address: the kernel would send router solicitations and MLD reports into the
+	// tunnel from it, which no one there answers. A host without IPv6 refuses this; nothing to do then.
+	_ = netlink.LinkSetIP6AddrGenMode(link, addrGenModeNone)
 	if mtu != 0 && link.Attrs().MTU != mtu {
 		if err := netlink.LinkSetMTU(link, mtu); err != nil {
 			return fmt.Errorf("configure %q: set MTU %d: %w", name, mtu, err)
@@ -61,6 +68,15 @@ func configure(name string, addr netip.Prefix, mtu int, up bool) error {
 		// Replace rather than add, so that configuring twice is not an error (EEXIST).
 		if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: ipnet}); err != nil {
 			return fmt.Errorf("configure %q: set address %s: %w", name, addr, err)
+		}
+	}
+	for _, a := range addrs6 {
+		if !a.IsValid() {
+			continue
+		}
+		ipnet := &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), 128)}
+		if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: ipnet, Flags: unix.IFA_F_NODAD}); err != nil {
+			return fmt.Errorf("configure %q: set IPv6 address %s: %w", name, a, err)
 		}
 	}
 	if up {
