@@ -96,6 +96,7 @@ func (l LimitsConfig) apply(rc *relay.Config) {
 // ExitConfig is what only an exit uses.
 type ExitConfig struct {
 	Pool         string        `toml:"pool"`
+	Pool6        string        `toml:"pool6"`
 	TUN          string        `toml:"tun"`
 	TUNBackend   string        `toml:"tun_backend"`
 	Masquerade   bool          `toml:"masquerade"`
@@ -209,6 +210,13 @@ func (e *ExitConfig) validate() []error {
 	} else if _, err := nat.NewPool(p.Masked(), p.Masked().Addr().Next()); err != nil {
 		errs = append(errs, fmt.Errorf("exit.pool: %w", err))
 	}
+	if e.Pool6 != "" {
+		if p, err := netip.ParsePrefix(e.Pool6); err != nil {
+			errs = append(errs, fmt.Errorf("exit.pool6: %w", err))
+		} else if _, err := nat.NewPool6(p.Masked(), p.Masked().Addr().Next()); err != nil {
+			errs = append(errs, fmt.Errorf("exit.pool6: %w", err))
+		}
+	}
 	tc := tun.Config{Name: e.TUN, Backend: tun.Backend(e.TUNBackend), MTU: exitMTU}
 	if err := tc.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("exit: %w", err))
@@ -226,6 +234,17 @@ func (e *ExitConfig) validate() []error {
 		errs = append(errs, err)
 	}
 	return errs
+}
+
+// carriesIPv6 reports whether an exit with this configuration and policy p carries IPv6, which its
+// descriptor and relay list entry say: it has an IPv6 pool, and its rules accept some port on the
+// whole IPv6 internet.
+func (e *ExitConfig) carriesIPv6(p *policy.Policy) bool {
+	if e.Pool6 == "" {
+		return false
+	}
+	s := p.Summary6()
+	return len(s.TCP) > 0 || len(s.UDP) > 0
 }
 
 // exitMTU is the exit TUN's MTU: packets leave it for an ordinary 1500-byte internet path.

@@ -214,6 +214,7 @@ func EntryFor(cfg Config, k Keys) relaylist.Entry {
 	if e.Exit {
 		if p, err := policy.New(policy.Config{Rules: cfg.Exit.Policy}); err == nil {
 			e.ExitPorts = p.Summary()
+			e.IPv6 = cfg.Exit.carriesIPv6(p)
 		}
 	}
 	return e
@@ -230,7 +231,15 @@ func (n *Node) startExit(g *genesis.Genesis) error {
 	}
 	n.policy = p
 	n.refreshOwn()
-	dev, err := tun.Open(tun.Config{Name: e.TUN, MTU: exitMTU, Backend: tun.Backend(e.TUNBackend), Addr: netip.PrefixFrom(self, pool.Bits()), Up: true})
+	tc := tun.Config{Name: e.TUN, MTU: exitMTU, Backend: tun.Backend(e.TUNBackend), Addr: netip.PrefixFrom(self, pool.Bits()), Up: true}
+	var pool6 netip.Prefix
+	var self6 netip.Addr
+	if e.Pool6 != "" {
+		pool6 = netip.MustParsePrefix(e.Pool6).Masked()
+		self6 = pool6.Addr().Next()
+		tc.Addr6 = netip.PrefixFrom(self6, pool6.Bits())
+	}
+	dev, err := tun.Open(tc)
 	if err != nil {
 		return fmt.Errorf("exit TUN: %w", err)
 	}
@@ -239,7 +248,13 @@ func (n *Node) startExit(g *genesis.Genesis) error {
 			dev.Close()
 			return err
 		}
-		if n.masq, err = masq.Install(pool, e.TUN, masq.Options{}); err != nil {
+		if pool6.IsValid() {
+			if err := masq.EnableForwarding6(); err != nil {
+				dev.Close()
+				return err
+			}
+		}
+		if n.masq, err = masq.Install(pool, e.TUN, masq.Options{Pool6: pool6}); err != nil {
 			dev.Close()
 			return err
 		}
@@ -249,9 +264,16 @@ func (n *Node) startExit(g *genesis.Genesis) error {
 		dev.Close()
 		return err
 	}
+	var addrs6 *nat.Pool
+	if pool6.IsValid() {
+		if addrs6, err = nat.NewPool6(pool6, self6); err != nil {
+			dev.Close()
+			return err
+		}
+	}
 	servers, _ := e.resolvers() // checked by Validate
 	n.dns = exitdns.New(exitdns.Config{Upstream: &exitdns.HostResolver{Servers: servers}, Logger: n.log.Named("dns")})
-	if n.exit, err = session.New(session.Config{TUN: dev, Pool: addrs, Self: self, Policy: p, Grace: e.Grace, DNS: n.dns, Logger: n.log.Named("exit")}); err != nil {
+	if n.exit, err = session.New(session.Config{TUN: dev, Pool: addrs, Self: self, Pool6: addrs6, Self6: self6, Policy: p, Grace: e.Grace, DNS: n.dns, Logger: n.log.Named("exit")}); err != nil {
 		n.dns.Close()
 		dev.Close()
 		return err

@@ -170,6 +170,7 @@ func (n *Node) descriptor(network [32]byte, k Keys, now time.Time, seq uint64) (
 	}
 	if n.exit != nil {
 		d.Exit = n.policy.Summary()
+		d.IPv6 = n.cfg.Exit.carriesIPv6(n.policy)
 	}
 	for _, f := range n.cfg.Family {
 		id, err := keys.ParseIdentityPublic(f)
