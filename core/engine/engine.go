@@ -28,7 +28,7 @@ type Circuit interface {
 // Stats is a snapshot of the engine's counters.
 type Stats struct {
 	PacketsOut, PacketsIn, BytesOut, BytesIn uint64
-	DropIPv6                                 uint64 // IPv6 is not carried yet: dropped inside the tunnel rather than leaked
+	DropIPv6                                 uint64 // IPv6 the exit does not carry (or the tunnel has no IPv6 address): dropped inside the tunnel rather than leaked
 	DropNoCircuit                            uint64 // no circuit is up (the kill switch's view from inside: nothing leaves)
 	DropTooBig                               uint64 // larger than a cell carries (the TUN MTU should make this impossible)
 	DropMalformed                            uint64
@@ -46,6 +46,7 @@ type Stats struct {
 type Engine struct {
 	dev  tun.Device
 	src  netip.Addr // the tunnel's own address: the only source a packet may have
+	src6 netip.Addr // the tunnel's own IPv6 address, the only IPv6 source; zero: IPv6 is never carried
 	log  *zap.Logger
 	circ atomic.Pointer[circuitRef]
 
@@ -61,38 +62,56 @@ type Engine struct {
 	once sync.Once
 }
 
-type circuitRef struct{ c Circuit }
+// circuitRef is the circuit in use, and whether its exit carries IPv6.
+type circuitRef struct {
+	c    Circuit
+	ipv6 bool
+}
 
-// New starts an engine reading dev, whose own (IPv4) address is src. The engine owns dev and closes
-// it on Close.
+// New starts an engine reading dev, whose own (IPv4) address is src, that carries no IPv6. The engine
+// owns dev and closes it on Close.
 func New(dev tun.Device, src netip.Addr, log *zap.Logger) (*Engine, error) {
+	return NewDual(dev, src, netip.Addr{}, log)
+}
+
+// NewDual is New for a tunnel with an IPv6 address too, src6: IPv6 from src6 goes through circuits
+// whose exit carries IPv6 (SetRoute), and is dropped and counted otherwise. A zero src6 is New.
+func NewDual(dev tun.Device, src, src6 netip.Addr, log *zap.Logger) (*Engine, error) {
 	if dev == nil {
 		return nil, errors.New("engine: no TUN device")
 	}
 	if !src.Is4() {
 		return nil, fmt.Errorf("engine: the tunnel's address %v is not IPv4", src)
 	}
+	if src6.IsValid() && (!src6.Is6() || src6.Is4In6()) {
+		return nil, fmt.Errorf("engine: the tunnel's IPv6 address %v is not IPv6", src6)
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	e := &Engine{dev: dev, src: src, log: log, writer: tun.NewWriter(dev), stop: make(chan struct{})}
+	e := &Engine{dev: dev, src: src, src6: src6, log: log, writer: tun.NewWriter(dev), stop: make(chan struct{})}
 	e.wg.Add(1)
 	go e.readLoop()
 	return e, nil
 }
 
-// SetCircuit makes c the circuit packets go through from now on (nil: none, packets are dropped).
-func (e *Engine) SetCircuit(c Circuit) {
+// SetCircuit makes c the circuit packets go through from now on (nil: none, packets are dropped), to
+// an exit that does not carry IPv6.
+func (e *Engine) SetCircuit(c Circuit) { e.SetRoute(c, false) }
+
+// SetRoute is SetCircuit for a circuit whose exit carries IPv6 when ipv6 is set: the tunnel's IPv6
+// goes through it too.
+func (e *Engine) SetRoute(c Circuit, ipv6 bool) {
 	if c == nil {
 		e.circ.Store(nil)
 		return
 	}
-	e.circ.Store(&circuitRef{c})
+	e.circ.Store(&circuitRef{c, ipv6})
 }
 
 // Deliver writes a packet that came back through the circuit into the TUN (the client's OnData).
 func (e *Engine) Deliver(pkt []byte) {
-	if len(pkt) == 0 || pkt[0]>>4 != 4 {
+	if len(pkt) == 0 || pkt[0]>>4 != 4 && !(pkt[0]>>4 == 6 && e.src6.IsValid()) {
 		if len(pkt) > 0 && pkt[0]>>4 == 6 {
 			e.dropV6.Add(1)
 		} else {
@@ -186,8 +205,7 @@ func (e *Engine) admit(pkt []byte, ref *circuitRef) bool {
 		e.dropBad.Add(1)
 		return false
 	case pkt[0]>>4 == 6:
-		e.dropV6.Add(1)
-		return false
+		return e.admit6(pkt, ref)
 	case pkt[0]>>4 != 4 || len(pkt) < 20:
 		e.dropBad.Add(1)
 		return false
@@ -196,6 +214,33 @@ func (e *Engine) admit(pkt []byte, ref *circuitRef) bool {
 		return false
 	case ref == nil:
 		e.dropNoCirc.Add(1)
+		return false
+	case len(pkt) > ref.c.MaxData():
+		e.dropBig.Add(1)
+		return false
+	}
+	return true
+}
+
+// admit6 is admit for an IPv6 packet: it goes only from the tunnel's IPv6 address, through a circuit
+// whose exit carries IPv6. Anything else is dropped here, inside the tunnel, and counted: IPv6 never
+// leaves outside it.
+func (e *Engine) admit6(pkt []byte, ref *circuitRef) bool {
+	switch {
+	case !e.src6.IsValid():
+		e.dropV6.Add(1)
+		return false
+	case ref == nil:
+		e.dropNoCirc.Add(1)
+		return false
+	case !ref.ipv6:
+		e.dropV6.Add(1)
+		return false
+	case len(pkt) < 40:
+		e.dropBad.Add(1)
+		return false
+	case netip.AddrFrom16([16]byte(pkt[8:24])) != e.src6:
+		e.dropSource.Add(1)
 		return false
 	case len(pkt) > ref.c.MaxData():
 		e.dropBig.Add(1)
