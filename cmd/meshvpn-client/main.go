@@ -24,6 +24,7 @@ import (
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/core/exitports"
 	"github.com/meshvpn/meshvpn/core/path"
+	"github.com/meshvpn/meshvpn/network/firewall"
 )
 
 const usage = `meshvpn-client sends this computer's traffic through MeshVPN.
@@ -34,7 +35,9 @@ Usage:
                                   running in the background. With --foreground it runs in this
                                   terminal until Ctrl-C, SIGTERM or "down".
   meshvpn-client status [--json]  the circuit (each hop), traffic, reroutes and uptime
-  meshvpn-client down             stop the daemon: circuits closed, routes and TUN removed
+  meshvpn-client down             stop the daemon: circuits closed, routes, TUN and kill switch
+                                  removed (also after a daemon died). With --keep-blocking the kill
+                                  switch stays: nothing leaves this computer until the next up
   meshvpn-client exits [--json] [--port tcp/25]
                                   the exits the daemon knows: country, region, bandwidth, the ports
                                   and address families they carry; * marks the one in use
@@ -48,6 +51,8 @@ Usage:
   meshvpn-client example-config   print a documented configuration file with the defaults
 
 IPv4 is carried; IPv6 is dropped inside the tunnel (never sent outside it) until it is carried.
+The kill switch (kill_switch = true) lets nothing but the tunnel and the client's own links out from
+the start of "up", and stays when the daemon stops or dies, until "down".
 The configuration file (TOML, default ` + clientd.DefaultConfigPath + `) is optional; flags override it.
 
 Flags:
@@ -94,7 +99,7 @@ func main() {
 type options struct {
 	config, genesis, stateDir, relays, exit, listen, socket, metrics, logLevel, logFile string
 	tunName, backend, port                                                              string
-	foreground, json, noRoutes                                                          bool
+	foreground, json, noRoutes, keepBlocking                                            bool
 	keepalive, deadAfter, timeout, ratchetEvery                                         time.Duration
 }
 
@@ -119,6 +124,7 @@ func flags(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.deadAfter, "dead-after", def.Link.DeadAfter, "a link silent this long is dead")
 	fs.DurationVar(&o.ratchetEvery, "ratchet-every", def.RatchetEvery, "how often circuits' layer keys move on (ratchet_every)")
 	fs.BoolVar(&o.foreground, "foreground", false, "up: run the daemon in this terminal")
+	fs.BoolVar(&o.keepBlocking, "keep-blocking", false, "down: leave the kill switch on (nothing leaves this computer until the next up)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "up: how long to wait for the first circuit")
 	fs.BoolVar(&o.json, "json", false, "status, exits: print JSON")
 	fs.StringVar(&o.port, "port", "", "exits: only those that allow this destination; set-exit: the new exit must allow it (tcp/PORT, udp/PORT or PORT)")
@@ -196,14 +202,23 @@ func runForeground(cfg clientd.Config, o options) error {
 	d, err := clientd.Start(startCtx, cfg, log)
 	cancel()
 	if err != nil {
+		if ks, kerr := firewall.Check(firewall.Options{}); kerr == nil && ks.Armed {
+			err = fmt.Errorf("%w\nThe kill switch is armed: nothing leaves this computer but a tunnel, which is not up. \"meshvpn-client down\" lifts it", err)
+		}
 		return err
 	}
 	printStatus(os.Stdout, d.Status())
+	down := false
 	select {
 	case <-ctx.Done():
 	case <-d.Down():
+		down = true
 	}
-	return d.Close()
+	err = d.Close()
+	if !down && cfg.KillSwitch {
+		fmt.Fprintln(os.Stderr, "meshvpn-client: stopped; the kill switch stays armed: nothing leaves this computer until the next up. \"meshvpn-client down\" lifts it.")
+	}
+	return err
 }
 
 // startBackground starts `up --foreground` as a daemon of its own session, its output in the log
@@ -266,6 +281,11 @@ func status(args []string) error {
 	ctl := clientd.Dial(cfg.ControlSocket)
 	defer ctl.Close()
 	s, err := ctl.Status(context.Background())
+	if errors.Is(err, clientd.ErrNotRunning) {
+		if ks, kerr := firewall.Check(firewall.Options{}); kerr == nil && ks.Armed {
+			fmt.Printf("MeshVPN: not running; the kill switch is armed: nothing leaves this computer (%d packets blocked). \"meshvpn-client up\" connects, \"meshvpn-client down\" lifts it.\n", ks.Blocked)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -278,8 +298,10 @@ func status(args []string) error {
 	return nil
 }
 
+// down stops the daemon, if one runs, and then lifts the kill switch, whether that daemon or one that
+// died left it, unless --keep-blocking.
 func down(args []string) error {
-	cfg, _, err := parse(args)
+	cfg, o, err := parse(args)
 	if err != nil {
 		return err
 	}
@@ -287,10 +309,34 @@ func down(args []string) error {
 	defer ctl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := ctl.Down(ctx); err != nil {
-		return err
+	stopErr := ctl.Down(ctx)
+	if stopErr != nil && !errors.Is(stopErr, clientd.ErrNotRunning) {
+		return stopErr
 	}
-	fmt.Println("meshvpn-client is down: circuits closed, routes and the TUN device removed.")
+	what := "meshvpn-client is down: circuits closed, routes and the TUN device removed"
+	if stopErr != nil {
+		what = "meshvpn-client was not running"
+	}
+	if o.keepBlocking {
+		if ks, err := firewall.Check(firewall.Options{}); err != nil || !ks.Armed {
+			fmt.Printf("%s; no kill switch is armed (kill_switch = false?): traffic is not blocked.\n", what)
+			return err
+		}
+		fmt.Printf("%s; the kill switch stays armed: nothing leaves this computer until the next up (\"meshvpn-client down\" lifts it).\n", what)
+		return nil
+	}
+	removed, err := firewall.Disarm(firewall.Options{})
+	if err != nil {
+		return fmt.Errorf("%s, but the kill switch could not be lifted: %w", what, err)
+	}
+	switch {
+	case removed:
+		fmt.Printf("%s; the kill switch is lifted.\n", what)
+	case stopErr != nil:
+		return stopErr // nothing was running and nothing blocked
+	default:
+		fmt.Printf("%s.\n", what)
+	}
 	return nil
 }
 
@@ -423,6 +469,16 @@ func printStatus(w io.Writer, s clientd.Status) {
 		} else {
 			fmt.Fprintf(&b, "  NAT: not known yet (%s)\n", n.Error)
 		}
+	}
+	if k := s.KillSwitch; k != nil {
+		state := "armed: nothing leaves but the tunnel and the client's links"
+		if k.AllowLAN {
+			state += " and the LAN (allow_lan)"
+		}
+		if !k.Armed {
+			state = "NOT ARMED (its table is gone; the next up puts it back)"
+		}
+		fmt.Fprintf(&b, "  kill switch: %s; %d packets blocked\n", state, k.Blocked)
 	}
 	t := s.Traffic
 	fmt.Fprintf(&b, "  traffic: %s out (%d packets), %s in (%d packets)\n", bytesText(t.BytesOut), t.PacketsOut, bytesText(t.BytesIn), t.PacketsIn)

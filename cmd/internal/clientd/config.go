@@ -48,6 +48,12 @@ type Config struct {
 	LogFile            string        `toml:"log_file"`
 	TUN                TUNConfig     `toml:"tun"`
 	Link               LinkConfig    `toml:"link"`
+
+	// KillSwitch blocks everything but the tunnel and the client's own links from the start, and
+	// after the daemon dies (network/firewall); only `meshvpn-client down` lifts it.
+	KillSwitch bool `toml:"kill_switch"`
+	// AllowLAN lets the local network through the kill switch (DNS there excepted).
+	AllowLAN bool `toml:"allow_lan"`
 }
 
 // TUNConfig describes the client's TUN device.

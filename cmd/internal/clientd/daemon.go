@@ -28,6 +28,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/core/path"
 	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/network/firewall"
 	"github.com/meshvpn/meshvpn/network/link"
 	"github.com/meshvpn/meshvpn/network/natcheck"
 	"github.com/meshvpn/meshvpn/network/route"
@@ -44,6 +45,7 @@ type Daemon struct {
 	client  *client.Client
 	mgr     *circmgr.Manager
 	routes  *route.Table
+	fw      *firewall.KillSwitch // nil with kill_switch = false
 	control *controlServer
 	metrics *daemon.MetricsServer
 
@@ -52,8 +54,8 @@ type Daemon struct {
 	fetcher *dirclient.Fetcher // nil with a relay list
 	genesis *genesis.Genesis   // nil with a relay list
 	// authorities are the addresses of the genesis file's authorities, which a fetch around the
-	// tunnel routes outside it for its length.
-	authorities []netip.Addr
+	// tunnel routes outside it, and lets through the kill switch, for its length.
+	authorities []netip.AddrPort
 	nat         *natcheck.Watch // nil without STUN servers
 	picker      *dirPicker
 	// listPicker and listExits are the relay list's (nil with a directory): set-exit derives its
@@ -122,7 +124,14 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	// exit, the one named) before anything is opened: a network that cannot work must not cost the
 	// host a TUN device and its routes.
 	if cfg.Genesis != "" {
-		if mc.Picker, err = d.loadDirectory(ctx); err != nil {
+		if err := d.loadGenesis(ctx); err != nil {
+			return nil, err
+		}
+		// The first fetch is this daemon's first packet out: the kill switch goes in before it.
+		if err := d.openControl(); err != nil {
+			return nil, err
+		}
+		if mc.Picker, err = d.firstDirectory(ctx); err != nil {
 			return nil, err
 		}
 		// An exit the user named is theirs: rebuilds wait for it rather than move elsewhere.
@@ -145,13 +154,20 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	if d.mgr, err = circmgr.New(mc); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Relays, err) // only a relay list can be refused here
 	}
-	// The control socket first: a second daemon fails here, before it touches the TUN or routes.
-	if d.control, err = listenControl(cfg.ControlSocket, d); err != nil {
-		return nil, err
+	if d.control == nil {
+		if err := d.openControl(); err != nil {
+			return nil, err
+		}
 	}
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(cfg.Listen)))
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if d.fw != nil {
+		if err := d.fw.AllowLinkPort(uint16(conn.LocalAddr().(*net.UDPAddr).Port)); err != nil {
+			conn.Close()
+			return nil, err
+		}
 	}
 	dev, err := tun.Open(tun.Config{Name: cfg.TUN.Name, MTU: cfg.mtu(), Backend: tun.Backend(cfg.TUN.Backend), Addr: netip.MustParsePrefix(cfg.TUN.Address), Up: true})
 	if err != nil {
@@ -190,6 +206,11 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		prober.Store(p)
 		d.nat = &natcheck.Watch{Prober: p, Servers: d.genesis.STUN, Local: d.client.LocalAddr, Logger: log.Named("nat")}
 		for _, s := range d.genesis.STUN {
+			if d.fw != nil {
+				if err := d.fw.AllowPeer(s.Addr()); err != nil {
+					return nil, err
+				}
+			}
 			if d.routes != nil {
 				if err := d.routes.Bypass(s.Addr()); err != nil { // STUN asks about the socket's own path
 					return nil, fmt.Errorf("route for STUN server: %w", err)
@@ -219,20 +240,43 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	return d, nil
 }
 
-// bypassGuard keeps the way to a path's guard outside the tunnel before the client dials it. A guard
-// behind a NAT is dialled through its rendezvous, which then relays the link's packets or introduces
-// the two ends for a punched path to the guard's address: both must stay outside.
+// bypassGuard keeps the way to a path's guard outside the tunnel, and open through the kill switch,
+// before the client dials it. A guard behind a NAT is dialled through its rendezvous, which then
+// relays the link's packets or introduces the two ends for a punched path to the guard's address: both
+// must stay outside.
 func (d *Daemon) bypassGuard(path []circmgr.Relay) error {
-	if d.routes == nil {
-		return nil
-	}
 	guard := path[0].Info
+	addrs := []netip.Addr{guard.Addr.Addr()}
 	if !guard.Rendezvous.IsZero() {
-		if err := d.routes.Bypass(guard.Rendezvous.Addr.Addr()); err != nil {
+		addrs = []netip.Addr{guard.Rendezvous.Addr.Addr(), guard.Addr.Addr()}
+	}
+	for _, a := range addrs {
+		if d.fw != nil {
+			if err := d.fw.AllowPeer(a); err != nil {
+				return err
+			}
+		}
+		if d.routes != nil {
+			if err := d.routes.Bypass(a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// openControl opens the control socket, where a second daemon fails before it touches anything, and
+// arms the kill switch (replacing one a dead daemon left) before this daemon sends its first packet.
+func (d *Daemon) openControl() (err error) {
+	if d.control, err = listenControl(d.cfg.ControlSocket, d); err != nil {
+		return err
+	}
+	if d.cfg.KillSwitch {
+		if d.fw, err = firewall.Arm(firewall.Config{TUN: d.cfg.TUN.Name, AllowLAN: d.cfg.AllowLAN}); err != nil {
 			return err
 		}
 	}
-	return d.routes.Bypass(guard.Addr.Addr())
+	return nil
 }
 
 // Down is closed when a `down` request asks the daemon to stop.
@@ -259,6 +303,13 @@ func (d *Daemon) Status() Status {
 	}
 	if d.nat != nil {
 		s.NAT = natStatus(d.nat)
+	}
+	if d.fw != nil {
+		ks, err := firewall.Check(firewall.Options{})
+		s.KillSwitch = &KillSwitchStatus{Armed: ks.Armed, AllowLAN: d.cfg.AllowLAN, Blocked: ks.Blocked}
+		if err != nil {
+			s.KillSwitch.Error = err.Error()
+		}
 	}
 	if d.picker != nil {
 		d.picker.mu.Lock()
@@ -345,15 +396,16 @@ func (d *Daemon) Close() error {
 	return errors.Join(errs...)
 }
 
-// loadDirectory reads the genesis file, fetches the first directory and returns the picker over it.
-func (d *Daemon) loadDirectory(ctx context.Context) (*dirPicker, error) {
+// loadGenesis reads the genesis file and resolves its authorities' addresses (a name among them needs
+// DNS now, before the kill switch blocks it), and readies the fetcher and the picker.
+func (d *Daemon) loadGenesis(ctx context.Context) error {
 	text, err := os.ReadFile(d.cfg.Genesis)
 	if err != nil {
-		return nil, fmt.Errorf("genesis: %w", err)
+		return fmt.Errorf("genesis: %w", err)
 	}
 	g, err := genesis.Parse(text)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.cfg.Genesis, err)
+		return fmt.Errorf("%s: %w", d.cfg.Genesis, err)
 	}
 	d.genesis = g
 	for _, a := range g.Authorities {
@@ -362,19 +414,22 @@ func (d *Daemon) loadDirectory(ctx context.Context) (*dirPicker, error) {
 			d.log.Warn("a directory authority's address", zap.String("url", a.URL), zap.Error(err))
 			continue
 		}
-		for _, ap := range addrs {
-			d.authorities = append(d.authorities, ap.Addr())
-		}
+		d.authorities = append(d.authorities, addrs...)
 	}
 	if err := os.MkdirAll(d.cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("state_dir: %w", err)
+		return fmt.Errorf("state_dir: %w", err)
 	}
 	if d.fetcher, err = dirclient.New(g, filepath.Join(d.cfg.StateDir, "directory-chain"), d.log.Named("directory")); err != nil {
-		return nil, err
+		return err
 	}
-	if d.picker, err = newDirPicker(d.cfg, d.log.Named("path")); err != nil {
-		return nil, err
-	}
+	d.picker, err = newDirPicker(d.cfg, d.log.Named("path"))
+	return err
+}
+
+// firstDirectory fetches the first directory, the authorities let through the kill switch for as long,
+// and returns the picker over it.
+func (d *Daemon) firstDirectory(ctx context.Context) (*dirPicker, error) {
+	defer d.allowAuthorities()()
 	net, err := fetchUntil(ctx, d.fetcher, d.log)
 	if err != nil {
 		return nil, err
@@ -453,13 +508,16 @@ func (d *Daemon) fetchDirectory(outside bool) (*dirclient.Network, error) {
 	// routes change (the client's engine drops what enters the tunnel from a connection made outside).
 	// The deferred close runs before the routes are released, so its FIN takes the fetch's path.
 	d.fetcher.CloseIdleConnections()
-	if outside && d.routes != nil {
-		for _, a := range d.authorities {
-			if err := d.routes.Bypass(a); err != nil {
-				d.log.Info("a route around the tunnel to an authority", zap.Error(err))
-				continue
+	if outside {
+		defer d.allowAuthorities()()
+		if d.routes != nil {
+			for _, a := range d.authorities {
+				if err := d.routes.Bypass(a.Addr()); err != nil {
+					d.log.Info("a route around the tunnel to an authority", zap.Error(err))
+					continue
+				}
+				defer d.routes.Release(a.Addr())
 			}
-			defer d.routes.Release(a)
 		}
 	}
 	defer d.fetcher.CloseIdleConnections()

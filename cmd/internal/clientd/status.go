@@ -36,6 +36,16 @@ type Status struct {
 	Directory *DirectoryStatus `json:"directory,omitempty"`
 	// NAT is how the world sees the client's socket, when the genesis file names STUN servers.
 	NAT *NATStatus `json:"nat,omitempty"`
+	// KillSwitch is the kill switch's state (absent with kill_switch = false).
+	KillSwitch *KillSwitchStatus `json:"kill_switch,omitempty"`
+}
+
+// KillSwitchStatus says whether the kill switch is in place (network/firewall).
+type KillSwitchStatus struct {
+	Armed    bool   `json:"armed"`
+	AllowLAN bool   `json:"allow_lan"`
+	Blocked  uint64 `json:"blocked_packets"` // kept from leaving since it was armed
+	Error    string `json:"error,omitempty"`
 }
 
 // Replacement is one circuit replaced at max_circuit_lifetime.
