@@ -579,6 +579,15 @@ func relayDestroyed(err error) bool {
 // hopFailure is a build error that names the hop that failed (*client.HopError).
 type hopFailure interface{ FailedHop() int }
 
+// guardLinkUp reports whether a build that failed at the guard failed with the client's link to the
+// guard still up (*client.HopError.LinkUp): the guard's CREATED did not come, but the guard is there.
+// That is what an attacker on the wire gets by spoiling or dropping CREATE cells, and what a busy guard
+// does; neither is a reason to move to another guard, which is what such an attacker would want.
+func guardLinkUp(err error) bool {
+	var lu interface{ GuardLinkUp() bool }
+	return errors.As(err, &lu) && lu.GuardLinkUp()
+}
+
 // rebuild tries paths to the dead circuit's exit, presenting its session ticket, for SameExitFor
 // (for ever when the exit is pinned); then other exits too, with a new session. Every attempt avoids
 // the dead middle. The guard is kept — a client that changed guards whenever a middle failed would
@@ -635,7 +644,7 @@ func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Rero
 			}
 			var hf hopFailure
 			if errors.As(err, &hf) && path[0].Info.Identity == guard.Info.Identity {
-				guardSuspect = hf.FailedHop() == 1
+				guardSuspect = hf.FailedHop() == 1 && !guardLinkUp(err)
 			}
 		}
 		select {

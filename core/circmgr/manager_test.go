@@ -20,6 +20,7 @@ import (
 type fakeNet struct {
 	mu       sync.Mutex
 	dead     map[byte]bool      // by the first byte of the identity
+	mute     map[byte]bool      // guards that do not answer CREATE, the link to them up
 	sessions map[ticket.ID]byte // the exit (first identity byte) that has each session
 	circuits []*fakeCircuit
 	next     byte
@@ -27,7 +28,7 @@ type fakeNet struct {
 }
 
 func newFakeNet() *fakeNet {
-	return &fakeNet{dead: map[byte]bool{}, sessions: map[ticket.ID]byte{}}
+	return &fakeNet{dead: map[byte]bool{}, mute: map[byte]bool{}, sessions: map[ticket.ID]byte{}}
 }
 
 type fakeCircuit struct {
@@ -42,6 +43,9 @@ func (n *fakeNet) Build(ctx context.Context, path []relay.Info) (Circuit, error)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.attempts = append(n.attempts, path)
+	if n.mute[path[0].Identity[0]] {
+		return nil, &hopError{hop: 1, linkUp: true}
+	}
 	for i, r := range path {
 		if n.dead[r.Identity[0]] {
 			return nil, &hopError{hop: i + 1}
@@ -82,10 +86,14 @@ func (c *fakeCircuit) kill(err error) {
 }
 
 // hopError is a build that failed at one hop, as *client.HopError is.
-type hopError struct{ hop int }
+type hopError struct {
+	hop    int
+	linkUp bool
+}
 
-func (e *hopError) Error() string  { return "step timeout" }
-func (e *hopError) FailedHop() int { return e.hop }
+func (e *hopError) Error() string     { return "step timeout" }
+func (e *hopError) FailedHop() int    { return e.hop }
+func (e *hopError) GuardLinkUp() bool { return e.hop == 1 && e.linkUp }
 
 // revive brings a relay back.
 func (n *fakeNet) revive(name string, relays []Relay) {
@@ -474,4 +482,33 @@ func waitFor(t *testing.T, ok func() bool) {
 		}
 	}
 	t.Fatal("timed out")
+}
+
+// A guard that does not answer CREATE while the client's link to it is up — what an attacker on the wire
+// gets by spoiling or dropping CREATE cells during a rebuild, or a busy guard — is not a reason to move
+// to another guard: the rebuilds keep trying it until it answers.
+func TestGuardSilentOnALiveLinkIsKept(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	n := newFakeNet()
+	m, got := start(t, n, "x1")
+	defer m.Close()
+	first := await(t, got)
+	guard := first[0].Info.Identity[0]
+	n.mu.Lock()
+	n.mute[guard] = true
+	n.mu.Unlock()
+	before := n.tried()
+	n.kill(first[1].Name, relays())
+	waitFor(t, func() bool { return n.tried() >= before+8 })
+	n.mu.Lock()
+	for _, p := range n.attempts[before:] {
+		if p[0].Identity[0] != guard {
+			t.Errorf("a guard that did not answer on a live link was left for guard %d", p[0].Identity[0])
+		}
+	}
+	delete(n.mute, guard)
+	n.mu.Unlock()
+	if second := await(t, got); second[0].Name != first[0].Name {
+		t.Fatalf("rebuilt %v after %v", names(second), names(first))
+	}
 }

@@ -50,12 +50,18 @@ type HopError struct {
 	Hop  int // 1-based: 1 is the guard
 	Addr netip.AddrPort
 	Err  error
+	// LinkUp says, for a failure at the guard, that the client's link to the guard was still up: the
+	// guard did not answer, but it is reachable (a dropped or spoiled CREATE, a busy guard).
+	LinkUp bool
 }
 
 func (e *HopError) Error() string { return fmt.Sprintf("hop %d (%v): %v", e.Hop, e.Addr, e.Err) }
 
 // Unwrap returns the cause.
 func (e *HopError) Unwrap() error { return e.Err }
+
+// GuardLinkUp reports whether the build failed at the guard with the link to the guard up.
+func (e *HopError) GuardLinkUp() bool { return e.Hop == 1 && e.LinkUp }
 
 // FailedHop returns the 1-based position of the hop that failed (managers that must not import this
 // package ask errors.As for an interface with this method).
@@ -154,7 +160,13 @@ func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, er
 			if liar := int(circ.liar.Load()); liar != 0 {
 				failed = liar // a hop answered for another: the build failed at the liar
 			}
-			return nil, &HopError{Hop: failed, Addr: path[failed-1].Addr, Err: err}
+			he := &HopError{Hop: failed, Addr: path[failed-1].Addr, Err: err}
+			select {
+			case <-l.Done():
+			default:
+				he.LinkUp = true
+			}
+			return nil, he
 		}
 		keys, err := hs.Finish(reply)
 		if err != nil {

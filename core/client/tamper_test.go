@@ -2,9 +2,11 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/network/tamper"
 )
@@ -74,4 +76,33 @@ func lossyStream(t *testing.T, total, maxData int, send func([]byte) error, deli
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
+}
+
+// A guard whose CREATEs an attacker on the wire spoils, while the link to it is up, fails the build at
+// hop 1 with HopError.LinkUp set: the guard is reachable, and circmgr keeps it (an attacker must not be
+// able to push a client to another guard by spoiling cells).
+func TestSpoiledCreateFailsWithTheGuardLinkUp(t *testing.T) {
+	n := newNet(t, netOptions{relays: 3, link: relay.LinkTuning{KeepaliveInterval: 200 * time.Millisecond, DeadAfter: 30 * time.Second, HandshakeRetry: 200 * time.Millisecond}})
+	p, err := tamper.Listen(n.relays[0].Info().Addr, tamper.Config{Flip: 1, Seed: 1}) // once on, every datagram spoiled
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	path := n.path(0, 1, 2)
+	path[0].Addr = p.Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p.SetTampering(false)
+	if _, err := n.client.Build(ctx, path); err != nil { // the link to the guard is up
+		t.Fatal(err)
+	}
+	p.SetTampering(true)
+	_, err = n.client.Build(ctx, path)
+	var he *client.HopError
+	if !errors.As(err, &he) || he.Hop != 1 {
+		t.Fatalf("build through a spoiled guard link: %v, want a failure at hop 1", err)
+	}
+	if !he.LinkUp || !he.GuardLinkUp() {
+		t.Fatalf("the failure at the guard did not say the link was up: %+v", he)
+	}
 }
