@@ -111,7 +111,7 @@ func flags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.genesis, "genesis", def.Genesis, "the network's genesis file (relays come from its directory)")
 	fs.StringVar(&o.stateDir, "state-dir", def.StateDir, "where the guard set and directory chain are kept")
 	fs.StringVar(&o.relays, "relays", def.Relays, "relay list file (without a genesis file)")
-	fs.StringVar(&o.exit, "exit", def.Exit, "exit to use, by name (empty: any)")
+	fs.StringVar(&o.exit, "exit", def.Exit, "the exit: auto, random, country:CC, region:NAME or an exit's identity (a relay list: its name)")
 	fs.StringVar(&o.listen, "listen", def.Listen, "UDP address of the client's links")
 	fs.StringVar(&o.socket, "control-socket", def.ControlSocket, "the daemon's control socket")
 	fs.StringVar(&o.metrics, "metrics", def.Metrics, "Prometheus metrics address (loopback); empty turns them off")
