@@ -61,6 +61,7 @@ type TUNConfig struct {
 	Name     string `toml:"name"`
 	Backend  string `toml:"backend"`
 	Address  string `toml:"address"`
+	Address6 string `toml:"address6"`
 	MTU      int    `toml:"mtu"`
 	RouteAll bool   `toml:"route_all"`
 }
@@ -86,6 +87,18 @@ func (c *Config) mtu() int {
 		return DefaultMTU
 	}
 	return c.TUN.MTU
+}
+
+// addr6 returns the tunnel's IPv6 address, or the zero Prefix for none (or one that does not parse:
+// Validate reports it). A TUN MTU below IPv6's minimum of 1280 leaves the tunnel without one: the
+// kernel turns IPv6 off on such a device, and IPv6 is then dropped inside the tunnel as without an
+// exit that carries it.
+func (c *Config) addr6() netip.Prefix {
+	p, err := netip.ParsePrefix(c.TUN.Address6)
+	if err != nil || c.mtu() < tun.MinMTUIPv6 {
+		return netip.Prefix{}
+	}
+	return p
 }
 
 // Validate reports every problem with the configuration at once.
@@ -131,7 +144,12 @@ func (c *Config) Validate() error {
 	if c.TUN.MTU != 0 && (c.TUN.MTU < tun.MinMTU || c.TUN.MTU > DefaultMTU) {
 		errs = append(errs, fmt.Errorf("tun.mtu %d: want 0 (automatic) or %d to %d (a larger packet does not fit a cell)", c.TUN.MTU, tun.MinMTU, DefaultMTU))
 	}
-	tc := tun.Config{Name: c.TUN.Name, Backend: tun.Backend(c.TUN.Backend), MTU: c.mtu()}
+	if c.TUN.Address6 != "" {
+		if a, err := netip.ParsePrefix(c.TUN.Address6); err != nil || !a.Addr().Is6() || a.Addr().Is4In6() {
+			errs = append(errs, fmt.Errorf("tun.address6 %q: want an IPv6 address with its prefix length, or \"\"", c.TUN.Address6))
+		}
+	}
+	tc := tun.Config{Name: c.TUN.Name, Backend: tun.Backend(c.TUN.Backend), MTU: c.mtu(), Addr6: c.addr6()}
 	if c.TUN.Name == "" {
 		errs = append(errs, errors.New("tun.name: want a device name"))
 	} else if err := tc.Validate(); err != nil {

@@ -115,7 +115,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	mc := circmgr.Config{
 		Builder:   builder{d},
 		OnPath:    d.bypassGuard,
-		OnCircuit: func(c circmgr.Circuit, _ []circmgr.Relay) { d.engine.SetCircuit(c.(*client.Circuit)) },
+		OnCircuit: func(c circmgr.Circuit, p []circmgr.Relay) { d.engine.SetRoute(c.(*client.Circuit), p[len(p)-1].IPv6) },
 		Logger:    log.Named("circuits"),
 
 		MaxLifetime: cfg.MaxCircuitLifetime,
@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		}
 		var relays []circmgr.Relay
 		for _, en := range entries {
-			relays = append(relays, circmgr.Relay{Name: en.Name, Info: en.Info, Exit: en.Exit})
+			relays = append(relays, circmgr.Relay{Name: en.Name, Info: en.Info, Exit: en.Exit, IPv6: en.IPv6})
 		}
 		if d.listPicker, err = circmgr.NewListPicker(relays, cfg.Exit, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.Relays, err)
@@ -169,12 +169,12 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 			return nil, err
 		}
 	}
-	dev, err := tun.Open(tun.Config{Name: cfg.TUN.Name, MTU: cfg.mtu(), Backend: tun.Backend(cfg.TUN.Backend), Addr: netip.MustParsePrefix(cfg.TUN.Address), Up: true})
+	dev, err := tun.Open(tun.Config{Name: cfg.TUN.Name, MTU: cfg.mtu(), Backend: tun.Backend(cfg.TUN.Backend), Addr: netip.MustParsePrefix(cfg.TUN.Address), Addr6: cfg.addr6(), Up: true})
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("TUN: %w", err)
 	}
-	if d.engine, err = engine.New(dev, netip.MustParsePrefix(cfg.TUN.Address).Addr(), log.Named("engine")); err != nil {
+	if d.engine, err = engine.NewDual(dev, netip.MustParsePrefix(cfg.TUN.Address).Addr(), cfg.addr6().Addr(), log.Named("engine")); err != nil {
 		dev.Close()
 		conn.Close()
 		return nil, err

@@ -266,7 +266,7 @@ func directoryExits(net *dirclient.Network) []ExitInfo {
 		}
 		e := ExitInfo{Name: r.Path.Name, Identity: r.Path.Identity.String(), Address: r.Path.Addr.String(),
 			Country: r.Path.Country, Region: r.Path.Region, Weight: r.Path.Weight, Ports: r.Path.Exit.String(),
-			Families: []string{"ipv4"}, State: "running"}
+			Families: families(r.Path.IPv6), State: "running"}
 		if r.Descriptor != nil {
 			e.Bandwidth = r.Descriptor.Bandwidth
 		}
@@ -282,13 +282,21 @@ func directoryExits(net *dirclient.Network) []ExitInfo {
 	return out
 }
 
+// families names the address families an exit carries.
+func families(ipv6 bool) []string {
+	if ipv6 {
+		return []string{"ipv4", "ipv6"}
+	}
+	return []string{"ipv4"}
+}
+
 // listExits lists the exits of a relay list.
 func listExits(es []relaylist.Entry) []ExitInfo {
 	var out []ExitInfo
 	for _, e := range es {
 		if e.Exit {
 			out = append(out, ExitInfo{Name: e.Name, Identity: e.Info.Identity.String(), Address: e.Info.Addr.String(),
-				Ports: e.ExitPorts.String(), Families: []string{"ipv4"}, State: "listed"})
+				Ports: e.ExitPorts.String(), Families: families(e.IPv6), State: "listed"})
 		}
 	}
 	return out

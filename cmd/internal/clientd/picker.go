@@ -91,7 +91,7 @@ func (p *dirPicker) update(net *dirclient.Network) error {
 				rs[i].Flags &^= path.Guard
 			}
 		}
-		byID[r.Path.Identity] = circmgr.Relay{Name: r.Path.Name, Info: r.Info, Exit: r.Descriptor.IsExit()}
+		byID[r.Path.Identity] = circmgr.Relay{Name: r.Path.Name, Info: r.Info, Exit: r.Descriptor.IsExit(), IPv6: r.Descriptor.IPv6}
 	}
 	exits := directoryExits(net)
 	sel, err := path.New(path.Config{Relays: rs, Guards: p.guards, AllowSameSubnet: p.sameSubnet})
