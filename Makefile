@@ -7,7 +7,7 @@ MODULES  := crypto dht network core exit payment cmd
 FUZZTIME ?= 10s
 BIN      := $(CURDIR)/bin
 
-.PHONY: all build test vet unit fuzz bench demo soak soak-long deps check-go clean
+.PHONY: all build test vet unit fuzz bench demo soak soak-long deps check-go clean install
 
 all: build
 
@@ -18,7 +18,7 @@ check-go:
 # Debian packages the tests and the demo need (network namespaces, nftables, traffic tools).
 deps:
 	@missing=""; \
-	for p in nft:nftables ip:iproute2 iperf3:iperf3 curl:curl ping:iputils-ping gcc:gcc; do \
+	for p in nft:nftables ip:iproute2 iperf3:iperf3 curl:curl ping:iputils-ping gcc:gcc tcpdump:tcpdump; do \
 	  command -v $${p%%:*} >/dev/null || missing="$$missing $${p##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -104,6 +104,16 @@ soak: deps build
 soak-long: deps build
 	@[ "$$(id -u)" = 0 ] || { echo "make soak-long needs root (network namespaces, TUN devices, nftables)" >&2; exit 1; }
 	@$(BIN)/meshvpn-bootstrap soak-long $(SOAKLONGFLAGS)
+
+# The programs into $(PREFIX)/bin and the client's systemd unit (packaging/meshvpn-client.service,
+# hardened, kill switch kept across restarts) into $(UNITDIR). DESTDIR stages it for a package.
+PREFIX  ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/* $(DESTDIR)$(PREFIX)/bin/
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' packaging/meshvpn-client.service | install -D -m 0644 /dev/stdin $(DESTDIR)$(UNITDIR)/meshvpn-client.service
+	@echo "installed; for the client as a service: systemctl daemon-reload && systemctl enable --now meshvpn-client"
 
 clean:
 	rm -rf $(BIN)
