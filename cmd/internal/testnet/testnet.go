@@ -7,7 +7,9 @@
 //	a1…a3  meshvpn-discovery: authorities that crawl the DHT, probe the relays and sign directories
 //	r1…r5  meshvpn-exit-node --relay-only     x1, x2 meshvpn-exit-node (also on the web network)
 //	cl     meshvpn-client up --foreground: TUN mvc0, the whole internet routed into it
-//	web    an HTTP server (in this process) and iperf3 at 203.0.113.10, reachable only through an exit
+//	web    an HTTP server (in this process) and iperf3 at 203.0.113.10, reachable only through an exit;
+//	       the web network has IPv6 too (2001:db8:113::/64): the server answers at 2001:db8:113::10,
+//	       the exits are 2001:db8:113::1, ::2 …, and with Options.IPv6 they carry their clients' IPv6
 //
 // The network starts from a genesis file the testnet writes, naming the authorities and the
 // bootstrap node: relays publish themselves on the DHT, the authorities find, probe and list them,
@@ -48,7 +50,15 @@ const (
 	ClientTUNAddr = "10.99.0.2"
 	// ClientAddr is the client's address on the hub.
 	ClientAddr = "10.240.0.100"
-	relayPort  = 7000
+	// WebAddr6 is the web server's IPv6 address, on the web network as WebAddr.
+	WebAddr6 = "2001:db8:113::10"
+	// ClientAddr6 is the client's IPv6 address on the hub with Options.ClientIPv6, and hubAddr6 the
+	// hub's, the client's IPv6 router: IPv6 that left the client outside its tunnel would go there.
+	ClientAddr6 = "2001:db8:240::100"
+	hubAddr6    = "2001:db8:240::1"
+	// ExitPool6 is the exits' IPv6 session pool with Options.IPv6.
+	ExitPool6 = "fd00:8::/112"
+	relayPort = 7000
 	// metricsAddr is where every node serves metrics, inside its own namespace.
 	metricsAddr = "127.0.0.1:9310"
 	// clientMetricsAddr is where the client daemon serves metrics, inside its namespace.
@@ -102,6 +112,7 @@ type Net struct {
 
 	ratchet  time.Duration // Options.RatchetEvery
 	lifetime time.Duration // Options.CircuitLifetime
+	ipv6     bool          // Options.IPv6
 }
 
 // Options size the testnet.
@@ -129,6 +140,14 @@ type Options struct {
 	// CircuitLifetime, if set, is the client's max_circuit_lifetime: how long one circuit carries its
 	// traffic before it moves, make before break, to a fresh one (default: the client's, 3 h).
 	CircuitLifetime time.Duration
+	// IPv6 makes the exits carry IPv6 (exit.pool6 = ExitPool6); without it they drop it.
+	IPv6 bool
+	// ClientIPv6 gives the client (not behind a NAT) an IPv6 address on the hub (ClientAddr6) and a
+	// default IPv6 route there, so that IPv6 that escaped its tunnel would show on its outer interface.
+	ClientIPv6 bool
+	// NoKillSwitch starts the client with kill_switch = false: what its routes and engine keep in the
+	// tunnel is then all that does.
+	NoKillSwitch bool
 }
 
 // Link timers of the testnet: a link that hears nothing for 2 s is dead (30 s on real networks), so
@@ -181,7 +200,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			return nil, fmt.Errorf("testnet: %s is not built (make build): %w", b, err)
 		}
 	}
-	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin, ratchet: o.RatchetEvery, lifetime: o.CircuitLifetime}
+	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin, ratchet: o.RatchetEvery, lifetime: o.CircuitLifetime, ipv6: o.IPv6}
 	self := n // the deferred cleanup below must not see the nil that an error return puts in n
 	if n.dir, err = os.MkdirTemp("", n.Prefix+"-testnet-"); err != nil {
 		return nil, err
@@ -195,7 +214,8 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range [][]string{{"ip", "link", "add", "br0", "type", "bridge"}, {"ip", "link", "set", "br0", "up"}} {
+	for _, c := range [][]string{{"ip", "link", "add", "br0", "type", "bridge"}, {"ip", "link", "set", "br0", "up"},
+		{"ip", "addr", "add", hubAddr6 + "/64", "dev", "br0", "nodad"}} {
 		if _, err := hub.exec(c...); err != nil {
 			return nil, err
 		}
@@ -206,6 +226,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 	for _, c := range [][]string{
 		{"ip", "link", "add", "wbr", "type", "bridge"},
 		{"ip", "addr", "add", WebAddr + "/24", "dev", "wbr"},
+		{"ip", "addr", "add", WebAddr6 + "/64", "dev", "wbr", "nodad"},
 		{"ip", "link", "set", "wbr", "up"},
 	} {
 		if _, err := n.wb.exec(c...); err != nil {
@@ -331,6 +352,15 @@ func (n *Net) plugNode(hub *namespace, name string, addr netip.Addr, exit bool, 
 		if _, err := ns.exec("ip", "route", "add", "default", "via", WebAddr); err != nil {
 			return nil, err
 		}
+		web6 := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x01, 0x13, 15: webSide.As4()[3]})
+		for _, c := range [][]string{
+			{"ip", "addr", "add", netip.PrefixFrom(web6, 64).String(), "dev", "ew" + name, "nodad"},
+			{"ip", "-6", "route", "add", "default", "via", WebAddr6},
+		} {
+			if _, err := ns.exec(c...); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return node, nil
 }
@@ -353,6 +383,9 @@ dead_after = %q
 tun = "mvx0"
 tun_backend = %q
 `, node.Name, filepath.Join(node.dir, "data"), node.Listen, relayPort, !node.Exit, metricsAddr, keepalive, deadAfter, backend)
+	if n.ipv6 {
+		cfg += fmt.Sprintf("pool6 = %q\n", ExitPool6)
+	}
 	if n.ratchet > 0 {
 		cfg = fmt.Sprintf("ratchet_every = %q\n", n.ratchet) + cfg
 	}
@@ -405,6 +438,15 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 		}
 	} else if err := n.plug(cl, hub, "br0", "cl", netip.MustParsePrefix(ClientAddr+"/24")); err != nil {
 		return err
+	} else if o.ClientIPv6 {
+		for _, c := range [][]string{
+			{"ip", "addr", "add", ClientAddr6 + "/64", "dev", "ecl", "nodad"},
+			{"ip", "-6", "route", "add", "default", "via", hubAddr6},
+		} {
+			if _, err := cl.exec(c...); err != nil {
+				return err
+			}
+		}
 	}
 	dir := filepath.Join(n.dir, "client")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -449,6 +491,9 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 	}
 	if n.lifetime > 0 {
 		source += fmt.Sprintf("max_circuit_lifetime = %q\n", n.lifetime)
+	}
+	if o.NoKillSwitch {
+		source += "kill_switch = false\n"
 	}
 	cfg := source + fmt.Sprintf(`control_socket = %q
 metrics = %q

@@ -89,15 +89,21 @@ func startWeb(ns *namespace) (*WebServer, error) {
 		w.saw(r)
 		serveStream(rw, r) // stream.go
 	})
-	var ln net.Listener
+	var ln, ln6 net.Listener
 	if err := ns.do(func() (err error) {
-		ln, err = net.Listen("tcp4", WebAddr+":80")
+		if ln, err = net.Listen("tcp4", WebAddr+":80"); err != nil {
+			return err
+		}
+		if ln6, err = net.Listen("tcp6", "["+WebAddr6+"]:80"); err != nil {
+			ln.Close()
+		}
 		return err
 	}); err != nil {
 		return nil, err
 	}
 	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go w.srv.Serve(ln)
+	go w.srv.Serve(ln6)
 	return w, nil
 }
 
