@@ -317,3 +317,62 @@ func TestArmRefusesBadTUNName(t *testing.T) {
 		t.Error("the kill switch took an element of no set")
 	}
 }
+
+// TestKillSwitchForwarded: what the host forwards (a container behind it) goes into the TUN, and
+// nowhere else.
+func TestKillSwitchForwarded(t *testing.T) {
+	h := newHost(t)
+	ctr := h.name + "c"
+	netnstest.Run(t, "ip", "netns", "add", ctr)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ctr).Run() })
+	netnstest.Run(t, "ip", "link", "add", "ctr0", "netns", h.name, "type", "veth", "peer", "name", "eth0", "netns", ctr)
+	for _, c := range [][]string{
+		{h.name, "addr", "add", "10.77.0.1/24", "dev", "ctr0"}, {h.name, "link", "set", "ctr0", "up"},
+		{ctr, "addr", "add", "10.77.0.2/24", "dev", "eth0"}, {ctr, "link", "set", "eth0", "up"}, {ctr, "link", "set", "lo", "up"},
+		{ctr, "route", "add", "default", "via", "10.77.0.1"},
+		{h.world, "route", "add", "10.77.0.0/24", "via", "192.0.2.2"},
+	} {
+		netnstest.Run(t, append([]string{"ip", "-n", c[0]}, c[1:]...)...)
+	}
+	// The tunnel's far end sees the container's packets from the host's TUN address, as after the
+	// masquerade a host does for its containers.
+	netnstest.Run(t, "ip", "netns", "exec", h.name, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	netnstest.NFT(t, h.name, "table ip ctrnat {\n chain post {\n  type nat hook postrouting priority srcnat;\n  oifname \""+tunName+"\" masquerade\n }\n}\n")
+	internet := h.listenUDP(netip.AddrPortFrom(h.relay, 9000))
+	tunnel := h.listenUDP(netip.AddrPortFrom(h.tunnel, 9000))
+	send := func(to *net.UDPConn) bool {
+		msg := fmt.Sprintf("from the container %d", time.Now().UnixNano())
+		netnstest.In(t, ctr, func() {
+			c, err := net.Dial("udp", to.LocalAddr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.Write([]byte(msg))
+		})
+		buf := make([]byte, 100)
+		for {
+			to.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			n, _, err := to.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return false
+			}
+			if string(buf[:n]) == msg {
+				return true
+			}
+		}
+	}
+	if !send(internet) || !send(tunnel) {
+		t.Fatal("the host does not forward for its container before the kill switch")
+	}
+	if _, err := Arm(Config{TUN: tunName, NetNSFd: h.fd}); err != nil {
+		t.Fatal(err)
+	}
+	if send(internet) {
+		t.Error("the container's packet was forwarded around the tunnel")
+	}
+	if !send(tunnel) {
+		t.Error("the container's packet into the tunnel was blocked")
+	}
+}
