@@ -202,10 +202,7 @@ func runForeground(cfg clientd.Config, o options) error {
 	d, err := clientd.Start(startCtx, cfg, log)
 	cancel()
 	if err != nil {
-		if ks, kerr := firewall.Check(firewall.Options{}); kerr == nil && ks.Armed {
-			err = fmt.Errorf("%w\nThe kill switch is armed: nothing leaves this computer but a tunnel, which is not up. \"meshvpn-client down\" lifts it", err)
-		}
-		return err
+		return killSwitchNote(err)
 	}
 	printStatus(os.Stdout, d.Status())
 	down := false
@@ -259,10 +256,18 @@ func startBackground(cfg clientd.Config, o options, args []string) error {
 			return fmt.Errorf("the daemon stopped (%v):\n%s", err, tail(cfg.LogFile, start))
 		case <-deadline:
 			child.Process.Signal(syscall.SIGTERM)
-			return fmt.Errorf("no circuit after %v; the daemon was stopped. Its log:\n%s", o.timeout, tail(cfg.LogFile, start))
+			return killSwitchNote(fmt.Errorf("no circuit after %v; the daemon was stopped. Its log:\n%s", o.timeout, tail(cfg.LogFile, start)))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// killSwitchNote adds to an error of up that the kill switch stays armed, if it does.
+func killSwitchNote(err error) error {
+	if ks, kerr := firewall.Check(firewall.Options{}); kerr == nil && ks.Armed {
+		return fmt.Errorf("%w\nThe kill switch is armed: nothing leaves this computer but a tunnel, which is not up. \"meshvpn-client down\" lifts it", err)
+	}
+	return err
 }
 
 func tail(path string, from int64) string {
