@@ -23,6 +23,7 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descGaps
+	describeKillSwitch(ch)
 	for _, d := range []*prometheus.Desc{descNAT, descUp, descPackets, descBytes, descDrops, descBuilds, descReroutes, descRatchets} {
 		ch <- d
 	}
@@ -55,4 +56,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if s.NAT != nil && s.NAT.Mapping != "" {
 		ch <- daemon.Gauge(descNAT, 1, s.NAT.Mapping)
 	}
+	collectKillSwitch(ch, s.KillSwitch)
 }
