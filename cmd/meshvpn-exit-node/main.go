@@ -64,6 +64,7 @@ func loadConfig(args []string, stderr io.Writer) (exitnode.Config, error) {
 	fs.DurationVar(&over.Link.DeadAfter, "dead-after", def.Link.DeadAfter, "a link silent this long is dead")
 	fs.DurationVar(&over.RatchetEvery, "ratchet-every", def.RatchetEvery, "how often circuits' layer keys move on (ratchet_every)")
 	fs.StringVar(&over.Exit.Pool, "pool", def.Exit.Pool, "exit session address range (IPv4)")
+	fs.StringVar(&over.Exit.Pool6, "pool6", def.Exit.Pool6, "exit session IPv6 address range (a ULA, /96 to /126); empty: carry no IPv6")
 	fs.StringVar(&over.Exit.TUN, "tun", def.Exit.TUN, "exit TUN device name")
 	fs.StringVar(&over.Exit.TUNBackend, "tun-backend", def.Exit.TUNBackend, "TUN backend: wireguard or water")
 	if err := fs.Parse(args); err != nil {
@@ -90,6 +91,7 @@ func loadConfig(args []string, stderr io.Writer) (exitnode.Config, error) {
 	set("metrics", &cfg.Metrics, over.Metrics)
 	set("log-level", &cfg.LogLevel, over.LogLevel)
 	set("pool", &cfg.Exit.Pool, over.Exit.Pool)
+	set("pool6", &cfg.Exit.Pool6, over.Exit.Pool6)
 	set("tun", &cfg.Exit.TUN, over.Exit.TUN)
 	set("tun-backend", &cfg.Exit.TUNBackend, over.Exit.TUNBackend)
 	if given["relay-only"] {
