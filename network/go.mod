@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/flynn/noise v1.1.0
+	github.com/godbus/dbus/v5 v5.2.4
 	github.com/google/nftables v0.3.0
 	github.com/meshvpn/meshvpn/crypto v0.0.0-00010101000000-000000000000
 	github.com/pion/stun/v3 v3.1.7
