@@ -6,13 +6,55 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
+
+// ownNetns moves the test's goroutine (its thread locked) into a new network namespace with its
+// loopback up, for the rest of the test: the route to the tunnel resolver Apply adds goes there,
+// never into the host's namespace.
+func ownNetns(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test needs root, and CI must run it")
+		}
+		t.Skip("needs root")
+	}
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := netns.New()
+	if err != nil {
+		orig.Close()
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := netns.Set(orig); err != nil {
+			panic(err) // the thread stays locked and dies with the goroutine
+		}
+		orig.Close()
+		ns.Close()
+		runtime.UnlockOSThread()
+	})
+	lo, err := netlink.LinkByName("lo")
+	if err == nil {
+		err = netlink.LinkSetUp(lo)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 // fakeResolved stands for systemd-resolved on a private bus: it records the calls it gets.
 type fakeResolved struct {
@@ -82,6 +124,7 @@ func privateSystemBus(t *testing.T) {
 // link the tunnel resolver and the routing domain "~." over D-Bus, leaves the file alone, and Restore
 // reverts the link.
 func TestResolvedGetsTheTunnelLink(t *testing.T) {
+	ownNetns(t)
 	privateSystemBus(t)
 	conn, err := dbus.ConnectSystemBus()
 	if err != nil {
@@ -109,9 +152,15 @@ func TestResolvedGetsTheTunnelLink(t *testing.T) {
 	if read(t, cfg.ResolvConf) != stub {
 		t.Fatal("the resolv.conf file changed")
 	}
+	if rs, err := netlink.RouteGet(tunnelResolver.AsSlice()); err != nil || len(rs) != 1 || rs[0].LinkIndex != 1 {
+		t.Fatalf("the tunnel resolver is not routed into the link: %v %v", rs, err)
+	}
 	checkNoBackup(t, cfg)
 	if err := s.Restore(); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := netlink.RouteGet(tunnelResolver.AsSlice()); err == nil {
+		t.Fatal("the route to the tunnel resolver outlived Restore")
 	}
 	want := []string{"SetLinkDNS 1 [{2 [10 99 0 1]}]", "SetLinkDomains 1 [{. true}]", "SetLinkDefaultRoute 1 true", "FlushCaches", "RevertLink 1"}
 	fake.mu.Lock()
@@ -124,6 +173,7 @@ func TestResolvedGetsTheTunnelLink(t *testing.T) {
 // TestResolvedAbsentFallsBackToFile: a stub resolv.conf with nobody owning systemd-resolved's name on
 // the bus is replaced as a file.
 func TestResolvedAbsentFallsBackToFile(t *testing.T) {
+	ownNetns(t)
 	privateSystemBus(t)
 	cfg := fileConfig(t)
 	cfg.Mode, cfg.Link = Auto, "lo"

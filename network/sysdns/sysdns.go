@@ -33,7 +33,8 @@ type Config struct {
 	Mode Mode
 	// Server is the resolver every name goes to (the tunnel resolver).
 	Server netip.Addr
-	// Link is the tunnel's network device, which systemd-resolved gets Server on.
+	// Link is the tunnel's network device: Server is routed into it, and systemd-resolved gets Server
+	// on it. Empty: no route is added (tests on files).
 	Link string
 	// ResolvConf is the file File mode replaces (default /etc/resolv.conf). Under `ip netns exec` it
 	// is the namespace's own file, bind-mounted there.
@@ -50,6 +51,7 @@ const DefaultResolvConf = "/etc/resolv.conf"
 // Setting is DNS pointed at the tunnel, until Restore.
 type Setting struct {
 	mode     Mode
+	unroute  func() error // nil without a route
 	file     *fileSetting
 	resolved *resolvedSetting
 }
@@ -86,37 +88,49 @@ func Apply(cfg Config) (*Setting, error) {
 			}
 		}
 	}
+	s := &Setting{mode: mode}
+	if cfg.Link != "" {
+		var err error
+		if s.unroute, err = routeServer(cfg.Link, cfg.Server); err != nil {
+			return nil, err
+		}
+	}
+	var err error
 	switch mode {
 	case Resolved:
-		r, err := applyResolved(cfg.Link, cfg.Server)
-		if err != nil {
-			return nil, err
-		}
-		return &Setting{mode: Resolved, resolved: r}, nil
+		s.resolved, err = applyResolved(cfg.Link, cfg.Server)
 	default:
 		if cfg.Backup == "" {
-			return nil, errors.New("sysdns: no backup path for the resolv.conf file")
+			err = errors.New("sysdns: no backup path for the resolv.conf file")
+			break
 		}
-		f, err := applyFile(cfg.ResolvConf, cfg.Backup, cfg.Server, cfg.Logger)
-		if err != nil {
-			return nil, err
-		}
-		return &Setting{mode: File, file: f}, nil
+		s.file, err = applyFile(cfg.ResolvConf, cfg.Backup, cfg.Server, cfg.Logger)
 	}
+	if err != nil {
+		if s.unroute != nil {
+			err = errors.Join(err, s.unroute())
+		}
+		return nil, err
+	}
+	return s, nil
 }
 
 // Restore puts the host's DNS back as it was before Apply.
 func (s *Setting) Restore() error {
-	switch {
-	case s == nil:
+	if s == nil {
 		return nil
-	case s.file != nil:
-		_, err := restoreFile(s.file.backup, s.file.log)
-		return err
-	case s.resolved != nil:
-		return s.resolved.revert()
 	}
-	return nil
+	var err error
+	switch {
+	case s.file != nil:
+		_, err = restoreFile(s.file.backup, s.file.log)
+	case s.resolved != nil:
+		err = s.resolved.revert()
+	}
+	if s.unroute != nil {
+		err = errors.Join(err, s.unroute())
+	}
+	return err
 }
 
 // Recover restores the resolv.conf file a run that did not end cleanly replaced, from its backup.
