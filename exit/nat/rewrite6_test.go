@@ -459,3 +459,36 @@ func TestPool6(t *testing.T) {
 		t.Error("NewPool took an IPv6 prefix")
 	}
 }
+
+func BenchmarkRewriteSource6TCP(b *testing.B) {
+	pkt := ipv6(pkt6Spec{src: client6, dst: server6, proto: protoTCP, l4: tcpSeg(1, 2, make([]byte, 1340))})
+	x, y := netip.AddrFrom16(pooled6), netip.AddrFrom16(client6)
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	for b.Loop() {
+		RewriteSource6(pkt, x)
+		RewriteSource6(pkt, y)
+	}
+}
+
+func BenchmarkPoolLookup(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		pool func() (*Pool, error)
+	}{
+		{"IPv4", func() (*Pool, error) { return NewPool(DefaultPrefix) }},
+		{"IPv6", func() (*Pool, error) { return NewPool6(netip.MustParsePrefix("fd00:8::/112")) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			p, err := c.pool()
+			if err != nil {
+				b.Fatal(err)
+			}
+			a, _ := p.Allocate(1)
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Lookup(a)
+			}
+		})
+	}
+}
