@@ -6,4 +6,7 @@
 // A session outlives its circuit for a grace period. A client that rebuilds its circuit to the same exit
 // (after a guard or middle failed) presents the session's token in BEGIN and gets the same pool address
 // back, so its open TCP connections survive the re-route (design property 8).
+//
+// With an IPv6 pool (Config.Pool6) a session has an IPv6 address too and its IPv6 is carried the same
+// way (ipv6.go); without one, IPv6 is dropped and counted.
 package session
