@@ -1,8 +1,8 @@
 // Package route steers a client host's traffic into its tunnel: the whole IPv4 and IPv6 internet goes
 // to the TUN device (as two halves, 0.0.0.0/1 and 128.0.0.0/1, which are more specific than any default
 // route and leave it in place), while the relays the client reaches directly — its guards — keep the
-// route they had before, so the tunnel's own packets do not loop into it. Everything a Table adds it
-// removes on Close, and nothing else.
+// route they had before, so the tunnel's own packets do not loop into it — also when the host's network
+// changes under it (follow.go). Everything a Table adds it removes on Close, and nothing else.
 package route
 
 import (
@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,6 +21,12 @@ import (
 type Table struct {
 	tun   string
 	index int
+	// h is a netlink handle in the namespace the table was made in: every route change goes through
+	// it, whichever thread (and so namespace) the goroutine calling runs on.
+	h *netlink.Handle
+	// watch hears of the host's link, address and route changes; Close closes it.
+	watch *nl.NetlinkSocket
+	wg    sync.WaitGroup
 
 	mu     sync.Mutex
 	added  []netlink.Route
@@ -39,13 +46,24 @@ var halves = []netip.Prefix{
 	netip.MustParsePrefix("::/1"), netip.MustParsePrefix("8000::/1"),
 }
 
-// New returns a Table for the TUN device named tun (which must exist).
+// New returns a Table for the TUN device named tun (which must exist), in the caller's network
+// namespace. It follows the host's network changes until Close (follow.go).
 func New(tun string) (*Table, error) {
-	l, err := netlink.LinkByName(tun)
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
+		return nil, fmt.Errorf("route: netlink: %w", err)
+	}
+	l, err := h.LinkByName(tun)
+	if err != nil {
+		h.Close()
 		return nil, fmt.Errorf("route: %s: %w", tun, err)
 	}
-	return &Table{tun: tun, index: l.Attrs().Index, bypass: map[netip.Addr]*hold{}}, nil
+	t := &Table{tun: tun, index: l.Attrs().Index, h: h, bypass: map[netip.Addr]*hold{}}
+	if err := t.follow(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return t, nil
 }
 
 // Bypass routes addr (a relay the client talks to directly) the way it went before the tunnel: by the
@@ -76,7 +94,7 @@ func (t *Table) Bypass(addr netip.Addr) error {
 	if via.Gw == nil {
 		r.Scope = netlink.SCOPE_LINK
 	}
-	if err := netlink.RouteAdd(&r); err != nil {
+	if err := t.h.RouteAdd(&r); err != nil {
 		if errors.Is(err, unix.EEXIST) { // a route of someone else's: it already keeps addr out
 			t.bypass[addr] = &hold{n: 1}
 			return nil
@@ -108,7 +126,7 @@ func (t *Table) Release(addr netip.Addr) error {
 	for i, r := range t.added {
 		if r.Dst != nil && r.Dst.String() == want && r.LinkIndex != t.index {
 			t.added = append(t.added[:i], t.added[i+1:]...)
-			if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+			if err := t.h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
 				return fmt.Errorf("route: remove the bypass for %v: %w", addr, err)
 			}
 			return nil
@@ -123,7 +141,7 @@ func (t *Table) outside(addr netip.Addr) (netlink.Route, error) {
 	if addr.Is6() {
 		family = netlink.FAMILY_V6
 	}
-	routes, err := netlink.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	routes, err := t.h.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return netlink.Route{}, fmt.Errorf("route: list routes: %w", err)
 	}
@@ -166,7 +184,7 @@ func (t *Table) TunnelAll() error {
 	}
 	for _, p := range halves {
 		r := netlink.Route{Dst: ipNet(p), LinkIndex: t.index, Scope: netlink.SCOPE_LINK, Table: unix.RT_TABLE_MAIN, Protocol: unix.RTPROT_STATIC}
-		err := netlink.RouteAdd(&r)
+		err := t.h.RouteAdd(&r)
 		if err != nil && p.Addr().Is6() && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.ENETDOWN)) {
 			continue // IPv6 is off on this host: nothing to leak
 		}
@@ -178,22 +196,28 @@ func (t *Table) TunnelAll() error {
 	return nil
 }
 
-// Close removes every route the table added, newest first.
+// Close stops following the host's changes and removes every route the table added, newest first.
 func (t *Table) Close() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
+		t.mu.Unlock()
 		return nil
 	}
 	t.closed = true
+	t.mu.Unlock()
+	t.watch.Close()
+	t.wg.Wait()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var errs []error
 	for i := len(t.added) - 1; i >= 0; i-- {
 		r := t.added[i]
-		if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENODEV) {
+		if err := t.h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENODEV) {
 			errs = append(errs, fmt.Errorf("route: remove %v: %w", r.Dst, err))
 		}
 	}
 	t.added = nil
+	t.h.Close()
 	return errors.Join(errs...)
 }
 
