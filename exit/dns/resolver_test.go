@@ -178,8 +178,21 @@ func TestAnswerThroughExitResolver(t *testing.T) {
 	if o := asked.IsEdns0(); o == nil || len(o.Option) != 0 || !o.Do() {
 		t.Errorf("the exit's question carried the client's EDNS options (or lost DO): %v", asked)
 	}
-	if s := r.Stats(); s.Queries != 1 || s.Answered != 1 {
+	// The answer is counted once its packet is handed on, just after the reply arrives here.
+	if s := statsWhen(r, func(s Stats) bool { return s.Answered == 1 }); s.Queries != 1 || s.Answered != 1 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// statsWhen returns the resolver's stats once cond holds for them, or after 5 s.
+func statsWhen(r *Resolver, cond func(Stats) bool) Stats {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := r.Stats()
+		if cond(s) || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
