@@ -322,6 +322,13 @@ func down(args []string) error {
 	if stopErr != nil {
 		what = "meshvpn-client was not running"
 	}
+	// A daemon that died left the resolv.conf file it replaced; one that stopped put it back itself.
+	dnsRestored, err := clientd.RestoreDNS(cfg, nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "meshvpn-client: putting back %s: %v\n", cfg.DNS.ResolvConf, err)
+	} else if dnsRestored {
+		what += "; the DNS configuration it replaced is put back"
+	}
 	if o.keepBlocking {
 		if ks, err := firewall.Check(firewall.Options{}); err != nil || !ks.Armed {
 			fmt.Printf("%s; no kill switch is armed (kill_switch = false?): traffic is not blocked.\n", what)
@@ -337,7 +344,7 @@ func down(args []string) error {
 	switch {
 	case removed:
 		fmt.Printf("%s; the kill switch is lifted.\n", what)
-	case stopErr != nil:
+	case stopErr != nil && !dnsRestored:
 		return stopErr // nothing was running and nothing blocked
 	default:
 		fmt.Printf("%s.\n", what)

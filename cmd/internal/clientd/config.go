@@ -48,6 +48,7 @@ type Config struct {
 	LogFile            string        `toml:"log_file"`
 	TUN                TUNConfig     `toml:"tun"`
 	Link               LinkConfig    `toml:"link"`
+	DNS                DNSConfig     `toml:"dns"`
 
 	// KillSwitch blocks everything but the tunnel and the client's own links from the start, and
 	// after the daemon dies (network/firewall); only `meshvpn-client down` lifts it.
@@ -64,6 +65,12 @@ type TUNConfig struct {
 	Address6 string `toml:"address6"`
 	MTU      int    `toml:"mtu"`
 	RouteAll bool   `toml:"route_all"`
+}
+
+// DNSConfig says how the host's DNS is pointed at the tunnel resolver while the client is up.
+type DNSConfig struct {
+	Mode       string `toml:"mode"`        // sysdns.Mode: auto, resolved, file or off
+	ResolvConf string `toml:"resolv_conf"` // the file "file" mode rewrites
 }
 
 // LinkConfig tunes the client's links.
@@ -123,6 +130,7 @@ func (c *Config) Validate() error {
 	case c.Relays == "":
 		errs = append(errs, errors.New("genesis or relays: want the network's genesis file (or, for a network without a directory, a relay list file)"))
 	}
+	errs = append(errs, c.DNS.validate(c)...)
 	if _, err := netip.ParseAddrPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: %w", err))
 	}

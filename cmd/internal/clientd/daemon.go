@@ -32,6 +32,7 @@ import (
 	"github.com/meshvpn/meshvpn/network/link"
 	"github.com/meshvpn/meshvpn/network/natcheck"
 	"github.com/meshvpn/meshvpn/network/route"
+	"github.com/meshvpn/meshvpn/network/sysdns"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
 
@@ -46,6 +47,7 @@ type Daemon struct {
 	mgr     *circmgr.Manager
 	routes  *route.Table
 	fw      *firewall.KillSwitch // nil with kill_switch = false
+	dns     *sysdns.Setting      // the host's DNS pointed at the tunnel; nil while it is not
 	control *controlServer
 	metrics *daemon.MetricsServer
 
@@ -227,6 +229,9 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 			return nil, err
 		}
 	}
+	if err := d.pointDNS(); err != nil {
+		return nil, err
+	}
 	if cfg.Metrics != "" {
 		if d.metrics, err = daemon.ServeMetrics(cfg.Metrics, false, log, &collector{d: d}, daemon.LinkMetrics(d.client.LinkStats)); err != nil {
 			return nil, err
@@ -270,6 +275,12 @@ func (d *Daemon) bypassGuard(path []circmgr.Relay) error {
 func (d *Daemon) openControl() (err error) {
 	if d.control, err = listenControl(d.cfg.ControlSocket, d); err != nil {
 		return err
+	}
+	// No other daemon runs: a resolv.conf file a dead one replaced goes back now (dns.go).
+	if restored, err := RestoreDNS(d.cfg, d.log); err != nil {
+		d.log.Warn("putting back the resolv.conf file an earlier run replaced", zap.Error(err))
+	} else if restored {
+		d.log.Info("put back the resolv.conf file an earlier run replaced")
 	}
 	if d.cfg.KillSwitch {
 		if d.fw, err = firewall.Arm(firewall.Config{TUN: d.cfg.TUN.Name, AllowLAN: d.cfg.AllowLAN}); err != nil {
@@ -379,6 +390,9 @@ func (d *Daemon) Close() error {
 		}
 		if d.mgr != nil {
 			d.mgr.Close()
+		}
+		if d.dns != nil {
+			errs = append(errs, d.dns.Restore())
 		}
 		if d.routes != nil {
 			errs = append(errs, d.routes.Close())

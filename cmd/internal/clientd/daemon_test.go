@@ -61,6 +61,8 @@ func startConfig(dir string) Config {
 	c.TUN.Name = "mvtest0"
 	c.TUN.RouteAll = false
 	c.KillSwitch = false // the tests run in the host's own namespace
+	// Nor may they touch the host's resolv.conf (or keep a backup outside the test's directory).
+	c.DNS.ResolvConf, c.StateDir = filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "state")
 	return c
 }
 
