@@ -57,6 +57,7 @@ func TestServiceUnitKeepsTheKillSwitch(t *testing.T) {
 		"PrivateTmp":              "yes",
 		"RestrictAddressFamilies": "AF_INET AF_INET6 AF_NETLINK AF_UNIX",
 		"DeviceAllow":             "/dev/net/tun rw",
+		"ReadWritePaths":          "-/etc/resolv.conf",
 		"StateDirectory":          filepath.Base(clientd.DefaultConfig().StateDir),
 		"RuntimeDirectory":        filepath.Base(filepath.Dir(clientd.DefaultConfig().ControlSocket)),
 	}
