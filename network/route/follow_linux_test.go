@@ -77,10 +77,15 @@ func TestBypassFollowsTheHostsNetwork(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// A change that leaves the bypass where it is changes nothing.
-	before := len(tab.added)
+	added := func() int {
+		tab.mu.Lock()
+		defer tab.mu.Unlock()
+		return len(tab.added)
+	}
+	before := added()
 	tab.refresh()
-	if len(tab.added) != before {
-		t.Fatalf("a refresh with nothing to do added routes: %v", tab.added)
+	if added() != before {
+		t.Fatalf("a refresh with nothing to do added routes: %d, had %d", added(), before)
 	}
 	if err := tab.Close(); err != nil {
 		t.Fatal(err)
