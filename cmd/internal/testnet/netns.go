@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -77,4 +78,5 @@ func (ns *namespace) do(f func() error) error {
 func (ns *namespace) remove() {
 	ns.fd.Close()
 	sh("ip", "netns", "del", ns.name)
+	os.RemoveAll(filepath.Join(etcNetns, ns.name)) // its resolv.conf, if it had one (resolver.go)
 }

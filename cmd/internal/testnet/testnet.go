@@ -88,6 +88,8 @@ type Net struct {
 	Relays []*Node // relays then exits
 	Exits  []*Node
 	Web    *WebServer
+	// Resolver is the internet's DNS server (resolver.go), which the exits' resolv.conf names.
+	Resolver *Resolver
 	// Socket is the client daemon's control socket.
 	Socket string
 	// Authorities, Genesis and GenesisFile are the network's discovery authorities and its trust
@@ -264,6 +266,12 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			return nil, fmt.Errorf("authorities: %w", err)
 		}
 	}
+	// The exits ask the internet's resolver (exit/dns answers their clients' DNS with it).
+	for _, x := range n.Exits {
+		if err := writeResolvConf(x.ns, "nameserver "+ResolverAddr+"\n"); err != nil {
+			return nil, err
+		}
+	}
 	// The nodes start side by side; each is ready when its entry file appears.
 	errc := make(chan error, len(n.Relays))
 	for _, node := range n.Relays {
@@ -278,6 +286,9 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 		return nil, err
 	}
 	if n.Web, err = startWeb(n.wb); err != nil {
+		return nil, err
+	}
+	if n.Resolver, err = startResolver(n.wb, o.IPv6); err != nil {
 		return nil, err
 	}
 	if err := n.startClient(ctx, hub, o); err != nil {
@@ -466,7 +477,7 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 		if err := os.WriteFile(relays, list, 0o644); err != nil {
 			return err
 		}
-		source = fmt.Sprintf("relays = %q\nexit = %q\n", relays, o.Exit)
+		source = fmt.Sprintf("relays = %q\nexit = %q\nstate_dir = %q\n", relays, o.Exit, filepath.Join(dir, "state"))
 	} else {
 		if n.Consensus, err = n.awaitConsensus(ctx, n.cl, 60*time.Second); err != nil {
 			return err
@@ -508,6 +519,13 @@ dead_after = %q
 `, n.Socket, clientMetricsAddr, o.Backend, ClientTUNAddr, keepalive, deadAfter)
 	path := filepath.Join(dir, "client.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	// The client points DNS at the tunnel: at the namespace's own resolv.conf, never the host's.
+	if err := writeResolvConf(cl, clientResolvConf); err != nil {
+		return err
+	}
+	if err := checkResolvConf(cl, clientResolvConf); err != nil {
 		return err
 	}
 	if n.client, err = n.run(cl, "client", filepath.Join(n.bin, "meshvpn-client"), "up", "--foreground", "--config", path); err != nil {
@@ -643,6 +661,9 @@ func (n *Net) Close() {
 	}
 	if n.Web != nil {
 		n.Web.Close()
+	}
+	if n.Resolver != nil {
+		n.Resolver.Close()
 	}
 	if n.tamperer != nil {
 		n.tamperer.Close()
