@@ -422,6 +422,7 @@ func (d *Daemon) loadGenesis(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", d.cfg.Genesis, err)
 	}
 	d.genesis = g
+	pins := map[string][]netip.AddrPort{}
 	for _, a := range g.Authorities {
 		addrs, err := daemon.ResolveURL(ctx, a.URL)
 		if err != nil {
@@ -429,6 +430,9 @@ func (d *Daemon) loadGenesis(ctx context.Context) error {
 			continue
 		}
 		d.authorities = append(d.authorities, addrs...)
+		if hp, ok := dialAddr(a.URL); ok {
+			pins[hp] = addrs
+		}
 	}
 	if err := os.MkdirAll(d.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
@@ -436,6 +440,7 @@ func (d *Daemon) loadGenesis(ctx context.Context) error {
 	if d.fetcher, err = dirclient.New(g, filepath.Join(d.cfg.StateDir, "directory-chain"), d.log.Named("directory")); err != nil {
 		return err
 	}
+	d.fetcher.SetHTTPClient(pinnedClient(pins))
 	d.picker, err = newDirPicker(d.cfg, d.log.Named("path"))
 	return err
 }

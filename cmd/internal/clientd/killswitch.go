@@ -1,7 +1,13 @@
 package clientd
 
 import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -52,4 +58,41 @@ func collectKillSwitch(ch chan<- prometheus.Metric, k *KillSwitchStatus) {
 	}
 	ch <- daemon.Gauge(descKillSwitch, armed)
 	ch <- daemon.Counter(descBlocked, k.Blocked)
+}
+
+// pinnedClient is the directory fetcher's HTTP client: it dials each authority (by the "host:port" the
+// transport asks for) at the addresses resolved when the client started, so that no fetch needs DNS,
+// which the kill switch blocks outside the tunnel, and it lets through exactly those addresses.
+func pinnedClient(pins map[string][]netip.AddrPort) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	var d net.Dialer
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		aps, ok := pins[addr]
+		if !ok {
+			return d.DialContext(ctx, network, addr)
+		}
+		var errs []error
+		for _, ap := range aps {
+			c, err := d.DialContext(ctx, network, ap.String())
+			if err == nil {
+				return c, nil
+			}
+			errs = append(errs, err)
+		}
+		return nil, errors.Join(errs...)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
+}
+
+// dialAddr returns the "host:port" an HTTP transport dials for the URL.
+func dialAddr(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		return "", false
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(u.Hostname(), port), port != ""
 }
