@@ -182,6 +182,12 @@ func demo(ctx context.Context, n *testnet.Net) error {
 		return fmt.Errorf("the server saw %s, not an exit's address", seen)
 	}
 	fmt.Printf("   the server saw %s (the exit's address), not the client's %s or %s\n", host, testnet.ClientAddr, testnet.ClientTUNAddr)
+	out, err = n.InClient("getent", "hosts", testnet.WebName) // DNS through the tunnel, answered at the exit
+	answer := strings.Fields(out)
+	if err != nil || len(answer) == 0 {
+		return fmt.Errorf("resolving %s through the tunnel: %v %s", testnet.WebName, err, out)
+	}
+	fmt.Printf("   DNS: %s is %s, answered through the tunnel by the exit's resolver (which saw %v)\n", testnet.WebName, answer[0], slices.Sorted(maps.Keys(n.Resolver.Sources())))
 
 	fmt.Printf("\n2. download a %d MB file and compare checksums\n", testnet.BigSize>>20)
 	d, err := n.DownloadBig(ctx, 0, 60*time.Second)
