@@ -165,20 +165,16 @@ func (r *Resolver) Handle(session uint64, h nat.Header, pkt []byte, reply func([
 	client := netip.AddrPortFrom(h.Src, h.SrcPort)
 	switch judge(q, r.cfg.Search()) {
 	case local:
-		r.local.Add(1)
-		r.send(client, q, r.rcode(q, dns.RcodeNameError), reply)
+		r.send(client, q, r.rcode(q, dns.RcodeNameError), reply, &r.local)
 		return
 	case refuse:
-		r.refused.Add(1)
-		r.send(client, q, r.rcode(q, dns.RcodeRefused), reply)
+		r.send(client, q, r.rcode(q, dns.RcodeRefused), reply, &r.refused)
 		return
 	case notImpl:
-		r.refused.Add(1)
-		r.send(client, q, r.rcode(q, dns.RcodeNotImplemented), reply)
+		r.send(client, q, r.rcode(q, dns.RcodeNotImplemented), reply, &r.refused)
 		return
 	case formErr:
-		r.refused.Add(1)
-		r.send(client, q, r.rcode(q, dns.RcodeFormatError), reply)
+		r.send(client, q, r.rcode(q, dns.RcodeFormatError), reply, &r.refused)
 		return
 	}
 	if !r.acquire(session) {
@@ -194,14 +190,11 @@ func (r *Resolver) Handle(session uint64, h nat.Header, pkt []byte, reply func([
 			if r.ctx.Err() != nil {
 				return // closing
 			}
-			r.servFail.Add(1)
 			r.cfg.Logger.Debug("the exit's resolver did not answer", zap.Error(err))
-			r.send(client, q, r.rcode(q, dns.RcodeServerFailure), reply)
+			r.send(client, q, r.rcode(q, dns.RcodeServerFailure), reply, &r.servFail)
 			return
 		}
-		if r.send(client, q, a, reply) {
-			r.answered.Add(1)
-		}
+		r.send(client, q, a, reply, &r.answered)
 	})
 }
 
@@ -269,8 +262,9 @@ func (r *Resolver) rcode(q *dns.Msg, code int) *dns.Msg {
 }
 
 // send fits answer a to client's query q (its id, question as asked, EDNS only if q had it, no larger
-// than q may take) and writes it back as a packet from Addr. It reports whether it sent one.
-func (r *Resolver) send(client netip.AddrPort, q, a *dns.Msg, reply func([]byte)) bool {
+// than q may take) and writes it back as a packet from Addr, counted in count before it goes (one that
+// cannot be packed counts as a SERVFAIL instead, and is not sent).
+func (r *Resolver) send(client netip.AddrPort, q, a *dns.Msg, reply func([]byte), count *atomic.Uint64) {
 	a.Id = q.Id
 	a.Response = true
 	a.Opcode = q.Opcode
@@ -299,12 +293,13 @@ func (r *Resolver) send(client netip.AddrPort, q, a *dns.Msg, reply func([]byte)
 	if err != nil || len(wire) > limit {
 		r.cfg.Logger.Debug("tunnel resolver: an answer could not be packed", zap.Error(err))
 		r.servFail.Add(1)
-		return false
+		return
 	}
 	pkt, err := nat.UDPv4(make([]byte, 0, 28+len(wire)), netip.AddrPortFrom(Addr, Port), client, wire)
 	if err != nil {
-		return false
+		r.servFail.Add(1)
+		return
 	}
+	count.Add(1)
 	reply(pkt)
-	return true
 }
