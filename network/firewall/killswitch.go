@@ -6,7 +6,8 @@
 // daemon is killed, and goes only when Disarm removes it (meshvpn-client down) or the next Arm replaces
 // it. What is allowed changes at run time (a new guard, an authority fetched around the tunnel) by
 // adding and removing elements of the table's sets, each change one netlink batch: the drop never
-// lapses.
+// lapses. Split tunnelling is a deliberate hole of the user's making (split.go): the ranges excluded
+// from the tunnel, or in include mode all but the included ones, are let through in sets of their own.
 package firewall
 
 import (
@@ -32,6 +33,12 @@ type Config struct {
 	// AllowLAN lets traffic to and from the local network (LAN) through: private, link-local and
 	// multicast addresses. DNS to them stays blocked.
 	AllowLAN bool
+	// Exclude lists the ranges split tunnelling sends around the tunnel: traffic to and from them is
+	// let through (DNS excepted). SetExclude replaces them at run time.
+	Exclude []netip.Prefix
+	// Include, if not empty, is split tunnelling's include mode: only these ranges go through the
+	// tunnel, and traffic to and from every other address is let through (DNS excepted).
+	Include []netip.Prefix
 	// NetNSFd, if nonzero, is a file descriptor of the network namespace to act in (tests); zero
 	// means the calling thread's.
 	NetNSFd int
@@ -59,6 +66,8 @@ type sets struct {
 	peers4, peers6 *nftables.Set // UDP hosts the link socket may talk to (guards, rendezvous, STUN)
 	ports          *nftables.Set // the link socket's local UDP ports
 	tcp4, tcp6     *nftables.Set // TCP address . port pairs (directory authorities, while fetched around the tunnel)
+	out4, out6     *nftables.Set // ranges excluded from the tunnel (split tunnelling): let through
+	in4, in6       *nftables.Set // include mode's ranges: everything else is let through
 }
 
 // linkPort is the key of the held map for a link socket's port.
@@ -116,6 +125,9 @@ func (k *KillSwitch) build(c *nftables.Conn) error {
 			return fmt.Errorf("kill switch: set %s: %w", s.Name, err)
 		}
 	}
+	if err := k.buildSplit(c); err != nil {
+		return err
+	}
 	c.AddObj(&nftables.NamedObj{Table: t, Name: blockedCounter, Type: nftables.ObjTypeCounter, Obj: &expr.Counter{}})
 	drop := nftables.ChainPolicyDrop
 	for _, ch := range []struct {
@@ -125,7 +137,7 @@ func (k *KillSwitch) build(c *nftables.Conn) error {
 	}{
 		{"output", nftables.ChainHookOutput, outputRules(k.cfg, k.sets)},
 		{"input", nftables.ChainHookInput, inputRules(k.cfg, k.sets)},
-		{"forward", nftables.ChainHookForward, forwardRules(k.cfg)},
+		{"forward", nftables.ChainHookForward, forwardRules(k.cfg, k.sets)},
 	} {
 		chain := c.AddChain(&nftables.Chain{
 			Name: ch.name, Table: t, Type: nftables.ChainTypeFilter, Hooknum: ch.hook,

@@ -55,6 +55,7 @@ func outputRules(cfg Config, s sets) [][]expr.Any {
 			rules = append(rules, cat(l4(proto), port(2, p), countDrop())) // udp dport 53 counter name blocked drop
 		}
 	}
+	rules = append(rules, splitRules(cfg, s, false)...)
 	if cfg.AllowLAN {
 		for _, p := range LAN {
 			rules = append(rules, cat(prefix(p, false), accept())) // ip daddr 192.168.0.0/16 accept
@@ -80,6 +81,7 @@ func inputRules(cfg Config, s sets) [][]expr.Any {
 	for _, typ := range []byte{134, 135, 136, 137} {
 		rules = append(rules, cat(nfproto(unix.NFPROTO_IPV6), l4(unix.IPPROTO_ICMPV6), icmpType(typ), accept()))
 	}
+	rules = append(rules, splitRules(cfg, s, true)...)
 	if cfg.AllowLAN {
 		for _, p := range LAN {
 			rules = append(rules, cat(prefix(p, true), accept())) // ip saddr 192.168.0.0/16 accept
@@ -90,11 +92,13 @@ func inputRules(cfg Config, s sets) [][]expr.Any {
 
 // forwardRules let what the host forwards (containers, VMs) into the tunnel and its replies back,
 // towards the LAN when allowed, and count and drop the rest: it would leave in the clear.
-func forwardRules(cfg Config) [][]expr.Any {
+func forwardRules(cfg Config, s sets) [][]expr.Any {
 	rules := [][]expr.Any{
 		cat(ifname(expr.MetaKeyOIFNAME, cfg.TUN), accept()),
 		cat(ifname(expr.MetaKeyIIFNAME, cfg.TUN), accept()),
 	}
+	rules = append(rules, splitRules(cfg, s, false)...)
+	rules = append(rules, splitRules(cfg, s, true)...)
 	if cfg.AllowLAN {
 		rules = append(rules, cat(established(), accept()))
 		for _, p := range LAN {

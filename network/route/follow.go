@@ -38,7 +38,7 @@ func (t *Table) follow() error {
 	return nil
 }
 
-// refresh puts back each bypass whose host route is gone, through the most specific way out there is
+// refresh puts back each bypass (and excluded range) whose route is gone, through the most specific way out there is
 // now. One with no way out yet waits for the next change.
 func (t *Table) refresh() {
 	t.mu.Lock()
@@ -46,42 +46,33 @@ func (t *Table) refresh() {
 	if t.closed {
 		return
 	}
-	for addr, h := range t.bypass {
-		via, err := t.outside(addr)
-		if err != nil || isHostRoute(via, addr) {
+	for p, h := range t.bypass {
+		via, err := t.outside(p)
+		if err != nil || isRouteTo(via, p) {
 			continue
 		}
-		r := netlink.Route{
-			Dst:       ipNet(netip.PrefixFrom(addr, addr.BitLen())),
-			Gw:        via.Gw,
-			LinkIndex: via.LinkIndex,
-			Table:     unix.RT_TABLE_MAIN,
-			Protocol:  unix.RTPROT_STATIC,
-		}
-		if via.Gw == nil {
-			r.Scope = netlink.SCOPE_LINK
-		}
+		r := outsideRoute(p, via)
 		err = t.h.RouteAdd(&r)
 		if err != nil && !errors.Is(err, unix.EEXIST) {
 			continue
 		}
-		t.forget(addr)
-		if h.ours = err == nil; h.ours { // EEXIST: a route of someone else's keeps addr out now
+		t.forget(p)
+		if h.ours = err == nil; h.ours { // EEXIST: a route of someone else's keeps p out now
 			t.added = append(t.added, r)
 		}
 	}
 }
 
-// isHostRoute reports whether r is a route to addr alone.
-func isHostRoute(r netlink.Route, addr netip.Addr) bool {
-	p, ok := prefixOf(r.Dst)
-	return r.Dst != nil && ok && p.Bits() == addr.BitLen() && p.Addr() == addr
+// isRouteTo reports whether r is a route to p itself.
+func isRouteTo(r netlink.Route, p netip.Prefix) bool {
+	q, ok := prefixOf(r.Dst)
+	return r.Dst != nil && ok && q == p
 }
 
-// forget drops the table's record of its host route to addr (the kernel dropped the route itself).
-// t.mu is held.
-func (t *Table) forget(addr netip.Addr) {
-	want := ipNet(netip.PrefixFrom(addr, addr.BitLen())).String()
+// forget drops the table's record of its route to p (the kernel dropped the route itself). t.mu is
+// held.
+func (t *Table) forget(p netip.Prefix) {
+	want := ipNet(p).String()
 	for i, r := range t.added {
 		if r.Dst != nil && r.Dst.String() == want && r.LinkIndex != t.index {
 			t.added = append(t.added[:i], t.added[i+1:]...)
