@@ -1,8 +1,6 @@
 package circmgr
 
 import (
-	"context"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -34,23 +32,7 @@ func (l *switchLog) onCircuit(c Circuit, p []Relay) {
 
 func startWithLifetime(t *testing.T, n *fakeNet, lifetime time.Duration) (*Manager, *switchLog) {
 	t.Helper()
-	log := &switchLog{}
-	m, err := New(Config{
-		Builder: n, Relays: relays(), Exit: "x1", Backoff: time.Millisecond,
-		MaxLifetime: lifetime, Drain: 20 * time.Millisecond,
-		OnCircuit: log.onCircuit,
-		Rand:      rand.New(rand.NewPCG(5, 6)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	return m, log
+	return startLogged(t, n, "x1", func(c *Config) { c.MaxLifetime, c.Drain = lifetime, 20*time.Millisecond })
 }
 
 // TestCircuitIsReplacedAtItsLifetime: a circuit that lives MaxLifetime is replaced by a fresh one to the

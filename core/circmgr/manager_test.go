@@ -163,14 +163,15 @@ func relays() []Relay {
 	return out
 }
 
-func start(t *testing.T, n *fakeNet, exit string) (*Manager, chan []Relay) {
+// startWith starts a manager over n with the tests' configuration, as tweak changes it.
+func startWith(t *testing.T, n *fakeNet, exit string, tweak func(*Config)) *Manager {
 	t.Helper()
-	got := make(chan []Relay, 16)
-	m, err := New(Config{
+	cfg := Config{
 		Builder: n, Relays: relays(), Exit: exit, Backoff: time.Millisecond, SameExitFor: 200 * time.Millisecond,
-		OnCircuit: func(_ Circuit, p []Relay) { got <- p },
-		Rand:      rand.New(rand.NewPCG(1, 2)),
-	})
+		Rand: rand.New(rand.NewPCG(1, 2)),
+	}
+	tweak(&cfg)
+	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +180,14 @@ func start(t *testing.T, n *fakeNet, exit string) (*Manager, chan []Relay) {
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// start starts a manager that sends each new circuit's path on got.
+func start(t *testing.T, n *fakeNet, exit string) (m *Manager, got chan []Relay) {
+	t.Helper()
+	got = make(chan []Relay, 16)
+	m = startWith(t, n, exit, func(c *Config) { c.OnCircuit = func(_ Circuit, p []Relay) { got <- p } })
 	return m, got
 }
 

@@ -11,23 +11,17 @@ import (
 	"go.uber.org/goleak"
 )
 
-// startLogged is start with a switchLog: which circuits were open at each switch.
-func startLogged(t *testing.T, n *fakeNet, exit string) (*Manager, *switchLog) {
+// startLogged is start with a switchLog: which circuits were open at each switch. tweak, if set,
+// changes the configuration further.
+func startLogged(t *testing.T, n *fakeNet, exit string, tweak func(*Config)) (*Manager, *switchLog) {
 	t.Helper()
 	log := &switchLog{}
-	m, err := New(Config{
-		Builder: n, Relays: relays(), Exit: exit, Backoff: time.Millisecond, SameExitFor: 200 * time.Millisecond,
-		OnCircuit: log.onCircuit,
-		Rand:      rand.New(rand.NewPCG(7, 8)),
+	m := startWith(t, n, exit, func(c *Config) {
+		c.OnCircuit, c.Rand = log.onCircuit, rand.New(rand.NewPCG(7, 8))
+		if tweak != nil {
+			tweak(c)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(m.Close)
 	return m, log
 }
@@ -64,7 +58,7 @@ func (l *switchLog) snapshot() ([][]Relay, []bool) {
 func TestRetargetSwitchesToTheNewExit(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	n := newFakeNet()
-	m, log := startLogged(t, n, "x1")
+	m, log := startLogged(t, n, "x1", nil)
 	defer m.Close()
 	first := m.Status().Path
 	mv, err := retarget(m, target(t, m, "x2"))
@@ -120,7 +114,7 @@ func TestRetargetSwitchesToTheNewExit(t *testing.T) {
 func TestRetargetFailureKeepsTheOldCircuit(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	n := newFakeNet()
-	m, log := startLogged(t, n, "x1")
+	m, log := startLogged(t, n, "x1", nil)
 	defer m.Close()
 	n.unreachable("x2", relays())
 	before := n.tried()
@@ -157,7 +151,7 @@ func TestRetargetFailureKeepsTheOldCircuit(t *testing.T) {
 func TestRetargetUnpinsAndPins(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	n := newFakeNet()
-	m, _ := startLogged(t, n, "x1")
+	m, _ := startLogged(t, n, "x1", nil)
 	defer m.Close()
 	mv, err := retarget(m, target(t, m, ""))
 	if err != nil {
@@ -185,7 +179,7 @@ func TestRetargetUnpinsAndPins(t *testing.T) {
 func TestRetargetToTheCurrentExitBuildsNothing(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	n := newFakeNet()
-	m, _ := startLogged(t, n, "")
+	m, _ := startLogged(t, n, "", nil)
 	defer m.Close()
 	cur := m.Status().Path[2].Name
 	before := n.tried()
@@ -203,7 +197,7 @@ func TestRetargetToTheCurrentExitBuildsNothing(t *testing.T) {
 func TestRetargetWhileRebuilding(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	n := newFakeNet()
-	m, _ := startLogged(t, n, "x1")
+	m, _ := startLogged(t, n, "x1", nil)
 	defer m.Close()
 	before := n.tried()
 	n.kill("x1", relays())
