@@ -55,6 +55,12 @@ type Config struct {
 	KillSwitch bool `toml:"kill_switch"`
 	// AllowLAN lets the local network through the kill switch (DNS there excepted).
 	AllowLAN bool `toml:"allow_lan"`
+
+	// Exclude lists address ranges that go around the tunnel, by the host's own route (split
+	// tunnelling, split.go); the kill switch lets them through.
+	Exclude []string `toml:"exclude"`
+	// Include, if not empty, sends only these ranges through the tunnel, and everything else around it.
+	Include []string `toml:"include"`
 }
 
 // TUNConfig describes the client's TUN device.
@@ -131,6 +137,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("genesis or relays: want the network's genesis file (or, for a network without a directory, a relay list file)"))
 	}
 	errs = append(errs, c.DNS.validate(c)...)
+	errs = append(errs, c.validateSplit()...)
 	if _, err := netip.ParseAddrPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: %w", err))
 	}

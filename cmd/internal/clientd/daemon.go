@@ -202,6 +202,12 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		if d.routes, err = route.New(cfg.TUN.Name); err != nil {
 			return nil, err
 		}
+		exclude, _ := cfg.split()
+		for _, p := range exclude {
+			if err := d.routes.Exclude(p); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if d.genesis != nil && len(d.genesis.STUN) > 0 {
 		p := natcheck.NewProber(d.client.WriteTo)
@@ -225,7 +231,12 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		return nil, err
 	}
 	if d.routes != nil {
-		if err := d.routes.TunnelAll(); err != nil {
+		if _, include := cfg.split(); len(include) > 0 {
+			err = d.routes.TunnelOnly(include)
+		} else {
+			err = d.routes.TunnelAll()
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -283,7 +294,8 @@ func (d *Daemon) openControl() (err error) {
 		d.log.Info("put back the resolv.conf file an earlier run replaced")
 	}
 	if d.cfg.KillSwitch {
-		if d.fw, err = firewall.Arm(firewall.Config{TUN: d.cfg.TUN.Name, AllowLAN: d.cfg.AllowLAN}); err != nil {
+		exclude, include := d.cfg.split()
+		if d.fw, err = firewall.Arm(firewall.Config{TUN: d.cfg.TUN.Name, AllowLAN: d.cfg.AllowLAN, Exclude: exclude, Include: include}); err != nil {
 			return err
 		}
 	}
