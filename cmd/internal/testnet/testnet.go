@@ -50,6 +50,12 @@ const (
 	ClientTUNAddr = "10.99.0.2"
 	// ClientAddr is the client's address on the hub.
 	ClientAddr = "10.240.0.100"
+	// WebAddr2 is a second address of the web server, for tests that send one destination around the
+	// tunnel and another through it.
+	WebAddr2 = "203.0.113.20"
+	// webHubAddr is the web network's router on the hub with Options.DirectWeb: the client's own way
+	// to the internet, around the tunnel.
+	webHubAddr = "10.240.0.250"
 	// WebAddr6 is the web server's IPv6 address, on the web network as WebAddr.
 	WebAddr6 = "2001:db8:113::10"
 	// ClientAddr6 is the client's IPv6 address on the hub with Options.ClientIPv6, and hubAddr6 the
@@ -150,6 +156,12 @@ type Options struct {
 	// NoKillSwitch starts the client with kill_switch = false: what its routes and engine keep in the
 	// tunnel is then all that does.
 	NoKillSwitch bool
+	// DirectWeb joins the web network to the hub and gives the client (not behind a NAT) a default
+	// route there: the internet it would reach without the VPN, which split tunnelling sends some
+	// traffic to around the tunnel.
+	DirectWeb bool
+	// Exclude and Include are the client's split tunnelling ranges (exclude, include).
+	Exclude, Include []string
 }
 
 // Link timers of the testnet: a link that hears nothing for 2 s is dead (30 s on real networks), so
@@ -228,10 +240,16 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 	for _, c := range [][]string{
 		{"ip", "link", "add", "wbr", "type", "bridge"},
 		{"ip", "addr", "add", WebAddr + "/24", "dev", "wbr"},
+		{"ip", "addr", "add", WebAddr2 + "/32", "dev", "wbr"},
 		{"ip", "addr", "add", WebAddr6 + "/64", "dev", "wbr", "nodad"},
 		{"ip", "link", "set", "wbr", "up"},
 	} {
 		if _, err := n.wb.exec(c...); err != nil {
+			return nil, err
+		}
+	}
+	if o.DirectWeb {
+		if err := n.plug(n.wb, hub, "br0", "web", netip.MustParsePrefix(webHubAddr+"/24")); err != nil {
 			return nil, err
 		}
 	}
@@ -449,7 +467,12 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 		}
 	} else if err := n.plug(cl, hub, "br0", "cl", netip.MustParsePrefix(ClientAddr+"/24")); err != nil {
 		return err
-	} else if o.ClientIPv6 {
+	} else if o.DirectWeb {
+		if _, err := cl.exec("ip", "route", "add", "default", "via", webHubAddr); err != nil {
+			return err
+		}
+	}
+	if o.ClientIPv6 && o.NAT["cl"] == "" {
 		for _, c := range [][]string{
 			{"ip", "addr", "add", ClientAddr6 + "/64", "dev", "ecl", "nodad"},
 			{"ip", "-6", "route", "add", "default", "via", hubAddr6},
@@ -505,6 +528,11 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 	}
 	if o.NoKillSwitch {
 		source += "kill_switch = false\n"
+	}
+	for key, list := range map[string][]string{"exclude": o.Exclude, "include": o.Include} {
+		if len(list) > 0 {
+			source += fmt.Sprintf("%s = [\"%s\"]\n", key, strings.Join(list, `", "`))
+		}
 	}
 	cfg := source + fmt.Sprintf(`control_socket = %q
 metrics = %q

@@ -89,21 +89,26 @@ func startWeb(ns *namespace) (*WebServer, error) {
 		w.saw(r)
 		serveStream(rw, r) // stream.go
 	})
-	var ln, ln6 net.Listener
-	if err := ns.do(func() (err error) {
-		if ln, err = net.Listen("tcp4", WebAddr+":80"); err != nil {
-			return err
+	var lns []net.Listener
+	if err := ns.do(func() error {
+		for _, a := range []string{WebAddr + ":80", WebAddr2 + ":80", "[" + WebAddr6 + "]:80"} {
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
+				for _, l := range lns {
+					l.Close()
+				}
+				return err
+			}
+			lns = append(lns, ln)
 		}
-		if ln6, err = net.Listen("tcp6", "["+WebAddr6+"]:80"); err != nil {
-			ln.Close()
-		}
-		return err
+		return nil
 	}); err != nil {
 		return nil, err
 	}
 	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go w.srv.Serve(ln)
-	go w.srv.Serve(ln6)
+	for _, ln := range lns {
+		go w.srv.Serve(ln)
+	}
 	return w, nil
 }
 
