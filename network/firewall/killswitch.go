@@ -39,6 +39,9 @@ type Config struct {
 	// Include, if not empty, is split tunnelling's include mode: only these ranges go through the
 	// tunnel, and traffic to and from every other address is let through (DNS excepted).
 	Include []netip.Prefix
+	// OutsideMark, if nonzero, is the firewall mark of the packets of programs split tunnelling sends
+	// around the tunnel (network/appsplit): they are let through (DNS excepted).
+	OutsideMark uint32
 	// NetNSFd, if nonzero, is a file descriptor of the network namespace to act in (tests); zero
 	// means the calling thread's.
 	NetNSFd int

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
@@ -85,6 +86,12 @@ func splitRules(cfg Config, s sets, source bool) [][]expr.Any {
 		// ip daddr @outside4 accept; ip6 daddr @outside6 accept
 		cat(nfproto(unix.NFPROTO_IPV4), lookupAddr(off4, 4, s.out4), accept()),
 		cat(nfproto(unix.NFPROTO_IPV6), lookupAddr(off6, 16, s.out6), accept()),
+	}
+	if cfg.OutsideMark != 0 && !source {
+		// meta mark M accept: what the programs of the split cgroup send (their replies are
+		// established)
+		rules = append(rules, cat(&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(cfg.OutsideMark)}, accept()))
 	}
 	if len(cfg.Include) > 0 {
 		// ip daddr != @inside4 accept; ip6 daddr != @inside6 accept

@@ -61,6 +61,7 @@ func (t *Table) refresh() {
 			t.added = append(t.added, r)
 		}
 	}
+	t.followDefaults()
 }
 
 // isRouteTo reports whether r is a route to p itself.

@@ -33,6 +33,7 @@ type Table struct {
 	mu     sync.Mutex
 	added  []netlink.Route
 	bypass map[netip.Prefix]*hold
+	marked markRules // mark.go
 	closed bool
 }
 
@@ -256,7 +257,7 @@ func (t *Table) Close() error {
 	t.wg.Wait()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var errs []error
+	errs := t.unmark()
 	for i := len(t.added) - 1; i >= 0; i-- {
 		r := t.added[i]
 		if err := t.h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENODEV) {

@@ -105,3 +105,65 @@ func TestTunnelOnly(t *testing.T) {
 		t.Error("include 0.0.0.0/0 taken")
 	}
 }
+
+// MarkOutside: marked packets find the host's way out (its default route, in a table of the
+// client's), which follows the host to another uplink; Close takes the rules and the route away.
+func TestMarkOutsideFollowsTheHost(t *testing.T) {
+	tab, wifi := splitTable(t)
+	if err := tab.TunnelAll(); err != nil {
+		t.Fatal(err)
+	}
+	const mark, table = 0x6d760001, 0x6d76
+	if err := tab.MarkOutside(mark, table); err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.MarkOutside(mark, table); err == nil {
+		t.Error("MarkOutside twice")
+	}
+	markedVia := func() (string, string) {
+		rs, err := netlink.RouteGetWithOptions(net.ParseIP("8.8.8.8"), &netlink.RouteGetOptions{Mark: mark})
+		if err != nil || len(rs) == 0 {
+			return "", ""
+		}
+		l, err := netlink.LinkByIndex(rs[0].LinkIndex)
+		if err != nil {
+			return "", ""
+		}
+		return l.Attrs().Name, rs[0].Gw.String()
+	}
+	if dev, gw := markedVia(); dev != "up0" || gw != "192.0.2.1" {
+		t.Errorf("a marked packet goes via %s (gw %s), want up0 via 192.0.2.1", dev, gw)
+	}
+	if dev, _ := via(t, "8.8.8.8"); dev != "mvtest0" {
+		t.Errorf("an unmarked packet goes via %s", dev)
+	}
+	eth := secondUplink(t)
+	if err := netlink.RouteReplace(&netlink.Route{Gw: net.ParseIP("203.0.113.1"), LinkIndex: eth.Attrs().Index}); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkDel(wifi); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if dev, gw := markedVia(); dev == "up2" && gw == "203.0.113.1" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("after the change a marked packet goes via %q (gateway %s), want up2 via 203.0.113.1", dev, gw)
+		}
+	}
+	if err := tab.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := netlink.RuleList(netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if r.Mark == mark {
+			t.Errorf("Close left the rule %v", r)
+		}
+	}
+	if rs, _ := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE); len(rs) > 0 {
+		t.Errorf("Close left %v", rs)
+	}
+}
