@@ -48,6 +48,10 @@ Usage:
                                   The new circuit is built first; connections made through the old
                                   exit are lost (status says so). If none can be built, nothing
                                   changes and the error says why.
+  meshvpn-client exclude [flags] -- PROGRAM [ARGS]
+                                  run PROGRAM (and what it starts) around the tunnel: in the
+                                  exclude_cgroup group of the running daemon, by your own network.
+                                  Run with sudo, the program runs as the user who ran sudo
   meshvpn-client example-config   print a documented configuration file with the defaults
 
 IPv4 is carried; IPv6 is dropped inside the tunnel (never sent outside it) until it is carried.
@@ -77,6 +81,8 @@ func main() {
 		err = exits(args)
 	case "set-exit":
 		err = setExit(args)
+	case "exclude":
+		err = exclude(args)
 	case "example-config":
 		fmt.Print(clientd.ExampleConfig)
 	case "-h", "--help", "help":
@@ -329,10 +335,18 @@ func down(args []string) error {
 	} else if dnsRestored {
 		what += "; the DNS configuration it replaced is put back"
 	}
+	// A dead daemon's programs around the tunnel go through it no more.
+	if err := clientd.RemoveAppSplit(); err != nil {
+		fmt.Fprintf(os.Stderr, "meshvpn-client: %v\n", err)
+	}
 	if o.keepBlocking {
 		if ks, err := firewall.Check(firewall.Options{}); err != nil || !ks.Armed {
 			fmt.Printf("%s; no kill switch is armed (kill_switch = false?): traffic is not blocked.\n", what)
 			return err
+		}
+		// Nothing at all: the block again, without the holes split tunnelling made in it.
+		if _, err := firewall.Arm(firewall.Config{TUN: cfg.TUN.Name, AllowLAN: cfg.AllowLAN}); err != nil {
+			return fmt.Errorf("%s, but the kill switch could not be closed to split tunnelling: %w", what, err)
 		}
 		fmt.Printf("%s; the kill switch stays armed: nothing leaves this computer until the next up (\"meshvpn-client down\" lifts it).\n", what)
 		return nil

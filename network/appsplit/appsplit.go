@@ -21,6 +21,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
 // TableName is the name of the nftables table (family inet).
@@ -92,23 +93,35 @@ func unescape(s string) string {
 	return b.String()
 }
 
-// GroupPath returns the directory of the group named by path (see Config.Cgroup), checking that it
-// lies inside the cgroup v2 hierarchy, and its level there (the root's children are level 1).
+// GroupPath returns the directory of the group named by path (see Config.Cgroup) and its level in the
+// cgroup v2 hierarchy (the root's children are level 1), counted by its ancestors on the cgroup v2 file
+// system: an absolute path works also where the hierarchy is mounted elsewhere than this process
+// sees it (`ip netns exec` mounts a /sys of its own, without it: /proc/1/root/sys/fs/cgroup/… reaches
+// it there).
 func GroupPath(path string) (dir string, level int, err error) {
-	root, err := CgroupRoot()
-	if err != nil {
-		return "", 0, err
-	}
 	dir = path
 	if !filepath.IsAbs(dir) {
+		root, err := CgroupRoot()
+		if err != nil {
+			return "", 0, err
+		}
 		dir = filepath.Join(root, dir)
 	}
 	dir = filepath.Clean(dir)
-	rel, err := filepath.Rel(root, dir)
-	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", 0, fmt.Errorf("split tunnelling: cgroup %q is not inside the cgroup v2 hierarchy at %s", path, root)
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		var st unix.Statfs_t
+		if err := unix.Statfs(p, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+			break
+		}
+		level++
+		if p == "/" {
+			break
+		}
 	}
-	return dir, strings.Count(rel, "/") + 1, nil
+	if level == 0 {
+		return "", 0, fmt.Errorf("split tunnelling: cgroup %q is not inside a cgroup v2 hierarchy", path)
+	}
+	return dir, level, nil
 }
 
 // Start makes the group and installs the table, replacing in one batch a table a dead client left.

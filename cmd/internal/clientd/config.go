@@ -61,6 +61,10 @@ type Config struct {
 	Exclude []string `toml:"exclude"`
 	// Include, if not empty, sends only these ranges through the tunnel, and everything else around it.
 	Include []string `toml:"include"`
+	// ExcludeCgroup is the cgroup v2 group whose programs go around the tunnel (`meshvpn-client
+	// exclude -- PROGRAM` starts one there): relative to the cgroup v2 root, or absolute; "" turns
+	// per-application split tunnelling off.
+	ExcludeCgroup string `toml:"exclude_cgroup"`
 }
 
 // TUNConfig describes the client's TUN device.

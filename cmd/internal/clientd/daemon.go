@@ -28,6 +28,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/core/path"
 	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/network/appsplit"
 	"github.com/meshvpn/meshvpn/network/firewall"
 	"github.com/meshvpn/meshvpn/network/link"
 	"github.com/meshvpn/meshvpn/network/natcheck"
@@ -47,6 +48,7 @@ type Daemon struct {
 	mgr     *circmgr.Manager
 	routes  *route.Table
 	fw      *firewall.KillSwitch // nil with kill_switch = false
+	apps    *appsplit.Split      // per-application split tunnelling; nil when off
 	dns     *sysdns.Setting      // the host's DNS pointed at the tunnel; nil while it is not
 	control *controlServer
 	metrics *daemon.MetricsServer
@@ -208,6 +210,9 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 				return nil, err
 			}
 		}
+		if err := d.startAppSplit(); err != nil {
+			return nil, err
+		}
 	}
 	if d.genesis != nil && len(d.genesis.STUN) > 0 {
 		p := natcheck.NewProber(d.client.WriteTo)
@@ -295,7 +300,7 @@ func (d *Daemon) openControl() (err error) {
 	}
 	if d.cfg.KillSwitch {
 		exclude, include := d.cfg.split()
-		if d.fw, err = firewall.Arm(firewall.Config{TUN: d.cfg.TUN.Name, AllowLAN: d.cfg.AllowLAN, Exclude: exclude, Include: include}); err != nil {
+		if d.fw, err = firewall.Arm(firewall.Config{TUN: d.cfg.TUN.Name, AllowLAN: d.cfg.AllowLAN, Exclude: exclude, Include: include, OutsideMark: d.cfg.outsideMark()}); err != nil {
 			return err
 		}
 	}
@@ -405,6 +410,9 @@ func (d *Daemon) Close() error {
 		}
 		if d.dns != nil {
 			errs = append(errs, d.dns.Restore())
+		}
+		if d.apps != nil {
+			errs = append(errs, d.apps.Close())
 		}
 		if d.routes != nil {
 			errs = append(errs, d.routes.Close())

@@ -5,8 +5,57 @@ import (
 	"fmt"
 	"net/netip"
 
+	"go.uber.org/zap"
+
 	"github.com/meshvpn/meshvpn/exit/dns"
+	"github.com/meshvpn/meshvpn/network/appsplit"
 )
+
+// Per-application split tunnelling (exclude_cgroup): the packets of programs in the group get this
+// firewall mark, and the marked packets are routed by this routing table (network/appsplit,
+// route.MarkOutside).
+const (
+	splitMark  = 0x6d760001
+	splitTable = 0x6d76
+)
+
+// outsideMark is the mark the kill switch lets through: the split group's, when there is one.
+func (c *Config) outsideMark() uint32 {
+	if c.ExcludeCgroup == "" || !c.TUN.RouteAll {
+		return 0
+	}
+	return splitMark
+}
+
+// startAppSplit makes the split group and sends its programs' packets around the tunnel. A host
+// without cgroup v2 goes without, and says so.
+func (d *Daemon) startAppSplit() error {
+	if d.cfg.outsideMark() == 0 {
+		return nil
+	}
+	if _, _, err := appsplit.GroupPath(d.cfg.ExcludeCgroup); err != nil {
+		d.log.Warn("per-application split tunnelling is off", zap.Error(err))
+		return nil
+	}
+	var err error
+	if d.apps, err = appsplit.Start(appsplit.Config{Cgroup: d.cfg.ExcludeCgroup, TUN: d.cfg.TUN.Name, Mark: splitMark}); err != nil {
+		return err
+	}
+	return d.routes.MarkOutside(splitMark, splitTable)
+}
+
+// RemoveAppSplit takes away the split group's marking table a dead daemon left (a running one removes
+// it when it stops): after `down`, nothing goes around the tunnel by program.
+func RemoveAppSplit() error { return appsplit.Remove(0) }
+
+// ExcludeGroup returns the directory of the split group, which must exist (the daemon makes it).
+func ExcludeGroup(cfg Config) (string, error) {
+	if cfg.ExcludeCgroup == "" {
+		return "", errors.New("exclude_cgroup is \"\": per-application split tunnelling is off")
+	}
+	dir, _, err := appsplit.GroupPath(cfg.ExcludeCgroup)
+	return dir, err
+}
 
 // Split tunnelling: `exclude` sends the ranges it lists around the tunnel, through the host's own
 // route, and `include` sends only its ranges through the tunnel. Either way network/route puts the
@@ -32,6 +81,9 @@ func (c *Config) validateSplit() []error {
 	var errs []error
 	if len(c.Exclude) > 0 && len(c.Include) > 0 {
 		errs = append(errs, errors.New("exclude and include: set one or the other (exclude sends all but its ranges through the tunnel, include only its ranges)"))
+	}
+	if c.ExcludeCgroup != "" && (c.ExcludeCgroup == "/" || len(c.ExcludeCgroup) > 200) {
+		errs = append(errs, fmt.Errorf("exclude_cgroup %q: want a group's path, relative to the cgroup v2 root or absolute, or \"\"", c.ExcludeCgroup))
 	}
 	if (len(c.Exclude) > 0 || len(c.Include) > 0) && !c.TUN.RouteAll {
 		errs = append(errs, errors.New("exclude, include: split tunnelling needs tun.route_all = true"))

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/meshvpn/meshvpn/network/appsplit"
 
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -293,4 +296,15 @@ func (n *Net) LeakWhenKilled(ctx context.Context) (*KillSwitchRun, error) {
 	r.Captured = c.Stop()
 	r.Leaks = n.Leaks(r.Captured)
 	return r, nil
+}
+
+// excludeGroup is the client's split group (exclude_cgroup): this run's own. The client runs under `ip
+// netns exec`, which mounts a /sys of its own without the cgroup hierarchy: the path reaches it
+// through this process's root, which outlives the client.
+func (n *Net) excludeGroup() string {
+	root, err := appsplit.CgroupRoot()
+	if err != nil {
+		return n.Prefix + "-exclude" // no cgroup v2 here: the client goes without
+	}
+	return filepath.Join(fmt.Sprintf("/proc/%d/root", os.Getpid()), root, n.Prefix+"-exclude")
 }

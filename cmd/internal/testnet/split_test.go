@@ -3,9 +3,12 @@ package testnet
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshvpn/meshvpn/network/appsplit"
 )
 
 // x1Web is x1's address on the web network: where its clients' traffic comes from.
@@ -81,5 +84,56 @@ func TestSplitTunnelling(t *testing.T) {
 	}
 	if from := cameFrom(t, n, WebAddr2); from != ClientAddr {
 		t.Errorf("include: %s saw the client come from %q, want its own address %s", WebAddr2, from, ClientAddr)
+	}
+}
+
+// TestSplitTunnellingByProgram: `meshvpn-client exclude -- curl` reaches the web server from the
+// client's own address, a curl started otherwise from the exit's; the kill switch stays armed.
+func TestSplitTunnellingByProgram(t *testing.T) {
+	needRoot(t)
+	if _, err := appsplit.CgroupRoot(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	n := start(t, ctx, Options{DirectWeb: true})
+	excluded := func() string {
+		out, err := n.InClient(filepath.Join(n.bin, "meshvpn-client"), "exclude", "--config", n.clientConfig(), "--",
+			"curl", "-sS", "--max-time", "10", "http://"+WebAddr+"/")
+		_, from, ok := strings.Cut(strings.TrimSpace(out), "You came from ")
+		if err != nil || !ok {
+			t.Logf("meshvpn-client exclude -- curl (%v): %s", err, out)
+			return ""
+		}
+		return from[:strings.LastIndex(from, ":")]
+	}
+	if from := excluded(); from != ClientAddr {
+		t.Errorf("a program started with exclude: the web server saw %q, want the client's own %s", from, ClientAddr)
+	}
+	if from := cameFrom(t, n, WebAddr); from != x1Web {
+		t.Errorf("another program: the web server saw %q, want the exit's %s", from, x1Web)
+	}
+	if s, err := n.Status(ctx); err != nil || s.KillSwitch == nil || !s.KillSwitch.Armed {
+		t.Errorf("the kill switch is not armed (%v): %+v", err, s.KillSwitch)
+	}
+	// The daemon dies: a program started with exclude still goes around (as an excluded range does),
+	// nothing else gets out; after down --keep-blocking, nothing at all.
+	if err := n.KillClient(); err != nil {
+		t.Fatal(err)
+	}
+	if from := excluded(); from != ClientAddr {
+		t.Errorf("after kill -9, a program started with exclude: the web server saw %q, want %s", from, ClientAddr)
+	}
+	if from := cameFrom(t, n, WebAddr); from != "" {
+		t.Errorf("after kill -9, another program got out, from %s", from)
+	}
+	if out, err := n.ClientDown(true); err != nil {
+		t.Fatalf("down --keep-blocking (%v): %s", err, out)
+	}
+	if from := excluded(); from != "" {
+		t.Errorf("after down --keep-blocking, a program started with exclude got out, from %s", from)
 	}
 }

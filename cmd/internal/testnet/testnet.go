@@ -529,6 +529,8 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 	if o.NoKillSwitch {
 		source += "kill_switch = false\n"
 	}
+	// A split group of this run's own: the cgroup hierarchy is the machine's, shared by every run.
+	source += fmt.Sprintf("exclude_cgroup = %q\n", n.excludeGroup())
 	for key, list := range map[string][]string{"exclude": o.Exclude, "include": o.Include} {
 		if len(list) > 0 {
 			source += fmt.Sprintf("%s = [\"%s\"]\n", key, strings.Join(list, `", "`))
@@ -700,6 +702,9 @@ func (n *Net) Close() {
 		ns.remove()
 	}
 	n.ns = nil
+	if dir, err := clientd.ExcludeGroup(clientd.Config{ExcludeCgroup: n.excludeGroup()}); err == nil {
+		os.Remove(dir) // the client's own Close removes it; after a kill -9, this does
+	}
 	if n.dir != "" && !n.keep {
 		os.RemoveAll(n.dir)
 	}
