@@ -65,6 +65,9 @@ type Config struct {
 	// exclude -- PROGRAM` starts one there): relative to the cgroup v2 root, or absolute; "" turns
 	// per-application split tunnelling off.
 	ExcludeCgroup string `toml:"exclude_cgroup"`
+	// ExcludeDomains lists names (each with the names under it) whose addresses go around the tunnel,
+	// learnt from the tunnel resolver's answers (domains.go).
+	ExcludeDomains []string `toml:"exclude_domains"`
 }
 
 // TUNConfig describes the client's TUN device.

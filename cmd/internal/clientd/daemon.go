@@ -47,9 +47,10 @@ type Daemon struct {
 	client  *client.Client
 	mgr     *circmgr.Manager
 	routes  *route.Table
-	fw      *firewall.KillSwitch // nil with kill_switch = false
-	apps    *appsplit.Split      // per-application split tunnelling; nil when off
-	dns     *sysdns.Setting      // the host's DNS pointed at the tunnel; nil while it is not
+	fw      *firewall.KillSwitch        // nil with kill_switch = false
+	apps    *appsplit.Split             // per-application split tunnelling; nil when off
+	domains atomic.Pointer[domainSplit] // split tunnelling by name; nil when off
+	dns     *sysdns.Setting             // the host's DNS pointed at the tunnel; nil while it is not
 	control *controlServer
 	metrics *daemon.MetricsServer
 
@@ -186,8 +187,13 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	e := d.engine
 	var prober atomic.Pointer[natcheck.Prober] // set once the client exists; its reader may run before
 	d.client, err = client.New(client.Config{
-		Conn:   conn,
-		OnData: func(_ *client.Circuit, data []byte) { e.Deliver(data) },
+		Conn: conn,
+		OnData: func(_ *client.Circuit, data []byte) {
+			if ds := d.domains.Load(); ds != nil {
+				ds.observe(data) // before the program that asked reads the answer
+			}
+			e.Deliver(data)
+		},
 		OnOther: func(pkt []byte, from netip.AddrPort) bool {
 			p := prober.Load()
 			return p != nil && p.Handle(pkt, from)
@@ -213,6 +219,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		if err := d.startAppSplit(); err != nil {
 			return nil, err
 		}
+		d.startDomainSplit()
 	}
 	if d.genesis != nil && len(d.genesis.STUN) > 0 {
 		p := natcheck.NewProber(d.client.WriteTo)
@@ -247,6 +254,9 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	}
 	if err := d.pointDNS(); err != nil {
 		return nil, err
+	}
+	if d.domains.Load() != nil {
+		d.wg.Go(d.resolveDomains)
 	}
 	if cfg.Metrics != "" {
 		if d.metrics, err = daemon.ServeMetrics(cfg.Metrics, false, log, &collector{d: d}, daemon.LinkMetrics(d.client.LinkStats)); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/exit/dns"
 	"github.com/meshvpn/meshvpn/network/appsplit"
+	"github.com/meshvpn/meshvpn/network/dnssplit"
 )
 
 // Per-application split tunnelling (exclude_cgroup): the packets of programs in the group get this
@@ -85,8 +86,16 @@ func (c *Config) validateSplit() []error {
 	if c.ExcludeCgroup != "" && (c.ExcludeCgroup == "/" || len(c.ExcludeCgroup) > 200) {
 		errs = append(errs, fmt.Errorf("exclude_cgroup %q: want a group's path, relative to the cgroup v2 root or absolute, or \"\"", c.ExcludeCgroup))
 	}
-	if (len(c.Exclude) > 0 || len(c.Include) > 0) && !c.TUN.RouteAll {
-		errs = append(errs, errors.New("exclude, include: split tunnelling needs tun.route_all = true"))
+	if (len(c.Exclude) > 0 || len(c.Include) > 0 || len(c.ExcludeDomains) > 0) && !c.TUN.RouteAll {
+		errs = append(errs, errors.New("exclude, include, exclude_domains: split tunnelling needs tun.route_all = true"))
+	}
+	if len(c.ExcludeDomains) > 0 {
+		if len(c.Include) > 0 {
+			errs = append(errs, errors.New("exclude_domains and include: in include mode only the included ranges go through the tunnel; list the names' ranges there instead"))
+		}
+		if _, err := dnssplit.NewMatcher(c.ExcludeDomains); err != nil {
+			errs = append(errs, fmt.Errorf("exclude_domains: %w", err))
+		}
 	}
 	// The tunnel's own addresses never leave it: its address, its IPv6 address and the tunnel resolver.
 	own := []netip.Prefix{netip.PrefixFrom(dns.Addr, 32)}

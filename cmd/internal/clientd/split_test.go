@@ -28,10 +28,19 @@ func TestValidateSplit(t *testing.T) {
 			[]string{`exclude "10.99.0.0/16": overlaps the tunnel's own addresses (10.99.0.1/32)`, `(10.99.0.2/32)`, `exclude "fd6d:7670:6e00::/48": overlaps the tunnel's own addresses (fd6d:7670:6e00::2/128)`}},
 		{"overlap", []string{"192.0.2.0/24", "192.0.2.128/25"}, nil, true, []string{`exclude "192.0.2.0/24" and "192.0.2.128/25" overlap`}},
 		{"no route_all", []string{"192.0.2.0/24"}, nil, false, []string{"needs tun.route_all = true"}},
+		{"domains", nil, nil, true, nil},
+		{"bad domains", nil, nil, true, []string{`exclude_domains: not domain names: "bad name", "."`}},
+		{"domains and include", nil, []string{"192.0.2.0/24"}, true, []string{"exclude_domains and include"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			c.Exclude, c.Include, c.TUN.RouteAll = tc.exclude, tc.include, tc.routeAll
+			switch tc.name {
+			case "domains", "domains and include":
+				c.ExcludeDomains = []string{"bank.example", "game.test"}
+			case "bad domains":
+				c.ExcludeDomains = []string{"bank.example", "bad name", "."}
+			}
 			err := c.Validate()
 			if len(tc.want) == 0 {
 				if err != nil {

@@ -18,7 +18,7 @@ const x1Web = "203.0.113.1"
 // server saw ("" when the fetch failed).
 func cameFrom(t *testing.T, n *Net, addr string) string {
 	t.Helper()
-	out, err := n.InClient("curl", "-sS", "--max-time", "10", "http://"+addr+"/")
+	out, err := n.InClient("curl", "-4", "-sS", "--max-time", "10", "http://"+addr+"/")
 	if err != nil {
 		return ""
 	}
@@ -135,5 +135,25 @@ func TestSplitTunnellingByProgram(t *testing.T) {
 	}
 	if from := excluded(); from != "" {
 		t.Errorf("after down --keep-blocking, a program started with exclude got out, from %s", from)
+	}
+}
+
+// TestSplitTunnellingByDomain: with exclude_domains naming the testnet's domain, curl
+// http://web.meshvpn.test/ (the name looked up through the tunnel, its answer watched on the way
+// back) reaches the web server from the client's own address; the same server at an address no
+// listed name gave, from the exit's.
+func TestSplitTunnellingByDomain(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	n := start(t, ctx, Options{DirectWeb: true, ExcludeDomains: []string{"meshvpn.test"}})
+	if from := cameFrom(t, n, WebName); from != ClientAddr {
+		t.Errorf("%s: the web server saw %q, want the client's own %s", WebName, from, ClientAddr)
+	}
+	if from := cameFrom(t, n, WebAddr2); from != x1Web {
+		t.Errorf("%s, no listed name's: the web server saw %q, want the exit's %s", WebAddr2, from, x1Web)
+	}
+	if sources := n.Resolver.Sources(); sources[ClientAddr] > 0 {
+		t.Errorf("the client asked the internet's resolver itself: %v (names go through the tunnel)", sources)
 	}
 }

@@ -160,8 +160,9 @@ type Options struct {
 	// route there: the internet it would reach without the VPN, which split tunnelling sends some
 	// traffic to around the tunnel.
 	DirectWeb bool
-	// Exclude and Include are the client's split tunnelling ranges (exclude, include).
-	Exclude, Include []string
+	// Exclude and Include are the client's split tunnelling ranges (exclude, include), ExcludeDomains
+	// its names (exclude_domains).
+	Exclude, Include, ExcludeDomains []string
 }
 
 // Link timers of the testnet: a link that hears nothing for 2 s is dead (30 s on real networks), so
@@ -531,7 +532,7 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 	}
 	// A split group of this run's own: the cgroup hierarchy is the machine's, shared by every run.
 	source += fmt.Sprintf("exclude_cgroup = %q\n", n.excludeGroup())
-	for key, list := range map[string][]string{"exclude": o.Exclude, "include": o.Include} {
+	for key, list := range map[string][]string{"exclude": o.Exclude, "include": o.Include, "exclude_domains": o.ExcludeDomains} {
 		if len(list) > 0 {
 			source += fmt.Sprintf("%s = [\"%s\"]\n", key, strings.Join(list, `", "`))
 		}
