@@ -111,3 +111,14 @@ func FuzzAddrs(f *testing.F) {
 		m.Addrs(pkt, netip.MustParseAddr("fd00::1"))
 	})
 }
+
+// Every packet out of the tunnel passes Addrs: one that is not a DNS answer costs no allocation.
+func TestAddrsAllocatesNothingForOtherPackets(t *testing.T) {
+	m, _ := NewMatcher([]string{"bank.example"})
+	tcp := answer(t, resolver, 53, "bank.example", "bank.example. 60 IN A 192.0.2.8")
+	tcp[9] = 6
+	other := answer(t, netip.MustParseAddr("192.0.2.9"), 443, "x.example")
+	if n := testing.AllocsPerRun(100, func() { m.Addrs(tcp, resolver); m.Addrs(other, resolver) }); n != 0 {
+		t.Fatalf("%v allocations per packet", n)
+	}
+}
