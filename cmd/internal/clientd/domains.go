@@ -71,7 +71,8 @@ func (s *domainSplit) observe(pkt []byte) {
 		s.learnt[a] = true
 		p := netip.PrefixFrom(a, a.BitLen())
 		if err := s.d.routes.Exclude(p); err != nil { // no way out for this family: it stays in the tunnel
-			s.d.log.Info("exclude_domains: an address stays in the tunnel", zap.Error(err))
+			// The error names the address, a destination of the user's: not logged.
+			s.d.log.Info("exclude_domains: an address stays in the tunnel: no way out for its family", zap.Bool("ipv6", a.Is6()))
 			continue
 		}
 		s.outside = append(s.outside, p)
