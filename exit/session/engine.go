@@ -474,6 +474,15 @@ func (e *Engine) fromInternet(pkt []byte) {
 		return
 	}
 	id, ok := e.cfg.Pool.Lookup(h.Dst)
+	e.toSession(id, ok, pkt[:h.TotalLen], innerOf, nat.RewriteDest)
+}
+
+func innerOf(s *session) *netip.Addr { return s.inner.Load() }
+
+// toSession returns a reply from the internet to the session its destination named in the pool (id, if
+// ok): rewritten to the session's own address inside the tunnel (inner: the family's), onto the
+// session's circuit.
+func (e *Engine) toSession(id uint64, ok bool, pkt []byte, inner func(*session) *netip.Addr, rewrite func([]byte, netip.Addr) (netip.Addr, error)) {
 	if !ok {
 		e.dropUnknown.Add(1)
 		return
@@ -485,16 +494,16 @@ func (e *Engine) fromInternet(pkt []byte) {
 		e.dropUnknown.Add(1)
 		return
 	}
-	inner, ref := s.inner.Load(), s.circ.Load()
-	if inner == nil || ref == nil {
+	in, ref := inner(s), s.circ.Load()
+	if in == nil || ref == nil {
 		e.dropNoC.Add(1)
 		return
 	}
-	if _, err := nat.RewriteDest(pkt[:h.TotalLen], *inner); err != nil {
+	if _, err := rewrite(pkt, *in); err != nil {
 		e.dropMalformed.Add(1)
 		return
 	}
-	if err := ref.c.SendMsg(cell.MsgData, pkt[:h.TotalLen]); err != nil {
+	if err := ref.c.SendMsg(cell.MsgData, pkt); err != nil {
 		e.dropNoC.Add(1)
 		return
 	}

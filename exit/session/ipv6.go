@@ -93,29 +93,7 @@ func (e *Engine) fromInternet6(pkt []byte) {
 		return
 	}
 	id, ok := e.cfg.Pool6.Lookup(h.Dst)
-	if !ok {
-		e.dropUnknown.Add(1)
-		return
-	}
-	e.mu.RLock()
-	s := e.byID[id]
-	e.mu.RUnlock()
-	if s == nil {
-		e.dropUnknown.Add(1)
-		return
-	}
-	inner, ref := s.inner6.Load(), s.circ.Load()
-	if inner == nil || ref == nil {
-		e.dropNoC.Add(1)
-		return
-	}
-	if _, err := nat.RewriteDest6(pkt[:h.TotalLen], *inner); err != nil {
-		e.dropMalformed.Add(1)
-		return
-	}
-	if err := ref.c.SendMsg(cell.MsgData, pkt[:h.TotalLen]); err != nil {
-		e.dropNoC.Add(1)
-		return
-	}
-	e.in.Add(1)
+	e.toSession(id, ok, pkt[:h.TotalLen], innerOf6, nat.RewriteDest6)
 }
+
+func innerOf6(s *session) *netip.Addr { return s.inner6.Load() }
