@@ -376,19 +376,10 @@ func TestSessionKeptWhenTheExitReturnsLate(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := make(chan []Relay, 16)
-			m, err := New(Config{
-				Builder: n, Picker: pinningPicker{lp, relays()[5]}, ExitPinned: pinned,
-				Backoff: time.Millisecond, SameExitFor: 50 * time.Millisecond,
-				OnCircuit: func(_ Circuit, p []Relay) { got <- p },
+			m := startWith(t, n, "", func(c *Config) {
+				c.Picker, c.ExitPinned, c.SameExitFor = pinningPicker{lp, relays()[5]}, pinned, 50*time.Millisecond
+				c.OnCircuit = func(_ Circuit, p []Relay) { got <- p }
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := m.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
 			defer m.Close()
 			first := await(t, got)
 			n.kill("x1", relays())
@@ -438,16 +429,10 @@ func TestRebuildKeepsTheGuardItHeardFrom(t *testing.T) {
 	}
 	fp := &flappingPicker{ListPicker: lp}
 	got := make(chan []Relay, 16)
-	m, err := New(Config{Builder: n, Picker: fp, ExitPinned: true, Backoff: time.Millisecond,
-		OnCircuit: func(_ Circuit, p []Relay) { got <- p }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m := startWith(t, n, "", func(c *Config) {
+		c.Picker, c.ExitPinned = fp, true
+		c.OnCircuit = func(_ Circuit, p []Relay) { got <- p }
+	})
 	defer m.Close()
 	path := await(t, got)
 	for range 5 {
