@@ -40,6 +40,12 @@ type Stats struct {
 	// have in the tunnel, so they go nowhere but to the exit's session, whose address they must not
 	// change.
 	DropForeignSource uint64
+	// RefusalsHeld counts refusals (ICMP administratively prohibited) not written into the TUN because
+	// the refusal hook took the flow on (a detour is being built for it): the program's next try goes
+	// through the detour instead of failing.
+	RefusalsHeld uint64
+	// Detoured counts the packets sent through a detour rather than the main circuit.
+	Detoured uint64
 }
 
 // Engine moves packets between a TUN device and a circuit.
@@ -54,8 +60,13 @@ type Engine struct {
 
 	out, in, bytesOut, bytesIn                              atomic.Uint64
 	dropV6, dropNoCirc, dropBig, dropBad, dropSend, dropTUN atomic.Uint64
-	dropSource                                              atomic.Uint64
+	dropSource, held, detoured                              atomic.Uint64
 	refused                                                 refusals
+
+	// detours are the flows sent through another circuit than circ (SetDetours); nil: none.
+	detours atomic.Pointer[map[Flow]*circuitRef]
+	// onRefused is the refusal hook (SetRefusalHook); nil: every refusal is written into the TUN.
+	onRefused atomic.Pointer[func(Flow) bool]
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -109,6 +120,43 @@ func (e *Engine) SetRoute(c Circuit, ipv6 bool) {
 	e.circ.Store(&circuitRef{c, ipv6})
 }
 
+// Route is a circuit and whether its exit carries IPv6.
+type Route struct {
+	C    Circuit
+	IPv6 bool
+}
+
+// SetDetours makes the flows of d go through their routes instead of the main circuit from now on
+// (nil or empty: every flow takes the main circuit). A flow's IPv6 packets take its detour only when
+// the detour's exit carries IPv6; otherwise they take the main circuit. The engine keeps d's routes,
+// not the map.
+func (e *Engine) SetDetours(d map[Flow]Route) {
+	if len(d) == 0 {
+		e.detours.Store(nil)
+		return
+	}
+	m := make(map[Flow]*circuitRef, len(d))
+	for f, r := range d {
+		if r.C != nil {
+			m[f] = &circuitRef{r.C, r.IPv6}
+		}
+	}
+	e.detours.Store(&m)
+}
+
+// SetRefusalHook makes h see every refusal that comes back (an ICMP administratively prohibited, by
+// the flow it refuses) before it is written into the TUN; when h returns true the refusal is held
+// back and counted (RefusalsHeld): the program does not fail, and its next try (a TCP SYN is sent
+// again after a second) takes the route the hook prepares. h runs on the circuit's reading goroutine
+// and must not block. nil removes the hook.
+func (e *Engine) SetRefusalHook(h func(Flow) bool) {
+	if h == nil {
+		e.onRefused.Store(nil)
+		return
+	}
+	e.onRefused.Store(&h)
+}
+
 // Deliver writes a packet that came back through the circuit into the TUN (the client's OnData).
 func (e *Engine) Deliver(pkt []byte) {
 	if len(pkt) == 0 || pkt[0]>>4 != 4 && !(pkt[0]>>4 == 6 && e.src6.IsValid()) {
@@ -120,7 +168,12 @@ func (e *Engine) Deliver(pkt []byte) {
 		return
 	}
 	if len(pkt) >= 20 {
-		e.refused.note(pkt)
+		if f, ok := e.refused.note(pkt); ok {
+			if h := e.onRefused.Load(); h != nil && (*h)(f) {
+				e.held.Add(1)
+				return
+			}
+		}
 	}
 	if err := e.writer.Write(pkt); err != nil {
 		e.dropTUN.Add(1)
@@ -148,7 +201,7 @@ func (e *Engine) Stats() Stats {
 		PacketsOut: e.out.Load(), PacketsIn: e.in.Load(), BytesOut: e.bytesOut.Load(), BytesIn: e.bytesIn.Load(),
 		DropIPv6: e.dropV6.Load(), DropNoCircuit: e.dropNoCirc.Load(), DropTooBig: e.dropBig.Load(),
 		DropMalformed: e.dropBad.Load(), DropSend: e.dropSend.Load(), DropTUN: e.dropTUN.Load(),
-		DropForeignSource: e.dropSource.Load(),
+		DropForeignSource: e.dropSource.Load(), RefusalsHeld: e.held.Load(), Detoured: e.detoured.Load(),
 	}
 }
 
@@ -161,6 +214,7 @@ func (e *Engine) readLoop() {
 	}
 	sizes := make([]int, n)
 	out := make([][]byte, 0, n)
+	var sides []batch // the per-circuit batches of a read while detours are set
 	for {
 		count, err := e.dev.Read(bufs, sizes, tun.Offset)
 		if err != nil {
@@ -179,23 +233,78 @@ func (e *Engine) readLoop() {
 		}
 		out = out[:0]
 		ref := e.circ.Load()
+		if det := e.detours.Load(); det != nil {
+			sides = e.detour(bufs[:count], sizes, ref, *det, sides)
+			continue
+		}
 		for i := range count {
 			if pkt := bufs[i][tun.Offset : tun.Offset+sizes[i]]; e.admit(pkt, ref) {
 				out = append(out, pkt)
 			}
 		}
-		if len(out) == 0 {
+		e.send(ref, out)
+	}
+}
+
+// send sends the packets admitted for ref, counting what went and what the circuit refused.
+func (e *Engine) send(ref *circuitRef, pkts [][]byte) {
+	if len(pkts) == 0 {
+		return
+	}
+	sent, err := ref.c.SendBatch(pkts)
+	e.out.Add(uint64(sent))
+	for _, p := range pkts[:sent] {
+		e.bytesOut.Add(uint64(len(p)))
+	}
+	if err != nil {
+		e.dropSend.Add(uint64(len(pkts) - sent))
+	}
+}
+
+// batch is the packets of one read that go through one circuit.
+type batch struct {
+	ref  *circuitRef
+	pkts [][]byte
+}
+
+// detour sends one read's packets while some flows have detours: each through its flow's detour, or
+// the main circuit ref, in the order read within each circuit. sides is reused from read to read.
+func (e *Engine) detour(bufs [][]byte, sizes []int, ref *circuitRef, det map[Flow]*circuitRef, sides []batch) []batch {
+	sides = sides[:0]
+	for i := range bufs {
+		pkt := bufs[i][tun.Offset : tun.Offset+sizes[i]]
+		r := ref
+		if len(pkt) >= 20 && (pkt[0]>>4 == 4 || pkt[0]>>4 == 6 && len(pkt) >= 40) {
+			if f, ok := flowOf(pkt); ok {
+				if d := det[f]; d != nil && (pkt[0]>>4 == 4 || d.ipv6) {
+					r = d
+				}
+			}
+		}
+		if !e.admit(pkt, r) {
 			continue
 		}
-		sent, err := ref.c.SendBatch(out)
-		e.out.Add(uint64(sent))
-		for _, p := range out[:sent] {
-			e.bytesOut.Add(uint64(len(p)))
+		if r != ref {
+			e.detoured.Add(1)
 		}
-		if err != nil {
-			e.dropSend.Add(uint64(len(out) - sent))
+		j := 0
+		for j < len(sides) && sides[j].ref != r {
+			j++
 		}
+		if j == len(sides) {
+			if j < cap(sides) {
+				sides = sides[:j+1]
+				sides[j].ref, sides[j].pkts = r, sides[j].pkts[:0]
+			} else {
+				sides = append(sides, batch{ref: r})
+			}
+		}
+		sides[j].pkts = append(sides[j].pkts, pkt)
 	}
+	for _, b := range sides {
+		e.send(b.ref, b.pkts)
+	}
+	return sides
 }
 
 // admit reports whether pkt may go through circuit ref, counting it as dropped if not.

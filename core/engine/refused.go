@@ -6,87 +6,144 @@ import (
 	"sync"
 )
 
-// maxRefusalKeys bounds the protocol/port pairs Refused keeps apart; refusals of further pairs are
-// counted under "other".
+// maxRefusalKeys bounds the flows Refused keeps apart; refusals of further flows are counted under
+// "other".
 const maxRefusalKeys = 1024
 
-// refusalKey is what a refusal is counted by: the protocol and destination port of the packet the
-// way out refused. The destination's address is never kept.
-type refusalKey struct {
-	proto uint8 // 0: other (the key limit was reached)
-	port  uint16
+// Flow is what a refusal is counted, and a detour routed, by: the transport protocol and destination
+// port of a packet (the port is 0 for protocols without one). The destination's address is never
+// kept. The zero Flow is "other".
+type Flow struct {
+	Proto uint8 // IP protocol number: 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, …
+	Port  uint16
 }
 
-// refusals counts the ICMP "administratively prohibited" errors that came back through the circuit:
-// an exit sends one for each packet its policy refuses (a firewall beyond the exit may too), and the
+// String names the flow as status shows it: "tcp/25", "udp/53", "icmp", "proto 47", "other".
+func (f Flow) String() string {
+	switch f.Proto {
+	case 0:
+		return "other"
+	case 6:
+		return "tcp/" + strconv.Itoa(int(f.Port))
+	case 17:
+		return "udp/" + strconv.Itoa(int(f.Port))
+	case 1:
+		return "icmp"
+	case 58:
+		return "icmpv6"
+	}
+	return "proto " + strconv.Itoa(int(f.Proto))
+}
+
+// refusals counts the ICMP "administratively prohibited" errors that came back through a circuit: an
+// exit sends one for each packet its policy refuses (a firewall beyond the exit may too), and the
 // client's kernel, which gets it from the TUN, fails the program's connection at once.
 type refusals struct {
 	mu sync.Mutex
-	n  map[refusalKey]uint64
+	n  map[Flow]uint64
 }
 
-// note counts pkt, an IPv4 packet of at least 20 bytes, if it is such an error. Refusals are rare: the
-// mutex and the map cost nothing on the path of the other packets, which note leaves at the protocol
-// byte.
-func (r *refusals) note(pkt []byte) {
-	if pkt[9] != 1 { // not ICMP
-		return
-	}
-	key, ok := refusalOf(pkt)
+// note counts pkt, an IP packet of at least 20 bytes, if it is such an error, and returns the flow
+// it refuses. Refusals are rare: the mutex and the map cost nothing on the path of the other
+// packets, which note leaves at the protocol byte.
+func (r *refusals) note(pkt []byte) (Flow, bool) {
+	f, ok := refusalOf(pkt)
 	if !ok {
-		return
+		return Flow{}, false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.n == nil {
-		r.n = make(map[refusalKey]uint64)
+		r.n = make(map[Flow]uint64)
 	}
+	key := f
 	if _, seen := r.n[key]; !seen && len(r.n) >= maxRefusalKeys {
-		key = refusalKey{}
+		key = Flow{}
 	}
 	r.n[key]++
+	return f, true
 }
 
-// refusalOf reads an ICMPv4 destination-unreachable "administratively prohibited" (RFC 1812: code 13,
-// communication prohibited; codes 9 and 10, the older network and host forms) and returns the protocol
-// and destination port of the packet it quotes.
-func refusalOf(pkt []byte) (refusalKey, bool) {
+// refusalOf reads an "administratively prohibited" error and returns the flow of the packet it
+// quotes: ICMPv4 destination unreachable code 13 (RFC 1812, communication prohibited) or codes 9 and
+// 10 (the older network and host forms); ICMPv6 destination unreachable code 1 (RFC 4443,
+// communication with destination administratively prohibited).
+func refusalOf(pkt []byte) (Flow, bool) {
+	switch {
+	case pkt[0]>>4 == 4 && pkt[9] == 1:
+		return refusal4(pkt)
+	case pkt[0]>>4 == 6 && len(pkt) >= 40 && pkt[6] == 58:
+		return refusal6(pkt)
+	}
+	return Flow{}, false
+}
+
+func refusal4(pkt []byte) (Flow, bool) {
 	ihl := int(pkt[0]&0x0f) * 4
 	if ihl < 20 || len(pkt) < ihl+8+20 || binary.BigEndian.Uint16(pkt[6:])&0x1fff != 0 {
-		return refusalKey{}, false
+		return Flow{}, false
 	}
 	icmp := pkt[ihl:]
 	if icmp[0] != 3 || icmp[1] != 13 && icmp[1] != 9 && icmp[1] != 10 {
-		return refusalKey{}, false
+		return Flow{}, false
 	}
 	q := icmp[8:] // the quoted packet: its IP header and at least 8 bytes of what followed
 	qihl := int(q[0]&0x0f) * 4
 	if q[0]>>4 != 4 || qihl < 20 || len(q) < qihl {
-		return refusalKey{}, false
+		return Flow{}, false
 	}
-	key := refusalKey{proto: q[9]}
-	if key.proto == 0 {
-		return refusalKey{}, false // 0 is the key for "other"; no packet quoted with it is one we sent
-	}
-	if (key.proto == 6 || key.proto == 17) && len(q) >= qihl+4 {
-		key.port = binary.BigEndian.Uint16(q[qihl+2:])
-	}
-	return key, true
+	return quotedFlow(q[9], q[qihl:])
 }
 
-// String names the key as status shows it: "tcp/25", "udp/53", "icmp", "proto 47", "other".
-func (k refusalKey) String() string {
-	switch k.proto {
-	case 0:
-		return "other"
-	case 6:
-		return "tcp/" + strconv.Itoa(int(k.port))
-	case 17:
-		return "udp/" + strconv.Itoa(int(k.port))
-	case 1:
-		return "icmp"
+// refusal6 is refusal4 for IPv6. The error follows the IPv6 header directly (an exit sends no
+// extension headers), and the flow is read from the quoted packet's first next-header: a quoted
+// packet with extension headers is counted by their protocol, without a port.
+func refusal6(pkt []byte) (Flow, bool) {
+	icmp := pkt[40:]
+	if len(icmp) < 8+40 || icmp[0] != 1 || icmp[1] != 1 {
+		return Flow{}, false
 	}
-	return "proto " + strconv.Itoa(int(k.proto))
+	q := icmp[8:]
+	if q[0]>>4 != 6 {
+		return Flow{}, false
+	}
+	return quotedFlow(q[6], q[40:])
+}
+
+// quotedFlow is the flow of a quoted packet of protocol proto whose transport header starts l4.
+func quotedFlow(proto uint8, l4 []byte) (Flow, bool) {
+	f := Flow{Proto: proto}
+	if f.Proto == 0 {
+		return Flow{}, false // 0 is the key for "other"; no packet quoted with it is one we sent
+	}
+	if (f.Proto == 6 || f.Proto == 17) && len(l4) >= 4 {
+		f.Port = binary.BigEndian.Uint16(l4[2:])
+	}
+	return f, true
+}
+
+// flowOf returns the flow of an outgoing packet that admit let through (a version 4 header of at
+// least 20 bytes, or a version 6 one of at least 40), and false for a packet it cannot say: a
+// fragment after the first, a header cut short, IPv6 extension headers.
+func flowOf(pkt []byte) (Flow, bool) {
+	var proto uint8
+	var l4 []byte
+	if pkt[0]>>4 == 4 {
+		ihl := int(pkt[0]&0x0f) * 4
+		if ihl < 20 || len(pkt) < ihl || binary.BigEndian.Uint16(pkt[6:])&0x1fff != 0 {
+			return Flow{}, false
+		}
+		proto, l4 = pkt[9], pkt[ihl:]
+	} else {
+		proto, l4 = pkt[6], pkt[40:]
+	}
+	if proto != 6 && proto != 17 {
+		return Flow{Proto: proto}, proto != 0
+	}
+	if len(l4) < 4 {
+		return Flow{}, false
+	}
+	return Flow{Proto: proto, Port: binary.BigEndian.Uint16(l4[2:])}, true
 }
 
 // Refused returns how many packets the way out refused (ICMP administratively prohibited came back),

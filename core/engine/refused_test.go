@@ -59,8 +59,8 @@ func TestRefusalKeysAreBounded(t *testing.T) {
 	for port := range maxRefusalKeys + 10 {
 		r.note(prohibited(13, 6, uint16(port+1)))
 	}
-	if len(r.n) != maxRefusalKeys+1 || r.n[refusalKey{}] != 10 {
-		t.Fatalf("%d keys, other %d", len(r.n), r.n[refusalKey{}])
+	if len(r.n) != maxRefusalKeys+1 || r.n[Flow{}] != 10 {
+		t.Fatalf("%d keys, other %d", len(r.n), r.n[Flow{}])
 	}
 }
 
@@ -78,13 +78,14 @@ func FuzzRefusalOf(f *testing.F) {
 	f.Add(prohibited(13, 6, 25))
 	f.Add(prohibited(9, 17, 53))
 	f.Add(ipv4(20))
+	f.Add(prohibited6(1, 6, 443))
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		if len(pkt) < 20 {
 			return // Deliver notes only packets of a whole IPv4 header
 		}
 		var r refusals
 		r.note(pkt)
-		if k, ok := refusalOf(pkt); ok && k.proto == 0 {
+		if k, ok := refusalOf(pkt); ok && k.Proto == 0 {
 			t.Fatalf("a refusal counted as other: %v", k)
 		}
 	})
