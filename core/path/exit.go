@@ -113,3 +113,10 @@ func (s *Selector) named(v string) (*node, error) {
 			"%d relays claim the name %q (names are not authenticated): name the exit by its identity", len(ns), v)
 	}
 }
+
+// ExitAllows reports whether the relay with identity id is an exit that allows what c asks of an
+// exit (its protocol, port and address family; c's mode is not looked at).
+func (s *Selector) ExitAllows(id keys.IdentityPublic, c ExitChoice) bool {
+	n := s.byID[id]
+	return n != nil && n.Flags.Has(Exit) && c.allows(n)
+}

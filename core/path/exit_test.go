@@ -249,3 +249,18 @@ func TestExitSetAsideWhenNothingFits(t *testing.T) {
 		t.Fatalf("named exit with no middle beside it: %v", err)
 	}
 }
+
+// ExitAllows answers for one exit by its policy summary: relay 10 allows tcp/80 but not tcp/22 (the
+// table TestExitErrors relies on), and a relay that is no exit allows nothing.
+func TestExitAllows(t *testing.T) {
+	s := newSelector(t, exitNet(t), NewGuardSet(), 1, nil)
+	for _, c := range []struct {
+		relay int
+		port  uint16
+		want  bool
+	}{{10, 80, true}, {10, 22, false}, {2, 80, false}, {99, 80, false}} {
+		if got := s.ExitAllows(testID(c.relay), ExitChoice{Port: c.port}); got != c.want {
+			t.Errorf("r%d allows tcp/%d: %v, want %v", c.relay, c.port, got, c.want)
+		}
+	}
+}
