@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	pion "github.com/pion/stun/v3"
 )
@@ -29,19 +30,74 @@ func Request() ([]byte, [pion.TransactionIDSize]byte, error) {
 }
 
 // Response builds the answer to a Binding request: a Binding success carrying the address the request
-// came from (XOR-MAPPED-ADDRESS). Anything else is an error, and gets no answer.
+// came from (XOR-MAPPED-ADDRESS), or, for a request with a comprehension-required attribute this
+// server does not support (RFC 5780's CHANGE-REQUEST above all), a Binding error response 420
+// (Unknown Attribute) listing them (RFC 5389 §7.3.1, RFC 8489 §6.3.1). Anything else is an error, and gets no answer.
 func Response(req []byte, from netip.AddrPort) ([]byte, error) {
+	resp, _, err := answer(req, from)
+	return resp, err
+}
+
+// known are the comprehension-required attributes (types below 0x8000) a Binding request may carry
+// that this server understands: those of STUN itself (RFC 8489 §18.3.1). It does no authentication,
+// so it answers a request with USERNAME or MESSAGE-INTEGRITY as any other; every other
+// comprehension-required attribute asks for something it does not do, and an answer that ignored it
+// would mislead the client (RFC 5780's CHANGE-REQUEST asks for an answer from another address or
+// port: an RFC 5780 client that got a plain answer would misjudge its NAT, and coturn's waits for it).
+var known = map[pion.AttrType]bool{
+	pion.AttrMappedAddress: true, pion.AttrUsername: true, pion.AttrMessageIntegrity: true,
+	pion.AttrErrorCode: true, pion.AttrUnknownAttributes: true, pion.AttrRealm: true, pion.AttrNonce: true,
+	pion.AttrMessageIntegritySHA256: true, pion.AttrPasswordAlgorithm: true, pion.AttrUserhash: true,
+	pion.AttrXORMappedAddress: true,
+}
+
+// maxUnknown bounds how many unknown attributes an error response lists, so that no request gets an
+// answer much larger than itself (a reflector's amplification); a client that sends more than a few
+// has no use for the whole list.
+const maxUnknown = 16
+
+// unknownAttributes returns the comprehension-required attributes of m that this server does not
+// understand, each once, at most maxUnknown.
+func unknownAttributes(m *pion.Message) pion.UnknownAttributes {
+	var unknown pion.UnknownAttributes
+	for _, a := range m.Attributes {
+		if a.Type.Required() && !known[a.Type] && !slices.Contains(unknown, a.Type) && len(unknown) < maxUnknown {
+			unknown = append(unknown, a.Type)
+		}
+	}
+	return unknown
+}
+
+// outcome is what answer made of a request, for the server's counters.
+type outcome int
+
+const (
+	binding          outcome = iota // a Binding success
+	unknownAttribute                // a 420 error response
+)
+
+func answer(req []byte, from netip.AddrPort) ([]byte, outcome, error) {
 	m := new(pion.Message)
 	if err := pion.Decode(req, m); err != nil {
-		return nil, fmt.Errorf("stun: %w", err)
+		return nil, 0, fmt.Errorf("stun: %w", err)
 	}
 	if m.Type != pion.BindingRequest {
-		return nil, ErrNotBinding
+		return nil, 0, ErrNotBinding
 	}
 	if m.Contains(pion.AttrFingerprint) {
 		if err := pion.Fingerprint.Check(m); err != nil {
-			return nil, fmt.Errorf("stun: %w", err)
+			return nil, 0, fmt.Errorf("stun: %w", err)
 		}
+	}
+	if unknown := unknownAttributes(m); len(unknown) > 0 {
+		resp, err := pion.Build(
+			pion.NewTransactionIDSetter(m.TransactionID), pion.BindingError,
+			pion.CodeUnknownAttribute, unknown, pion.NewSoftware(Software), pion.Fingerprint,
+		)
+		if err != nil {
+			return nil, 0, err
+		}
+		return resp.Raw, unknownAttribute, nil
 	}
 	addr := from.Addr().Unmap()
 	resp, err := pion.Build(
@@ -50,9 +106,9 @@ func Response(req []byte, from netip.AddrPort) ([]byte, error) {
 		pion.NewSoftware(Software), pion.Fingerprint,
 	)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return resp.Raw, nil
+	return resp.Raw, binding, nil
 }
 
 // ParseResponse reads a Binding success for the transaction id and returns the address the server saw.

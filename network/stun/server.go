@@ -17,14 +17,15 @@ type Server struct {
 	log  *zap.Logger
 	rate int // answers per second at most
 
-	answered, refused, limited atomic.Uint64
-	done                       chan struct{}
-	once                       sync.Once
+	answered, unknown, refused, limited atomic.Uint64
+	done                                chan struct{}
+	once                                sync.Once
 }
 
 // ServerStats counts what a Server did.
 type ServerStats struct {
 	Answered uint64 // Binding requests answered
+	Unknown  uint64 // Binding requests answered 420: they asked for what this server does not do
 	Refused  uint64 // datagrams that were not Binding requests (no answer)
 	Limited  uint64 // requests not answered because the server was over its rate
 }
@@ -65,14 +66,18 @@ func (s *Server) run() {
 			s.limited.Add(1)
 			continue
 		}
-		resp, err := Response(buf[:n], from)
+		resp, kind, err := answer(buf[:n], from)
 		if err != nil {
 			s.refused.Add(1)
 			continue
 		}
 		inWindow++
 		if _, err := s.conn.WriteToUDPAddrPort(resp, from); err == nil {
-			s.answered.Add(1)
+			if kind == unknownAttribute {
+				s.unknown.Add(1)
+			} else {
+				s.answered.Add(1)
+			}
 		}
 	}
 }
@@ -82,7 +87,7 @@ func (s *Server) Addr() netip.AddrPort { return s.conn.LocalAddr().(*net.UDPAddr
 
 // Stats returns the server's counters.
 func (s *Server) Stats() ServerStats {
-	return ServerStats{Answered: s.answered.Load(), Refused: s.refused.Load(), Limited: s.limited.Load()}
+	return ServerStats{Answered: s.answered.Load(), Unknown: s.unknown.Load(), Refused: s.refused.Load(), Limited: s.limited.Load()}
 }
 
 // Close stops the server and closes its socket.

@@ -20,7 +20,7 @@ var (
 	descTable      = prometheus.NewDesc("meshvpn_dht_table_nodes", "Nodes in the routing table: all of them, and the good ones (answered in the last 15 minutes).", []string{"state"}, nil)
 	descPeers      = prometheus.NewDesc("meshvpn_dht_peers_stored", "Peers stored for others' announces.", nil, nil)
 	descItems      = prometheus.NewDesc("meshvpn_dht_items_stored", "BEP 44 items stored for others.", nil, nil)
-	descSTUN       = prometheus.NewDesc("meshvpn_stun_requests_total", "STUN datagrams: Binding requests answered, datagrams refused (not a Binding request), requests not answered over the rate limit.", []string{"result"}, nil)
+	descSTUN       = prometheus.NewDesc("meshvpn_stun_requests_total", "STUN datagrams: Binding requests answered, Binding requests answered 420 (unknown_attribute: they asked for what this server does not do, such as RFC 5780's CHANGE-REQUEST), datagrams refused (not a Binding request), requests not answered over the rate limit.", []string{"result"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -52,6 +52,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	s := c.n.stun.Stats()
 	ch <- daemon.Counter(descSTUN, s.Answered, "answered")
+	ch <- daemon.Counter(descSTUN, s.Unknown, "unknown_attribute")
 	ch <- daemon.Counter(descSTUN, s.Refused, "refused")
 	ch <- daemon.Counter(descSTUN, s.Limited, "limited")
 }
