@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
-	"github.com/meshvpn/meshvpn/core/directory"
-	"github.com/meshvpn/meshvpn/dht"
+	"github.com/meshvpn/meshvpn/core/authority"
 )
 
 // ExampleConfig is the documented example configuration; its values are the defaults.
@@ -20,14 +19,6 @@ var ExampleConfig string
 
 // DefaultConfigPath is where the daemon looks for its configuration when no --config is given.
 const DefaultConfigPath = "/etc/meshvpn/discovery.toml"
-
-// Limits on the probe burst: Circuit.Probe sends at most 256 probes, and a 1200-byte probe fits the
-// largest cell of a one-hop circuit.
-const (
-	maxBurst     = 256
-	maxBurstSize = 1200
-	minBurstSize = 12
-)
 
 // Config is an authority's configuration (the TOML file; see example.toml).
 type Config struct {
@@ -43,9 +34,6 @@ type Config struct {
 	Crawl         CrawlConfig   `toml:"crawl"`
 	Probe         ProbeConfig   `toml:"probe"`
 	Flags         FlagsConfig   `toml:"flags"`
-
-	// dhtTuning, if set, adjusts the DHT node's configuration (tests: short item lifetimes).
-	dhtTuning func(*dht.Config)
 }
 
 // DHTConfig is the authority's DHT node.
@@ -81,7 +69,7 @@ type ProbeConfig struct {
 	DeadAfter         time.Duration `toml:"dead_after"`
 }
 
-// FlagsConfig holds the thresholds of the flag rules (see the package documentation).
+// FlagsConfig holds the thresholds of the flag rules (see core/authority).
 type FlagsConfig struct {
 	StableAge             time.Duration `toml:"stable_age"`
 	StableRatio           float64       `toml:"stable_ratio"`
@@ -101,16 +89,6 @@ func DefaultConfig() Config {
 	return c
 }
 
-// settings are a valid Config's values in their types.
-type settings struct {
-	dhtListen  netip.AddrPort
-	publicIP   netip.Addr // invalid when not configured
-	httpListen netip.AddrPort
-	source     netip.Addr
-	validity   time.Duration
-	rules      Rules
-}
-
 // Validate reports every problem with the configuration at once. It does not read the genesis file
 // (Start does), so that `info` works before there is one.
 func (c *Config) Validate() error {
@@ -118,8 +96,22 @@ func (c *Config) Validate() error {
 	return err
 }
 
-func (c *Config) settings() (settings, error) {
-	var s settings
+// settings returns the authority's configuration, without genesis and identity, or every problem with
+// c at once.
+func (c *Config) settings() (authority.Config, error) {
+	s := authority.Config{
+		DataDir: c.DataDir, Period: c.Period, Validity: c.Validity,
+		Crawl: authority.CrawlConfig{Concurrency: c.Crawl.Concurrency, WhoisTimeout: c.Crawl.WhoisTimeout, FetchTimeout: c.Crawl.FetchTimeout},
+		Probe: authority.ProbeConfig{
+			Timeout: c.Probe.Timeout, Concurrency: c.Probe.Concurrency, Burst: c.Probe.Burst, BurstSize: c.Probe.BurstSize,
+			History: c.Probe.History, KeepaliveInterval: c.Probe.KeepaliveInterval, DeadAfter: c.Probe.DeadAfter,
+		},
+		Rules: authority.Rules{
+			StableAge: c.Flags.StableAge, StableRatio: c.Flags.StableRatio, FastFraction: c.Flags.FastFraction,
+			LatencyFactor: c.Flags.DegradedLatencyFactor, LatencyFloor: c.Flags.DegradedLatencyFloor,
+			DropFailures: c.Flags.DropAfterFailures, DropMissed: c.Flags.DropAfterMissed,
+		},
+	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.Genesis == "" {
@@ -128,20 +120,8 @@ func (c *Config) settings() (settings, error) {
 	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
 		bad("data_dir %q: want an absolute path", c.DataDir)
 	}
-	if c.Period <= 0 {
-		bad("period %v: want a positive duration", c.Period)
-	}
-	s.validity = c.Validity
-	if s.validity == 0 {
-		s.validity = 3 * c.Period
-	}
-	// A document must outlive its successor's round: that is served up to a period and half a
-	// period (the round's budget) after it, plus the time signing and storing take.
-	if s.validity < 2*c.Period || s.validity < time.Second || s.validity > directory.MaxValidity {
-		bad("validity %v: want at least two periods (2 × %v) and one second, at most %v", s.validity, c.Period, directory.MaxValidity)
-	}
 	var err error
-	if s.dhtListen, err = netip.ParseAddrPort(c.DHT.Listen); err != nil {
+	if s.DHTListen, err = netip.ParseAddrPort(c.DHT.Listen); err != nil {
 		bad("dht.listen: %v", err)
 	}
 	if c.DHT.PublicIP != "" {
@@ -149,48 +129,17 @@ func (c *Config) settings() (settings, error) {
 		if err != nil || ip.IsUnspecified() || ip.IsMulticast() || ip.Zone() != "" {
 			bad("dht.public_ip %q: want the unicast address others reach this host at", c.DHT.PublicIP)
 		}
-		s.publicIP = ip.Unmap()
+		s.PublicIP = ip.Unmap()
 	}
-	if s.httpListen, err = netip.ParseAddrPort(c.HTTP.Listen); err != nil {
+	if s.HTTPListen, err = netip.ParseAddrPort(c.HTTP.Listen); err != nil {
 		bad("http.listen: %v", err)
 	}
-	if s.source, err = netip.ParseAddr(c.Probe.Source); err != nil || s.source.Zone() != "" || s.source.IsMulticast() {
+	if s.Probe.Source, err = netip.ParseAddr(c.Probe.Source); err != nil || s.Probe.Source.Zone() != "" || s.Probe.Source.IsMulticast() {
 		bad("probe.source %q: want an IP address of this host (0.0.0.0 or :: for any)", c.Probe.Source)
 	}
-	s.source = s.source.Unmap()
-	if c.Crawl.Concurrency < 1 || c.Probe.Concurrency < 1 {
-		bad("crawl.concurrency %d, probe.concurrency %d: want at least 1", c.Crawl.Concurrency, c.Probe.Concurrency)
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"crawl.whois_timeout", c.Crawl.WhoisTimeout}, {"crawl.fetch_timeout", c.Crawl.FetchTimeout}, {"probe.timeout", c.Probe.Timeout}} {
-		if d.v <= 0 {
-			bad("%s %v: want a positive duration", d.name, d.v)
-		}
-	}
-	if c.Probe.KeepaliveInterval <= 0 || c.Probe.DeadAfter <= c.Probe.KeepaliveInterval {
-		bad("probe: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Probe.KeepaliveInterval, c.Probe.DeadAfter)
-	}
-	if c.Probe.Burst < 1 || c.Probe.Burst > maxBurst {
-		bad("probe.burst %d: want 1 to %d", c.Probe.Burst, maxBurst)
-	}
-	if c.Probe.BurstSize < minBurstSize || c.Probe.BurstSize > maxBurstSize {
-		bad("probe.burst_size %d: want %d to %d bytes", c.Probe.BurstSize, minBurstSize, maxBurstSize)
-	}
-	if c.Probe.History < 1 || c.Probe.History > maxHistory {
-		bad("probe.history %d: want 1 to %d", c.Probe.History, maxHistory)
-	}
-	s.rules = Rules{
-		StableAge: c.Flags.StableAge, StableRatio: c.Flags.StableRatio, FastFraction: c.Flags.FastFraction,
-		LatencyFactor: c.Flags.DegradedLatencyFactor, LatencyFloor: c.Flags.DegradedLatencyFloor,
-		DropFailures: c.Flags.DropAfterFailures, DropMissed: c.Flags.DropAfterMissed,
-	}
-	if err := s.rules.validate(); err != nil {
+	s.Probe.Source = s.Probe.Source.Unmap()
+	if err := s.Validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if c.Flags.DropAfterFailures > c.Probe.History {
-		bad("flags.drop_after_failures %d: more than the probe.history %d kept", c.Flags.DropAfterFailures, c.Probe.History)
 	}
 	if _, err := daemon.NewLogger(c.LogLevel); err != nil {
 		errs = append(errs, err)

@@ -1,68 +1,15 @@
 package discovery
 
 import (
-	"sync/atomic"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/core/authority"
 	"github.com/meshvpn/meshvpn/core/directory"
 )
 
-// counters are the authority's event counts since start, and the last round's sizes.
-type counters struct {
-	accepted                                        atomic.Uint64
-	refused                                         [numReasons]atomic.Uint64
-	whoisAnswered, whoisNoAnswer, whoisWrongNetwork atomic.Uint64
-	probesOK, probesFailed, probesOverdue           atomic.Uint64
-	roundsUncrawled                                 atomic.Uint64
-	pointerOK, pointerFailed                        atomic.Uint64
-	dhtErrors                                       atomic.Uint64
-	peersFound, relaysNamed, roundMicros            atomic.Uint64 // of the last round
-}
-
-// Stats is a snapshot of an authority's counters.
-type Stats struct {
-	// PeersFound and RelaysNamed are the last round's announced addresses and the distinct identities
-	// their whois answers named.
-	PeersFound, RelaysNamed uint64
-	// Accepted counts descriptors accepted; Refused those refused, by reason (the metric's labels).
-	Accepted uint64
-	Refused  map[string]uint64
-	// ProbesOK and ProbesFailed count probes; ProbesOverdue failed probes of relays that had not
-	// answered a probe still running for probe.timeout (at most a period) at a round's deadline
-	// (should that probe succeed later, it counts in ProbesOK too).
-	ProbesOK, ProbesFailed, ProbesOverdue uint64
-	// RoundsUncrawled counts rounds signed without a crawl of their own: the one running had not
-	// ended by the time the round had to probe.
-	RoundsUncrawled uint64
-	// Whois answers: from this network, none in time, from another network.
-	WhoisAnswered, WhoisNoAnswer, WhoisWrongNetwork uint64
-	// PointerOK and PointerFailed count the directory pointer's publications on the DHT.
-	PointerOK, PointerFailed uint64
-	// DHTErrors counts rounds whose relay lookup failed.
-	DHTErrors uint64
-}
-
-// Stats returns a snapshot of the counters.
-func (a *Authority) Stats() Stats {
-	c := &a.stats
-	s := Stats{
-		PeersFound: c.peersFound.Load(), RelaysNamed: c.relaysNamed.Load(),
-		Accepted: c.accepted.Load(), Refused: make(map[string]uint64, numReasons),
-		ProbesOK: c.probesOK.Load(), ProbesFailed: c.probesFailed.Load(), ProbesOverdue: c.probesOverdue.Load(),
-		RoundsUncrawled: c.roundsUncrawled.Load(),
-		WhoisAnswered:   c.whoisAnswered.Load(), WhoisNoAnswer: c.whoisNoAnswer.Load(), WhoisWrongNetwork: c.whoisWrongNetwork.Load(),
-		PointerOK: c.pointerOK.Load(), PointerFailed: c.pointerFailed.Load(), DHTErrors: c.dhtErrors.Load(),
-	}
-	for r := range numReasons {
-		s.Refused[r.String()] = c.refused[r].Load()
-	}
-	return s
-}
-
-// collector exports the counters and the latest document's figures at each scrape.
-type collector struct{ a *Authority }
+// collector exports the authority's counters and the latest document's figures at each scrape.
+type collector struct{ a *authority.Authority }
 
 var (
 	descFound       = prometheus.NewDesc("meshvpn_discovery_relays_found", "Relay addresses announced on the DHT (addresses) and distinct identities their whois answers named (identities), in the last round.", []string{"kind"}, nil)
@@ -103,14 +50,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- daemon.Counter(descPointer, s.PointerOK, "ok")
 	ch <- daemon.Counter(descPointer, s.PointerFailed, "failed")
 	ch <- daemon.Counter(descDHTErrors, s.DHTErrors)
-	ch <- daemon.Gauge(descRoundLength, float64(c.a.stats.roundMicros.Load())/1e6)
-	p := c.a.latest.Load()
-	if p == nil {
+	ch <- daemon.Gauge(descRoundLength, s.LastRound.Seconds())
+	doc, _ := c.a.Latest()
+	if doc == nil {
 		return
 	}
-	ch <- daemon.Gauge(descSerial, float64(p.doc.Serial))
-	ch <- daemon.Gauge(descListed, float64(len(p.doc.Entries)))
+	ch <- daemon.Gauge(descSerial, float64(doc.Serial))
+	ch <- daemon.Gauge(descListed, float64(len(doc.Entries)))
 	for f := directory.Running; f <= directory.Degraded; f <<= 1 {
-		ch <- daemon.Gauge(descFlags, float64(p.flags[f]), f.String())
+		n := 0
+		for _, e := range doc.Entries {
+			if e.Flags&f != 0 {
+				n++
+			}
+		}
+		ch <- daemon.Gauge(descFlags, float64(n), f.String())
 	}
 }

@@ -1,4 +1,4 @@
-package discovery
+package authority
 
 import (
 	"encoding/json"
@@ -12,8 +12,8 @@ import (
 )
 
 const (
-	// maxHistory bounds the probes kept per relay (probe.history).
-	maxHistory = 10_000
+	// MaxHistory bounds the probes kept per relay (ProbeConfig.History).
+	MaxHistory = 10_000
 	// ewmaWeight is the weight of each new successful probe in the moving averages.
 	ewmaWeight = 0.3
 	// forgetAfter is how long a relay that is no longer accepted stays in the database. It exceeds

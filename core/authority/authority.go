@@ -1,12 +1,10 @@
-package discovery
+package authority
 
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -16,10 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/directory"
@@ -27,13 +23,11 @@ import (
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/dht"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
-// Files in the data directory besides DBFile.
-const (
-	IdentityFile = "identity.key"
-	NodesFile    = "dht-nodes"
-)
+// NodesFile is the DHT node's routing table in the data directory, besides DBFile.
+const NodesFile = "dht-nodes"
 
 // Bounds on work done outside a round's crawl and probes.
 const (
@@ -41,44 +35,13 @@ const (
 	publishTimeout   = 30 * time.Second
 )
 
-// LoadIdentity loads the authority's identity key from dir, generating and saving it (0600) if there
-// is none.
-func LoadIdentity(dir string, log *zap.Logger) (*keys.Identity, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	id, created, err := keys.LoadOrCreateIdentity(filepath.Join(dir, IdentityFile), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		log.Info("generated a new identity key", zap.String("dir", dir), zap.Stringer("identity", id.Public()))
-	}
-	return id, nil
-}
-
-// LoadGenesis reads and parses a genesis file.
-func LoadGenesis(path string) (*genesis.Genesis, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("genesis: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, genesis.MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("genesis %s: %w", path, err)
-	}
-	g, err := genesis.Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("genesis %s: %w", path, err)
-	}
-	return g, nil
-}
+// ErrNotAuthority is returned by Start when the identity is not one of the genesis's authorities.
+var ErrNotAuthority = errors.New("not an authority of network")
 
 // Authority is a running discovery authority.
 type Authority struct {
 	cfg       Config
-	set       settings
+	validity  time.Duration
 	log       *zap.Logger
 	id        *keys.Identity
 	gen       *genesis.Genesis
@@ -86,13 +49,12 @@ type Authority struct {
 	infohash  dht.Infohash
 	prefix    string // the path of this authority's URL, without a trailing slash
 
-	db      *store
-	dht     *dht.Node
-	whois   *whoisAsker
-	prober  *prober
-	client  *client.Client
-	http    *httpServer
-	metrics *daemon.MetricsServer
+	db     *store
+	dht    *dht.Node
+	whois  *whoisAsker
+	prober *prober
+	client *client.Client
+	http   *httpServer
 
 	// What a round calls for its crawl (DHT bootstrap included), each probe, and the pointer's
 	// publication: the methods below, or a test's fakes.
@@ -124,32 +86,27 @@ type Authority struct {
 	once   sync.Once
 }
 
-// Start brings the authority up: identity, genesis (the identity must be one of its authorities),
-// database, DHT node, whois socket and probe client, the HTTP server with the latest stored document,
-// metrics, and the rounds, the first at once. When it returns without error the directory is served.
+// Start brings the authority up: database, DHT node, whois socket and probe client, the HTTP server
+// with the latest stored document, and the rounds, the first at once. When it returns without error
+// the directory is served.
 func Start(cfg Config, log *zap.Logger) (_ *Authority, err error) {
-	set, err := cfg.settings()
-	if err != nil {
+	if cfg.Genesis == nil || cfg.Identity == nil {
+		return nil, errors.New("authority: want the network's genesis and the authority's identity")
+	}
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g, err := LoadGenesis(cfg.Genesis)
-	if err != nil {
-		return nil, err
-	}
-	id, err := LoadIdentity(cfg.DataDir, log)
-	if err != nil {
-		return nil, err
-	}
+	g, id := cfg.Genesis, cfg.Identity
 	i := slices.IndexFunc(g.Authorities, func(a genesis.Authority) bool { return a.Identity == id.Public() })
 	if i < 0 {
-		return nil, fmt.Errorf("this authority's identity %s is not an authority of network %q (genesis %s); put it there with meshvpn-bootstrap init (meshvpn-discovery info prints it)", id.Public(), g.Name, cfg.Genesis)
+		return nil, fmt.Errorf("this authority's identity %s is %w %q", id.Public(), ErrNotAuthority, g.Name)
 	}
 	prefix, err := urlPrefix(g.Authorities[i].URL)
 	if err != nil {
 		return nil, err
 	}
 	a := &Authority{
-		cfg: cfg, set: set, log: log, id: id, gen: g, networkID: g.NetworkID,
+		cfg: cfg, validity: cfg.validity(), log: log, id: id, gen: g, networkID: g.NetworkID,
 		infohash: dht.NetworkInfohash(g.NetworkID), prefix: prefix,
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
@@ -158,6 +115,9 @@ func Start(cfg Config, log *zap.Logger) (_ *Authority, err error) {
 			a.Close()
 		}
 	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	if a.db, err = openStore(filepath.Join(cfg.DataDir, DBFile)); err != nil {
 		return nil, err
 	}
@@ -182,17 +142,8 @@ func Start(cfg Config, log *zap.Logger) (_ *Authority, err error) {
 	if err := a.startNetwork(); err != nil {
 		return nil, err
 	}
-	if a.http, err = serveHTTP(set.httpListen, a, log); err != nil {
+	if a.http, err = serveHTTP(cfg.HTTPListen, a, log); err != nil {
 		return nil, err
-	}
-	if cfg.Metrics != "" {
-		cs := []prometheus.Collector{&collector{a: a}}
-		if a.client != nil {
-			cs = append(cs, daemon.LinkMetrics(a.client.LinkStats))
-		}
-		if a.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, cs...); err != nil {
-			return nil, err
-		}
 	}
 	serial := uint64(0)
 	if p := a.latest.Load(); p != nil {
@@ -218,18 +169,18 @@ func (a *Authority) startRounds() {
 
 // startNetwork opens the DHT node, the whois socket and the probe client.
 func (a *Authority) startNetwork() error {
-	conn, err := listenUDP(a.set.dhtListen)
+	conn, err := listenUDP(a.cfg.DHTListen)
 	if err != nil {
 		return fmt.Errorf("dht.listen: %w", err)
 	}
 	// This host may be one of the network's bootstrap nodes; it does not start from itself.
-	own := []netip.AddrPort{a.set.dhtListen}
-	if a.set.publicIP.IsValid() {
-		own = append(own, netip.AddrPortFrom(a.set.publicIP, a.set.dhtListen.Port()))
+	own := []netip.AddrPort{a.cfg.DHTListen}
+	if a.cfg.PublicIP.IsValid() {
+		own = append(own, netip.AddrPortFrom(a.cfg.PublicIP, a.cfg.DHTListen.Port()))
 	}
 	boot := slices.DeleteFunc(slices.Clone(a.gen.Bootstrap), func(ap netip.AddrPort) bool { return slices.Contains(own, ap) })
 	dc := dht.Config{
-		Conn: conn, Bootstrap: boot, First: len(boot) == 0, PublicIP: a.set.publicIP,
+		Conn: conn, Bootstrap: boot, First: len(boot) == 0, PublicIP: a.cfg.PublicIP,
 		NodesFile: filepath.Join(a.cfg.DataDir, NodesFile), Logger: a.log.Named("dht"),
 	}
 	if a.cfg.dhtTuning != nil {
@@ -239,12 +190,12 @@ func (a *Authority) startNetwork() error {
 		conn.Close()
 		return err
 	}
-	wc, err := listenSource(a.set.source)
+	wc, err := listenSource(a.cfg.Probe.Source)
 	if err != nil {
 		return fmt.Errorf("probe.source: %w", err)
 	}
 	a.whois = newWhoisAsker(wc)
-	pc, err := listenSource(a.set.source)
+	pc, err := listenSource(a.cfg.Probe.Source)
 	if err != nil {
 		return fmt.Errorf("probe.source: %w", err)
 	}
@@ -265,9 +216,6 @@ func (a *Authority) Close() error {
 		a.wg.Wait()
 		if a.http != nil {
 			errs = append(errs, a.http.close())
-		}
-		if a.metrics != nil {
-			errs = append(errs, a.metrics.Close())
 		}
 		if a.client != nil {
 			errs = append(errs, a.client.Close())
@@ -294,13 +242,8 @@ func (a *Authority) HTTPAddr() net.Addr { return a.http.addr() }
 // DHTAddr returns the address of the authority's DHT node.
 func (a *Authority) DHTAddr() netip.AddrPort { return a.dht.Addr() }
 
-// MetricsAddr returns where metrics are served, or nil when they are off.
-func (a *Authority) MetricsAddr() net.Addr {
-	if a.metrics == nil {
-		return nil
-	}
-	return a.metrics.Addr()
-}
+// ProbeLinkStats returns the counters of the probe client's links.
+func (a *Authority) ProbeLinkStats() link.Stats { return a.client.LinkStats() }
 
 // Latest returns the latest document (nil before the first) and its encoding.
 func (a *Authority) Latest() (*directory.Directory, []byte) {
@@ -328,7 +271,7 @@ func (a *Authority) forgetOld(now time.Time) []keys.IdentityPublic {
 func (a *Authority) sign(now time.Time) (*published, error) {
 	// Whole seconds: valid from the second it is signed in, for at least validity from now.
 	after := time.Unix(now.Unix(), 0)
-	until := time.Unix(now.Add(a.set.validity).Add(time.Second-1).Unix(), 0)
+	until := time.Unix(now.Add(a.validity).Add(time.Second-1).Unix(), 0)
 	if longest := after.Add(directory.MaxValidity); until.After(longest) {
 		until = longest
 	}
@@ -342,7 +285,7 @@ func (a *Authority) sign(now time.Time) (*published, error) {
 	doc := &directory.Directory{
 		NetworkID: a.networkID, Serial: 1,
 		ValidAfter: after, ValidUntil: until,
-		Entries: a.set.rules.Evaluate(views, now),
+		Entries: a.cfg.Rules.Evaluate(views, now),
 	}
 	if last := a.latest.Load(); last != nil {
 		doc.Serial, doc.Previous = last.doc.Serial+1, last.hash
@@ -411,7 +354,6 @@ type published struct {
 	raw    []byte
 	hash   [32]byte
 	bundle []byte
-	flags  map[directory.Flags]int // relays with each flag
 }
 
 func newPublished(raw, bundle []byte) (*published, error) {
@@ -423,13 +365,5 @@ func newPublished(raw, bundle []byte) (*published, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &published{doc: doc, raw: raw, hash: h, bundle: bundle, flags: make(map[directory.Flags]int)}
-	for _, e := range doc.Entries {
-		for f := directory.Running; f <= directory.Degraded; f <<= 1 {
-			if e.Flags&f != 0 {
-				p.flags[f]++
-			}
-		}
-	}
-	return p, nil
+	return &published{doc: doc, raw: raw, hash: h, bundle: bundle}, nil
 }

@@ -1,4 +1,4 @@
-package discovery
+package authority
 
 import (
 	"context"
@@ -137,10 +137,9 @@ func (f *fakeNet) pointer(ctx context.Context, p *published) error {
 // startFakeAuthority starts the rounds of an authority whose crawl, probes and pointer go to f.
 func startFakeAuthority(t *testing.T, f *fakeNet, period time.Duration) *Authority {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.Genesis, cfg.DataDir, cfg.Period = "genesis", t.TempDir(), period
-	set, err := cfg.settings()
-	if err != nil {
+	cfg := defaultConfig()
+	cfg.DataDir, cfg.Period = t.TempDir(), period
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	id, err := keys.GenerateIdentity(rand.Reader)
@@ -152,7 +151,7 @@ func startFakeAuthority(t *testing.T, f *fakeNet, period time.Duration) *Authori
 		t.Fatal(err)
 	}
 	a := &Authority{
-		cfg: cfg, set: set, log: testLogger(t), id: id, networkID: f.networkID, db: db,
+		cfg: cfg, validity: cfg.validity(), log: testLogger(t), id: id, networkID: f.networkID, db: db,
 		relays:  make(map[keys.IdentityPublic]*relayState),
 		crawlFn: f.crawl, probeFn: f.probe, pointerFn: f.pointer,
 	}
@@ -255,7 +254,7 @@ func TestRoundsPublishOnSchedule(t *testing.T) {
 func TestOverdueProbeCountsOnce(t *testing.T) {
 	id := keys.IdentityPublic{1}
 	r := &relayState{}
-	a := &Authority{cfg: DefaultConfig(), log: testLogger(t), relays: map[keys.IdentityPublic]*relayState{id: r}}
+	a := &Authority{cfg: defaultConfig(), log: testLogger(t), relays: map[keys.IdentityPublic]*relayState{id: r}}
 	a.probes = probeBoard{slots: make(map[keys.IdentityPublic]*probeSlot), changed: make(chan struct{}, 1)}
 	t0 := time.Unix(1_800_000_000, 0)
 	for _, ok := range []bool{false, true} {
@@ -287,7 +286,7 @@ func TestValidityCountsFromSigning(t *testing.T) {
 		{3 * time.Second, 0}, {3 * time.Second, 999 * time.Millisecond}, {4500 * time.Millisecond, 600 * time.Millisecond},
 		{directory.MaxValidity, 0}, {directory.MaxValidity, 300 * time.Millisecond},
 	} {
-		a.set.validity = tc.validity
+		a.validity = tc.validity
 		now := base.Add(tc.frac)
 		p, err := a.sign(now)
 		if err != nil {

@@ -1,4 +1,4 @@
-package discovery
+package authority
 
 import (
 	"sync"
@@ -85,7 +85,7 @@ func (a *Authority) round(start time.Time) {
 	a.takeIn(done)
 	var targets []keys.IdentityPublic
 	for id, r := range a.relays {
-		if r.Missed < a.set.rules.DropMissed && r.desc.Check(start, a.networkID) == nil {
+		if r.Missed < a.cfg.Rules.DropMissed && r.desc.Check(start, a.networkID) == nil {
 			targets = append(targets, id)
 			a.launchProbe(id, r.info())
 		}

@@ -1,4 +1,4 @@
-package discovery
+package authority
 
 import (
 	"context"
@@ -10,8 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -97,36 +95,47 @@ func newTestNet(t *testing.T) *testNet {
 	return n
 }
 
-// writeGenesis writes the network's genesis file naming the authorities (in the order given), with
-// URL paths /a0, /a1, …, and returns its path.
-func (n *testNet) writeGenesis(threshold int, auths ...keys.IdentityPublic) string {
+// genesis is the network's genesis naming the authorities (in the order given), with URL paths /a0,
+// /a1, ….
+func (n *testNet) genesis(threshold int, auths ...keys.IdentityPublic) *genesis.Genesis {
 	g := &genesis.Genesis{Name: "test", NetworkID: n.networkID, Threshold: threshold, Bootstrap: n.boot}
 	for i, id := range auths {
 		g.Authorities = append(g.Authorities, genesis.Authority{Identity: id, URL: fmt.Sprintf("http://127.0.0.1/a%d", i)})
 	}
-	b, err := g.Encode()
-	if err != nil {
-		n.t.Fatal(err)
+	return g
+}
+
+// defaultConfig is the daemon's default configuration (cmd/internal/discovery/example.toml) without
+// genesis, identity and data directory.
+func defaultConfig() Config {
+	return Config{
+		Period:     10 * time.Minute,
+		DHTListen:  netip.MustParseAddrPort("0.0.0.0:6881"),
+		HTTPListen: netip.MustParseAddrPort("0.0.0.0:8080"),
+		Crawl:      CrawlConfig{Concurrency: 32, WhoisTimeout: 3 * time.Second, FetchTimeout: 20 * time.Second},
+		Probe: ProbeConfig{
+			Source: netip.IPv4Unspecified(), Timeout: 10 * time.Second, Concurrency: 8, Burst: 64, BurstSize: 1200,
+			History: 144, KeepaliveInterval: 10 * time.Second, DeadAfter: 30 * time.Second,
+		},
+		Rules: Rules{
+			StableAge: 24 * time.Hour, StableRatio: 0.9, FastFraction: 0.125,
+			LatencyFactor: 3, LatencyFloor: 10 * time.Millisecond, DropFailures: 3, DropMissed: 3,
+		},
 	}
-	path := filepath.Join(n.dir, "genesis")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		n.t.Fatal(err)
-	}
-	return path
 }
 
 // authorityConfig is a configuration for a test authority on loopback with short timings.
-func (n *testNet) authorityConfig(genesisPath, dataDir string) Config {
-	cfg := DefaultConfig()
-	cfg.Genesis, cfg.DataDir = genesisPath, dataDir
+func (n *testNet) authorityConfig(g *genesis.Genesis, id *keys.Identity, dataDir string) Config {
+	cfg := defaultConfig()
+	cfg.Genesis, cfg.Identity, cfg.DataDir = g, id, dataDir
 	cfg.Period = testPeriod
-	cfg.DHT.Listen, cfg.HTTP.Listen, cfg.Probe.Source = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1"
-	cfg.Metrics = "127.0.0.1:0"
+	loopback := netip.MustParseAddrPort("127.0.0.1:0")
+	cfg.DHTListen, cfg.HTTPListen, cfg.Probe.Source = loopback, loopback, loopback.Addr()
 	cfg.Crawl.WhoisTimeout, cfg.Crawl.FetchTimeout = 300*time.Millisecond, 2*time.Second
 	// Generous for loopback: a loaded test machine must not fail healthy relays' probes.
 	cfg.Probe.Timeout = time.Second
 	// Stable soon, and despite a probe lost to a loaded machine (the ratio has its unit test).
-	cfg.Flags.StableAge, cfg.Flags.StableRatio = 3*time.Second, 0.5
+	cfg.Rules.StableAge, cfg.Rules.StableRatio = 3*time.Second, 0.5
 	cfg.dhtTuning = testDHTTuning
 	return cfg
 }
