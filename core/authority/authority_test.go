@@ -206,7 +206,7 @@ func TestAuthority(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			pub := reuser.id.Public()
-			_, _, err := n.dhtNodes[2].Fetch(ctx, ed25519.PublicKey(pub[:]), DescriptorSalt(n.networkID))
+			_, _, err := n.dhtNodes[2].Fetch(ctx, ed25519.PublicKey(pub[:]), descriptor.Salt(n.networkID))
 			return errors.Is(err, dht.ErrNotFound)
 		})
 		changed := reuser.desc

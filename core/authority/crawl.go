@@ -170,7 +170,7 @@ func (a *Authority) crawl(ctx context.Context, now time.Time) crawlResult {
 func (a *Authority) fetch(ctx context.Context, id keys.IdentityPublic, addrs, via []netip.AddrPort, now time.Time) (found, reason, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Crawl.FetchTimeout)
 	defer cancel()
-	v, seq, err := a.dht.Fetch(ctx, ed25519.PublicKey(id[:]), DescriptorSalt(a.networkID))
+	v, seq, err := a.dht.Fetch(ctx, ed25519.PublicKey(id[:]), descriptor.Salt(a.networkID))
 	switch {
 	case errors.Is(err, dht.ErrNotFound):
 		return found{}, refusedNotFound, err

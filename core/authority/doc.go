@@ -15,8 +15,9 @@
 //   - A relay announces itself on the DHT under dht.NetworkInfohash(genesis.NetworkID) with its link
 //     UDP port (the port its circuits use; the address is the one the DHT sees its announce from).
 //   - A relay publishes its signed descriptor as a BEP 44 mutable item keyed by its Ed25519 identity,
-//     with salt DescriptorSalt(networkID) (the 32-byte network id) and BEP 44 seq equal to
-//     descriptor.Seq. It republishes before the item expires (BEP 44: two hours).
+//     with salt descriptor.Salt(networkID) (the 32-byte network id) and BEP 44 seq equal to
+//     descriptor.Seq. It republishes before the item expires (BEP 44: two hours). Relays do both
+//     with core/publish.
 //   - A relay answers core/whois requests on its link socket (relay.Config.NetworkID). The authority
 //     asks from a socket of its own; the answer is not trusted beyond naming the key to look up.
 //   - An authority serves, under the path of its URL in the genesis file:

@@ -236,7 +236,7 @@ func (r *testRelay) keepPublishing() {
 		raw, seq := r.raw, r.seq
 		r.mu.Unlock()
 		if raw != nil {
-			err := r.node.Publish(ctx, key, DescriptorSalt(r.net.networkID), int64(seq), raw)
+			err := r.node.Publish(ctx, key, descriptor.Salt(r.net.networkID), int64(seq), raw)
 			r.mu.Lock()
 			r.publish = err
 			r.mu.Unlock()

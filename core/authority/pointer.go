@@ -12,9 +12,6 @@ const PointerLen = 8 + 32
 // directorySaltPrefix begins the salt of an authority's directory pointer.
 const directorySaltPrefix = "directory"
 
-// DescriptorSalt returns the BEP 44 salt relays publish their descriptors under: the network id.
-func DescriptorSalt(networkID [32]byte) []byte { return networkID[:] }
-
 // DirectorySalt returns the BEP 44 salt of an authority's directory pointer: "directory" and the
 // network id.
 func DirectorySalt(networkID [32]byte) []byte {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/meshvpn/meshvpn/core/descriptor"
 )
 
 func TestPointer(t *testing.T) {
@@ -25,7 +27,7 @@ func TestPointer(t *testing.T) {
 
 func TestSalts(t *testing.T) {
 	id := [32]byte{7}
-	if !bytes.Equal(DescriptorSalt(id), id[:]) {
+	if !bytes.Equal(descriptor.Salt(id), id[:]) {
 		t.Fatal("the descriptor salt is not the network id")
 	}
 	ds := DirectorySalt(id)

@@ -74,8 +74,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- daemon.Gauge(descNAT, 1, r.Mapping.String())
 	}
 	if p := c.n.pub; p != nil {
-		ch <- daemon.Counter(descPublished, p.ok.Load(), "ok")
-		ch <- daemon.Counter(descPublished, p.fail.Load(), "failed")
+		ok, failed := p.Stats()
+		ch <- daemon.Counter(descPublished, ok, "ok")
+		ch <- daemon.Counter(descPublished, failed, "failed")
 	}
 	if c.n.exit == nil {
 		return

@@ -142,7 +142,7 @@ func (n *Node) reachChanged() {
 		n.log.Warn("writing the relay list entry", zap.Error(err))
 	}
 	if n.pub != nil {
-		n.pub.kickNow()
+		n.pub.Kick()
 	}
 }
 

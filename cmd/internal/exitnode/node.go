@@ -22,8 +22,10 @@ import (
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/core/publish"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/dht"
 	exitdns "github.com/meshvpn/meshvpn/exit/dns"
 	"github.com/meshvpn/meshvpn/exit/masq"
 	"github.com/meshvpn/meshvpn/exit/nat"
@@ -52,7 +54,8 @@ type Node struct {
 	masq    *masq.Rules
 	metrics *daemon.MetricsServer
 	entry   relaylist.Entry
-	pub     *publisher            // nil without a genesis file
+	dht     *dht.Node             // nil without a genesis file
+	pub     *publish.Publisher    // nil without a genesis file
 	nat     *natcheck.Watch       // nil without STUN servers in the genesis file
 	reach   atomic.Pointer[reach] // while registered with a rendezvous (nat.go)
 	onion   atomic.Pointer[onionState]
@@ -115,7 +118,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	}()
 	var g *genesis.Genesis
 	if cfg.Genesis != "" {
-		if g, err = loadGenesis(cfg.Genesis); err != nil {
+		if g, err = daemon.LoadGenesis(cfg.Genesis); err != nil {
 			return nil, err
 		}
 	}
@@ -406,7 +409,10 @@ func (n *Node) Close() error {
 			n.metrics.Close()
 		}
 		if n.pub != nil {
-			errs = append(errs, n.pub.dht.Close())
+			n.pub.Close()
+		}
+		if n.dht != nil {
+			errs = append(errs, n.dht.Close())
 		}
 		if n.relay != nil {
 			errs = append(errs, n.relay.Close())

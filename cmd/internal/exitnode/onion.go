@@ -99,7 +99,7 @@ func (n *Node) rotateOnion(now time.Time) (bool, error) {
 		n.log.Warn("writing the relay list entry", zap.Error(err))
 	}
 	if n.pub != nil {
-		n.pub.kickNow()
+		n.pub.Kick()
 	}
 	return true, nil
 }

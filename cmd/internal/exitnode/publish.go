@@ -1,20 +1,17 @@
 package exitnode
 
 import (
-	"context"
-	"crypto/ed25519"
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"sync/atomic"
+	"slices"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/core/publish"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/dht"
 )
@@ -22,131 +19,38 @@ import (
 // Software is what the node's descriptor names as its implementation.
 const Software = "meshvpn-exit-node/0.1"
 
-// publisher keeps the node's descriptor on the DHT: a BEP 44 item under its identity with the network
-// id as salt, and an announce under the network's infohash with its link port, both renewed every
-// publish_interval (well within the DHT's two-hour item lifetime and descriptor.MaxAge).
-type publisher struct {
-	n        *Node
-	dht      *dht.Node
-	genesis  *genesis.Genesis
-	id       *keys.Identity
-	k        Keys
-	seq      uint64
-	ok, fail atomic.Uint64
-	kick     chan struct{} // publish now: the node's reach changed
-}
-
-func loadGenesis(path string) (*genesis.Genesis, error) {
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("genesis: %w", err)
-	}
-	g, err := genesis.Parse(text)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return g, nil
-}
-
 // startPublishing joins the network's DHT and publishes the node's descriptor until Close.
 func (n *Node) startPublishing(g *genesis.Genesis, k Keys) error {
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(n.cfg.DHTListen)))
 	if err != nil {
 		return fmt.Errorf("dht listen %s: %w", n.cfg.DHTListen, err)
 	}
-	dn, err := dht.New(dht.Config{Conn: conn, Bootstrap: g.Bootstrap, NodesFile: filepath.Join(n.cfg.DataDir, "dht-nodes"), Logger: n.log.Named("dht")})
-	if err != nil {
+	if n.dht, err = dht.New(dht.Config{Conn: conn, Bootstrap: g.Bootstrap, NodesFile: filepath.Join(n.cfg.DataDir, "dht-nodes"), Logger: n.log.Named("dht")}); err != nil {
 		conn.Close()
 		return err
 	}
-	p := &publisher{n: n, dht: dn, genesis: g, id: k.Identity, k: k, kick: make(chan struct{}, 1)}
-	n.pub = p
-	n.wg.Add(1)
-	go p.run()
-	return nil
-}
-
-func (p *publisher) run() {
-	defer p.n.wg.Done()
-	interval := p.n.cfg.PublishInterval
-	// The first publication waits (a little) for NAT detection: a node behind a NAT publishes only
-	// once it can be reached through a rendezvous.
-	for deadline := time.Now().Add(firstDetectionWait); p.n.nat != nil && p.n.NAT() == nil && time.Now().Before(deadline); {
-		select {
-		case <-p.n.stop:
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	wait := time.Duration(0)
-	for {
-		select {
-		case <-p.n.stop:
-			return
-		case <-time.After(wait):
-		case <-p.kick:
-		}
-		ctx, cancel := context.WithTimeout(p.n.ctx, 30*time.Second)
-		err := p.publish(ctx)
-		cancel()
-		if err != nil {
-			p.fail.Add(1)
-			p.n.log.Warn("publishing the descriptor", zap.Error(err))
-			wait = min(max(2*wait, time.Second), interval) // retry sooner than the interval
-			continue
-		}
-		p.ok.Add(1)
-		wait = interval
-	}
-}
-
-// firstDetectionWait bounds how long the first publication waits for NAT detection.
-const firstDetectionWait = 10 * time.Second
-
-// publish signs a fresh descriptor and puts it, then announces the node. A node behind a NAT that is
-// not registered with a rendezvous yet publishes nothing: nobody could reach it.
-func (p *publisher) publish(ctx context.Context) error {
-	_, registered := p.n.Rendezvous()
-	if p.n.behindNAT() && !registered {
-		return nil
-	}
-	if err := p.dht.Bootstrap(ctx); err != nil {
-		return fmt.Errorf("dht bootstrap: %w", err)
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	// The sequence number is the signing time in seconds, so it increases across restarts too; two
-	// publications within one second take the next number.
-	p.seq = max(p.seq+1, uint64(now.Unix()))
-	d, err := p.n.descriptor(p.genesis.NetworkID, p.k, now, p.seq)
-	if err != nil {
-		return err
-	}
-	raw, err := d.Sign(p.id)
-	if err != nil {
-		return err
-	}
-	key := ed25519.NewKeyFromSeed(p.id.Seed())
-	if err := p.dht.Publish(ctx, key, p.genesis.NetworkID[:], int64(p.seq), raw); err != nil {
-		return fmt.Errorf("put: %w", err)
-	}
-	// A node behind a NAT is not announced: nobody could ask its address who it is. The authorities
-	// find it in its rendezvous's list of registered relays.
-	if !registered {
-		port := int(p.n.entry.Info.Addr.Port())
-		if err := p.dht.Announce(ctx, dht.NetworkInfohash(p.genesis.NetworkID), port); err != nil {
-			return fmt.Errorf("announce: %w", err)
-		}
-	}
-	p.n.log.Info("descriptor published", zap.Uint64("seq", p.seq))
-	return nil
-}
-
-// kickNow has the descriptor published now rather than at the next interval (the node's reach changed).
-func (p *publisher) kickNow() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
+	n.pub, err = publish.Start(publish.Config{
+		DHT: n.dht, NetworkID: g.NetworkID, Identity: k.Identity, Port: int(n.entry.Info.Addr.Port()),
+		Interval: n.cfg.PublishInterval,
+		Descriptor: func(now time.Time, seq uint64) (*descriptor.Descriptor, error) {
+			return n.descriptor(g.NetworkID, k, now, seq)
+		},
+		Reach: func() publish.Reach {
+			_, registered := n.Rendezvous()
+			switch {
+			case registered:
+				return publish.ViaRendezvous
+			case n.behindNAT():
+				return publish.Unreachable
+			}
+			return publish.Direct
+		},
+		// Behind a NAT, a node publishes only once it can be reached through a rendezvous: the first
+		// publication waits (a little) for NAT detection.
+		Settled: func() bool { return n.nat == nil || n.NAT() != nil },
+		Logger:  n.log,
+	})
+	return err
 }
 
 // descriptor returns the node's descriptor as of now.
@@ -179,16 +83,6 @@ func (n *Node) descriptor(network [32]byte, k Keys, now time.Time, seq uint64) (
 		}
 		d.Family = append(d.Family, id)
 	}
-	sortIDs(d.Family)
+	slices.SortFunc(d.Family, func(a, b keys.IdentityPublic) int { return bytes.Compare(a[:], b[:]) })
 	return d, nil
-}
-
-func sortIDs(ids []keys.IdentityPublic) {
-	for i := range ids {
-		for j := i + 1; j < len(ids); j++ {
-			if string(ids[j][:]) < string(ids[i][:]) {
-				ids[i], ids[j] = ids[j], ids[i]
-			}
-		}
-	}
 }
