@@ -526,6 +526,16 @@ func printStatus(w io.Writer, s clientd.Status) {
 		sort.Strings(refused)
 		fmt.Fprintf(&b, "  refused on the way out (the exit's policy): %s; \"meshvpn-client exits --port tcp/PORT\" lists exits that allow one\n", strings.Join(refused, ", "))
 	}
+	for _, dt := range s.Detours {
+		state := "up"
+		if !dt.Up {
+			state = "opening"
+		}
+		fmt.Fprintf(&b, "  detour: %s through %s (a second circuit, %s): the main exit refuses them\n", strings.Join(dt.Flows, ", "), strings.Join(dt.Path, " → "), state)
+	}
+	if len(s.NoExitAllows) > 0 {
+		fmt.Fprintf(&b, "  no exit allows: %s (refused; tried again in a few minutes)\n", strings.Join(s.NoExitAllows, ", "))
+	}
 	for _, m := range s.ExitMoves {
 		if m.Stayed {
 			fmt.Fprintf(&b, "  set-exit %s at %s: the exit in use, %s, fits; connections went on\n", m.Asked, m.At.Format(time.TimeOnly), m.To)

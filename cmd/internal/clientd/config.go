@@ -39,16 +39,19 @@ type Config struct {
 	MaxCircuitLifetime time.Duration `toml:"max_circuit_lifetime"`
 	Exit               string        `toml:"exit"`
 	ExitPort           uint16        `toml:"exit_port"`
-	AllowSameSubnet    bool          `toml:"allow_same_subnet"`
-	EntryGuards        []string      `toml:"entry_guards"`
-	Listen             string        `toml:"listen"`
-	ControlSocket      string        `toml:"control_socket"`
-	Metrics            string        `toml:"metrics"`
-	LogLevel           string        `toml:"log_level"`
-	LogFile            string        `toml:"log_file"`
-	TUN                TUNConfig     `toml:"tun"`
-	Link               LinkConfig    `toml:"link"`
-	DNS                DNSConfig     `toml:"dns"`
+	// Detour sends a flow the exit's policy refuses over a second circuit to an exit that allows it
+	// (core/detour; detour.go). Only with a directory, which says what exits allow.
+	Detour          bool       `toml:"detour"`
+	AllowSameSubnet bool       `toml:"allow_same_subnet"`
+	EntryGuards     []string   `toml:"entry_guards"`
+	Listen          string     `toml:"listen"`
+	ControlSocket   string     `toml:"control_socket"`
+	Metrics         string     `toml:"metrics"`
+	LogLevel        string     `toml:"log_level"`
+	LogFile         string     `toml:"log_file"`
+	TUN             TUNConfig  `toml:"tun"`
+	Link            LinkConfig `toml:"link"`
+	DNS             DNSConfig  `toml:"dns"`
 
 	// KillSwitch blocks everything but the tunnel and the client's own links from the start, and
 	// after the daemon dies (network/firewall); only `meshvpn-client down` lifts it.

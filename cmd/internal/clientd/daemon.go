@@ -24,6 +24,7 @@ import (
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/circmgr"
 	"github.com/meshvpn/meshvpn/core/client"
+	"github.com/meshvpn/meshvpn/core/detour"
 	"github.com/meshvpn/meshvpn/core/engine"
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/core/path"
@@ -49,6 +50,7 @@ type Daemon struct {
 	routes  *route.Table
 	fw      *firewall.KillSwitch        // nil with kill_switch = false
 	apps    *appsplit.Split             // per-application split tunnelling; nil when off
+	detours *detour.Detours             // second circuits for refused flows; nil when off
 	domains atomic.Pointer[domainSplit] // split tunnelling by name; nil when off
 	dns     *sysdns.Setting             // the host's DNS pointed at the tunnel; nil while it is not
 	control *controlServer
@@ -242,6 +244,11 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	if err := d.mgr.Start(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.Detour && d.picker != nil {
+		if err := d.startDetours(); err != nil {
+			return nil, err
+		}
+	}
 	if d.routes != nil {
 		if _, include := cfg.split(); len(include) > 0 {
 			err = d.routes.TunnelOnly(include)
@@ -328,7 +335,7 @@ func (d *Daemon) Status() Status {
 	s := Status{PID: os.Getpid(), Started: d.started, UptimeSec: now.Sub(d.started).Seconds(), TUN: d.cfg.TUN.Name, MTU: d.cfg.mtu(), State: "starting"}
 	if d.engine != nil {
 		es := d.engine.Stats()
-		s.Traffic = Traffic{PacketsOut: es.PacketsOut, PacketsIn: es.PacketsIn, BytesOut: es.BytesOut, BytesIn: es.BytesIn}
+		s.Traffic = Traffic{PacketsOut: es.PacketsOut, PacketsIn: es.PacketsIn, BytesOut: es.BytesOut, BytesIn: es.BytesIn, Detoured: es.Detoured, RefusalsHeld: es.RefusalsHeld}
 		s.Drops = map[string]uint64{
 			"ipv6": es.DropIPv6, "no_circuit": es.DropNoCircuit, "too_big": es.DropTooBig,
 			"malformed": es.DropMalformed, "circuit_refused": es.DropSend, "tun": es.DropTUN,
@@ -359,6 +366,7 @@ func (d *Daemon) Status() Status {
 	}
 	ms := d.mgr.Status()
 	d.exitStatus(&s, ms)
+	d.detourStatus(&s)
 	s.State = "rebuilding"
 	if ms.Up {
 		s.State = "connected"
@@ -414,6 +422,9 @@ func (d *Daemon) Close() error {
 		d.wg.Wait()
 		if d.metrics != nil {
 			d.metrics.Close()
+		}
+		if d.detours != nil {
+			d.detours.Close()
 		}
 		if d.mgr != nil {
 			d.mgr.Close()

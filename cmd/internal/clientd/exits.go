@@ -155,6 +155,9 @@ func (d *Daemon) SetExit(ctx context.Context, req SetExitRequest) (ExitMove, err
 	d.exitMu.Lock()
 	d.exitChoice = choice
 	d.exitMu.Unlock()
+	if d.detours != nil && !mv.Stayed {
+		d.detours.Reset() // the new exit may allow what the old one refused, and the choice changed
+	}
 	return ExitMove{At: mv.At, Asked: mv.Asked, From: mv.From, To: mv.To, Path: mv.Path, Stayed: mv.Stayed}, nil
 }
 

@@ -121,16 +121,26 @@ type choicePicker struct {
 	// portRequired: only exits that allow choice.Port are taken. Otherwise (exit_port) they are
 	// preferred, and where the choice has none that does, any exit of it is taken.
 	portRequired bool
+	// avoid are relays no path of it takes (a detour's: the exit that refused its flow).
+	avoid []circmgr.Relay
 }
 
 // Pick implements circmgr.Picker.
 func (c *choicePicker) Pick(exit *circmgr.Relay, avoid []circmgr.Relay, _ int) ([]circmgr.Relay, error) {
-	return c.dir.pick(c.choice, c.portRequired, exit, avoid)
+	return c.dir.pick(c.choice, c.portRequired, exit, append(avoid[:len(avoid):len(avoid)], c.avoid...))
 }
 
 // PickThrough implements circmgr.GuardKeeper.
 func (c *choicePicker) PickThrough(guard circmgr.Relay, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
-	return c.dir.pickThrough(c.choice, c.portRequired, guard, exit, avoid)
+	return c.dir.pickThrough(c.choice, c.portRequired, guard, exit, append(avoid[:len(avoid):len(avoid)], c.avoid...))
+}
+
+// exitAllows reports whether, by the directory in use, the exit with identity id allows what c asks
+// of an exit (its protocol, port and address family).
+func (p *dirPicker) exitAllows(id keys.IdentityPublic, c path.ExitChoice) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sel != nil && p.sel.ExitAllows(id, c)
 }
 
 // selectPath runs one of path selection's picks for the choice, and again without its port when the

@@ -32,6 +32,10 @@ type Status struct {
 	// Refused counts packets refused on the way out (ICMP administratively prohibited came back,
 	// which an exit sends for what its policy refuses), by protocol and destination port: "tcp/25".
 	Refused map[string]uint64 `json:"refused,omitempty"`
+	// Detours are the second circuits that carry flows the main exit refused (detour = true), and
+	// NoExitAllows the refused flows no exit took: they stay refused for a while.
+	Detours      []DetourStatus `json:"detours,omitempty"`
+	NoExitAllows []string       `json:"no_exit_allows,omitempty"`
 	// Directory is where the relays came from, when the client has a genesis file.
 	Directory *DirectoryStatus `json:"directory,omitempty"`
 	// NAT is how the world sees the client's socket, when the genesis file names STUN servers.
@@ -96,6 +100,10 @@ type Traffic struct {
 	PacketsIn  uint64 `json:"packets_in"`
 	BytesOut   uint64 `json:"bytes_out"`
 	BytesIn    uint64 `json:"bytes_in"`
+	// Detoured counts the packets out that took a detour; RefusalsHeld the refusals held back while
+	// their detours were opened.
+	Detoured     uint64 `json:"packets_detoured,omitempty"`
+	RefusalsHeld uint64 `json:"refusals_held,omitempty"`
 }
 
 // Reroute is one automatic rebuild after a circuit died.

@@ -121,6 +121,7 @@ type Net struct {
 	ratchet  time.Duration // Options.RatchetEvery
 	lifetime time.Duration // Options.CircuitLifetime
 	ipv6     bool          // Options.IPv6
+	policies map[string]string // Options.ExitPolicy
 }
 
 // Options size the testnet.
@@ -160,6 +161,11 @@ type Options struct {
 	// route there: the internet it would reach without the VPN, which split tunnelling sends some
 	// traffic to around the tunnel.
 	DirectWeb bool
+	// ExitPolicy gives exits, by name, a policy of their own instead of the default (exit.policy:
+	// rules one per line).
+	ExitPolicy map[string]string
+	// NoDetour starts the client with detour = false: a refused flow fails at once.
+	NoDetour bool
 	// Exclude and Include are the client's split tunnelling ranges (exclude, include), ExcludeDomains
 	// its names (exclude_domains).
 	Exclude, Include, ExcludeDomains []string
@@ -215,7 +221,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			return nil, fmt.Errorf("testnet: %s is not built (make build): %w", b, err)
 		}
 	}
-	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin, ratchet: o.RatchetEvery, lifetime: o.CircuitLifetime, ipv6: o.IPv6}
+	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin, ratchet: o.RatchetEvery, lifetime: o.CircuitLifetime, ipv6: o.IPv6, policies: o.ExitPolicy}
 	self := n // the deferred cleanup below must not see the nil that an error return puts in n
 	if n.dir, err = os.MkdirTemp("", n.Prefix+"-testnet-"); err != nil {
 		return nil, err
@@ -416,6 +422,9 @@ tun_backend = %q
 	if n.ipv6 {
 		cfg += fmt.Sprintf("pool6 = %q\n", ExitPool6)
 	}
+	if p, ok := n.policies[node.Name]; ok {
+		cfg += fmt.Sprintf("policy = %q\n", p)
+	}
 	if n.ratchet > 0 {
 		cfg = fmt.Sprintf("ratchet_every = %q\n", n.ratchet) + cfg
 	}
@@ -529,6 +538,9 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 	}
 	if o.NoKillSwitch {
 		source += "kill_switch = false\n"
+	}
+	if o.NoDetour {
+		source += "detour = false\n"
 	}
 	// A split group of this run's own: the cgroup hierarchy is the machine's, shared by every run.
 	source += fmt.Sprintf("exclude_cgroup = %q\n", n.excludeGroup())

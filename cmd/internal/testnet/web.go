@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// WebAltPort is a second port the web server answers on at WebAddr, for exit policies that tell ports
+// apart.
+const WebAltPort = "8080"
+
 // BigSize is the size of the web server's /big file.
 const BigSize = 10 << 20
 
@@ -91,7 +95,7 @@ func startWeb(ns *namespace) (*WebServer, error) {
 	})
 	var lns []net.Listener
 	if err := ns.do(func() error {
-		for _, a := range []string{WebAddr + ":80", WebAddr2 + ":80", "[" + WebAddr6 + "]:80"} {
+		for _, a := range []string{WebAddr + ":80", WebAddr + ":" + WebAltPort, WebAddr2 + ":80", "[" + WebAddr6 + "]:80"} {
 			ln, err := net.Listen("tcp", a)
 			if err != nil {
 				for _, l := range lns {

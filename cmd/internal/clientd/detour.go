@@ -1,0 +1,137 @@
+package clientd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/meshvpn/meshvpn/core/circmgr"
+	"github.com/meshvpn/meshvpn/core/client"
+	"github.com/meshvpn/meshvpn/core/detour"
+	"github.com/meshvpn/meshvpn/core/engine"
+	"github.com/meshvpn/meshvpn/core/path"
+)
+
+// detourOpenTimeout bounds opening one side circuit: a few paths of one build timeout each.
+const detourOpenTimeout = 30 * time.Second
+
+// DetourStatus is one second circuit that carries flows the main exit refused.
+type DetourStatus struct {
+	Flows []string `json:"flows"` // "tcp/8080"
+	Path  []string `json:"path"`  // guard, middle, exit
+	Up    bool     `json:"up"`
+}
+
+// startDetours sends flows the exit refuses over side circuits (core/detour), with a directory.
+func (d *Daemon) startDetours() error {
+	var err error
+	d.detours, err = detour.New(detour.Config{Router: d.engine, Open: d.openDetour, Logger: d.log.Named("detour")})
+	if err != nil {
+		return err
+	}
+	d.engine.SetRefusalHook(d.detours.Refused)
+	return nil
+}
+
+// openDetour opens a side circuit for f: its own circuit manager, whose picker asks for an exit that
+// allows f (in the country or region the user's choice names, if it names one), other than the main
+// circuit's exit, which refused f. Its guard goes around the tunnel and through the kill switch like
+// the main circuit's.
+func (d *Daemon) openDetour(ctx context.Context, f engine.Flow, set func(engine.Route)) (detour.Side, error) {
+	choice := path.ExitChoice{Mode: path.Auto, Port: f.Port}
+	switch f.Proto {
+	case 6:
+		choice.Proto = path.TCP
+	case 17:
+		choice.Proto = path.UDP
+	default:
+		return nil, fmt.Errorf("protocol %d has no ports an exit policy names", f.Proto)
+	}
+	d.exitMu.Lock()
+	asked := d.exitChoice.Asked
+	d.exitMu.Unlock()
+	if c, err := parseExitChoice(asked, 0); err == nil && (c.Mode == path.Country || c.Mode == path.Region) {
+		choice.Mode, choice.Value = c.Mode, c.Value
+	}
+	var avoid []circmgr.Relay
+	if ms := d.mgr.Status(); len(ms.Path) > 0 {
+		avoid = append(avoid, ms.Path[len(ms.Path)-1])
+	}
+	picker := &choicePicker{dir: d.picker, choice: choice, portRequired: true, avoid: avoid}
+	// A port no exit allows is answered now: the manager would try until ctx ends, while the
+	// program's refusal is held back.
+	if _, err := picker.Pick(nil, nil, 0); err != nil {
+		return nil, err
+	}
+	mgr, err := circmgr.New(circmgr.Config{
+		Builder: builder{d},
+		Picker:  picker,
+		OnPath:  d.bypassGuard,
+		OnCircuit: func(c circmgr.Circuit, p []circmgr.Relay) {
+			set(engine.Route{C: c.(*client.Circuit), IPv6: p[len(p)-1].IPv6})
+		},
+		Logger:      d.log.Named("detour"),
+		MaxLifetime: d.cfg.MaxCircuitLifetime,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, detourOpenTimeout)
+	defer cancel()
+	if err := mgr.Start(ctx); err != nil {
+		mgr.Close()
+		if errors.Is(err, path.ErrNoExit) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("a second circuit: %w", err)
+	}
+	return &detourSide{mgr: mgr, dir: d.picker, choice: choice}, nil
+}
+
+// detourSide is a side circuit's manager.
+type detourSide struct {
+	mgr    *circmgr.Manager
+	dir    *dirPicker
+	choice path.ExitChoice // what it was opened for; another flow takes it if its exit allows that
+}
+
+// Allows implements detour.Side: by the directory, the side's exit allows f.
+func (s *detourSide) Allows(f engine.Flow) bool {
+	ms := s.mgr.Status()
+	if len(ms.Path) == 0 || f.Proto != 6 && f.Proto != 17 {
+		return false
+	}
+	c := s.choice
+	c.Proto, c.Port = path.TCP, f.Port
+	if f.Proto == 17 {
+		c.Proto = path.UDP
+	}
+	return s.dir.exitAllows(ms.Path[len(ms.Path)-1].Info.Identity, c)
+}
+
+// Close implements detour.Side.
+func (s *detourSide) Close() { s.mgr.Close() }
+
+// detourStatus fills what status says of the side circuits.
+func (d *Daemon) detourStatus(s *Status) {
+	if d.detours == nil {
+		return
+	}
+	sides, failed := d.detours.Status()
+	for _, v := range sides {
+		ds := DetourStatus{Up: v.Up}
+		for _, f := range v.Flows {
+			ds.Flows = append(ds.Flows, f.String())
+		}
+		if side, ok := v.Side.(*detourSide); ok {
+			for _, r := range side.mgr.Status().Path {
+				ds.Path = append(ds.Path, r.Name)
+			}
+		}
+		s.Detours = append(s.Detours, ds)
+	}
+	for _, f := range failed {
+		s.NoExitAllows = append(s.NoExitAllows, f.String())
+	}
+}
