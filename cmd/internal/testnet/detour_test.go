@@ -22,10 +22,11 @@ func TestRefusedFlowTakesADetour(t *testing.T) {
 	if out, err := n.InClient("curl", "-sS", "--max-time", "10", "http://"+WebAddr+"/"); err != nil || !strings.Contains(out, "You came from 203.0.113.1:") {
 		t.Fatalf("port 80 through x1: %q %v", out, err)
 	}
-	out, err := n.InClient("curl", "-sS", "--connect-timeout", "20", alt)
+	out, err := n.InClient("curl", "-sS", "--connect-timeout", "20", "-w", "connected after %{time_connect} s\n", alt)
 	if err != nil || !strings.Contains(out, "You came from 203.0.113.2:") {
 		t.Fatalf("port %s, which x1 refuses: curl exit %d %v\n%s\nwant it through x2 (203.0.113.2)", WebAltPort, exitCode(err), err, out)
 	}
+	t.Logf("the first connection to the refused port, through its detour: %s", out[strings.LastIndex(out, "connected"):])
 	if out, err := n.InClient("curl", "-sS", "--max-time", "10", "http://"+WebAddr+"/"); err != nil || !strings.Contains(out, "You came from 203.0.113.1:") {
 		t.Fatalf("port 80 left x1 after the detour: %q %v", out, err)
 	}
