@@ -199,9 +199,16 @@ func (a *Authority) startNetwork() error {
 	if err != nil {
 		return fmt.Errorf("probe.source: %w", err)
 	}
-	link := relay.LinkTuning{KeepaliveInterval: a.cfg.Probe.KeepaliveInterval, DeadAfter: a.cfg.Probe.DeadAfter}
-	if a.client, err = client.New(client.Config{Conn: pc, StepTimeout: a.cfg.Probe.Timeout / probeTries, Retries: probeTries - 1, Link: link, Logger: a.log.Named("probe")}); err != nil {
+	node, err := client.NewNode(pc, link.Config{KeepaliveInterval: a.cfg.Probe.KeepaliveInterval, DeadAfter: a.cfg.Probe.DeadAfter, Logger: a.log.Named("probe")})
+	if err != nil {
 		pc.Close()
+		return err
+	}
+	if a.client, err = client.New(client.Config{Node: node, StepTimeout: a.cfg.Probe.Timeout / probeTries, Retries: probeTries - 1, Logger: a.log.Named("probe")}); err != nil {
+		node.Close()
+		return err
+	}
+	if err := node.Start(); err != nil {
 		return err
 	}
 	a.prober = &prober{c: a.client, timeout: a.cfg.Probe.Timeout, burst: a.cfg.Probe.Burst, burstSize: a.cfg.Probe.BurstSize}

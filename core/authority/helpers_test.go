@@ -26,6 +26,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/dht"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -175,12 +176,21 @@ func (n *testNet) addRelay(exit bool, publish func(r *testRelay) []byte) *testRe
 	r.link, _ = keys.GenerateStatic(rand.Reader)
 	r.onion, _ = keys.GenerateStatic(rand.Reader)
 	conn := loopbackUDP(t)
+	node, err := link.New(link.Config{Conn: conn, Static: r.link, Logger: testLogger(t)})
+	if err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
 	r.relay, err = relay.New(relay.Config{
-		Conn: conn, Identity: r.id, LinkKey: r.link, OnionKeys: []*keys.Static{r.onion},
+		Node: node, Identity: r.id, OnionKeys: []*keys.Static{r.onion},
 		NetworkID: n.networkID, Logger: testLogger(t),
 	})
 	if err != nil {
-		conn.Close()
+		node.Close()
+		t.Fatal(err)
+	}
+	if err := node.Start(); err != nil {
+		r.relay.Close()
 		t.Fatal(err)
 	}
 	r.addr = r.relay.Info().Addr

@@ -24,19 +24,17 @@ import (
 
 // Config configures a client. Zero values take defaults.
 type Config struct {
-	Conn  *net.UDPConn // bound by the caller; the client owns it from New on
-	Sizes onion.Sizes  // default onion.DefaultSizes
+	// Node is the client's link node, made by NewNode and not started: New sets its link handlers
+	// (link.Node.SetHandlers; a client accepts no links), its owner registers whatever else shares
+	// the socket (a STUN prober, link.Node.HandleOther) and then starts it (link.Node.Start). The
+	// client owns it from New on and closes it on Close; if New fails, the caller still owns it.
+	Node  *link.Node
+	Sizes onion.Sizes // default onion.DefaultSizes
 	Offer onion.SuiteSet
 
 	// OnData receives every datagram the last hop of a circuit sends, synchronously on the reading
 	// goroutine; data is valid only during the call.
 	OnData func(c *Circuit, data []byte)
-
-	// OnOther, if set, receives the datagrams of the client's socket that are not link packets (STUN
-	// answers for NAT detection), synchronously on the reading goroutine; pkt is valid only during
-	// the call. It reports whether it wanted the datagram; the others are counted as garbage
-	// (link.Stats.DropOther).
-	OnOther func(pkt []byte, from netip.AddrPort) bool
 
 	StepTimeout time.Duration // how long one CREATE or EXTEND may take (default 3 s)
 	Retries     int           // extra attempts of a whole build after a failure (default 2)
@@ -46,7 +44,6 @@ type Config struct {
 	// design: keys replaced after 1 hour or 1 GB).
 	RatchetEvery time.Duration
 
-	Link   relay.LinkTuning
 	Logger *zap.Logger
 	Rand   io.Reader
 }
@@ -70,8 +67,8 @@ type Stats struct {
 	CellGaps onion.Gaps
 }
 
-// Client builds and uses circuits. Its link key is fresh for each Client, so its links are not linkable
-// to any other session.
+// Client builds and uses circuits. Its link key is fresh for each Client (Config.Node), so its links
+// are not linkable to any other session.
 type Client struct {
 	cfg    Config
 	node   *link.Node
@@ -95,10 +92,26 @@ type endKey struct {
 	id cell.ID
 }
 
-// New starts a client on cfg.Conn.
+// NewNode makes a client's link node on conn, not started, with lc's settings (timers, readers) and
+// a link key that is fresh for each node, so that the client's links cannot be tied to anything else
+// it does (lc.Conn and lc.Static are set here). The node owns conn; if NewNode fails, the caller does.
+func NewNode(conn *net.UDPConn, lc link.Config) (*link.Node, error) {
+	lk, err := keys.GenerateStatic(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	lc.Conn, lc.Static = conn, lk
+	node, err := link.New(lc)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return node, nil
+}
+
+// New makes a client on cfg.Node, which its owner then starts (link.Node.Start).
 func New(cfg Config) (*Client, error) {
-	if cfg.Conn == nil {
-		return nil, errors.New("client: no UDP socket")
+	if cfg.Node == nil {
+		return nil, errors.New("client: no link node")
 	}
 	if cfg.Sizes == nil {
 		cfg.Sizes = onion.DefaultSizes
@@ -127,22 +140,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	lk, err := keys.GenerateStatic(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	c := &Client{cfg: cfg, linkID: lk.Public(), circuits: make(map[endKey]*Circuit)}
-	lc := link.Config{
-		Conn:       cfg.Conn,
-		Static:     lk,
+	c := &Client{cfg: cfg, node: cfg.Node, linkID: cfg.Node.Public(), circuits: make(map[endKey]*Circuit)}
+	err := c.node.SetHandlers(link.Handlers{
 		OnMessage:  c.onMessage,
 		OnLinkDown: c.onLinkDown,
 		Accept:     func(keys.StaticPublic) bool { return false }, // a client accepts no links
-		OnOther:    cfg.OnOther,
-		Logger:     cfg.Logger,
-	}
-	cfg.Link.Apply(&lc)
-	c.node, err = link.Listen(lc)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
@@ -167,9 +170,6 @@ func (c *Client) Close() error {
 	c.wg.Wait()
 	return c.node.Close()
 }
-
-// WriteTo sends a datagram that is not a link packet (a STUN request) from the client's socket.
-func (c *Client) WriteTo(pkt []byte, to netip.AddrPort) error { return c.node.WriteTo(pkt, to) }
 
 // LinkPath returns how the client's link to peer (a guard's link key) carries its packets: direct,
 // punched through the peer's NAT, or relayed by its rendezvous. ok is false without a live link.

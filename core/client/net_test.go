@@ -17,6 +17,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/relay/relaytest"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/crypto/ticket"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // testNet is a client and relays in this process, each on its own 127.0.0.1 UDP socket.
@@ -42,7 +43,7 @@ type testNet struct {
 type netOptions struct {
 	relays  int
 	hostile map[int]func(forward bool, msg []byte) [][]byte
-	link    relay.LinkTuning
+	link    link.Config // timers (Conn and Static are filled in)
 	idle    time.Duration
 	ratchet time.Duration // the layer-key ratchet's period at the relays and the client
 }
@@ -58,13 +59,24 @@ func udp(t testing.TB) *net.UDPConn {
 	return c
 }
 
+// newNode makes a link node, not started, on conn with lc's timers and a fresh link key.
+func newNode(t testing.TB, conn *net.UDPConn, lc link.Config) *link.Node {
+	t.Helper()
+	node, err := client.NewNode(conn, lc)
+	if err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	return node
+}
+
 func newNet(t testing.TB, o netOptions) *testNet {
 	t.Helper()
 	if o.relays == 0 {
 		o.relays = 5
 	}
 	if o.link.DeadAfter == 0 {
-		o.link = relay.LinkTuning{KeepaliveInterval: 200 * time.Millisecond, DeadAfter: time.Second, HandshakeRetry: 200 * time.Millisecond}
+		o.link = link.Config{KeepaliveInterval: 200 * time.Millisecond, DeadAfter: time.Second, HandshakeRetry: 200 * time.Millisecond}
 	}
 	n := &testNet{t: t, atExit: map[uint32][]byte{}, atClient: map[uint32][]byte{}}
 	for i := range o.relays {
@@ -72,29 +84,38 @@ func newNet(t testing.TB, o netOptions) *testNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lk, _ := keys.GenerateStatic(crand.Reader)
 		ok, _ := keys.GenerateStatic(crand.Reader)
 		conn := udp(t)
+		node := newNode(t, conn, o.link)
 		r, err := relay.New(relay.Config{
-			Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok},
-			Exit: n.onExit, Link: o.link, IdleTimeout: o.idle, RatchetEvery: o.ratchet,
+			Node: node, Identity: id, OnionKeys: []*keys.Static{ok},
+			Exit: n.onExit, IdleTimeout: o.idle, RatchetEvery: o.ratchet,
 		})
 		if err != nil {
+			node.Close()
 			t.Fatal(err)
 		}
 		if o.hostile[i] != nil {
 			relaytest.Tamper(r, o.hostile[i])
 		}
+		if err := node.Start(); err != nil {
+			t.Fatal(err)
+		}
 		n.relays = append(n.relays, r)
 		n.onion = append(n.onion, ok)
 		n.conns = append(n.conns, conn)
 	}
-	c, err := client.New(client.Config{Conn: udp(t), OnData: n.onClient, Link: o.link, StepTimeout: time.Second, RatchetEvery: o.ratchet})
+	node := newNode(t, udp(t), o.link)
+	c, err := client.New(client.Config{Node: node, OnData: n.onClient, StepTimeout: time.Second, RatchetEvery: o.ratchet})
 	if err != nil {
+		node.Close()
 		t.Fatal(err)
 	}
 	n.client = c
 	t.Cleanup(n.close)
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/core/client"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/network/link"
 	"github.com/meshvpn/meshvpn/network/tamper"
 )
 
@@ -20,7 +20,7 @@ func TestTampererBetweenClientAndGuard(t *testing.T) {
 	// client while the client sends are keepalives, every 200 ms, and the tamperer's reordering holds
 	// one back until the next: with a spoiled one and a busy machine (CI under -race), 1 s of silence
 	// happened without any fault of the link's (CI, 065ffa9). A dead peer is not what this test tests.
-	n := newNet(t, netOptions{relays: 3, link: relay.LinkTuning{KeepaliveInterval: 200 * time.Millisecond, DeadAfter: 3 * time.Second, HandshakeRetry: 200 * time.Millisecond}})
+	n := newNet(t, netOptions{relays: 3, link: link.Config{KeepaliveInterval: 200 * time.Millisecond, DeadAfter: 3 * time.Second, HandshakeRetry: 200 * time.Millisecond}})
 	p, err := tamper.Listen(n.relays[0].Info().Addr, tamper.Config{Flip: 50, Duplicate: 20, Replay: 20, Reorder: 20, Seed: uint64(time.Now().UnixNano())})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func lossyStream(t *testing.T, total, maxData int, send func([]byte) error, deli
 // hop 1 with HopError.LinkUp set: the guard is reachable, and circmgr keeps it (an attacker must not be
 // able to push a client to another guard by spoiling cells).
 func TestSpoiledCreateFailsWithTheGuardLinkUp(t *testing.T) {
-	n := newNet(t, netOptions{relays: 3, link: relay.LinkTuning{KeepaliveInterval: 200 * time.Millisecond, DeadAfter: 30 * time.Second, HandshakeRetry: 200 * time.Millisecond}})
+	n := newNet(t, netOptions{relays: 3, link: link.Config{KeepaliveInterval: 200 * time.Millisecond, DeadAfter: 30 * time.Second, HandshakeRetry: 200 * time.Millisecond}})
 	p, err := tamper.Listen(n.relays[0].Info().Addr, tamper.Config{Flip: 1, Seed: 1}) // once on, every datagram spoiled
 	if err != nil {
 		t.Fatal(err)

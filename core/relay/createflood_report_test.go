@@ -37,14 +37,29 @@ func loopback(t *testing.T) *net.UDPConn {
 func startRelay(t *testing.T, exit func(*relay.ExitCircuit, cell.MsgType, []byte)) *relay.Relay {
 	t.Helper()
 	id, _ := keys.GenerateIdentity(crand.Reader)
-	lk, _ := keys.GenerateStatic(crand.Reader)
 	ok, _ := keys.GenerateStatic(crand.Reader)
-	r, err := relay.New(relay.Config{Conn: loopback(t), Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, Exit: exit})
+	node := newNode(t)
+	r, err := relay.New(relay.Config{Node: node, Identity: id, OnionKeys: []*keys.Static{ok}, Exit: exit})
 	if err != nil {
+		node.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
 	return r
+}
+
+// newNode makes a link node, not started, on a loopback socket with a fresh link key.
+func newNode(t *testing.T) *link.Node {
+	t.Helper()
+	lk, _ := keys.GenerateStatic(crand.Reader)
+	node, err := link.New(link.Config{Conn: loopback(t), Static: lk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return node
 }
 
 // createFlooder is a client that opens circuits at a relay as fast as the relay answers: it keeps
@@ -137,11 +152,16 @@ func TestReportCreateFlood(t *testing.T) {
 			delivered.Add(uint64(len(data)))
 		}
 	})
-	cl, err := client.New(client.Config{Conn: loopback(t)})
+	node := newNode(t)
+	cl, err := client.New(client.Config{Node: node})
 	if err != nil {
+		node.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Close() })
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	circ, err := cl.Build(ctx, []relay.Info{guard.Info(), exit.Info()})

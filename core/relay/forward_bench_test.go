@@ -3,7 +3,6 @@ package relay
 import (
 	"crypto/cipher"
 	crand "crypto/rand"
-	"net"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/crypto/onion"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // sealLink is a fake link whose Send does the crypto a real link does to a cell: one
@@ -49,19 +49,7 @@ func newSealLink(b testing.TB) *sealLink {
 }
 
 func newBenchRelay(b testing.TB) *Relay {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	id, _ := keys.GenerateIdentity(crand.Reader)
-	lk, _ := keys.GenerateStatic(crand.Reader)
-	ok, _ := keys.GenerateStatic(crand.Reader)
-	r, err := New(Config{Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { r.Close() })
-	return r
+	return startRelay(b, link.Config{}, Config{})
 }
 
 // BenchmarkForwardCell is one relay forwarding full cells in the middle of a circuit, on one core:

@@ -1,33 +1,20 @@
 package relay
 
 import (
-	"crypto/rand"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/meshvpn/meshvpn/core/whois"
-	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
-// Datagrams that are no link packet and that neither the relay (whois) nor its OnOther (an exit
-// node's STUN prober) wants are garbage drops of the relay's link layer, which every node's metrics
+// Datagrams that are no link packet and that neither the relay (whois) nor another handler of its
+// socket (an exit node's STUN prober) wants are garbage drops of the relay's link layer, which every node's metrics
 // show: a flood of them at a relay with a STUN prober used to be passed on and counted nowhere.
 func TestUnwantedDatagramsAreLinkGarbage(t *testing.T) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := keys.GenerateIdentity(rand.Reader)
-	lk, _ := keys.GenerateStatic(rand.Reader)
-	ok, _ := keys.GenerateStatic(rand.Reader)
-	r, err := New(Config{Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, NetworkID: whoisNetwork,
-		OnOther: func([]byte, netip.AddrPort) bool { return false }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := startRelay(t, link.Config{}, Config{NetworkID: whoisNetwork}, func([]byte, netip.AddrPort) bool { return false })
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package relay
 import (
 	crand "crypto/rand"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/crypto/ntor"
 	"github.com/meshvpn/meshvpn/crypto/onion"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // fakeLink is a neighbour in memory: it keeps a copy of every message the relay sends it. When gate is
@@ -78,23 +80,48 @@ func (l *fakeLink) destroys() map[cell.ID]cell.DestroyReason {
 	return out
 }
 
-// newTestRelay starts a relay on a loopback socket with cfg's limits (Conn and keys are filled in).
+// newTestRelay starts a relay on a loopback socket with cfg's limits (Node and keys are filled in).
 func newTestRelay(t testing.TB, cfg Config) *Relay {
+	t.Helper()
+	return startRelay(t, link.Config{}, cfg)
+}
+
+// startRelay makes a relay on a node on a fresh loopback socket, with lc's link settings and a fresh
+// link key (lc's Conn and Static are filled in), and cfg's with a fresh identity and onion key unless
+// it has them; every further handler of the socket (other) is registered before the node starts.
+func startRelay(t testing.TB, lc link.Config, cfg Config, other ...func([]byte, netip.AddrPort) bool) *Relay {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Conn = conn
-	cfg.Identity, _ = keys.GenerateIdentity(crand.Reader)
-	cfg.LinkKey, _ = keys.GenerateStatic(crand.Reader)
-	ok, _ := keys.GenerateStatic(crand.Reader)
-	cfg.OnionKeys = []*keys.Static{ok}
+	lc.Conn = conn
+	lc.Static, _ = keys.GenerateStatic(crand.Reader)
+	if cfg.Node, err = link.New(lc); err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	if cfg.Identity == nil {
+		cfg.Identity, _ = keys.GenerateIdentity(crand.Reader)
+	}
+	if cfg.OnionKeys == nil {
+		ok, _ := keys.GenerateStatic(crand.Reader)
+		cfg.OnionKeys = []*keys.Static{ok}
+	}
 	r, err := New(cfg)
 	if err != nil {
+		cfg.Node.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
+	for _, h := range other {
+		if err := cfg.Node.HandleOther(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cfg.Node.Start(); err != nil {
+		t.Fatal(err)
+	}
 	return r
 }
 

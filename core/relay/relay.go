@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -29,9 +28,14 @@ import (
 
 // Config configures a relay. Zero durations and sizes take the defaults.
 type Config struct {
-	Conn      *net.UDPConn // bound by the caller; the relay owns it from New on
+	// Node is the relay's link node, made by link.New and not started: New sets its link handlers
+	// (link.Node.SetHandlers) and, with NetworkID, registers the whois handler on its socket
+	// (link.Node.HandleOther). Its owner registers whatever else shares the socket (a STUN prober) and
+	// then starts it (link.Node.Start), so that every handler is in place before the first datagram is
+	// read. Its link key, timers and rendezvous service (link.Config) are the relay's. The relay owns
+	// it from New on and closes it on Close; if New fails, the caller still owns it.
+	Node      *link.Node
 	Identity  *keys.Identity
-	LinkKey   *keys.Static
 	OnionKeys []*keys.Static // current first, then the previous one during a rotation
 	Sizes     onion.Sizes    // cell size classes (default onion.DefaultSizes)
 	Prefer    []onion.Suite  // suite preference (default onion.RelayPreference())
@@ -43,19 +47,9 @@ type Config struct {
 
 	// NetworkID, if set, makes the relay answer whois requests (core/whois) on its socket with this
 	// network id and its identity, so that discovery authorities that found its address on the DHT
-	// learn which descriptor to fetch.
+	// learn which descriptor to fetch. When its node is a rendezvous (link.Config.Rendezvous), its
+	// whois also answers which relays are registered with it (core/whois), for the authorities.
 	NetworkID [32]byte
-
-	// Rendezvous, if set, makes the relay a rendezvous for relays and clients behind NATs: they register
-	// with it, it introduces their peers and relays the sealed packets of pairs that cannot punch a
-	// path (network/link). Only a relay reachable at a public address should be one. Its whois then
-	// also answers which relays are registered with it (core/whois), for the authorities.
-	Rendezvous *link.RendezvousConfig
-
-	// OnOther, if set, receives the datagrams of the relay's socket that are neither link packets nor
-	// whois questions (STUN answers for NAT detection), synchronously on the reading goroutine. It
-	// reports whether it wanted the datagram; the others are counted as garbage (link.Stats.DropOther).
-	OnOther func(pkt []byte, from netip.AddrPort) bool
 
 	MaxCircuits   int           // default 200,000
 	IdleTimeout   time.Duration // a circuit that carries nothing this long is destroyed (default 5 min)
@@ -84,24 +78,8 @@ type Config struct {
 	CreateRate  float64
 	CreateBurst int
 
-	Link   LinkTuning
 	Logger *zap.Logger
 	Rand   io.Reader // default crypto/rand
-}
-
-// LinkTuning passes timer settings through to a node's link.Node (the relay's, or a client's).
-type LinkTuning struct {
-	Readers                                                  int
-	KeepaliveInterval, DeadAfter, RekeyAfter, HandshakeRetry time.Duration
-	Traversal                                                link.TraversalTimes
-}
-
-// Apply copies the tuning into a link configuration.
-func (t LinkTuning) Apply(c *link.Config) {
-	c.Readers = t.Readers
-	c.KeepaliveInterval, c.DeadAfter = t.KeepaliveInterval, t.DeadAfter
-	c.RekeyAfter, c.HandshakeRetry = t.RekeyAfter, t.HandshakeRetry
-	c.Traversal = t.Traversal
 }
 
 func (c *Config) setDefaults() {
@@ -152,14 +130,11 @@ func (c *Config) setDefaults() {
 // Validate reports every problem with the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Conn == nil {
-		errs = append(errs, errors.New("relay: no UDP socket"))
+	if c.Node == nil {
+		errs = append(errs, errors.New("relay: no link node"))
 	}
 	if c.Identity == nil {
 		errs = append(errs, errors.New("relay: no identity key"))
-	}
-	if c.LinkKey == nil {
-		errs = append(errs, errors.New("relay: no link key"))
 	}
 	if len(c.OnionKeys) == 0 {
 		errs = append(errs, errors.New("relay: no onion key"))
@@ -221,7 +196,6 @@ type Relay struct {
 	whoisMu                 sync.Mutex
 	whoisSecond, whoisCount int64
 	node                    *link.Node
-	listening               atomic.Pointer[link.Node]   // node, for the socket's readers, which start before New stores it
 	server                  atomic.Pointer[ntor.Server] // swapped whole by SetOnionKeys
 	linkID                  keys.StaticPublic
 	tab                     *table
@@ -252,7 +226,7 @@ type createJob struct {
 	body [cell.CreateLen]byte
 }
 
-// New starts a relay on cfg.Conn.
+// New makes a relay on cfg.Node, which its owner then starts (link.Node.Start).
 func New(cfg Config) (*Relay, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -261,7 +235,8 @@ func New(cfg Config) (*Relay, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{
 		cfg:        cfg,
-		linkID:     cfg.LinkKey.Public(),
+		node:       cfg.Node,
+		linkID:     cfg.Node.Public(),
 		tab:        newTable(),
 		now:        time.Now,
 		creates:    make(chan createJob, cfg.CreateQueue),
@@ -272,25 +247,17 @@ func New(cfg Config) (*Relay, error) {
 		cancel:     cancel,
 	}
 	r.server.Store(&ntor.Server{ID: cfg.Identity.Public(), OnionKeys: slices.Clone(cfg.OnionKeys), Prefer: cfg.Prefer})
-	lc := link.Config{
-		Conn:       cfg.Conn,
-		Static:     cfg.LinkKey,
+	err := r.node.SetHandlers(link.Handlers{
 		OnMessage:  func(l *link.Link, msg []byte) { r.onMessage(l, msg) },
 		OnLinkDown: func(l *link.Link, err error) { r.onLinkDown(l, err) },
-		Rendezvous: cfg.Rendezvous,
-		Logger:     cfg.Logger,
+	})
+	if err == nil && cfg.NetworkID != ([32]byte{}) {
+		err = r.node.HandleOther(r.onWhois)
 	}
-	if cfg.NetworkID != ([32]byte{}) || cfg.OnOther != nil {
-		lc.OnOther = r.onOther
-	}
-	cfg.Link.Apply(&lc)
-	node, err := link.Listen(lc)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	r.node = node
-	r.listening.Store(node)
 	// Handshakes run on their own workers so that a CREATE flood queues there, not in front of data.
 	workers := max(1, runtime.GOMAXPROCS(0)/2)
 	for range workers {
@@ -333,9 +300,6 @@ func (r *Relay) Paths() [3]int { return r.node.Paths() }
 // handshakes, and the drops by reason of what arrived spoiled, replayed, unknown or not a link packet.
 func (r *Relay) LinkStats() link.Stats { return r.node.Stats() }
 
-// WriteTo sends a datagram that is not a link packet (a STUN request) from the relay's socket.
-func (r *Relay) WriteTo(pkt []byte, to netip.AddrPort) error { return r.node.WriteTo(pkt, to) }
-
 // Info returns the relay's public keys and address.
 func (r *Relay) Info() Info {
 	return Info{Identity: r.cfg.Identity.Public(), Onion: r.server.Load().OnionKeys[0].Public(), LinkKey: r.linkID, Addr: r.node.LocalAddr()}
@@ -345,6 +309,7 @@ func (r *Relay) Info() Info {
 func (r *Relay) Stats() Stats {
 	s := r.stats.snapshot()
 	s.CircuitsOpen = int(r.open.Load())
+	s.DropOther = r.node.Stats().DropOther
 	return s
 }
 

@@ -31,7 +31,7 @@ type Stats struct {
 	// Config.MaxQueueMemory: those whose oldest queued cell had waited longest.
 	CircuitsReclaimed uint64
 	DropNoExit        uint64 // DATA at the last hop of a relay that is not an exit
-	DropOther         uint64 // a datagram that is neither a link packet nor a question the relay answers
+	DropOther         uint64 // a datagram that is neither a link packet nor taken by a handler of the socket (the link layer's DropOther)
 	DropDestroyReason uint64 // a DESTROY whose reason byte is none of the known ones (the circuit still goes)
 
 	Whois, WhoisLimited uint64 // whois questions answered, and not answered for the rate limit
@@ -52,7 +52,7 @@ type counters struct {
 	extends, extendFail, exitData           atomic.Uint64
 	badMAC, replay, malformed, unknown      atomic.Uint64
 	protocol, rateLimited, queueFull, noEx  atomic.Uint64
-	other, whois, whoisLimited              atomic.Uint64
+	whois, whoisLimited                     atomic.Uint64
 	ratchets, keysErased                    atomic.Uint64
 	destroyReason, linkCircuits, createRate atomic.Uint64
 	memoryFull, memoryKilled                atomic.Uint64
@@ -69,7 +69,7 @@ func (c *counters) snapshot() Stats {
 		DropRateLimited: c.rateLimited.Load(), DropQueueFull: c.queueFull.Load(), DropNoExit: c.noEx.Load(),
 		DropLinkCircuits: c.linkCircuits.Load(), DropCreateRate: c.createRate.Load(),
 		DropMemory: c.memoryFull.Load(), CircuitsReclaimed: c.memoryKilled.Load(),
-		DropOther: c.other.Load(), DropDestroyReason: c.destroyReason.Load(), Whois: c.whois.Load(), WhoisLimited: c.whoisLimited.Load(),
+		DropDestroyReason: c.destroyReason.Load(), Whois: c.whois.Load(), WhoisLimited: c.whoisLimited.Load(),
 		KeyRatchets: c.ratchets.Load(), KeysErased: c.keysErased.Load(),
 		ExitGaps: onion.Gaps{Skipped: c.gapSkipped.Load(), Late: c.gapLate.Load()},
 	}

@@ -12,14 +12,12 @@ import (
 // a relay should not be a reflector at any rate a spoofer likes.
 const whoisRate = 1000
 
-// onOther handles the datagrams of the relay's socket that are not link packets. It reports whether
-// the datagram was wanted: the link layer counts the others as garbage (link.Stats.DropOther).
-func (r *Relay) onOther(pkt []byte, from netip.AddrPort) bool {
-	if !whois.IsWhois(pkt) || r.cfg.NetworkID == ([32]byte{}) {
-		if r.cfg.OnOther != nil {
-			return r.cfg.OnOther(pkt, from)
-		}
-		r.stats.other.Add(1)
+// onWhois answers the whois questions among the datagrams of the relay's socket that are not link
+// packets (link.Node.HandleOther). It reports whether the datagram was one: the others go to the
+// socket's next handler (a STUN prober), and those that none takes are the link layer's garbage
+// (link.Stats.DropOther).
+func (r *Relay) onWhois(pkt []byte, from netip.AddrPort) bool {
+	if !whois.IsWhois(pkt) {
 		return false
 	}
 	now := time.Now().Unix()
@@ -46,19 +44,15 @@ func (r *Relay) onOther(pkt []byte, from netip.AddrPort) bool {
 		return true
 	}
 	r.stats.whois.Add(1) // before the answer leaves, so that whoever reads it sees it counted
-	r.cfg.Conn.WriteToUDPAddrPort(resp, from)
+	_ = r.node.WriteTo(resp, from)
 	return true
 }
 
 // registered lists the relays registered with this relay as a rendezvous: those whose tag is an
 // identity key (clients do not register).
 func (r *Relay) registered() []whois.Registration {
-	node := r.listening.Load() // a whois may arrive before New has stored r.node
-	if node == nil {
-		return nil
-	}
 	var out []whois.Registration
-	for _, reg := range node.Registered() {
+	for _, reg := range r.node.Registered() {
 		if len(reg.Tag) != len(keys.IdentityPublic{}) {
 			continue
 		}

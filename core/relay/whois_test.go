@@ -2,13 +2,11 @@ package relay
 
 import (
 	"context"
-	"crypto/rand"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/meshvpn/meshvpn/core/whois"
-	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/network/link"
 )
 
@@ -18,19 +16,7 @@ var whoisNetwork = [32]byte{1, 2, 3}
 // whoisRelay starts a relay on loopback that answers whois for whoisNetwork; rv makes it a rendezvous.
 func whoisRelay(t *testing.T, rv *link.RendezvousConfig) *Relay {
 	t.Helper()
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := keys.GenerateIdentity(rand.Reader)
-	lk, _ := keys.GenerateStatic(rand.Reader)
-	ok, _ := keys.GenerateStatic(rand.Reader)
-	r, err := New(Config{Conn: conn, Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, NetworkID: whoisNetwork, Rendezvous: rv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	return startRelay(t, link.Config{Rendezvous: rv}, Config{NetworkID: whoisNetwork})
 }
 
 func TestRelayAnswersWhois(t *testing.T) {

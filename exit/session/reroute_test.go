@@ -12,6 +12,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/exit/nat"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 func loopbackUDP(t *testing.T) *net.UDPConn {
@@ -37,29 +38,49 @@ type loopNet struct {
 
 func newLoopNet(t *testing.T, e *Engine, onData func(*client.Circuit, []byte)) *loopNet {
 	t.Helper()
-	tuning := relay.LinkTuning{KeepaliveInterval: 100 * time.Millisecond, DeadAfter: 500 * time.Millisecond, HandshakeRetry: 100 * time.Millisecond}
+	// node makes a link node with the test's timers on a loopback socket: not started, so that the
+	// relay or client registers its handlers first.
+	node := func(conn *net.UDPConn) *link.Node {
+		lk, _ := keys.GenerateStatic(rand.Reader)
+		nd, err := link.New(link.Config{Conn: conn, Static: lk, KeepaliveInterval: 100 * time.Millisecond, DeadAfter: 500 * time.Millisecond, HandshakeRetry: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nd
+	}
 	n := &loopNet{replies: make(chan []byte, 16)}
 	for i := range 4 {
 		id, _ := keys.GenerateIdentity(rand.Reader)
-		lk, _ := keys.GenerateStatic(rand.Reader)
 		ok, _ := keys.GenerateStatic(rand.Reader)
-		cfg := relay.Config{Conn: loopbackUDP(t), Identity: id, LinkKey: lk, OnionKeys: []*keys.Static{ok}, Link: tuning}
+		conn := loopbackUDP(t)
+		n.conns = append(n.conns, conn)
+		nd := node(conn)
+		cfg := relay.Config{Node: nd, Identity: id, OnionKeys: []*keys.Static{ok}}
 		if i == 3 {
 			cfg.Exit = func(c *relay.ExitCircuit, typ cell.MsgType, data []byte) { e.Handle(c, typ, data) }
 		}
-		n.conns = append(n.conns, cfg.Conn)
 		r, err := relay.New(cfg)
 		if err != nil {
+			nd.Close()
 			t.Fatal(err)
 		}
 		n.relays = append(n.relays, r)
 		t.Cleanup(func() { r.Close() })
+		if err := nd.Start(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if onData == nil {
 		onData = func(_ *client.Circuit, d []byte) { n.replies <- append([]byte(nil), d...) }
 	}
-	cl, err := client.New(client.Config{Conn: loopbackUDP(t), Link: tuning, OnData: onData})
+	nd := node(loopbackUDP(t))
+	cl, err := client.New(client.Config{Node: nd, OnData: onData})
 	if err != nil {
+		nd.Close()
+		t.Fatal(err)
+	}
+	if err := nd.Start(); err != nil {
+		cl.Close()
 		t.Fatal(err)
 	}
 	n.client = cl

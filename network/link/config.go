@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
@@ -42,8 +41,9 @@ const (
 	MaxReaders = 256
 )
 
-// Config is what Listen needs. Conn, Static and OnMessage are required; every other field has a
-// default.
+// Config is what New and Listen need. Conn and Static are required, and OnMessage by Start (here or
+// through SetHandlers); every other field has a default. The datagrams of the socket that are not
+// link packets go to the handlers registered with HandleOther.
 type Config struct {
 	// Conn is the node's UDP socket, bound by the caller. The node owns it after Listen and closes it
 	// on Close.
@@ -60,12 +60,6 @@ type Config struct {
 	// the goroutine that closed the link (for a dead peer, the node's timer goroutine), so it must not
 	// block, and must not call Node.Close; start a goroutine to redial.
 	OnLinkDown func(l *Link, err error)
-	// OnOther, if set, receives every datagram that is not a link packet (STUN, for one), synchronously
-	// on a reading goroutine; pkt is valid only during the call. It reports whether the datagram was
-	// one it wanted: those it did not want, and all of them without it, are counted as garbage drops
-	// (Stats.DropOther). A datagram longer than 2,048 bytes is never passed on: it is counted as
-	// malformed instead.
-	OnOther func(pkt []byte, from netip.AddrPort) bool
 	// Accept, if set, is asked about every peer that completes the responder's side of a handshake,
 	// before any state is kept for it; returning false refuses the link. It runs on the handshake
 	// goroutine.
@@ -96,7 +90,7 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Validate reports every problem with c at once, joined with errors.Join, or nil if Listen would
+// Validate reports every problem with c at once, joined with errors.Join, or nil if New would
 // accept it.
 func (c Config) Validate() error {
 	var errs []error
@@ -105,9 +99,6 @@ func (c Config) Validate() error {
 	}
 	if c.Static == nil {
 		errs = append(errs, errors.New("link: config: Static is nil"))
-	}
-	if c.OnMessage == nil {
-		errs = append(errs, errors.New("link: config: OnMessage is nil"))
 	}
 	if c.Readers < 0 || c.Readers > MaxReaders {
 		errs = append(errs, fmt.Errorf("link: config: Readers is %d, want 0 (default) to %d", c.Readers, MaxReaders))

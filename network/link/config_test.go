@@ -16,7 +16,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("empty config accepted")
 	}
-	for _, want := range []string{"Conn", "Static", "OnMessage", "Readers", "HandshakeRetry", "shorter than DeadAfter"} {
+	for _, want := range []string{"Conn", "Static", "Readers", "HandshakeRetry", "shorter than DeadAfter"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}

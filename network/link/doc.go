@@ -19,7 +19,7 @@
 // A transport packet carries at most MaxMessage (1420) bytes, so it is at most MaxPacket (1452) bytes:
 // 1500 less IPv6's 40 and UDP's 8. An empty message is a keepalive. A datagram is a link packet when its
 // first byte is 1–4 and it is not STUN (bytes 4..8 are not the STUN magic cookie, a value no index
-// takes); any other datagram goes to Config.OnOther, so STUN can share the socket.
+// takes); any other datagram goes to the handlers registered with Node.HandleOther, so STUN can share the socket.
 //
 // # Handshake
 //

@@ -57,9 +57,7 @@ func TestEveryDropIsListed(t *testing.T) {
 // only that one.
 func TestEachBadDatagramMovesItsCounter(t *testing.T) {
 	a := newTestNode(t)
-	b := newTestNode(t, withConfig(func(c *Config) {
-		c.OnOther = func(pkt []byte, _ netip.AddrPort) bool { return string(pkt) == "wanted" }
-	}))
+	b := newTestNode(t, withOther(func(pkt []byte, _ netip.AddrPort) bool { return string(pkt) == "wanted" }))
 	p := newProxy(t, b.LocalAddr())
 	var captured atomic.Pointer[[]byte]
 	p.setHook(func(dir direction, pkt []byte) bool {
@@ -118,12 +116,12 @@ func TestEachBadDatagramMovesItsCounter(t *testing.T) {
 			}
 		}
 	}
-	// A datagram OnOther wants is no drop.
+	// A datagram the HandleOther handler wants is no drop.
 	before := b.Stats()
 	raw.WriteToUDPAddrPort([]byte("wanted"), b.LocalAddr())
 	eventually(t, 5*time.Second, func() bool { return b.Stats().OtherIn == before.OtherIn+1 })
 	if b.Stats().Drops() != before.Drops() {
-		t.Fatal("a datagram OnOther took was counted as a drop")
+		t.Fatal("a datagram the HandleOther handler took was counted as a drop")
 	}
 	select {
 	case d := <-b.msgs:
@@ -135,7 +133,7 @@ func TestEachBadDatagramMovesItsCounter(t *testing.T) {
 // Counting a garbage datagram costs no allocation: a flood of them makes the node do nothing but add
 // to a counter.
 func TestDroppingGarbageDoesNotAllocate(t *testing.T) {
-	b := newTestNode(t, withConfig(func(c *Config) { c.OnOther = nil }))
+	b := newTestNode(t, withOther(nil))
 	from := netip.MustParseAddrPort("127.0.0.1:9")
 	var r reader
 	transport := make([]byte, 200)
@@ -162,7 +160,7 @@ func TestDroppingGarbageDoesNotAllocate(t *testing.T) {
 // classification and an atomic add; a bad MAC costs an AEAD open of the whole datagram.
 func BenchmarkDrop(b *testing.B) {
 	a := newTestNode(b)
-	n := newTestNode(b, withConfig(func(c *Config) { c.OnOther = nil; c.OnMessage = func(*Link, []byte) {} }))
+	n := newTestNode(b, withOther(nil), withConfig(func(c *Config) { c.OnMessage = func(*Link, []byte) {} }))
 	la := dial(b, a, n)
 	s := la.current.Load()
 	var seal packetBuf

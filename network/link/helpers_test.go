@@ -68,21 +68,36 @@ type testNode struct {
 	other atomic.Int64
 }
 
-type nodeOption func(*Config, *options)
+// nodeSetup is what a test node is made with: its configuration, the options Listen does not expose,
+// and the handler of the datagrams that are not link packets (by default one that takes them all and
+// counts them in testNode.other; nil registers none).
+type nodeSetup struct {
+	cfg   Config
+	o     options
+	other func(pkt []byte, from netip.AddrPort) bool
+}
+
+type nodeOption func(*nodeSetup)
 
 func withConfig(f func(*Config)) nodeOption {
-	return func(c *Config, _ *options) { f(c) }
+	return func(s *nodeSetup) { f(&s.cfg) }
+}
+
+// withOther replaces the test node's handler of the datagrams that are not link packets; nil leaves
+// the node without one.
+func withOther(h func(pkt []byte, from netip.AddrPort) bool) nodeOption {
+	return func(s *nodeSetup) { s.other = h }
 }
 
 // withLimits replaces the handshake rate limits, for tests that inject many handshake messages from
 // loopback on purpose.
 func withLimits(l limits) nodeOption {
-	return func(_ *Config, o *options) { o.limits = l }
+	return func(s *nodeSetup) { s.o.limits = l }
 }
 
 // withOffload sets which of UDP GSO and GRO the node may use (both, by default).
 func withOffload(gso, gro bool) nodeOption {
-	return func(_ *Config, o *options) { o.offload = offload{gso: gso, gro: gro} }
+	return func(s *nodeSetup) { s.o.offload = offload{gso: gso, gro: gro} }
 }
 
 var noLimits = limits{perSourceRate: 1e6, perSourceBurst: 1e6, globalRate: 1e6, globalBurst: 1e6, perLinkRekeyRate: 1e6, perLinkRekeyBurst: 1e6}
@@ -109,15 +124,20 @@ func newTestNode(t testing.TB, opts ...nodeOption) *testNode {
 		OnLinkDown: func(l *Link, err error) {
 			tn.downs <- linkDown{link: l, err: err, at: time.Now()}
 		},
-		OnOther: func(pkt []byte, from netip.AddrPort) bool { tn.other.Add(1); return true },
 	}
-	o := defaultOptions
+	s := nodeSetup{cfg: cfg, o: defaultOptions, other: func([]byte, netip.AddrPort) bool { tn.other.Add(1); return true }}
 	for _, opt := range opts {
-		opt(&cfg, &o)
+		opt(&s)
 	}
-	n, err := listen(cfg, o)
+	n, err := newNode(s.cfg, s.o)
+	if err == nil && s.other != nil {
+		err = n.HandleOther(s.other)
+	}
+	if err == nil {
+		err = n.Start()
+	}
 	if err != nil {
-		cfg.Conn.Close()
+		s.cfg.Conn.Close()
 		t.Fatal(err)
 	}
 	tn.Node = n
@@ -304,7 +324,7 @@ func (p *proxy) close() {
 	p.wg.Wait()
 }
 
-// accounted is the number of datagrams a node has refused or passed on: its drops and OnOther's.
+// accounted is the number of datagrams a node has refused or passed on: its drops and its HandleOther handler's.
 func accounted(s Stats) uint64 {
 	return s.Drops() + s.OtherIn
 }

@@ -20,6 +20,9 @@ var (
 	// ErrNoSession is returned by Send while the link has no usable session: its keys expired and the
 	// rekey handshake has not completed yet. The message is not sent, as a lossy network would drop it.
 	ErrNoSession = errors.New("link: no usable session")
+	// ErrStarted is returned by Node.SetHandlers, Node.HandleOther and Node.Start once the node has
+	// started: the handlers of a socket are fixed before it is read.
+	ErrStarted = errors.New("link: node already started")
 	// ErrMessageTooLong is returned (wrapped) by Send for a message longer than MaxMessage.
 	ErrMessageTooLong = errors.New("link: message longer than MaxMessage")
 )

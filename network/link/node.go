@@ -67,6 +67,13 @@ type Node struct {
 
 	trav *traversal        // this node as a client of rendezvous (traverse.go)
 	srv  *rendezvousServer // this node as a rendezvous (rendezvous.go); nil unless Config.Rendezvous
+
+	// Set up by New, fixed from Start on: the reading goroutines read them without a lock.
+	startMu sync.Mutex
+	started bool
+	readers []*reader
+	gro     bool
+	other   []func(pkt []byte, from netip.AddrPort) bool // HandleOther's, in order
 }
 
 // packetBuf is scratch space for sealing one packet. The nonce is kept here rather than on the stack
@@ -84,13 +91,13 @@ type reader struct {
 	in    *datagramReader
 }
 
-// options are the settings Listen does not expose: tests change them.
+// options are the settings New does not expose: tests change them.
 type options struct {
 	limits  limits
 	offload offload
 }
 
-// defaultOptions are Listen's.
+// defaultOptions are New's.
 var defaultOptions = options{limits: defaultLimits, offload: offload{gso: true, gro: true}}
 
 // offload says which of UDP GSO (coalesced sends) and UDP GRO (coalesced reads) a node may use where
@@ -117,13 +124,37 @@ var defaultLimits = limits{
 	perLinkRekeyRate: 2, perLinkRekeyBurst: 8,
 }
 
-// Listen starts a node on cfg.Conn: cfg.Readers reading goroutines, a handshake goroutine and a timer
-// goroutine, all stopped by Close.
+// Listen starts a node on cfg.Conn: New, then Start. A caller that shares the socket with other
+// handlers (HandleOther) or hands the node to an engine (SetHandlers) calls New and Start itself.
 func Listen(cfg Config) (*Node, error) {
 	return listen(cfg, defaultOptions)
 }
 
+// New makes a node on cfg.Conn without reading from it: the socket is set up (buffers, offloads) and
+// the node can send, but nothing is read, no handshake is answered and no timer runs until Start.
+// In between, its owner registers what the socket's datagrams go to (SetHandlers, HandleOther), so
+// that the first datagram read already finds every handler in place. A node that is never started
+// must still be closed.
+func New(cfg Config) (*Node, error) {
+	return newNode(cfg, defaultOptions)
+}
+
 func listen(cfg Config, o options) (*Node, error) {
+	if cfg.OnMessage == nil {
+		return nil, errors.Join(errors.New("link: config: OnMessage is nil"), cfg.Validate())
+	}
+	n, err := newNode(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func newNode(cfg Config, o options) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -168,21 +199,77 @@ func listen(cfg Config, o options) (*Node, error) {
 	}
 	gso, gro := enableOffload(rc, o.offload)
 	n.gso.Store(gso)
-	readers := make([]*reader, cfg.Readers)
-	for i := range readers {
+	n.gro = gro
+	n.readers = make([]*reader, cfg.Readers)
+	for i := range n.readers {
 		in, err := newDatagramReader(cfg.Conn, gro)
 		if err != nil {
 			return nil, fmt.Errorf("link: reader: %w", err)
 		}
-		readers[i] = &reader{in: in}
+		n.readers[i] = &reader{in: in}
 	}
-	for _, r := range readers {
+	return n, nil
+}
+
+// Handlers are what a node does with its links' traffic: Config's fields of the same names, which
+// SetHandlers replaces for an engine that is handed a node its owner made (core/relay, core/client).
+type Handlers struct {
+	OnMessage  func(l *Link, msg []byte)
+	OnLinkDown func(l *Link, err error)
+	Accept     func(peer keys.StaticPublic) bool
+}
+
+// SetHandlers replaces the node's OnMessage, OnLinkDown and Accept (Config) with h's. It must be called
+// before Start: it returns ErrStarted after.
+func (n *Node) SetHandlers(h Handlers) error {
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	if n.started {
+		return ErrStarted
+	}
+	n.cfg.OnMessage, n.cfg.OnLinkDown, n.cfg.Accept = h.OnMessage, h.OnLinkDown, h.Accept
+	return nil
+}
+
+// HandleOther registers a handler for the socket's datagrams that are not link packets (STUN answers,
+// whois questions): each such datagram is offered to the handlers in the order they were registered,
+// synchronously on a reading goroutine, until one reports that it took it; pkt is valid only during
+// the call. Datagrams that none takes, and all of them without a handler, are counted as garbage drops
+// (Stats.DropOther); one longer than 2,048 bytes is never passed on but counted as malformed. Handlers
+// are registered before Start (ErrStarted after), so that none misses the first datagrams and the
+// reading goroutines read the list without a lock.
+func (n *Node) HandleOther(h func(pkt []byte, from netip.AddrPort) bool) error {
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	if n.started {
+		return ErrStarted
+	}
+	n.other = append(n.other, h)
+	return nil
+}
+
+// Start starts the node's Config.Readers reading goroutines, its handshake goroutine and its timer
+// goroutine, all stopped by Close. It fails without an OnMessage handler, on a closed node, and when
+// the node has been started already (ErrStarted).
+func (n *Node) Start() error {
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	switch {
+	case n.started:
+		return ErrStarted
+	case n.isClosing():
+		return ErrClosed
+	case n.cfg.OnMessage == nil:
+		return errors.New("link: start: no OnMessage handler (Config or SetHandlers)")
+	}
+	n.started = true
+	for _, r := range n.readers {
 		n.wg.Go(func() { n.readLoop(r) })
 	}
 	n.wg.Go(n.handshakeLoop)
 	n.wg.Go(n.timerLoop)
-	n.log.Debug("listening", zap.Stringer("addr", n.LocalAddr()), zap.Int("readers", cfg.Readers), zap.Bool("gso", gso), zap.Bool("gro", gro))
-	return n, nil
+	n.log.Debug("listening", zap.Stringer("addr", n.LocalAddr()), zap.Int("readers", len(n.readers)), zap.Bool("gso", n.gso.Load()), zap.Bool("gro", n.gro))
+	return nil
 }
 
 // clock is the node's time: the configured clock relative to Listen, so that with time.Now it is
@@ -208,6 +295,9 @@ func (n *Node) LocalAddr() netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// Public returns the node's link key (Config.Static's public half).
+func (n *Node) Public() keys.StaticPublic { return n.local.pub }
+
 // Link returns the live link to peer, or nil if there is none. A link is live from its first usable
 // session until it closes; a handshake still under way does not count.
 func (n *Node) Link(peer keys.StaticPublic) *Link {
@@ -225,14 +315,16 @@ func (n *Node) Stats() Stats {
 	return n.stats.snapshot()
 }
 
-// Close stops every goroutine the node started, closes its socket and then its links (calling
+// Close stops every goroutine the node started (none if it was never started), closes its socket and then its links (calling
 // OnLinkDown for each established one with ErrClosed). It is safe to call more than once; later calls
 // return nil.
 func (n *Node) Close() error {
 	first := false
 	n.closeOnce.Do(func() {
 		first = true
+		n.startMu.Lock() // a Start under way finishes starting its goroutines before Wait
 		close(n.closing)
+		n.startMu.Unlock()
 		if err := n.conn.Close(); err != nil {
 			n.closeErr = fmt.Errorf("link: close socket: %w", err)
 		}
@@ -334,7 +426,7 @@ func (n *Node) readBatch(r *reader) (int, error) {
 
 // WriteTo sends a datagram that is not a link packet (a STUN request, say) from the node's socket, so
 // that whatever it learns about the socket's mapping holds for the links too. Answers arrive through
-// Config.OnOther.
+// HandleOther's handlers. It works before Start, but answers are read only from Start on.
 func (n *Node) WriteTo(pkt []byte, to netip.AddrPort) error { return n.write(pkt, to) }
 
 // writeVia sends the size-byte link packet at buf[relayHeaderLen:] along rt: as it is to a direct

@@ -193,7 +193,7 @@ func TestManyConcurrentMessages(t *testing.T) {
 	}
 }
 
-func TestStunGoesToOnOther(t *testing.T) {
+func TestStunGoesToHandleOther(t *testing.T) {
 	b := newTestNode(t)
 	raw := udpLoopback(t)
 	defer raw.Close()

@@ -136,13 +136,13 @@ func TestReadBatchDoesNotAllocate(t *testing.T) {
 }
 
 // A datagram too long for a read slot is truncated by the kernel; it is counted as malformed, never
-// handed to OnOther cut short, and the datagrams around it are unharmed.
+// handed to the HandleOther handler cut short, and the datagrams around it are unharmed.
 func TestOversizedDatagramIsCountedMalformed(t *testing.T) {
 	b := newTestNode(t)
 	raw := udpLoopback(t)
 	defer raw.Close()
 	before := b.Stats()
-	whole := bytes.Repeat([]byte{0xff}, readSlotSize) // not a link packet: OnOther's
+	whole := bytes.Repeat([]byte{0xff}, readSlotSize) // not a link packet: the HandleOther handler's
 	for _, size := range []int{readSlotSize + 1, 9000, 65507} {
 		pkt := bytes.Repeat([]byte{0xff}, size)
 		if _, err := raw.WriteToUDPAddrPort(pkt, b.LocalAddr()); err != nil {
@@ -158,7 +158,7 @@ func TestOversizedDatagramIsCountedMalformed(t *testing.T) {
 		t.Fatalf("%d truncated datagrams counted as malformed, want 3: %+v", got, s)
 	}
 	if got := b.other.Load(); got != 3 {
-		t.Fatalf("OnOther saw %d datagrams, want the 3 that fit a slot", got)
+		t.Fatalf("the HandleOther handler saw %d datagrams, want the 3 that fit a slot", got)
 	}
 }
 

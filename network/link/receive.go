@@ -25,17 +25,24 @@ func (n *Node) handlePacket(r *reader, pkt []byte, from netip.AddrPort) {
 	case kindMalformed:
 		n.stats.countMalformed(pkt)
 	default:
-		if n.cfg.OnOther == nil || !n.cfg.OnOther(pkt, from) {
-			n.stats.dropOther.Add(1)
+		n.handleOther(pkt, from)
+	}
+}
+
+// handleOther offers a datagram that is not a link packet to the HandleOther handlers in turn.
+func (n *Node) handleOther(pkt []byte, from netip.AddrPort) {
+	for _, h := range n.other {
+		if h(pkt, from) {
+			n.stats.otherIn.Add(1)
 			return
 		}
-		n.stats.otherIn.Add(1)
 	}
+	n.stats.dropOther.Add(1)
 }
 
 // dropUnreadable counts a datagram that cannot be handled at all: one longer than a read slot, which
 // the kernel truncated (it is no link packet, and passing its first bytes on as whole would mislead
-// OnOther), or one whose source address is neither IPv4 nor IPv6.
+// the HandleOther handlers), or one whose source address is neither IPv4 nor IPv6.
 func (n *Node) dropUnreadable(pkt []byte) {
 	n.stats.packetsIn.Add(1)
 	n.stats.bytesIn.Add(uint64(len(pkt)))

@@ -13,7 +13,7 @@ type Stats struct {
 	PacketsOut, BytesOut uint64 // datagrams written: transport packets, keepalives, handshakes
 	MessagesIn           uint64 // non-empty messages delivered to OnMessage
 	MessagesOut          uint64 // non-empty messages sent
-	OtherIn              uint64 // datagrams that were not link packets and that OnOther took
+	OtherIn              uint64 // datagrams that were not link packets and that a HandleOther handler took
 	ReadCalls            uint64 // system calls that read datagrams: PacketsIn/ReadCalls is the mean batch
 	ReadMsgs             uint64 // datagrams as the kernel handed them over, a coalesced one (UDP GRO) counting once
 	WriteCalls           uint64 // system calls that wrote datagrams: PacketsOut/WriteCalls is the mean batch
@@ -32,7 +32,7 @@ type Stats struct {
 	DropMAC1         uint64 // handshake messages whose mac1 is not this node's: sent by whoever does not know its key (cookie.go)
 	DropCookie       uint64 // initiations answered with a cookie reply instead of a handshake: under load without a right mac2
 	DropRefused      uint64 // initiations from keys Accept refused (or this node's own key)
-	DropOther        uint64 // garbage: datagrams that were not link packets and that OnOther did not take (or there is none)
+	DropOther        uint64 // garbage: datagrams that were not link packets and that no HandleOther handler took (or there is none)
 	DropRelay        uint64 // relayed packets on a channel this node does not know, or from the wrong address
 	DropRelayLimited uint64 // relayed packets over a channel's or the rendezvous's rate
 

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 	"github.com/meshvpn/meshvpn/network/link"
 )
 
-// TestDetectOverTheDataPlaneSocket asks through a link node's own socket (WriteTo out, OnOther in),
+// TestDetectOverTheDataPlaneSocket asks through a link node's own socket (WriteTo out, HandleOther in),
 // so the mapping found is the one the node's links have.
 func TestDetectOverTheDataPlaneSocket(t *testing.T) {
 	servers := []netip.AddrPort{stunServer(t, net.IPv4(127, 0, 0, 1)), stunServer(t, net.IPv4(127, 0, 0, 3))}
@@ -22,20 +21,21 @@ func TestDetectOverTheDataPlaneSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, _ := keys.GenerateStatic(rand.Reader)
-	var p atomic.Pointer[Prober] // set once the node exists; its reader may run before
-	node, err := link.Listen(link.Config{Conn: c, Static: k, OnMessage: func(*link.Link, []byte) {},
-		OnOther: func(pkt []byte, from netip.AddrPort) bool {
-			pr := p.Load()
-			return pr != nil && pr.Handle(pkt, from)
-		}})
+	node, err := link.New(link.Config{Conn: c, Static: k, OnMessage: func(*link.Link, []byte) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	p.Store(NewProber(node.WriteTo))
+	p := NewProber(node.WriteTo) // registered before the node reads: no answer can come too early
+	if err := node.HandleOther(p.Handle); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	r, err := p.Load().Detect(ctx, node.LocalAddr(), servers)
+	r, err := p.Detect(ctx, node.LocalAddr(), servers)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func NewProber(send func(pkt []byte, to netip.AddrPort) error) *Prober {
 }
 
 // Handle takes a datagram from the socket's reader and reports whether it was a STUN answer to one of
-// the prober's requests (link.Config.OnOther calls it).
+// the prober's requests (register it with link.Node.HandleOther before the node starts).
 func (p *Prober) Handle(pkt []byte, from netip.AddrPort) bool {
 	if !stun.IsMessage(pkt) || len(pkt) < 20 {
 		return false

@@ -187,25 +187,34 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		return nil, err
 	}
 	e := d.engine
-	var prober atomic.Pointer[natcheck.Prober] // set once the client exists; its reader may run before
+	node, err := client.NewNode(conn, link.Config{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter, Logger: log.Named("client")})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
 	d.client, err = client.New(client.Config{
-		Conn: conn,
+		Node: node,
 		OnData: func(_ *client.Circuit, data []byte) {
 			if ds := d.domains.Load(); ds != nil {
 				ds.observe(data) // before the program that asked reads the answer
 			}
 			e.Deliver(data)
 		},
-		OnOther: func(pkt []byte, from netip.AddrPort) bool {
-			p := prober.Load()
-			return p != nil && p.Handle(pkt, from)
-		},
-		Link:         relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
 		Logger:       log.Named("client"),
 		RatchetEvery: cfg.RatchetEvery,
 	})
 	if err != nil {
-		conn.Close()
+		node.Close()
+		return nil, err
+	}
+	var prober *natcheck.Prober // on the client's socket, registered before the node reads it
+	if d.genesis != nil && len(d.genesis.STUN) > 0 {
+		prober = natcheck.NewProber(node.WriteTo)
+		if err := node.HandleOther(prober.Handle); err != nil {
+			return nil, err
+		}
+	}
+	if err := node.Start(); err != nil {
 		return nil, err
 	}
 	if cfg.TUN.RouteAll {
@@ -224,9 +233,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		d.startDomainSplit()
 	}
 	if d.genesis != nil && len(d.genesis.STUN) > 0 {
-		p := natcheck.NewProber(d.client.WriteTo)
-		prober.Store(p)
-		d.nat = &natcheck.Watch{Prober: p, Servers: d.genesis.STUN, Local: d.client.LocalAddr, Logger: log.Named("nat")}
+		d.nat = &natcheck.Watch{Prober: prober, Servers: d.genesis.STUN, Local: d.client.LocalAddr, Logger: log.Named("nat")}
 		for _, s := range d.genesis.STUN {
 			if d.fw != nil {
 				if err := d.fw.AllowPeer(s.Addr()); err != nil {

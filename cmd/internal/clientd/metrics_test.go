@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshvpn/meshvpn/core/client"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // The gaps in the exit's cell counters reach the metrics, both kinds, from the client's own counts.
@@ -15,8 +16,13 @@ func TestMetricsExportCellGaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(client.Config{Conn: conn})
+	node, err := client.NewNode(conn, link.Config{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Config{Node: node})
+	if err != nil {
+		node.Close()
 		t.Fatal(err)
 	}
 	defer c.Close()

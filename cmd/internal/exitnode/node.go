@@ -132,36 +132,43 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	rc := relay.Config{
-		Conn: conn, Identity: k.Identity, LinkKey: k.Link, OnionKeys: onion.keys(),
-		Link:   relay.LinkTuning{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter},
-		Logger: log.Named("relay"),
+	// The socket's one owner is the link node: the relay (links, whois) and the STUN prober register
+	// their handlers on it before it starts reading.
+	lc := link.Config{Conn: conn, Static: k.Link, KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter, Logger: log.Named("relay")}
+	if cfg.NAT.ServeRendezvous {
+		lc.Rendezvous = &link.RendezvousConfig{}
 	}
+	node, err := link.New(lc)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	rc := relay.Config{Node: node, Identity: k.Identity, OnionKeys: onion.keys(), Logger: log.Named("relay")}
 	rc.RatchetEvery = cfg.RatchetEvery
 	cfg.Limits.apply(&rc)
-	if cfg.NAT.ServeRendezvous {
-		rc.Rendezvous = &link.RendezvousConfig{}
-	}
-	var prober atomic.Pointer[natcheck.Prober] // set once the relay exists; its reader may run before
 	if g != nil {
 		rc.NetworkID = g.NetworkID // answer the authorities' whois
-		if len(g.STUN) > 0 {
-			rc.OnOther = func(pkt []byte, from netip.AddrPort) bool {
-				p := prober.Load()
-				return p != nil && p.Handle(pkt, from)
-			}
-		}
 	}
 	if !cfg.RelayOnly {
 		if err := n.startExit(g); err != nil {
-			conn.Close()
+			node.Close()
 			return nil, err
 		}
 		e := n.exit
 		rc.Exit = func(c *relay.ExitCircuit, t cell.MsgType, data []byte) { e.Handle(c, t, data) }
 	}
 	if n.relay, err = relay.New(rc); err != nil {
-		conn.Close()
+		node.Close()
+		return nil, err
+	}
+	var prober *natcheck.Prober
+	if g != nil && len(g.STUN) > 0 {
+		prober = natcheck.NewProber(node.WriteTo)
+		if err := node.HandleOther(prober.Handle); err != nil {
+			return nil, err
+		}
+	}
+	if err := node.Start(); err != nil {
 		return nil, err
 	}
 	n.entry = EntryFor(cfg, k)
@@ -182,9 +189,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	n.wg.Add(1)
 	go n.keepRotating()
 	if g != nil && len(g.STUN) > 0 {
-		p := natcheck.NewProber(n.relay.WriteTo)
-		prober.Store(p)
-		n.nat = &natcheck.Watch{Prober: p, Servers: g.STUN, Local: func() netip.AddrPort { return n.relay.Info().Addr }, Logger: log.Named("nat")}
+		n.nat = &natcheck.Watch{Prober: prober, Servers: g.STUN, Local: func() netip.AddrPort { return n.relay.Info().Addr }, Logger: log.Named("nat")}
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
