@@ -24,11 +24,10 @@ const NodesFile = "dht-nodes"
 
 // Config is a bootstrap node's configuration (the TOML file; see example.toml).
 type Config struct {
-	DataDir       string     `toml:"data_dir"`
-	PublicIP      string     `toml:"public_ip"`
-	Metrics       string     `toml:"metrics"`
+	DataDir  string `toml:"data_dir"`
+	PublicIP string `toml:"public_ip"`
+	daemon.Logging
 	MetricsPublic bool       `toml:"metrics_public"`
-	LogLevel      string     `toml:"log_level"`
 	DHT           DHTConfig  `toml:"dht"`
 	STUN          STUNConfig `toml:"stun"`
 }
@@ -125,14 +124,7 @@ func (c *Config) settings() (settings, error) {
 	if c.STUN.Rate <= 0 {
 		errs = append(errs, fmt.Errorf("stun.rate %d: want a positive number of answers per second", c.STUN.Rate))
 	}
-	if _, err := daemon.NewLogger(c.LogLevel); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Metrics != "" {
-		if err := daemon.CheckMetricsAddr(c.Metrics, c.MetricsPublic); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, c.Logging.Validate(c.MetricsPublic)...)
 	return s, errors.Join(errs...)
 }
 

@@ -5,13 +5,11 @@ package dhtboot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,11 +36,7 @@ type Node struct {
 	dht     *dht.Node
 	stun    *stun.Server // nil when STUN is off
 	metrics *daemon.MetricsServer
-
-	ctx    context.Context // ends when Close begins
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	stack   *daemon.Stack // what Start started, stopped in reverse by Close
 }
 
 // Start brings the node up: the STUN server, the DHT node with the routing table saved in the data
@@ -56,8 +50,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	n := &Node{cfg: cfg, set: set, log: log}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n := &Node{cfg: cfg, set: set, log: log, stack: daemon.NewStack(context.Background())}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -69,6 +62,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 			return nil, fmt.Errorf("stun.listen: %w", err)
 		}
 		n.stun = stun.Serve(conn, cfg.STUN.Rate, log.Named("stun"))
+		n.stack.Closer("stun", n.stun)
 	}
 	conn, err := listenUDP(set.dhtListen)
 	if err != nil {
@@ -91,14 +85,16 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		conn.Close()
 		return nil, err
 	}
-	if err := n.bootstrap(); err != nil {
+	n.stack.Push("dht", n.closeDHT)
+	if err := n.bootstrap(n.stack.Context()); err != nil {
 		log.Warn("dht bootstrap failed; retrying in the background", zap.Error(err))
-		n.wg.Go(n.retryBootstrap)
+		n.stack.Go(n.retryBootstrap)
 	}
 	if cfg.Metrics != "" {
 		if n.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, &collector{n: n}); err != nil {
 			return nil, err
 		}
+		n.stack.Closer("metrics", n.metrics)
 	}
 	a := n.Addresses()
 	st := n.dht.Stats()
@@ -116,27 +112,27 @@ func listenUDP(ap netip.AddrPort) (*net.UDPConn, error) {
 	return net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
 }
 
-func (n *Node) bootstrap() error {
-	ctx, cancel := context.WithTimeout(n.ctx, bootstrapTimeout)
+func (n *Node) bootstrap(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
 	defer cancel()
 	return n.dht.Bootstrap(ctx)
 }
 
-// retryBootstrap bootstraps again, less and less often, until it works or the node closes.
-func (n *Node) retryBootstrap() {
+// retryBootstrap bootstraps again, less and less often, until it works or ctx (the node's) ends.
+func (n *Node) retryBootstrap(ctx context.Context) {
 	wait := retryFirst
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		err := n.bootstrap()
+		err := n.bootstrap(ctx)
 		if err == nil {
 			n.log.Info("dht bootstrapped", zap.Int("known nodes", n.dht.Stats().Nodes))
 			return
 		}
-		if n.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
 		n.log.Warn("dht bootstrap failed", zap.Error(err), zap.Duration("next try in", wait))
@@ -172,28 +168,18 @@ func (n *Node) MetricsAddr() net.Addr {
 
 // Close stops the node. The DHT node writes its routing table to the data directory as it closes,
 // so that the next start knows the network without anyone joining again.
-func (n *Node) Close() error {
-	var errs []error
-	n.once.Do(func() {
-		n.cancel()
-		n.wg.Wait()
-		if n.metrics != nil {
-			errs = append(errs, n.metrics.Close())
-		}
-		if n.stun != nil {
-			errs = append(errs, n.stun.Close())
-		}
-		if n.dht != nil {
-			nodes := n.dht.Stats().Nodes
-			switch err := n.dht.Close(); {
-			case err != nil:
-				errs = append(errs, err)
-			case nodes == 0:
-				n.log.Info("routing table empty: the nodes file is left as it was")
-			default:
-				n.log.Info("routing table saved", zap.Int("nodes", nodes))
-			}
-		}
-	})
-	return errors.Join(errs...)
+func (n *Node) Close() error { return n.stack.Close() }
+
+// closeDHT closes the DHT node, which saves its routing table, and says what it saved.
+func (n *Node) closeDHT() error {
+	nodes := n.dht.Stats().Nodes
+	if err := n.dht.Close(); err != nil {
+		return err
+	}
+	if nodes == 0 {
+		n.log.Info("routing table empty: the nodes file is left as it was")
+	} else {
+		n.log.Info("routing table saved", zap.Int("nodes", nodes))
+	}
+	return nil
 }
