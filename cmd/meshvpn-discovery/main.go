@@ -4,7 +4,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -49,72 +48,27 @@ func main() {
 	}.Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// A configFlag is a flag that overrides one field of the configuration.
-type configFlag[T any] struct {
-	name, help string
-	field      func(*discovery.Config) *T
-}
-
-var stringFlags = []configFlag[string]{
-	{"genesis", "the network's genesis file", func(c *discovery.Config) *string { return &c.Genesis }},
-	{"data-dir", "directory for the identity key, the database and the DHT routing table", func(c *discovery.Config) *string { return &c.DataDir }},
-	{"dht-listen", "UDP address of the DHT node", func(c *discovery.Config) *string { return &c.DHT.Listen }},
-	{"public-ip", "this host's public IP (BEP 42 node id when dht-listen is a wildcard)", func(c *discovery.Config) *string { return &c.DHT.PublicIP }},
-	{"http-listen", "TCP address the directory is served at", func(c *discovery.Config) *string { return &c.HTTP.Listen }},
-	{"probe-source", "IP address whois questions and probe circuits leave from", func(c *discovery.Config) *string { return &c.Probe.Source }},
-	{"metrics", "Prometheus metrics address (loopback); empty turns them off", func(c *discovery.Config) *string { return &c.Metrics }},
-	{"log-level", "debug, info, warn or error", func(c *discovery.Config) *string { return &c.LogLevel }},
-}
-
-var durationFlags = []configFlag[time.Duration]{
-	{"period", "one round (crawl, probes, a new directory) per period", func(c *discovery.Config) *time.Duration { return &c.Period }},
-	{"validity", "how long each directory is valid (0: three periods)", func(c *discovery.Config) *time.Duration { return &c.Validity }},
-	{"probe-timeout", "how long one probe may take", func(c *discovery.Config) *time.Duration { return &c.Probe.Timeout }},
-	{"stable-age", "how long a relay must be known to be Stable", func(c *discovery.Config) *time.Duration { return &c.Flags.StableAge }},
-}
-
 // loadConfig reads the config file named by --config (or the default one, if it exists) and applies
 // the flags that were given over it.
 func loadConfig(args []string, stderr io.Writer) (discovery.Config, error) {
-	fs := flag.NewFlagSet("meshvpn-discovery", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	def := discovery.DefaultConfig()
-	path := fs.String("config", discovery.DefaultConfigPath, "configuration file (TOML); see example-config")
-	var over discovery.Config
-	for _, f := range stringFlags {
-		fs.StringVar(f.field(&over), f.name, *f.field(&def), f.help)
-	}
-	for _, f := range durationFlags {
-		fs.DurationVar(f.field(&over), f.name, *f.field(&def), f.help)
-	}
-	if err := fs.Parse(args); err != nil {
-		return discovery.Config{}, err
-	}
-	if fs.NArg() > 0 {
-		return discovery.Config{}, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	cfg := def
-	if err := daemon.LoadConfig(*path, &cfg, !given["config"]); err != nil {
+	type C = discovery.Config
+	f := daemon.NewFlags("meshvpn-discovery", usage, discovery.DefaultConfig(), discovery.DefaultConfigPath, stderr)
+	f.String("genesis", "the network's genesis file", func(c *C) *string { return &c.Genesis })
+	f.String("data-dir", "directory for the identity key, the database and the DHT routing table", func(c *C) *string { return &c.DataDir })
+	f.String("dht-listen", "UDP address of the DHT node", func(c *C) *string { return &c.DHT.Listen })
+	f.String("public-ip", "this host's public IP (BEP 42 node id when dht-listen is a wildcard)", func(c *C) *string { return &c.DHT.PublicIP })
+	f.String("http-listen", "TCP address the directory is served at", func(c *C) *string { return &c.HTTP.Listen })
+	f.String("probe-source", "IP address whois questions and probe circuits leave from", func(c *C) *string { return &c.Probe.Source })
+	f.Logging(func(c *C) *daemon.Logging { return &c.Logging })
+	f.Duration("period", "one round (crawl, probes, a new directory) per period", func(c *C) *time.Duration { return &c.Period })
+	f.Duration("validity", "how long each directory is valid (0: three periods)", func(c *C) *time.Duration { return &c.Validity })
+	f.Duration("probe-timeout", "how long one probe may take", func(c *C) *time.Duration { return &c.Probe.Timeout })
+	f.Duration("stable-age", "how long a relay must be known to be Stable", func(c *C) *time.Duration { return &c.Flags.StableAge })
+	cfg, err := f.Load(args)
+	if err != nil {
 		return cfg, err
 	}
-	override(&cfg, &over, stringFlags, given)
-	override(&cfg, &over, durationFlags, given)
 	return cfg, cfg.Validate()
-}
-
-// override copies the fields of the given flags from over into cfg.
-func override[T any](cfg, over *discovery.Config, flags []configFlag[T], given map[string]bool) {
-	for _, f := range flags {
-		if given[f.name] {
-			*f.field(cfg) = *f.field(over)
-		}
-	}
 }
 
 func run(cfg discovery.Config) error {

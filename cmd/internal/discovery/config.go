@@ -22,18 +22,17 @@ const DefaultConfigPath = "/etc/meshvpn/discovery.toml"
 
 // Config is an authority's configuration (the TOML file; see example.toml).
 type Config struct {
-	Genesis       string        `toml:"genesis"`
-	DataDir       string        `toml:"data_dir"`
-	Period        time.Duration `toml:"period"`
-	Validity      time.Duration `toml:"validity"` // 0: three periods; at least two
-	Metrics       string        `toml:"metrics"`
-	MetricsPublic bool          `toml:"metrics_public"`
-	LogLevel      string        `toml:"log_level"`
-	DHT           DHTConfig     `toml:"dht"`
-	HTTP          HTTPConfig    `toml:"http"`
-	Crawl         CrawlConfig   `toml:"crawl"`
-	Probe         ProbeConfig   `toml:"probe"`
-	Flags         FlagsConfig   `toml:"flags"`
+	Genesis  string        `toml:"genesis"`
+	DataDir  string        `toml:"data_dir"`
+	Period   time.Duration `toml:"period"`
+	Validity time.Duration `toml:"validity"` // 0: three periods; at least two
+	daemon.Logging
+	MetricsPublic bool        `toml:"metrics_public"`
+	DHT           DHTConfig   `toml:"dht"`
+	HTTP          HTTPConfig  `toml:"http"`
+	Crawl         CrawlConfig `toml:"crawl"`
+	Probe         ProbeConfig `toml:"probe"`
+	Flags         FlagsConfig `toml:"flags"`
 }
 
 // DHTConfig is the authority's DHT node.
@@ -62,11 +61,10 @@ type ProbeConfig struct {
 	Burst       int           `toml:"burst"`
 	BurstSize   int           `toml:"burst_size"`
 	History     int           `toml:"history"`
-	// KeepaliveInterval and DeadAfter are the probe links' timers: they should match the relays'
-	// (a relay that declares a quiet link dead sooner than this side keepalives it forgets it while
-	// this side still sends on it).
-	KeepaliveInterval time.Duration `toml:"keepalive_interval"`
-	DeadAfter         time.Duration `toml:"dead_after"`
+	// LinkTimers are the probe links' timers (keepalive_interval, dead_after): they should match the
+	// relays' (a relay that declares a quiet link dead sooner than this side keepalives it forgets it
+	// while this side still sends on it).
+	daemon.LinkTimers
 }
 
 // FlagsConfig holds the thresholds of the flag rules (see core/authority).
@@ -141,13 +139,6 @@ func (c *Config) settings() (authority.Config, error) {
 	if err := s.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := daemon.NewLogger(c.LogLevel); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Metrics != "" {
-		if err := daemon.CheckMetricsAddr(c.Metrics, c.MetricsPublic); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, c.Logging.Validate(c.MetricsPublic)...)
 	return s, errors.Join(errs...)
 }

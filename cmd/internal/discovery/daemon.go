@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -40,6 +41,7 @@ func LoadIdentity(dir string, log *zap.Logger) (*keys.Identity, error) {
 type Daemon struct {
 	*authority.Authority
 	metrics *daemon.MetricsServer
+	stack   *daemon.Stack
 }
 
 // Start loads the genesis file and the identity key and starts the authority with cfg, and its
@@ -62,13 +64,15 @@ func Start(cfg Config, log *zap.Logger) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{Authority: a}
+	d := &Daemon{Authority: a, stack: daemon.NewStack(context.Background())}
+	d.stack.Closer("authority", a)
 	if cfg.Metrics != "" {
 		cs := []prometheus.Collector{&collector{a: a}, daemon.LinkMetrics(a.ProbeLinkStats)}
 		if d.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, cs...); err != nil {
-			a.Close()
+			d.Close()
 			return nil, err
 		}
+		d.stack.Closer("metrics", d.metrics)
 	}
 	return d, nil
 }
@@ -82,10 +86,4 @@ func (d *Daemon) MetricsAddr() net.Addr {
 }
 
 // Close stops the authority (a round in progress is cut short and not published) and the metrics.
-func (d *Daemon) Close() error {
-	err := d.Authority.Close()
-	if d.metrics != nil {
-		err = errors.Join(err, d.metrics.Close())
-	}
-	return err
-}
+func (d *Daemon) Close() error { return d.stack.Close() }
