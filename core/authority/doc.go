@@ -99,12 +99,36 @@
 //   - Degraded: one of its last 3 probes failed (but not all 3: then it is not listed), or its
 //     latency is more than degraded_latency_factor (3) times the median latency and more than
 //     degraded_latency_floor (10 ms; on a fast network a 3× spread is noise).
-//   - Stable: first accepted at least stable_age ago (default 24 h), and at least stable_ratio (90%)
-//     of the probes on record succeeded.
+//   - Stable: first accepted at least stable_age ago (default 24 h; on a young network less, see
+//     below), and at least stable_ratio (90%) of the probes on record succeeded.
 //   - Fast: bandwidth at least fast_fraction (1/8) of the median: every relay but the slowest, as in
 //     Tor.
 //   - Guard: Stable, Fast, and bandwidth at least the median.
 //   - Exit: the descriptor has an exit port summary.
+//
+// # A young network
+//
+// Clients enter the network only through Guards (core/path), and Guard needs Stable, which needs
+// stable_age (24 h): on its first day a network has no relay that old, so by those rules alone it
+// would have no Guard and carry no traffic until a day after its relays started, and again for a day
+// whenever its authorities lose their databases. Tor's authorities do not meet this: their
+// thresholds are medians of the network's own figures (Stable: a mean time between failures at least
+// the median, or 7 days; Guard: "familiar", which the relays that appeared most recently, an eighth
+// of them, are not), capped by absolute guarantees, so a young Tor network has Guards from its first
+// vote. Here the absolute rule holds while it gives at least min_guards (default 3, the client's
+// guard set) Guards; short of that, Stable's age threshold drops to the lower median of the listed
+// relays' ages. Then:
+//
+//   - the older half of the relays counts as Stable, the other conditions (stable_ratio, Fast,
+//     bandwidth at least the median for Guard) unchanged, so a flapping or slow relay is no Guard;
+//   - relays first seen together, as all of a new network's are, qualify together, so authorities
+//     whose bandwidth measurements differ still agree on enough Guards for the consensus; and a relay
+//     that joins later does not take Guard from those that were there before it;
+//   - it ends by itself: once min_guards relays qualify by the absolute rule, it does not apply.
+//
+// The cost is that while it applies, a newcomer who brings more relays than the network has gets
+// Stable (and, if fast, Guard) at once, where the absolute rule would make it wait stable_age; on a
+// young network that wait would stop nobody determined anyway. min_guards = 0 turns this off.
 //
 // Bandwidth and latency are exponentially weighted moving averages (weight 0.3 for each new
 // successful probe) of the burst's throughput (bytes/s, both ways) and the probe cell's round trip.

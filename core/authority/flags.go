@@ -22,6 +22,10 @@ type Rules struct {
 	LatencyFloor  time.Duration
 	DropFailures  int // failed probes in a row that drop a relay; also the Degraded window
 	DropMissed    int // periods not found that drop a relay
+	// MinGuards is how many Guards a document should have: while fewer relays qualify (a young
+	// network, none of whose relays is stable_age old yet), Stable's age threshold drops to the
+	// median age of the listed relays. 0: never.
+	MinGuards int
 }
 
 func (r Rules) validate() error {
@@ -42,6 +46,9 @@ func (r Rules) validate() error {
 	}
 	if r.LatencyFloor < 0 {
 		errs = append(errs, fmt.Errorf("flags.degraded_latency_floor %v is negative", r.LatencyFloor))
+	}
+	if r.MinGuards < 0 {
+		errs = append(errs, fmt.Errorf("flags.min_guards %d is negative", r.MinGuards))
 	}
 	if r.DropFailures < 1 || r.DropMissed < 1 {
 		errs = append(errs, fmt.Errorf("flags.drop_after_failures %d, flags.drop_after_missed %d: want at least 1", r.DropFailures, r.DropMissed))
@@ -116,10 +123,27 @@ func (r Rules) Evaluate(relays []*RelayState, now time.Time) []directory.Entry {
 	}
 	medBW := lowerMedian(listed, func(s *RelayState) float64 { return s.Bandwidth })
 	medLat := lowerMedian(listed, func(s *RelayState) float64 { return float64(s.Latency) })
+	flags := func(stableAge time.Duration) ([]directory.Flags, int) {
+		fs, guards := make([]directory.Flags, len(listed)), 0
+		for i, s := range listed {
+			fs[i] = r.flags(s, now, stableAge, medBW, medLat)
+			if fs[i]&directory.Guard != 0 {
+				guards++
+			}
+		}
+		return fs, guards
+	}
+	fs, guards := flags(r.StableAge)
+	if guards < r.MinGuards {
+		// A young network: see youngStableAge.
+		if young := r.youngStableAge(listed, now); young < r.StableAge {
+			fs, _ = flags(young)
+		}
+	}
 	entries := make([]directory.Entry, 0, len(listed))
-	for _, s := range listed {
+	for i, s := range listed {
 		entries = append(entries, directory.Entry{
-			Identity: s.Identity, Descriptor: s.Digest, Flags: r.flags(s, now, medBW, medLat),
+			Identity: s.Identity, Descriptor: s.Digest, Flags: fs[i],
 			Weight: weight(s.Bandwidth), LatencyMicros: micros(s.Latency),
 		})
 	}
@@ -132,9 +156,19 @@ func (r Rules) Evaluate(relays []*RelayState, now time.Time) []directory.Entry {
 	return entries
 }
 
-// flags applies the rules to one listed relay, given the medians of the listed relays' bandwidth and
-// latency (0 when none is measured).
-func (r Rules) flags(s *RelayState, now time.Time, medBW, medLat float64) directory.Flags {
+// youngStableAge is Stable's age threshold for a network with fewer than MinGuards Guards: the lower
+// median of the listed relays' ages, so that the older half of the relays counts as Stable (see "A
+// young network" in the package documentation for why).
+func (r Rules) youngStableAge(listed []*RelayState, now time.Time) time.Duration {
+	return time.Duration(lowerMedian(listed, func(s *RelayState) float64 {
+		// At least 1 ns, so that a relay first seen this instant is measured (lowerMedian skips 0).
+		return float64(max(now.Sub(s.FirstSeen), 1))
+	}))
+}
+
+// flags applies the rules to one listed relay, with Stable's age threshold stableAge, given the
+// medians of the listed relays' bandwidth and latency (0 when none is measured).
+func (r Rules) flags(s *RelayState, now time.Time, stableAge time.Duration, medBW, medLat float64) directory.Flags {
 	var f directory.Flags
 	last := s.Probes[len(s.Probes)-1]
 	if last.OK {
@@ -147,7 +181,7 @@ func (r Rules) flags(s *RelayState, now time.Time, medBW, medLat float64) direct
 	if s.Latency > 0 && medLat > 0 && float64(s.Latency) > r.LatencyFactor*medLat && s.Latency > r.LatencyFloor {
 		f |= directory.Degraded
 	}
-	stable := now.Sub(s.FirstSeen) >= r.StableAge && s.okRatio() >= r.StableRatio
+	stable := now.Sub(s.FirstSeen) >= stableAge && s.okRatio() >= r.StableRatio
 	if stable {
 		f |= directory.Stable
 	}

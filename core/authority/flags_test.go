@@ -2,6 +2,7 @@ package authority
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -228,5 +229,95 @@ func TestAtMostMaxEntries(t *testing.T) {
 		if e.Weight <= 2 {
 			t.Fatalf("a lightest relay (weight %d) went in", e.Weight)
 		}
+	}
+}
+
+// withMinGuards is testRules with the default min_guards.
+func withMinGuards() Rules {
+	r := testRules
+	r.MinGuards = 3
+	return r
+}
+
+// guardsOf returns the relays (by identity byte) that entries flag Guard.
+func guardsOf(es []directory.Entry) []byte {
+	var ids []byte
+	for _, e := range es {
+		if e.Flags&directory.Guard != 0 {
+			ids = append(ids, e.Identity[0])
+		}
+	}
+	return ids
+}
+
+// TestYoungNetworkHasGuards: a network whose relays all started within the hour, at the default
+// stable_age of 24 h, still has Guards (the faster half of them), or no client could enter it.
+func TestYoungNetworkHasGuards(t *testing.T) {
+	var relays []*RelayState
+	for i, bw := range []float64{1e6, 2e6, 3e6, 4e6, 5e6} {
+		s := synthetic(byte(i+1), 10*time.Minute, "+")
+		s.Bandwidth = bw
+		relays = append(relays, s)
+	}
+	relays[4].Exit = true
+	es := withMinGuards().Evaluate(relays, ruleNow)
+	// Lower median bandwidth 3 MB/s: relays 3, 4 and 5 (the exit) are Guards.
+	if got := guardsOf(es); string(got) != string([]byte{3, 4, 5}) {
+		t.Fatalf("Guards %v in a network of relays 10 minutes old; want [3 4 5]", got)
+	}
+	for _, e := range es {
+		if e.Flags&directory.Stable == 0 {
+			t.Errorf("relay %d: flags %s; want Stable, as old as the median relay", e.Identity[0], e.Flags)
+		}
+	}
+	if got := guardsOf(testRules.Evaluate(relays, ruleNow)); len(got) != 0 {
+		t.Fatalf("min_guards 0: Guards %v; want none before stable_age", got)
+	}
+}
+
+// TestYoungNetworkNewcomerWaits: on a young network, relays that were there first keep Guard; a fast
+// relay that joins later is not Stable (younger than the median) and takes nothing from them, and
+// one that fails probes is no Guard however old.
+func TestYoungNetworkNewcomerWaits(t *testing.T) {
+	var relays []*RelayState
+	for i := range 4 {
+		relays = append(relays, synthetic(byte(i+1), 6*time.Hour, "++++++++++"))
+	}
+	relays[3].Probes = history("+++-++-+++") // 80%: under stable_ratio
+	late := synthetic(9, 10*time.Minute, "+")
+	late.Bandwidth = 1e9
+	relays = append(relays, late)
+	es := withMinGuards().Evaluate(relays, ruleNow)
+	if got := guardsOf(es); string(got) != string([]byte{1, 2, 3}) {
+		t.Fatalf("Guards %v; want [1 2 3]: not the flapping relay 4, not the newcomer 9", got)
+	}
+}
+
+// TestMatureNetworkKeepsTheAbsoluteRule: once min_guards relays are Guards by stable_age, a young
+// relay is not Stable however the network's ages lie.
+func TestMatureNetworkKeepsTheAbsoluteRule(t *testing.T) {
+	var relays []*RelayState
+	for i := range 3 {
+		relays = append(relays, synthetic(byte(i+1), 48*time.Hour, "++++++++++"))
+	}
+	for i := range 4 {
+		relays = append(relays, synthetic(byte(10+i), time.Hour, "+"))
+	}
+	es := withMinGuards().Evaluate(relays, ruleNow)
+	if got := guardsOf(es); string(got) != string([]byte{1, 2, 3}) {
+		t.Fatalf("Guards %v; want the three relays older than stable_age", got)
+	}
+	for _, e := range es {
+		if e.Identity[0] >= 10 && e.Flags&directory.Stable != 0 {
+			t.Errorf("relay %d, an hour old, is Stable on a network with enough Guards", e.Identity[0])
+		}
+	}
+}
+
+func TestMinGuardsValidated(t *testing.T) {
+	r := withMinGuards()
+	r.MinGuards = -1
+	if err := r.validate(); err == nil || !strings.Contains(err.Error(), "flags.min_guards") {
+		t.Fatalf("min_guards -1: %v", err)
 	}
 }

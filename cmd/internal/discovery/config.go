@@ -76,6 +76,7 @@ type FlagsConfig struct {
 	DegradedLatencyFloor  time.Duration `toml:"degraded_latency_floor"`
 	DropAfterFailures     int           `toml:"drop_after_failures"`
 	DropAfterMissed       int           `toml:"drop_after_missed"`
+	MinGuards             int           `toml:"min_guards"`
 }
 
 // DefaultConfig returns the defaults: the values of ExampleConfig.
@@ -108,6 +109,7 @@ func (c *Config) settings() (authority.Config, error) {
 			StableAge: c.Flags.StableAge, StableRatio: c.Flags.StableRatio, FastFraction: c.Flags.FastFraction,
 			LatencyFactor: c.Flags.DegradedLatencyFactor, LatencyFloor: c.Flags.DegradedLatencyFloor,
 			DropFailures: c.Flags.DropAfterFailures, DropMissed: c.Flags.DropAfterMissed,
+			MinGuards: c.Flags.MinGuards,
 		},
 	}
 	var errs []error

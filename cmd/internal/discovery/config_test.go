@@ -16,7 +16,7 @@ func TestDefaultConfig(t *testing.T) {
 	if s.Period != 10*time.Minute || s.Validity != 0 {
 		t.Fatalf("period %v, validity %v: want 10m and the default (three periods)", s.Period, s.Validity)
 	}
-	if s.Rules.StableAge != 24*time.Hour || s.Rules.DropFailures != 3 || s.Rules.DropMissed != 3 || s.Rules.FastFraction != 0.125 {
+	if s.Rules.StableAge != 24*time.Hour || s.Rules.DropFailures != 3 || s.Rules.DropMissed != 3 || s.Rules.FastFraction != 0.125 || s.Rules.MinGuards != 3 {
 		t.Fatalf("flag rules %+v", s.Rules)
 	}
 }
