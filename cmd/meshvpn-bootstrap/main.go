@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/cmd/internal/testnet"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
 
@@ -132,11 +132,11 @@ func runTestnet(args []string) int {
 	}
 	if c := n.Consensus; c != nil {
 		fmt.Printf("\nthe relays published themselves on the DHT; the authorities found, probed and listed them.\n")
-		fmt.Printf("consensus of %d authorities (each document signed, hash-chained):\n", len(c.Consensus.Sources))
-		relays := slices.Clone(c.Relays)
-		slices.SortFunc(relays, func(a, b dirclient.Relay) int { return strings.Compare(n.NameOf(a.Path.Name), n.NameOf(b.Path.Name)) })
+		fmt.Printf("consensus of %d authorities (each document signed, hash-chained):\n", len(c.Sources()))
+		relays := c.Relays()
+		slices.SortFunc(relays, func(a, b netdir.Relay) int { return strings.Compare(n.NameOf(a.Name), n.NameOf(b.Name)) })
 		for _, r := range relays {
-			fmt.Printf("  %-3s %-17s %-40s weight %d\n", n.NameOf(r.Path.Name), r.Path.Addr, r.Path.Flags, r.Path.Weight)
+			fmt.Printf("  %-3s %-17s %-40s weight %d\n", n.NameOf(r.Name), r.Addr, r.Flags, r.Weight)
 		}
 	}
 	s, err := n.Status(ctx)

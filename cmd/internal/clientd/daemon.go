@@ -20,13 +20,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/circmgr"
 	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/detour"
 	"github.com/meshvpn/meshvpn/core/engine"
 	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/path"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/network/appsplit"
@@ -56,10 +56,10 @@ type Daemon struct {
 	control *controlServer
 	metrics *daemon.MetricsServer
 
-	ready   atomic.Bool        // Start has finished: the fields above are set and Status may read them
-	down    chan struct{}      // closed when `down` asks the daemon to stop
-	fetcher *dirclient.Fetcher // nil with a relay list
-	genesis *genesis.Genesis   // nil with a relay list
+	ready   atomic.Bool      // Start has finished: the fields above are set and Status may read them
+	down    chan struct{}    // closed when `down` asks the daemon to stop
+	fetcher *netdir.Fetcher  // nil with a relay list
+	genesis *genesis.Genesis // nil with a relay list
 	// authorities are the addresses of the genesis file's authorities, which a fetch around the
 	// tunnel routes outside it, and lets through the kill switch, for its length.
 	authorities []netip.AddrPort
@@ -485,7 +485,7 @@ func (d *Daemon) loadGenesis(ctx context.Context) error {
 	if err := os.MkdirAll(d.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}
-	if d.fetcher, err = dirclient.New(g, filepath.Join(d.cfg.StateDir, "directory-chain"), d.log.Named("directory")); err != nil {
+	if d.fetcher, err = netdir.NewFetcher(g, filepath.Join(d.cfg.StateDir, "directory-chain"), d.log.Named("directory")); err != nil {
 		return err
 	}
 	d.fetcher.SetHTTPClient(pinnedClient(pins))
@@ -507,7 +507,7 @@ func (d *Daemon) firstDirectory(ctx context.Context) (*dirPicker, error) {
 	if err := d.picker.update(net); err != nil {
 		return nil, err
 	}
-	d.log.Info("directory", zap.Int("relays", len(net.Relays)), zap.Int("authorities", len(net.Consensus.Sources)))
+	d.log.Info("directory", zap.Int("relays", net.Len()), zap.Int("authorities", len(net.Sources())))
 	return d.picker, nil
 }
 
@@ -561,7 +561,7 @@ func (d *Daemon) refreshDirectory() {
 }
 
 // fetchDirectory fetches the directory once, around the tunnel when outside is set.
-func (d *Daemon) fetchDirectory(outside bool) (*dirclient.Network, error) {
+func (d *Daemon) fetchDirectory(outside bool) (*netdir.NetDir, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	go func() {

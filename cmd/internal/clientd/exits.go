@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/circmgr"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/path"
 )
 
@@ -261,22 +261,19 @@ func (d *Daemon) Exits() ExitList {
 }
 
 // directoryExits lists the exits of a fetched network, best measured first.
-func directoryExits(net *dirclient.Network) []ExitInfo {
+func directoryExits(dir *netdir.NetDir) []ExitInfo {
 	var out []ExitInfo
-	for _, r := range net.Relays {
-		if !r.Path.Flags.Has(path.Exit) && (r.Descriptor == nil || !r.Descriptor.IsExit()) {
+	for _, r := range dir.Relays() {
+		if !r.Flags.Has(netdir.Exit) && !r.IsExit() {
 			continue
 		}
-		e := ExitInfo{Name: r.Path.Name, Identity: r.Path.Identity.String(), Address: r.Path.Addr.String(),
-			Country: r.Path.Country, Region: r.Path.Region, Weight: r.Path.Weight, Ports: r.Path.Exit.String(),
-			Families: families(r.Path.IPv6), State: "running"}
-		if r.Descriptor != nil {
-			e.Bandwidth = r.Descriptor.Bandwidth
-		}
+		e := ExitInfo{Name: r.Name, Identity: r.Identity.String(), Address: r.Addr.String(),
+			Country: r.Country, Region: r.Region, Weight: r.Weight, Ports: r.Exit.String(),
+			Families: families(r.IPv6), State: "running", Bandwidth: r.Bandwidth}
 		switch {
-		case !r.Path.Flags.Has(path.Running):
+		case !r.Flags.Has(netdir.Running):
 			e.State = "down"
-		case r.Path.Flags.Has(path.Degraded):
+		case r.Flags.Has(netdir.Degraded):
 			e.State = "degraded"
 		}
 		out = append(out, e)

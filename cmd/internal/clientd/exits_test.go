@@ -16,12 +16,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/circmgr"
-	"github.com/meshvpn/meshvpn/core/descriptor"
-	"github.com/meshvpn/meshvpn/core/directory"
 	"github.com/meshvpn/meshvpn/core/exitports"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/path"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
@@ -222,27 +220,27 @@ func TestControlSetExitWhileStarting(t *testing.T) {
 
 // testNetwork is a directory of five relays and three exits: de1 (Germany, no port 25, the best
 // measured), de2 (Germany, everything), nl1 (the Netherlands, no port 25).
-func testNetwork(t *testing.T) *dirclient.Network {
+func testNetwork(t *testing.T) *netdir.NetDir {
 	t.Helper()
 	all, _ := exitports.Parse("tcp=1-65535 udp=1-65535")
 	no25, _ := exitports.Parse("tcp=1-24,26-65535 udp=1-65535")
-	net := &dirclient.Network{Consensus: &directory.Consensus{}}
+	var rs []netdir.Relay
 	for i := range 8 {
 		var id keys.IdentityPublic
 		id[0] = byte(i + 1)
-		r := dirclient.Relay{
-			Path: path.Relay{Identity: id, Name: fmt.Sprintf("r%d", i), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 1}), 7000),
-				Flags: path.Running | path.Stable | path.Fast | path.Guard, Weight: 100},
-			Descriptor: &descriptor.Descriptor{},
-		}
+		r := netdir.Relay{Identity: id, Name: fmt.Sprintf("r%d", i), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 1}), 7000),
+			Flags: netdir.Running | netdir.Stable | netdir.Fast | netdir.Guard, Weight: 100}
 		if i >= 5 {
-			r.Path.Flags = path.Running | path.Stable | path.Fast | path.Exit
-			r.Path.Name, r.Path.Country, r.Path.Exit, r.Path.Weight = []string{"de1", "de2", "nl1"}[i-5], []string{"DE", "DE", "NL"}[i-5],
+			r.Flags = netdir.Running | netdir.Stable | netdir.Fast | netdir.Exit
+			r.Name, r.Country, r.Exit, r.Weight = []string{"de1", "de2", "nl1"}[i-5], []string{"DE", "DE", "NL"}[i-5],
 				[]exitports.Summary{no25, all, no25}[i-5], []uint64{1000, 10, 100}[i-5]
-			r.Descriptor.Exit, r.Descriptor.Country, r.Descriptor.Bandwidth = r.Path.Exit, r.Path.Country, 5e6
+			r.Bandwidth = 5e6
 		}
-		r.Info = relay.Info{Identity: id, Addr: r.Path.Addr}
-		net.Relays = append(net.Relays, r)
+		rs = append(rs, r)
+	}
+	net, err := netdir.FromList(rs)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return net
 }

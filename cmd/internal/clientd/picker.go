@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,10 +12,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/core/circmgr"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/path"
+	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // dirPicker picks paths with core/path from the latest consensus; the guard set lives on disk. Its
@@ -77,29 +80,38 @@ func newDirPicker(cfg Config, log *zap.Logger) (*dirPicker, error) {
 	return p, nil
 }
 
-// update makes net the network paths are picked from.
-func (p *dirPicker) update(net *dirclient.Network) error {
-	rs := make([]path.Relay, len(net.Relays))
-	byID := make(map[keys.IdentityPublic]circmgr.Relay, len(net.Relays))
-	for i, r := range net.Relays {
-		rs[i] = r.Path
+// update makes dir the network paths are picked from.
+func (p *dirPicker) update(dir *netdir.NetDir) error {
+	rs := make([]path.Relay, dir.Len())
+	byID := make(map[keys.IdentityPublic]circmgr.Relay, dir.Len())
+	for i, r := range dir.Relays() {
+		var rendezvous []netip.AddrPort
+		for _, rv := range r.Rendezvous {
+			rendezvous = append(rendezvous, rv.Addr)
+		}
+		rs[i] = path.Relay{Identity: r.Identity, Name: r.Name, Addr: r.Addr, Family: r.Family, Weight: r.Weight,
+			Flags: path.Flags(r.Flags), Exit: r.Exit, IPv6: r.IPv6, Country: r.Country, Region: r.Region, Rendezvous: rendezvous}
 		if p.entryGuards != nil {
 			// The user's entry guards, and only they, may be guards, whatever the authorities say.
-			if p.entryGuards[r.Path.Identity] {
+			if p.entryGuards[r.Identity] {
 				rs[i].Flags |= path.Guard
 			} else {
 				rs[i].Flags &^= path.Guard
 			}
 		}
-		byID[r.Path.Identity] = circmgr.Relay{Name: r.Path.Name, Info: r.Info, Exit: r.Descriptor.IsExit(), IPv6: r.Descriptor.IPv6}
+		info := relay.Info{Identity: r.Identity, Onion: r.Onion, LinkKey: r.LinkKey, Addr: r.Addr}
+		if len(r.Rendezvous) > 0 {
+			info.Rendezvous = link.Rendezvous{Key: r.Rendezvous[0].LinkKey, Addr: r.Rendezvous[0].Addr}
+		}
+		byID[r.Identity] = circmgr.Relay{Name: r.Name, Info: info, Exit: r.IsExit(), IPv6: r.IPv6}
 	}
-	exits := directoryExits(net)
+	exits := directoryExits(dir)
 	sel, err := path.New(path.Config{Relays: rs, Guards: p.guards, AllowSameSubnet: p.sameSubnet})
 	if err != nil {
 		return err
 	}
 	p.mu.Lock()
-	p.sel, p.byID, p.fresh, p.agreeing, p.exits = sel, byID, time.Now(), len(net.Consensus.Sources), exits
+	p.sel, p.byID, p.fresh, p.agreeing, p.exits = sel, byID, dir.Fetched(), len(dir.Sources()), exits
 	p.mu.Unlock()
 	return nil
 }
@@ -207,11 +219,11 @@ func (p *dirPicker) ask(choice path.ExitChoice, exit *circmgr.Relay, avoid []cir
 }
 
 // fetchUntil fetches the network, retrying until it works or ctx ends.
-func fetchUntil(ctx context.Context, f *dirclient.Fetcher, log *zap.Logger) (*dirclient.Network, error) {
+func fetchUntil(ctx context.Context, f *netdir.Fetcher, log *zap.Logger) (*netdir.NetDir, error) {
 	for attempt := 0; ; attempt++ {
 		net, err := f.Fetch(ctx, time.Now())
 		if err == nil {
-			for _, p := range net.Problems {
+			for _, p := range net.Problems() {
 				log.Info("directory", zap.Error(p))
 			}
 			return net, nil

@@ -5,12 +5,8 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
-	"github.com/meshvpn/meshvpn/core/descriptor"
-	"github.com/meshvpn/meshvpn/core/directory"
 	"github.com/meshvpn/meshvpn/core/exitports"
-	"github.com/meshvpn/meshvpn/core/path"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"go.uber.org/zap"
 )
@@ -22,24 +18,23 @@ func TestEntryGuardsAreTheOnlyGuards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	net := &dirclient.Network{Consensus: &directory.Consensus{}}
+	var rs []netdir.Relay
 	for i := range 8 {
 		var id keys.IdentityPublic
 		id[0] = byte(i + 1)
-		r := dirclient.Relay{
-			Path: path.Relay{Identity: id, Name: fmt.Sprintf("r%d", i), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 1}), 7000),
-				Flags: path.Running | path.Stable | path.Fast | path.Guard, Weight: 100},
-			Descriptor: &descriptor.Descriptor{},
-		}
+		r := netdir.Relay{Identity: id, Name: fmt.Sprintf("r%d", i), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 1}), 7000),
+			Flags: netdir.Running | netdir.Stable | netdir.Fast | netdir.Guard, Weight: 100}
 		if i >= 6 {
-			r.Path.Flags, r.Path.Exit = path.Running|path.Stable|path.Fast|path.Exit, exits
-			r.Descriptor.Exit = exits
+			r.Flags, r.Exit = netdir.Running|netdir.Stable|netdir.Fast|netdir.Exit, exits
 		}
-		r.Info = relay.Info{Identity: id, Addr: r.Path.Addr}
-		net.Relays = append(net.Relays, r)
+		rs = append(rs, r)
 	}
-	mine := net.Relays[5].Path.Identity
-	net.Relays[5].Path.Flags &^= path.Guard // the user's own relay, not (yet) a guard by the directory
+	mine := rs[5].Identity
+	rs[5].Flags &^= netdir.Guard // the user's own relay, not (yet) a guard by the directory
+	net, err := netdir.FromList(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{Exit: "random", ExitPort: 80, StateDir: t.TempDir(), EntryGuards: []string{mine.String()}}
 	p, err := newDirPicker(cfg, zap.NewNop())
 	if err != nil {

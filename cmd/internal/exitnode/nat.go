@@ -8,10 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/genesis"
-	"github.com/meshvpn/meshvpn/core/path"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/network/link"
 	"github.com/meshvpn/meshvpn/network/natcheck"
 	"go.uber.org/zap"
@@ -60,7 +59,7 @@ const (
 // registers again when that link goes down.
 func (n *Node) keepRegistered(g *genesis.Genesis) {
 	defer n.wg.Done()
-	var fetcher *dirclient.Fetcher
+	var fetcher *netdir.Fetcher
 	wait := time.Duration(0)
 	for {
 		select {
@@ -149,7 +148,7 @@ func (n *Node) reachChanged() {
 // rendezvousCandidates returns the rendezvous to try, in order: the configured ones, or, behind a NAT
 // by NAT detection, public relays of the network's directory in random order. It returns nil and no
 // error when the node is not known to be behind a NAT.
-func (n *Node) rendezvousCandidates(g *genesis.Genesis, fetcher **dirclient.Fetcher) ([]link.Rendezvous, error) {
+func (n *Node) rendezvousCandidates(g *genesis.Genesis, fetcher **netdir.Fetcher) ([]link.Rendezvous, error) {
 	if len(n.cfg.NAT.Rendezvous) > 0 {
 		var out []link.Rendezvous
 		for _, s := range n.cfg.NAT.Rendezvous {
@@ -163,7 +162,7 @@ func (n *Node) rendezvousCandidates(g *genesis.Genesis, fetcher **dirclient.Fetc
 		return nil, nil
 	}
 	if *fetcher == nil {
-		f, err := dirclient.New(g, filepath.Join(n.cfg.DataDir, "directory-chain"), n.log.Named("directory"))
+		f, err := netdir.NewFetcher(g, filepath.Join(n.cfg.DataDir, "directory-chain"), n.log.Named("directory"))
 		if err != nil {
 			return nil, err
 		}
@@ -177,11 +176,11 @@ func (n *Node) rendezvousCandidates(g *genesis.Genesis, fetcher **dirclient.Fetc
 	}
 	self := n.entry.Info.Identity
 	var out []link.Rendezvous
-	for _, rl := range net.Relays {
-		if rl.Info.Identity == self || !rl.Info.Rendezvous.IsZero() || !rl.Path.Flags.Has(path.Running) || rl.Path.Flags.Has(path.Degraded) {
+	for _, rl := range net.Relays() {
+		if rl.Identity == self || len(rl.Rendezvous) > 0 || !rl.Flags.Has(netdir.Running) || rl.Flags.Has(netdir.Degraded) {
 			continue
 		}
-		out = append(out, link.Rendezvous{Key: rl.Info.LinkKey, Addr: rl.Info.Addr})
+		out = append(out, link.Rendezvous{Key: rl.LinkKey, Addr: rl.Addr})
 	}
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	if len(out) == 0 {

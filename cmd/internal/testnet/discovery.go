@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/core/genesis"
-	"github.com/meshvpn/meshvpn/core/path"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
@@ -200,8 +199,8 @@ stable_age = "1s"
 // awaitConsensus waits until the authorities agree on every relay of the testnet, with the flags a
 // client needs (Running; Exit on the exits; Guard on some relays), and returns that consensus,
 // fetched from namespace from (which must reach the hub outside any tunnel).
-func (n *Net) awaitConsensus(ctx context.Context, from *namespace, limit time.Duration) (*dirclient.Network, error) {
-	f, err := dirclient.New(n.Genesis, "", nil)
+func (n *Net) awaitConsensus(ctx context.Context, from *namespace, limit time.Duration) (*netdir.NetDir, error) {
+	f, err := netdir.NewFetcher(n.Genesis, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -214,15 +213,15 @@ func (n *Net) awaitConsensus(ctx context.Context, from *namespace, limit time.Du
 		net, err := f.Fetch(ctx, time.Now())
 		if err == nil {
 			guards, exits, running := 0, 0, 0
-			for _, r := range net.Relays {
-				fl := r.Path.Flags
-				if fl.Has(path.Running) {
+			for _, r := range net.Relays() {
+				fl := r.Flags
+				if fl.Has(netdir.Running) {
 					running++
 				}
-				if fl.Has(path.Guard) && !r.Descriptor.IsExit() {
+				if fl.Has(netdir.Guard) && !r.IsExit() {
 					guards++
 				}
-				if fl.Has(path.Exit) {
+				if fl.Has(netdir.Exit) {
 					exits++
 				}
 			}

@@ -20,8 +20,8 @@ func TestIPv6ThroughTheExit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	n := start(t, ctx, Options{IPv6: true, ClientIPv6: true})
-	for _, r := range n.Consensus.Relays {
-		if x := n.byIdentity(r.Path.Identity.String()); x != nil && x.Exit && !r.Path.IPv6 {
+	for _, r := range n.Consensus.Relays() {
+		if x := n.byIdentity(r.Identity.String()); x != nil && x.Exit && !r.IPv6 {
 			t.Fatalf("the directory does not say %s carries IPv6", x.Name)
 		}
 	}

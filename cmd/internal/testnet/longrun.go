@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
+	"github.com/meshvpn/meshvpn/core/netdir"
 )
 
 // What a long-running check (meshvpn-bootstrap soak-long) reads from a testnet besides its status.
@@ -150,7 +150,7 @@ func (n *Net) Flags(ctx context.Context) (map[string]string, error) {
 	if n.Genesis == nil || len(n.Authorities) == 0 {
 		return nil, fmt.Errorf("no authorities: the testnet runs from a relay list")
 	}
-	f, err := dirclient.New(n.Genesis, "", nil)
+	f, err := netdir.NewFetcher(n.Genesis, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -161,9 +161,9 @@ func (n *Net) Flags(ctx context.Context) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(net.Relays))
-	for _, r := range net.Relays {
-		out[n.NameOf(r.Path.Identity.String())] = r.Path.Flags.String()
+	out := make(map[string]string, net.Len())
+	for _, r := range net.Relays() {
+		out[n.NameOf(r.Identity.String())] = r.Flags.String()
 	}
 	return out, nil
 }

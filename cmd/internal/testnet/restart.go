@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
+	"github.com/meshvpn/meshvpn/core/netdir"
 )
 
 // Running reports whether a node's process runs.
@@ -45,7 +45,7 @@ func (n *Net) Restart(node *Node) error {
 // the exits and a guard flagged, and returns that consensus (after a restart: until the restarted
 // relay is listed again). It is fetched from the first authority's namespace: the client's routes
 // everything but its own traffic into its tunnel.
-func (n *Net) AwaitConsensus(ctx context.Context, limit time.Duration) (*dirclient.Network, error) {
+func (n *Net) AwaitConsensus(ctx context.Context, limit time.Duration) (*netdir.NetDir, error) {
 	if n.Genesis == nil || len(n.Authorities) == 0 {
 		return nil, fmt.Errorf("no authorities: the testnet runs from a relay list")
 	}

@@ -35,10 +35,10 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/clientd"
-	"github.com/meshvpn/meshvpn/cmd/internal/dirclient"
 	"github.com/meshvpn/meshvpn/cmd/internal/exitnode"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/network/tamper"
 	"github.com/meshvpn/meshvpn/network/tun"
 )
@@ -104,7 +104,7 @@ type Net struct {
 	Genesis     *genesis.Genesis
 	GenesisFile string
 	// Consensus is the directory the client started from.
-	Consensus *dirclient.Network
+	Consensus *netdir.NetDir
 
 	dir    string // configs, data directories and logs of this run
 	keep   bool   // Close leaves dir in place

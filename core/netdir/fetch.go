@@ -1,9 +1,10 @@
-// Package dirclient is how a client learns the network: it fetches every discovery authority's
-// directory over HTTP (the URLs are in the genesis file), checks each against the authority's hash
-// chain (no rollback, no fork), combines them into a consensus that a threshold of authorities agree on,
-// and fetches the descriptors the consensus names, each checked against the digest the authorities
-// agreed on. The result is the relays a client may build circuits through.
-package dirclient
+package netdir
+
+// The Fetcher is how a client learns the network: it fetches every discovery authority's directory
+// over HTTP (the URLs are in the genesis file), checks each against the authority's hash chain (no
+// rollback, no fork), combines them into a consensus that a threshold of authorities agree on, and
+// fetches the descriptors the consensus names, each checked against the digest the authorities agreed
+// on. The result is a NetDir: the relays a client may build circuits through.
 
 import (
 	"context"
@@ -11,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -22,8 +22,6 @@ import (
 	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/directory"
 	"github.com/meshvpn/meshvpn/core/genesis"
-	"github.com/meshvpn/meshvpn/core/path"
-	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
@@ -32,22 +30,6 @@ const (
 	maxDocument    = directory.MaxSize
 	maxDescriptors = 64 << 20
 )
-
-// Relay is one relay of the network as the client knows it.
-type Relay struct {
-	Path       path.Relay
-	Info       relay.Info // what building a circuit through it needs
-	Descriptor *descriptor.Descriptor
-}
-
-// Network is what one fetch learned.
-type Network struct {
-	Consensus *directory.Consensus
-	Relays    []Relay
-	// Problems lists what was left out and why (an authority that did not answer, a rollback, a
-	// descriptor that did not match): kept for status and logs, not fatal while a threshold agrees.
-	Problems []error
-}
 
 // Fetcher fetches and checks directories for one network.
 type Fetcher struct {
@@ -60,9 +42,9 @@ type Fetcher struct {
 	chain *directory.Chain
 }
 
-// New returns a Fetcher. chainFile, if not empty, keeps the authorities' chain heads across restarts
+// NewFetcher returns a Fetcher. chainFile, if not empty, keeps the authorities' chain heads across restarts
 // (so a rollback is caught even right after a restart).
-func New(g *genesis.Genesis, chainFile string, log *zap.Logger) (*Fetcher, error) {
+func NewFetcher(g *genesis.Genesis, chainFile string, log *zap.Logger) (*Fetcher, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -96,8 +78,10 @@ func (f *Fetcher) CloseIdleConnections() { f.hc.CloseIdleConnections() }
 // namespace).
 func (f *Fetcher) SetHTTPClient(hc *http.Client) { f.hc = hc }
 
-// Fetch asks every authority at once and returns the network a threshold of them agree on.
-func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*Network, error) {
+// Fetch asks every authority at once and returns the network a threshold of them agree on. What was
+// left out and why (an authority that did not answer, a rollback, a descriptor that did not match) is
+// in the NetDir's Problems: kept for status and logs, not fatal while a threshold agrees.
+func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*NetDir, error) {
 	g := f.genesis
 	docs := make([]*directory.Directory, len(g.Authorities))
 	errs := make([]error, len(g.Authorities))
@@ -106,35 +90,29 @@ func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*Network, error) {
 		wg.Go(func() { docs[i], errs[i] = f.fetchDocument(ctx, a) })
 	}
 	wg.Wait()
-	net := &Network{}
+	var problems []error
 	var counted []*directory.Directory
 	for i, d := range docs {
 		if errs[i] != nil {
-			net.Problems = append(net.Problems, fmt.Errorf("authority %s: %w", name(g.Authorities[i]), errs[i]))
+			problems = append(problems, fmt.Errorf("authority %s: %w", name(g.Authorities[i]), errs[i]))
 			continue
 		}
 		counted = append(counted, d)
 	}
 	cons, err := directory.Combine(g.NetworkID, g.AuthorityKeys(), g.Threshold, counted, now)
 	if err != nil {
-		return nil, fmt.Errorf("no consensus: %w (%v)", err, errors.Join(net.Problems...))
+		return nil, fmt.Errorf("no consensus: %w (%v)", err, errors.Join(problems...))
 	}
-	net.Consensus = cons
-	net.Problems = append(net.Problems, cons.Ignored...)
+	problems = append(problems, cons.Ignored...)
 	f.saveChain()
-	descs := f.fetchDescriptors(ctx, cons, now, &net.Problems)
-	for _, r := range cons.Relays {
-		d, ok := descs[r.Descriptor]
-		if !ok {
-			net.Problems = append(net.Problems, fmt.Errorf("relay %s: no descriptor matches the consensus", r.Identity))
-			continue
-		}
-		net.Relays = append(net.Relays, Relay{Path: pathRelay(r, d), Info: relay.InfoFrom(d, d.Addresses[0]), Descriptor: d})
+	descs := f.fetchDescriptors(ctx, cons, now, &problems)
+	dir, left, err := FromConsensus(cons, descs)
+	problems = append(problems, left...)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%v)", err, errors.Join(problems...))
 	}
-	if len(net.Relays) == 0 {
-		return nil, fmt.Errorf("the consensus lists %d relays but no descriptor of them could be had (%v)", len(cons.Relays), errors.Join(net.Problems...))
-	}
-	return net, nil
+	dir.problems = problems
+	return dir, nil
 }
 
 func name(a genesis.Authority) string {
@@ -246,35 +224,4 @@ func (f *Fetcher) saveChain() {
 	if err := keys.WritePrivateFile(f.chainFile, b); err != nil {
 		f.log.Warn("saving the directory chain state", zap.Error(err))
 	}
-}
-
-// pathRelay is what path selection needs of a relay: the consensus's flags and weight, the
-// descriptor's address, family, policy and place.
-func pathRelay(r directory.Relay, d *descriptor.Descriptor) path.Relay {
-	var rendezvous []netip.AddrPort
-	for _, rv := range d.Rendezvous {
-		rendezvous = append(rendezvous, rv.Addr)
-	}
-	return path.Relay{
-		Rendezvous: rendezvous,
-		Identity:   d.Identity,
-		Name:       d.Identity.String()[:8],
-		Addr:       d.Addresses[0],
-		Family:     d.Family,
-		Weight:     uint64(r.Weight),
-		Flags:      path.Flags(r.Flags),
-		Exit:       d.Exit,
-		IPv6:       d.IPv6,
-		Country:    d.Country,
-		Region:     d.Region,
-	}
-}
-
-// Identities returns the identities of the relays, for lookups.
-func (n *Network) Identities() map[keys.IdentityPublic]Relay {
-	m := make(map[keys.IdentityPublic]Relay, len(n.Relays))
-	for _, r := range n.Relays {
-		m[r.Path.Identity] = r
-	}
-	return m
 }

@@ -1,4 +1,4 @@
-package dirclient
+package netdir
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +19,6 @@ import (
 	"github.com/meshvpn/meshvpn/core/directory"
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/crypto/keys"
-	"github.com/meshvpn/meshvpn/network/link"
 )
 
 var now = time.Now().UTC().Truncate(time.Second)
@@ -139,7 +139,7 @@ func sortEntries(es []directory.Entry) {
 func TestFetchAgreesWithAThreshold(t *testing.T) {
 	n := newTestNet(t, 4)
 	n.auths[2].srv.Close() // one authority is down: 2 of 3 still agree
-	f, err := New(n.g, "", nil)
+	f, err := NewFetcher(n.g, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,25 +147,32 @@ func TestFetchAgreesWithAThreshold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(net.Relays) != 4 || len(net.Problems) == 0 {
-		t.Fatalf("%d relays, problems %v", len(net.Relays), net.Problems)
+	if net.Len() != 4 || len(net.Problems()) == 0 || len(net.Sources()) != 2 || !net.FromDirectory() {
+		t.Fatalf("%d relays, %d sources, problems %v", net.Len(), len(net.Sources()), net.Problems())
+	}
+	descs := make(map[keys.IdentityPublic]*descriptor.Descriptor)
+	for _, raw := range n.descs {
+		d, err := descriptor.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		descs[d.Identity] = d
 	}
 	natted := 0
-	for _, r := range net.Relays {
-		if r.Info.Identity != r.Descriptor.Identity || !r.Path.Flags.Has(1) {
+	for _, r := range net.Relays() {
+		d := descs[r.Identity]
+		if d == nil || !r.Flags.Has(Running) || r.Onion != d.OnionKey || r.LinkKey != d.LinkKey {
 			t.Fatalf("relay %+v", r)
 		}
-		if r.Info.Addr != r.Descriptor.Addresses[0] || r.Path.Addr != r.Info.Addr {
-			t.Fatalf("relay %s: address %v, path %v, descriptor %v", r.Path, r.Info.Addr, r.Path.Addr, r.Descriptor.Addresses)
+		if r.Addr != d.Addresses[0] {
+			t.Fatalf("relay %s: address %v, descriptor %v", r, r.Addr, d.Addresses)
 		}
-		// A relay behind a NAT is dialled through its first rendezvous.
-		want := link.Rendezvous{}
-		if rv := r.Descriptor.Rendezvous; len(rv) > 0 {
-			want = link.Rendezvous{Key: rv[0].LinkKey, Addr: rv[0].Addr}
+		// A relay behind a NAT carries its rendezvous, in the descriptor's order.
+		if len(d.Rendezvous) > 0 {
 			natted++
 		}
-		if r.Info.Rendezvous != want {
-			t.Fatalf("relay %s: rendezvous %+v, want %+v", r.Path, r.Info.Rendezvous, want)
+		if !slices.Equal(r.Rendezvous, d.Rendezvous) {
+			t.Fatalf("relay %s: rendezvous %+v, want %+v", r, r.Rendezvous, d.Rendezvous)
 		}
 	}
 	if natted != 2 {
@@ -182,13 +189,13 @@ func TestRelayOnlyOneAuthorityListsIsLeftOut(t *testing.T) {
 	n.publish(t, 0, 2, n.descs)     // authority 0 lists all four
 	n.publish(t, 1, 2, n.descs[:3]) // the others only three
 	n.publish(t, 2, 2, n.descs[:3])
-	f, _ := New(n.g, "", nil)
+	f, _ := NewFetcher(n.g, "", nil)
 	net, err := f.Fetch(context.Background(), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(net.Relays) != 3 {
-		t.Fatalf("%d relays, want the 3 a threshold agrees on", len(net.Relays))
+	if net.Len() != 3 {
+		t.Fatalf("%d relays, want the 3 a threshold agrees on", net.Len())
 	}
 }
 
@@ -201,13 +208,13 @@ func TestTamperedDescriptorIsRefused(t *testing.T) {
 	for _, a := range n.auths {
 		a.bundle, _ = directory.EncodeBundle([][]byte{bad, n.descs[1], n.descs[2]})
 	}
-	f, _ := New(n.g, "", nil)
+	f, _ := NewFetcher(n.g, "", nil)
 	net, err := f.Fetch(context.Background(), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(net.Relays) != 2 {
-		t.Fatalf("%d relays, want 2 (one descriptor was tampered with)", len(net.Relays))
+	if net.Len() != 2 {
+		t.Fatalf("%d relays, want 2 (one descriptor was tampered with)", net.Len())
 	}
 }
 
@@ -218,7 +225,7 @@ func TestRollbackIsDetectedAcrossRestarts(t *testing.T) {
 		n.publish(t, i, 2, n.descs)
 		n.publish(t, i, 3, n.descs)
 	}
-	f, _ := New(n.g, state, nil)
+	f, _ := NewFetcher(n.g, state, nil)
 	if _, err := f.Fetch(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +236,7 @@ func TestRollbackIsDetectedAcrossRestarts(t *testing.T) {
 		a.latest = 2
 		a.mu.Unlock()
 	}
-	f2, err := New(n.g, state, nil)
+	f2, err := NewFetcher(n.g, state, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +248,7 @@ func TestRollbackIsDetectedAcrossRestarts(t *testing.T) {
 
 func TestChainWalksAGap(t *testing.T) {
 	n := newTestNet(t, 3)
-	f, _ := New(n.g, "", nil)
+	f, _ := NewFetcher(n.g, "", nil)
 	if _, err := f.Fetch(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
