@@ -1,5 +1,7 @@
-// Package path chooses a client's circuit paths: a guard, a middle and an exit out of a consensus
-// (the relays the directory lists), under the rules of design.md §4. It is pure policy: no sockets, no
+// Package path chooses a client's circuit paths: a guard, a middle and an exit out of a
+// [netdir.NetDir] (the relays the directory lists, or a relay list's), under the rules of design.md §4.
+// It is the client's one path selector, with one guard rule, the guard set, whatever the relays came
+// from. It is pure policy: no sockets, no
 // goroutines; randomness (a *rand.Rand) and time (a clock function) are injected, and the only I/O is
 // the guard file, read and written when the caller asks.
 //

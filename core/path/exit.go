@@ -3,6 +3,7 @@ package path
 import (
 	"strings"
 
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
@@ -15,15 +16,15 @@ func (s *Selector) exits(c ExitChoice, avoid map[keys.IdentityPublic]bool) ([]*n
 	var listed, down, degraded, avoided, allowing, matching int
 	var out []*node
 	for _, n := range s.nodes {
-		if !n.Flags.Has(Exit) {
+		if !n.Flags.Has(netdir.Exit) {
 			continue
 		}
 		listed++
 		switch {
-		case !n.Flags.Has(Running):
+		case !n.Flags.Has(netdir.Running):
 			down++
 			continue
-		case n.Flags.Has(Degraded):
+		case n.Flags.Has(netdir.Degraded):
 			degraded++
 			continue
 		case avoid[n.Identity]:
@@ -81,11 +82,11 @@ func (s *Selector) namedExit(c ExitChoice, avoid map[keys.IdentityPublic]bool) (
 		return nil, err
 	}
 	switch {
-	case !n.Flags.Has(Exit):
+	case !n.Flags.Has(netdir.Exit):
 		return nil, fail(ErrNoExit, "relay %s is not an exit", n)
-	case !n.Flags.Has(Running):
+	case !n.Flags.Has(netdir.Running):
 		return nil, fail(ErrNoExit, "exit %s is not running", n)
-	case n.Flags.Has(Degraded):
+	case n.Flags.Has(netdir.Degraded):
 		return nil, fail(ErrNoExit, "exit %s is degraded", n)
 	case avoid[n.Identity]:
 		return nil, fail(ErrNoExit, "exit %s is avoided", n)
@@ -118,5 +119,5 @@ func (s *Selector) named(v string) (*node, error) {
 // exit (its protocol, port and address family; c's mode is not looked at).
 func (s *Selector) ExitAllows(id keys.IdentityPublic, c ExitChoice) bool {
 	n := s.byID[id]
-	return n != nil && n.Flags.Has(Exit) && c.allows(n)
+	return n != nil && n.Flags.Has(netdir.Exit) && c.allows(n)
 }

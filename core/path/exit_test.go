@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
@@ -18,25 +19,25 @@ import (
 //	r13 JP asia tcp=none udp=53,443         weight 4000
 //	r14 DE eu  tcp=25,80                    weight 5000, Degraded
 //	r15 CA na  tcp=25,80                    weight 6000, down
-func exitNet(t *testing.T) []Relay {
-	rs := []Relay{rel(0, ipv4(0), Running|Guard, 100)}
+func exitNet(t *testing.T) []netdir.Relay {
+	rs := []netdir.Relay{rel(0, ipv4(0), netdir.Running|netdir.Guard, 100)}
 	for i := 1; i <= 3; i++ {
-		rs = append(rs, rel(i, ipv4(i), Running, 100))
+		rs = append(rs, rel(i, ipv4(i), netdir.Running, 100))
 	}
 	for i, e := range []struct {
 		country, region, ports string
-		flags                  Flags
+		flags                  netdir.Flags
 	}{
 		{"DE", "eu", testSummaries[0], 0},
 		{"NL", "eu", "tcp=1-1000 udp=1-1000", 0},
 		{"US", "na", testSummaries[2], 0},
 		{"JP", "asia", testSummaries[3], 0},
-		{"DE", "eu", testSummaries[4], Degraded},
+		{"DE", "eu", testSummaries[4], netdir.Degraded},
 		{"CA", "na", testSummaries[4], 0},
 	} {
-		r := rel(10+i, ipv4(10+i), Running|Exit|e.flags, uint64(1000*(i+1)))
+		r := rel(10+i, ipv4(10+i), netdir.Running|netdir.Exit|e.flags, uint64(1000*(i+1)))
 		if i == 5 {
-			r.Flags &^= Running
+			r.Flags &^= netdir.Running
 		}
 		r.Country, r.Region, r.Exit = e.country, e.region, mustSummary(t, e.ports)
 		rs = append(rs, r)
@@ -124,8 +125,8 @@ func TestExitErrors(t *testing.T) {
 	}
 
 	for i := range rs {
-		if rs[i].Flags.Has(Exit) {
-			rs[i].Flags |= Degraded
+		if rs[i].Flags.Has(netdir.Exit) {
+			rs[i].Flags |= netdir.Degraded
 		}
 	}
 	s = newSelector(t, rs, NewGuardSet(), 1, nil)
@@ -180,11 +181,11 @@ func TestChoiceChecked(t *testing.T) {
 }
 
 // exitWeights is a consensus of 8 exits of weights 1000 to 8000 around one guard and one middle.
-func exitWeights(t *testing.T) ([]Relay, []float64) {
-	rs := []Relay{rel(0, ipv4(0), Running|Guard, 100), rel(1, ipv4(1), Running, 100)}
+func exitWeights(t *testing.T) ([]netdir.Relay, []float64) {
+	rs := []netdir.Relay{rel(0, ipv4(0), netdir.Running|netdir.Guard, 100), rel(1, ipv4(1), netdir.Running, 100)}
 	var w []float64
 	for i := range 8 {
-		r := rel(2+i, ipv4(2+i), Running|Exit, uint64(1000*(i+1)))
+		r := rel(2+i, ipv4(2+i), netdir.Running|netdir.Exit, uint64(1000*(i+1)))
 		r.Exit = mustSummary(t, testSummaries[1])
 		rs = append(rs, r)
 		w = append(w, float64(1000*(i+1)))

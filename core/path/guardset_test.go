@@ -9,27 +9,28 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/core/exitports"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
 // guardNet has 10 guards (r0–r9), 3 middles (r20–r22) and 2 exits (r30, r31), each in its own /16.
-func guardNet() []Relay {
-	var rs []Relay
+func guardNet() []netdir.Relay {
+	var rs []netdir.Relay
 	for i := range 10 {
-		rs = append(rs, rel(i, ipv4(i), Running|Guard|Stable|Fast, uint64(100*(i+1))))
+		rs = append(rs, rel(i, ipv4(i), netdir.Running|netdir.Guard|netdir.Stable|netdir.Fast, uint64(100*(i+1))))
 	}
 	for i := 20; i < 23; i++ {
-		rs = append(rs, rel(i, ipv4(i), Running, 100))
+		rs = append(rs, rel(i, ipv4(i), netdir.Running, 100))
 	}
 	for i := 30; i < 32; i++ {
-		r := rel(i, ipv4(i), Running|Exit, 100)
+		r := rel(i, ipv4(i), netdir.Running|netdir.Exit, 100)
 		r.Exit.TCP = []exitports.Range{{Lo: 1, Hi: 65535}}
 		rs = append(rs, r)
 	}
 	return rs
 }
 
-func with(rs []Relay, id keys.IdentityPublic, f func(*Relay)) []Relay {
+func with(rs []netdir.Relay, id keys.IdentityPublic, f func(*netdir.Relay)) []netdir.Relay {
 	rs = slices.Clone(rs)
 	for i := range rs {
 		if rs[i].Identity == id {
@@ -39,8 +40,8 @@ func with(rs []Relay, id keys.IdentityPublic, f func(*Relay)) []Relay {
 	return rs
 }
 
-func without(rs []Relay, id keys.IdentityPublic) []Relay {
-	return slices.DeleteFunc(slices.Clone(rs), func(r Relay) bool { return r.Identity == id })
+func without(rs []netdir.Relay, id keys.IdentityPublic) []netdir.Relay {
+	return slices.DeleteFunc(slices.Clone(rs), func(r netdir.Relay) bool { return r.Identity == id })
 }
 
 func pickGuard(t *testing.T, s *Selector, choice ExitChoice, avoid ...keys.IdentityPublic) keys.IdentityPublic {
@@ -63,8 +64,8 @@ func ids(g *GuardSet) []keys.IdentityPublic {
 func TestGuardSetFilled(t *testing.T) {
 	clk := newClock()
 	rs := guardNet()
-	rs[0].Flags &^= Running // never sampled
-	rs[1].Flags |= Degraded // never sampled
+	rs[0].Flags &^= netdir.Running // never sampled
+	rs[1].Flags |= netdir.Degraded // never sampled
 	g := NewGuardSet()
 	s := newSelector(t, rs, g, 1, clk.Now)
 	guard := pickGuard(t, s, ExitChoice{})
@@ -216,12 +217,12 @@ func TestUnusableGuardSkippedButKept(t *testing.T) {
 	set := ids(g)
 	for _, tc := range []struct {
 		name   string
-		relays []Relay
+		relays []netdir.Relay
 		avoid  []keys.IdentityPublic
 	}{
-		{"degraded", with(rs, set[0], func(r *Relay) { r.Flags |= Degraded }), nil},
-		{"down", with(rs, set[0], func(r *Relay) { r.Flags &^= Running }), nil},
-		{"no longer Guard", with(rs, set[0], func(r *Relay) { r.Flags &^= Guard }), nil},
+		{"degraded", with(rs, set[0], func(r *netdir.Relay) { r.Flags |= netdir.Degraded }), nil},
+		{"down", with(rs, set[0], func(r *netdir.Relay) { r.Flags &^= netdir.Running }), nil},
+		{"no longer Guard", with(rs, set[0], func(r *netdir.Relay) { r.Flags &^= netdir.Guard }), nil},
 		{"missing", without(rs, set[0]), nil},
 		{"avoided", rs, []keys.IdentityPublic{set[0]}},
 	} {
@@ -250,13 +251,13 @@ func TestGuardConflictingWithExitSkipped(t *testing.T) {
 	set := ids(g)
 	for _, tc := range []struct {
 		name   string
-		relays []Relay
+		relays []netdir.Relay
 	}{
-		{"same /16", with(rs, testID(30), func(r *Relay) { r.Addr = rs[set[0][2]].Addr })},
-		{"same family", func() []Relay {
+		{"same /16", with(rs, testID(30), func(r *netdir.Relay) { r.Addr = rs[set[0][2]].Addr })},
+		{"same family", func() []netdir.Relay {
 			rs := slices.Clone(rs)
 			rs[set[0][2]].Family = []keys.IdentityPublic{testID(30)}
-			return with(rs, testID(30), func(r *Relay) { r.Family = []keys.IdentityPublic{set[0]} })
+			return with(rs, testID(30), func(r *netdir.Relay) { r.Family = []keys.IdentityPublic{set[0]} })
 		}()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,7 +281,7 @@ func TestGuardSetGrowsOnlyWhenNoGuardServes(t *testing.T) {
 	pickGuard(t, newSelector(t, rs, g, 1, nil), ExitChoice{})
 	degraded := rs
 	for _, id := range ids(g) {
-		degraded = with(degraded, id, func(r *Relay) { r.Flags |= Degraded })
+		degraded = with(degraded, id, func(r *netdir.Relay) { r.Flags |= netdir.Degraded })
 	}
 	s := newSelector(t, degraded, g, 2, nil)
 	got := pickGuard(t, s, ExitChoice{})
@@ -291,10 +292,10 @@ func TestGuardSetGrowsOnlyWhenNoGuardServes(t *testing.T) {
 
 	// Degrade every Guard-flagged relay: the set grows to GuardMax and no further.
 	for i := range 10 {
-		degraded = with(degraded, testID(i), func(r *Relay) { r.Flags |= Degraded })
+		degraded = with(degraded, testID(i), func(r *netdir.Relay) { r.Flags |= netdir.Degraded })
 	}
-	degraded = append(degraded, rel(40, ipv4(40), Running|Guard, 100), rel(41, ipv4(41), Running|Guard, 100),
-		rel(42, ipv4(42), Running|Guard, 100))
+	degraded = append(degraded, rel(40, ipv4(40), netdir.Running|netdir.Guard, 100), rel(41, ipv4(41), netdir.Running|netdir.Guard, 100),
+		rel(42, ipv4(42), netdir.Running|netdir.Guard, 100))
 	s = newSelector(t, degraded, g, 3, nil)
 	pickGuard(t, s, ExitChoice{})
 	if n := len(g.Guards()); n != GuardTarget+2 {
@@ -317,7 +318,7 @@ func TestGuardSetGrowsOnlyWhenNoGuardServes(t *testing.T) {
 func TestNoGuardToSample(t *testing.T) {
 	rs := guardNet()
 	for i := range 10 {
-		rs[i].Flags &^= Guard
+		rs[i].Flags &^= netdir.Guard
 	}
 	s := newSelector(t, rs, NewGuardSet(), 1, nil)
 	_, err := s.Pick(ExitChoice{})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/core/exitports"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
@@ -51,8 +52,8 @@ func mustSummary(t testing.TB, s string) exitports.Summary {
 }
 
 // rel builds a relay numbered i at addr ("a.b.c.d" or an IPv6 address).
-func rel(i int, addr string, flags Flags, weight uint64) Relay {
-	return Relay{
+func rel(i int, addr string, flags netdir.Flags, weight uint64) netdir.Relay {
+	return netdir.Relay{
 		Identity: testID(i),
 		Name:     fmt.Sprintf("r%d", i),
 		Addr:     netip.AddrPortFrom(netip.MustParseAddr(addr), 7000),
@@ -65,7 +66,7 @@ func rel(i int, addr string, flags Flags, weight uint64) Relay {
 func ipv4(i int) string { return fmt.Sprintf("%d.%d.0.1", 11+i/256, i%256) }
 
 // family makes the relays at the given indexes one declared (mutual) family.
-func family(rs []Relay, idx ...int) {
+func family(rs []netdir.Relay, idx ...int) {
 	for _, i := range idx {
 		for _, j := range idx {
 			if i != j {
@@ -75,16 +76,26 @@ func family(rs []Relay, idx ...int) {
 	}
 }
 
-func newSelector(t testing.TB, relays []Relay, g *GuardSet, seed uint64, now func() time.Time) *Selector {
+func newSelector(t testing.TB, relays []netdir.Relay, g *GuardSet, seed uint64, now func() time.Time) *Selector {
 	t.Helper()
 	if now == nil {
 		now = newClock().Now
 	}
-	s, err := New(Config{Relays: relays, Guards: g, Rand: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), Now: now})
+	s, err := New(Config{Dir: dir(t, relays), Guards: g, Rand: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// dir is the NetDir of relays.
+func dir(t testing.TB, relays []netdir.Relay) *netdir.NetDir {
+	t.Helper()
+	d, err := netdir.FromList(relays)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 var testSummaries = []string{
@@ -102,11 +113,11 @@ var testCountries = []struct{ country, region string }{
 // randomConsensus returns about n relays crowded into few /16s (a handful of hosting providers hold
 // most of them) and /32s, with declared families (mostly mutual, some one-sided), a share of them
 // down or degraded, and varied exit policies, weights and locations.
-func randomConsensus(t testing.TB, rng *rand.Rand, n int) []Relay {
+func randomConsensus(t testing.TB, rng *rand.Rand, n int) []netdir.Relay {
 	t.Helper()
 	v4 := []string{"45.10", "45.11", "51.15", "88.99", "95.216", "104.244", "138.201", "185.220", "192.42", "193.11"}
 	v6 := []string{"2a01:4f8", "2a03:b0c0", "2001:67c"}
-	rs := make([]Relay, n)
+	rs := make([]netdir.Relay, n)
 	for i := range rs {
 		var addr string
 		if rng.IntN(6) == 0 {
@@ -118,16 +129,16 @@ func randomConsensus(t testing.TB, rng *rand.Rand, n int) []Relay {
 		}
 		r := rel(i, addr, 0, 0)
 		if rng.IntN(20) != 0 {
-			r.Flags |= Running
+			r.Flags |= netdir.Running
 		}
 		if rng.IntN(10) == 0 {
-			r.Flags |= Degraded
+			r.Flags |= netdir.Degraded
 		}
 		if rng.IntN(3) == 0 {
-			r.Flags |= Guard | Stable | Fast
+			r.Flags |= netdir.Guard | netdir.Stable | netdir.Fast
 		}
 		if rng.IntN(4) == 0 {
-			r.Flags |= Exit
+			r.Flags |= netdir.Exit
 			r.Exit = mustSummary(t, testSummaries[rng.IntN(len(testSummaries))])
 		}
 		if rng.IntN(8) != 0 {
@@ -165,7 +176,7 @@ func sameSubnet(a, b netip.Addr) bool {
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3]
 }
 
-func lists(r Relay, id keys.IdentityPublic) bool {
+func lists(r netdir.Relay, id keys.IdentityPublic) bool {
 	for _, f := range r.Family {
 		if f == id {
 			return true

@@ -2,94 +2,24 @@ package path
 
 import (
 	"net/netip"
-	"strings"
 
-	"github.com/meshvpn/meshvpn/core/exitports"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
-
-// Flags are what the directory says of a relay.
-type Flags uint8
-
-// The flags a relay can carry.
-const (
-	Running  Flags = 1 << iota // answered the directory's last probes
-	Guard                      // stable and fast enough to be an entry guard
-	Exit                       // forwards to the internet under its port summary
-	Stable                     // long uptime
-	Fast                       // high bandwidth
-	Degraded                   // marked by the health monitor: takes no position in a path
-)
-
-var flagNames = []string{"Running", "Guard", "Exit", "Stable", "Fast", "Degraded"}
-
-// Has reports whether f holds every flag of g.
-func (f Flags) Has(g Flags) bool { return f&g == g }
-
-// String returns the flags joined by "|", for example "Running|Guard"; "none" for no flags.
-func (f Flags) String() string {
-	var names []string
-	for i, name := range flagNames {
-		if f&(1<<i) != 0 {
-			names = append(names, name)
-		}
-	}
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, "|")
-}
-
-// Relay is one relay of the consensus, as path selection sees it.
-type Relay struct {
-	Identity keys.IdentityPublic
-	// Name is the relay's self-chosen name: for people, and for a Named exit choice when no other
-	// relay claims it. It is not authenticated.
-	Name string
-	// Addr is the address clients connect to; it is the one the /16 (/32) rule looks at.
-	Addr netip.AddrPort
-	// Family lists the relays the operator declares to be theirs; two relays are one family only if
-	// each lists the other.
-	Family []keys.IdentityPublic
-	// Weight is the measured bandwidth weight; 0 means not measured yet (see the package docs).
-	Weight uint64
-	Flags  Flags
-	// Exit summarises the ports the relay exits to; it counts only with the Exit flag.
-	Exit exitports.Summary
-	// IPv6 says that the exit carries IPv6 (its descriptor's IPv6); it counts only with the Exit flag.
-	IPv6            bool
-	Country, Region string
-	// Rendezvous lists the addresses of the relays that a relay behind a NAT is registered with
-	// (empty for a public relay): path selection keeps them out of the middle of a path that this
-	// relay ends, so that one relay's failure does not take both the middle and the only way to the
-	// exit that the client's directory knows.
-	Rendezvous []netip.AddrPort
-}
-
-// String names the relay in messages: its name and identity, or its identity alone.
-func (r Relay) String() string {
-	if r.Name == "" {
-		return r.Identity.String()
-	}
-	return r.Name + " (" + r.Identity.String() + ")"
-}
 
 // MaxWeight is the most a relay's weight counts for. It is far above any real bandwidth in any unit
 // the directory may use, and with at most MaxRelays relays the sum of weights fits in a uint64.
 const MaxWeight = 1 << 40
 
-// MaxRelays is the largest consensus a Selector accepts.
-const MaxRelays = 1 << 20
-
-// node is a consensus relay with what selection needs precomputed.
+// node is a relay of the directory with what selection needs precomputed.
 type node struct {
-	Relay
+	netdir.Relay
 	subnet netip.Prefix // the /16 or /32 that no other hop may share
 	weight uint64       // effective weight: never 0, never above MaxWeight
 	family map[keys.IdentityPublic]bool
 }
 
-func newNode(r Relay) *node {
+func newNode(r netdir.Relay) *node {
 	n := &node{
 		Relay:  r,
 		subnet: subnetOf(r.Addr.Addr()),
@@ -115,7 +45,17 @@ func subnetOf(a netip.Addr) netip.Prefix {
 
 // usable reports whether the relay may take a position at all.
 func (n *node) usable() bool {
-	return n.Flags.Has(Running) && !n.Flags.Has(Degraded)
+	return n.Flags.Has(netdir.Running) && !n.Flags.Has(netdir.Degraded)
+}
+
+// servesAsRendezvous reports whether m is one of the relays that n, behind a NAT, is reached through.
+func (n *node) servesAsRendezvous(m *node) bool {
+	for _, rv := range n.Rendezvous {
+		if rv.Addr == m.Addr {
+			return true
+		}
+	}
+	return false
 }
 
 // sameFamily reports whether a and b declare each other.

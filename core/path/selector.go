@@ -5,18 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
 // Config is what a Selector is built from.
 type Config struct {
-	// Relays is the consensus.
-	Relays []Relay
+	// Dir is the network's relays: the directory's, or a relay list's.
+	Dir *netdir.NetDir
 	// Guards is the client's guard set; Pick keeps it up to date, and the caller saves it.
 	Guards *GuardSet
 	// Rand drives every draw. Default: ChaCha8 seeded from crypto/rand. Paths must not be predictable
@@ -29,8 +29,8 @@ type Config struct {
 	AllowSameSubnet bool
 }
 
-// Selector picks paths through one consensus. It is safe for concurrent use; a new consensus takes a
-// new Selector, sharing the GuardSet.
+// Selector picks paths through one NetDir. It is safe for concurrent use; a new NetDir takes a new
+// Selector, sharing the GuardSet.
 type Selector struct {
 	guards          *GuardSet
 	now             func() time.Time
@@ -44,34 +44,29 @@ type Selector struct {
 	rng *rand.Rand
 }
 
-// New checks cfg, reporting every problem at once, and returns a Selector over its relays.
+// New checks cfg, reporting every problem at once, and returns a Selector over its relays. (The NetDir
+// has checked them: one identity each, each with an address.)
 func New(cfg Config) (*Selector, error) {
 	var errs []error
 	if cfg.Guards == nil {
 		errs = append(errs, errors.New("no guard set"))
 	}
-	if len(cfg.Relays) > MaxRelays {
-		errs = append(errs, fmt.Errorf("%d relays, more than %d", len(cfg.Relays), MaxRelays))
-		cfg.Relays = nil
+	if cfg.Dir == nil {
+		errs = append(errs, errors.New("no directory"))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("path: %w", errors.Join(errs...))
 	}
 	s := &Selector{
 		guards:          cfg.Guards,
 		now:             cfg.Now,
 		allowSameSubnet: cfg.AllowSameSubnet,
-		byID:            make(map[keys.IdentityPublic]*node, len(cfg.Relays)),
+		byID:            make(map[keys.IdentityPublic]*node, cfg.Dir.Len()),
 		byName:          make(map[string][]*node),
 		rng:             cfg.Rand,
 	}
 	var lowest uint64 // the lowest measured weight
-	for i, r := range cfg.Relays {
-		if !r.Addr.IsValid() {
-			errs = append(errs, fmt.Errorf("relay %d (%s): no address", i, r))
-			continue
-		}
-		if s.byID[r.Identity] != nil {
-			errs = append(errs, fmt.Errorf("relay %d (%s): identity listed twice", i, r))
-			continue
-		}
+	for _, r := range cfg.Dir.Relays() {
 		n := newNode(r)
 		s.nodes = append(s.nodes, n)
 		s.byID[r.Identity] = n
@@ -81,9 +76,6 @@ func New(cfg Config) (*Selector, error) {
 		if n.weight > 0 && (lowest == 0 || n.weight < lowest) {
 			lowest = n.weight
 		}
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("path: %w", errors.Join(errs...))
 	}
 	for _, n := range s.nodes {
 		if n.weight == 0 {
@@ -103,7 +95,7 @@ func New(cfg Config) (*Selector, error) {
 
 // Pick returns a path for the choice, guard first, exit last, avoiding the relays given. It may
 // update the guard set (expired guards replaced, new ones sampled): save it when it Changed.
-func (s *Selector) Pick(choice ExitChoice, avoid ...keys.IdentityPublic) ([]Relay, error) {
+func (s *Selector) Pick(choice ExitChoice, avoid ...keys.IdentityPublic) ([]netdir.Relay, error) {
 	if err := choice.check(); err != nil {
 		return nil, err
 	}
@@ -129,7 +121,7 @@ func (s *Selector) Pick(choice ExitChoice, avoid ...keys.IdentityPublic) ([]Rela
 	for {
 		p, err := s.pickAround(exits, choice.Mode == Random, avoided)
 		if err == nil {
-			return []Relay{p[0].Relay, p[1].Relay, p[2].Relay}, nil
+			return []netdir.Relay{p[0].Relay, p[1].Relay, p[2].Relay}, nil
 		}
 		// Grow the set only when its guards are the obstacle, and only so far.
 		if !errors.Is(err, ErrNoGuard) {
@@ -150,7 +142,7 @@ func (s *Selector) Pick(choice ExitChoice, avoid ...keys.IdentityPublic) ([]Rela
 // say now (Guard and Degraded flap with the authorities' measurements). The guard set is not touched.
 // An error (the guard gone from the consensus, or no middle and exit around it) tells the caller to
 // Pick as usual.
-func (s *Selector) PickThrough(guard keys.IdentityPublic, choice ExitChoice, avoid ...keys.IdentityPublic) ([]Relay, error) {
+func (s *Selector) PickThrough(guard keys.IdentityPublic, choice ExitChoice, avoid ...keys.IdentityPublic) ([]netdir.Relay, error) {
 	if err := choice.check(); err != nil {
 		return nil, err
 	}
@@ -182,7 +174,7 @@ func (s *Selector) PickThrough(guard keys.IdentityPublic, choice ExitChoice, avo
 			lastErr = err
 			continue
 		}
-		return []Relay{g.Relay, middle.Relay, exit.Relay}, nil
+		return []netdir.Relay{g.Relay, middle.Relay, exit.Relay}, nil
 	}
 	return nil, lastErr
 }
@@ -232,11 +224,11 @@ func (s *Selector) pickGuard(exit *node, avoid map[keys.IdentityPublic]bool) (*n
 		switch {
 		case n == nil:
 			reason = "not in the consensus"
-		case !n.Flags.Has(Running):
+		case !n.Flags.Has(netdir.Running):
 			reason = "down"
-		case n.Flags.Has(Degraded):
+		case n.Flags.Has(netdir.Degraded):
 			reason = "degraded"
-		case !n.Flags.Has(Guard):
+		case !n.Flags.Has(netdir.Guard):
 			reason = "no longer flagged Guard"
 		case avoid[n.Identity]:
 			reason = "avoided"
@@ -268,7 +260,7 @@ func (s *Selector) pickMiddle(guard, exit *node, avoid map[keys.IdentityPublic]b
 	var cands, rendezvous []*node
 	for _, n := range s.nodes {
 		if n.usable() && !avoid[n.Identity] && s.conflict(n, guard) == "" && s.conflict(n, exit) == "" {
-			if slices.Contains(exit.Rendezvous, n.Addr) {
+			if exit.servesAsRendezvous(n) {
 				rendezvous = append(rendezvous, n)
 			} else {
 				cands = append(cands, n)
@@ -298,7 +290,7 @@ func (s *Selector) pickMiddle(guard, exit *node, avoid map[keys.IdentityPublic]b
 func (s *Selector) sampleGuard(now time.Time, avoid map[keys.IdentityPublic]bool) bool {
 	var cands []*node
 	for _, n := range s.nodes {
-		if !n.Flags.Has(Guard) || !n.usable() || avoid[n.Identity] || s.guards.contains(n.Identity) {
+		if !n.Flags.Has(netdir.Guard) || !n.usable() || avoid[n.Identity] || s.guards.contains(n.Identity) {
 			continue
 		}
 		fits := true

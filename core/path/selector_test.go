@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/exitports"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
@@ -22,11 +23,11 @@ func TestPickProperties(t *testing.T) {
 	kinds := map[error]int{}
 	for c := range consensuses {
 		relays := randomConsensus(t, rng, 200)
-		byID := map[keys.IdentityPublic]Relay{}
-		var exits []Relay
+		byID := map[keys.IdentityPublic]netdir.Relay{}
+		var exits []netdir.Relay
 		for _, r := range relays {
 			byID[r.Identity] = r
-			if r.Flags.Has(Exit) {
+			if r.Flags.Has(netdir.Exit) {
 				exits = append(exits, r)
 			}
 		}
@@ -77,8 +78,8 @@ func TestPickProperties(t *testing.T) {
 	}
 }
 
-func checkPath(t *testing.T, p []Relay, choice ExitChoice, avoid []keys.IdentityPublic,
-	byID map[keys.IdentityPublic]Relay, g *GuardSet) {
+func checkPath(t *testing.T, p []netdir.Relay, choice ExitChoice, avoid []keys.IdentityPublic,
+	byID map[keys.IdentityPublic]netdir.Relay, g *GuardSet) {
 	t.Helper()
 	if len(p) != 3 {
 		t.Fatalf("path of %d hops", len(p))
@@ -88,7 +89,7 @@ func checkPath(t *testing.T, p []Relay, choice ExitChoice, avoid []keys.Identity
 		if !ok || listed.Addr != r.Addr {
 			t.Fatalf("hop %d (%s) is not the consensus relay", i, r)
 		}
-		if !r.Flags.Has(Running) || r.Flags.Has(Degraded) {
+		if !r.Flags.Has(netdir.Running) || r.Flags.Has(netdir.Degraded) {
 			t.Fatalf("hop %d (%s) has flags %v", i, r, r.Flags)
 		}
 		for _, a := range avoid {
@@ -109,7 +110,7 @@ func checkPath(t *testing.T, p []Relay, choice ExitChoice, avoid []keys.Identity
 		}
 	}
 	guard, exit := p[0], p[2]
-	if !guard.Flags.Has(Guard) {
+	if !guard.Flags.Has(netdir.Guard) {
 		t.Fatalf("guard %s has flags %v", guard, guard.Flags)
 	}
 	inSet := false
@@ -119,7 +120,7 @@ func checkPath(t *testing.T, p []Relay, choice ExitChoice, avoid []keys.Identity
 	if !inSet {
 		t.Fatalf("guard %s is not in the guard set", guard)
 	}
-	if !exit.Flags.Has(Exit) {
+	if !exit.Flags.Has(netdir.Exit) {
 		t.Fatalf("exit %s has flags %v", exit, exit.Flags)
 	}
 	var allowed bool
@@ -151,18 +152,18 @@ func checkPath(t *testing.T, p []Relay, choice ExitChoice, avoid []keys.Identity
 
 // middleWeights is the consensus of the statistical tests: one guard, one exit, and middles of
 // weights 100 to 1000 plus one unmeasured (which weighs as the lightest measured, 100).
-func middleWeights() ([]Relay, []float64) {
-	rs := []Relay{
-		rel(0, ipv4(0), Running|Guard, 5000),
-		rel(1, ipv4(1), Running|Exit, 5000),
+func middleWeights() ([]netdir.Relay, []float64) {
+	rs := []netdir.Relay{
+		rel(0, ipv4(0), netdir.Running|netdir.Guard, 5000),
+		rel(1, ipv4(1), netdir.Running|netdir.Exit, 5000),
 	}
 	rs[1].Exit.TCP = []exitports.Range{{Lo: 1, Hi: 65535}}
 	var w []float64
 	for i := 1; i <= 10; i++ {
-		rs = append(rs, rel(1+i, ipv4(1+i), Running, uint64(100*i)))
+		rs = append(rs, rel(1+i, ipv4(1+i), netdir.Running, uint64(100*i)))
 		w = append(w, float64(100*i))
 	}
-	rs = append(rs, rel(12, ipv4(12), Running, 0))
+	rs = append(rs, rel(12, ipv4(12), netdir.Running, 0))
 	w = append(w, 100)
 	return rs, w
 }
@@ -214,26 +215,26 @@ func TestMiddleFollowsWeights(t *testing.T) {
 }
 
 func TestUnmeasuredWeight(t *testing.T) {
-	rs := []Relay{rel(0, ipv4(0), Running, 0), rel(1, ipv4(1), Running, 300), rel(2, ipv4(2), Running, 50),
-		rel(3, ipv4(3), Running, 1<<62)}
+	rs := []netdir.Relay{rel(0, ipv4(0), netdir.Running, 0), rel(1, ipv4(1), netdir.Running, 300), rel(2, ipv4(2), netdir.Running, 50),
+		rel(3, ipv4(3), netdir.Running, 1<<62)}
 	s := newSelector(t, rs, NewGuardSet(), 1, nil)
 	for i, want := range []uint64{50, 300, 50, MaxWeight} {
 		if got := s.byID[testID(i)].weight; got != want {
 			t.Errorf("relay %d weighs %d, want %d", i, got, want)
 		}
 	}
-	s = newSelector(t, []Relay{rel(0, ipv4(0), Running, 0), rel(1, ipv4(1), Running, 0)}, NewGuardSet(), 1, nil)
+	s = newSelector(t, []netdir.Relay{rel(0, ipv4(0), netdir.Running, 0), rel(1, ipv4(1), netdir.Running, 0)}, NewGuardSet(), 1, nil)
 	if w0, w1 := s.byID[testID(0)].weight, s.byID[testID(1)].weight; w0 != 1 || w1 != 1 {
 		t.Errorf("with nothing measured, weights %d and %d, want 1 and 1", w0, w1)
 	}
 }
 
 // smallNet is a guard, an exit and middles, each in its own /16.
-func smallNet(middles int) []Relay {
-	rs := []Relay{rel(0, ipv4(0), Running|Guard, 100), rel(1, ipv4(1), Running|Exit, 100)}
+func smallNet(middles int) []netdir.Relay {
+	rs := []netdir.Relay{rel(0, ipv4(0), netdir.Running|netdir.Guard, 100), rel(1, ipv4(1), netdir.Running|netdir.Exit, 100)}
 	rs[1].Exit.TCP = []exitports.Range{{Lo: 1, Hi: 65535}}
 	for i := range middles {
-		rs = append(rs, rel(2+i, ipv4(2+i), Running, 100))
+		rs = append(rs, rel(2+i, ipv4(2+i), netdir.Running, 100))
 	}
 	return rs
 }
@@ -241,19 +242,19 @@ func smallNet(middles int) []Relay {
 func TestNoMiddle(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		setup func(rs []Relay)
+		setup func(rs []netdir.Relay)
 		avoid []keys.IdentityPublic
 		want  string
 	}{
-		{"guard's /16", func(rs []Relay) { rs[2].Addr = rs[0].Addr }, nil,
+		{"guard's /16", func(rs []netdir.Relay) { rs[2].Addr = rs[0].Addr }, nil,
 			"no middle outside the guard's and exit's /16 and families"},
-		{"exit's /16", func(rs []Relay) { rs[2].Addr = rs[1].Addr }, nil,
+		{"exit's /16", func(rs []netdir.Relay) { rs[2].Addr = rs[1].Addr }, nil,
 			"no middle outside the guard's and exit's /16 and families"},
-		{"exit's family", func(rs []Relay) { family(rs, 1, 2) }, nil,
+		{"exit's family", func(rs []netdir.Relay) { family(rs, 1, 2) }, nil,
 			"no middle outside the guard's and exit's /16 and families"},
-		{"degraded", func(rs []Relay) { rs[2].Flags |= Degraded }, nil, "no middle outside"},
-		{"down", func(rs []Relay) { rs[2].Flags &^= Running }, nil, "no middle outside"},
-		{"avoided", func([]Relay) {}, []keys.IdentityPublic{testID(2)},
+		{"degraded", func(rs []netdir.Relay) { rs[2].Flags |= netdir.Degraded }, nil, "no middle outside"},
+		{"down", func(rs []netdir.Relay) { rs[2].Flags &^= netdir.Running }, nil, "no middle outside"},
+		{"avoided", func([]netdir.Relay) {}, []keys.IdentityPublic{testID(2)},
 			"no middle outside the guard's and exit's /16 and families, not avoided"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,7 +295,7 @@ func TestAvoidedMiddleNeverChosen(t *testing.T) {
 // it: such a relay is the middle only when no other relay fits.
 func TestExitsRendezvousIsNoMiddle(t *testing.T) {
 	rs := smallNet(3)
-	rs[1].Rendezvous = []netip.AddrPort{rs[2].Addr, rs[3].Addr} // relays 2 and 3 serve the exit
+	rs[1].Rendezvous = []descriptor.Rendezvous{{Addr: rs[2].Addr}, {Addr: rs[3].Addr}} // relays 2 and 3 serve the exit
 	s := newSelector(t, rs, NewGuardSet(), 1, nil)
 	for range 500 {
 		p, err := s.Pick(ExitChoice{})
@@ -317,7 +318,7 @@ func TestExitsRendezvousIsNoMiddle(t *testing.T) {
 // avoided) is refused, so that the caller picks as usual.
 func TestPickThroughKeepsTheGuard(t *testing.T) {
 	rs := smallNet(3)
-	rs[0].Flags = Running | Degraded // the guard, flags gone: Pick would not take it
+	rs[0].Flags = netdir.Running | netdir.Degraded // the guard, flags gone: Pick would not take it
 	s := newSelector(t, rs, NewGuardSet(), 1, nil)
 	for range 50 {
 		p, err := s.PickThrough(testID(0), ExitChoice{}, testID(2))
@@ -340,19 +341,19 @@ func TestPickThroughKeepsTheGuard(t *testing.T) {
 }
 
 func TestAllowSameSubnet(t *testing.T) {
-	var rs []Relay // the namespace testnet: everyone in 10.240.0.0/24
+	var rs []netdir.Relay // the namespace testnet: everyone in 10.240.0.0/24
 	for i := range 5 {
-		rs = append(rs, rel(i, fmt.Sprintf("10.240.0.%d", 11+i), Running, 0))
+		rs = append(rs, rel(i, fmt.Sprintf("10.240.0.%d", 11+i), netdir.Running, 0))
 	}
-	rs[0].Flags |= Guard
-	rs[4].Flags |= Exit
+	rs[0].Flags |= netdir.Guard
+	rs[4].Flags |= netdir.Exit
 	rs[4].Exit.TCP = []exitports.Range{{Lo: 1, Hi: 65535}}
 	s := newSelector(t, rs, NewGuardSet(), 1, nil)
 	if _, err := s.Pick(ExitChoice{}); !isErr(err, ErrNoGuard, "in the same /16 as the exit") {
 		t.Fatalf("Pick inside one /16 without AllowSameSubnet: %v, want ErrNoGuard for the /16", err)
 	}
 	family(rs, 0, 1, 2) // families still count: only 3 may be the middle
-	s, err := New(Config{Relays: rs, Guards: NewGuardSet(), AllowSameSubnet: true})
+	s, err := New(Config{Dir: dir(t, rs), Guards: NewGuardSet(), AllowSameSubnet: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,14 +369,11 @@ func TestAllowSameSubnet(t *testing.T) {
 }
 
 func TestNewReportsEveryProblem(t *testing.T) {
-	rs := smallNet(2)
-	rs[0].Addr = netip.AddrPort{}
-	rs = append(rs, rs[2])
-	_, err := New(Config{Relays: rs})
+	_, err := New(Config{})
 	if err == nil {
 		t.Fatal("New accepted a bad config")
 	}
-	for _, want := range []string{"no guard set", "relay 0 (r0", "no address", "relay 4 (r2", "listed twice"} {
+	for _, want := range []string{"no guard set", "no directory"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

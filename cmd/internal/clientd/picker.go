@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -82,23 +81,18 @@ func newDirPicker(cfg Config, log *zap.Logger) (*dirPicker, error) {
 
 // update makes dir the network paths are picked from.
 func (p *dirPicker) update(dir *netdir.NetDir) error {
-	rs := make([]path.Relay, dir.Len())
-	byID := make(map[keys.IdentityPublic]circmgr.Relay, dir.Len())
-	for i, r := range dir.Relays() {
-		var rendezvous []netip.AddrPort
-		for _, rv := range r.Rendezvous {
-			rendezvous = append(rendezvous, rv.Addr)
-		}
-		rs[i] = path.Relay{Identity: r.Identity, Name: r.Name, Addr: r.Addr, Family: r.Family, Weight: r.Weight,
-			Flags: path.Flags(r.Flags), Exit: r.Exit, IPv6: r.IPv6, Country: r.Country, Region: r.Region, Rendezvous: rendezvous}
-		if p.entryGuards != nil {
-			// The user's entry guards, and only they, may be guards, whatever the authorities say.
+	if p.entryGuards != nil {
+		// The user's entry guards, and only they, may be guards, whatever the authorities say.
+		dir = dir.Adjust(func(r *netdir.Relay) {
 			if p.entryGuards[r.Identity] {
-				rs[i].Flags |= path.Guard
+				r.Flags |= netdir.Guard
 			} else {
-				rs[i].Flags &^= path.Guard
+				r.Flags &^= netdir.Guard
 			}
-		}
+		})
+	}
+	byID := make(map[keys.IdentityPublic]circmgr.Relay, dir.Len())
+	for _, r := range dir.Relays() {
 		info := relay.Info{Identity: r.Identity, Onion: r.Onion, LinkKey: r.LinkKey, Addr: r.Addr}
 		if len(r.Rendezvous) > 0 {
 			info.Rendezvous = link.Rendezvous{Key: r.Rendezvous[0].LinkKey, Addr: r.Rendezvous[0].Addr}
@@ -106,7 +100,7 @@ func (p *dirPicker) update(dir *netdir.NetDir) error {
 		byID[r.Identity] = circmgr.Relay{Name: r.Name, Info: info, Exit: r.IsExit(), IPv6: r.IPv6}
 	}
 	exits := directoryExits(dir)
-	sel, err := path.New(path.Config{Relays: rs, Guards: p.guards, AllowSameSubnet: p.sameSubnet})
+	sel, err := path.New(path.Config{Dir: dir, Guards: p.guards, AllowSameSubnet: p.sameSubnet})
 	if err != nil {
 		return err
 	}
@@ -159,7 +153,7 @@ func (p *dirPicker) exitAllows(id keys.IdentityPublic, c path.ExitChoice) bool {
 // port is only preferred and no exit of the choice allows it: an exit whose policy refuses a packet
 // answers it with ICMP administratively prohibited, and the program fails at once, which beats having
 // no exit at all.
-func selectPath(choice path.ExitChoice, portRequired bool, sel func(path.ExitChoice) ([]path.Relay, error)) ([]path.Relay, error) {
+func selectPath(choice path.ExitChoice, portRequired bool, sel func(path.ExitChoice) ([]netdir.Relay, error)) ([]netdir.Relay, error) {
 	rs, err := sel(choice)
 	if err != nil && !portRequired && choice.Port != 0 && errors.Is(err, path.ErrNoExit) {
 		choice.Port = 0
@@ -172,7 +166,7 @@ func (p *dirPicker) pick(c path.ExitChoice, portRequired bool, exit *circmgr.Rel
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	choice, ids := p.ask(c, exit, avoid)
-	rs, err := selectPath(choice, portRequired, func(c path.ExitChoice) ([]path.Relay, error) { return p.sel.Pick(c, ids...) })
+	rs, err := selectPath(choice, portRequired, func(c path.ExitChoice) ([]netdir.Relay, error) { return p.sel.Pick(c, ids...) })
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +186,7 @@ func (p *dirPicker) pickThrough(c path.ExitChoice, portRequired bool, guard circ
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	choice, ids := p.ask(c, exit, avoid)
-	rs, err := selectPath(choice, portRequired, func(c path.ExitChoice) ([]path.Relay, error) {
+	rs, err := selectPath(choice, portRequired, func(c path.ExitChoice) ([]netdir.Relay, error) {
 		return p.sel.PickThrough(guard.Info.Identity, c, ids...)
 	})
 	if err != nil {
