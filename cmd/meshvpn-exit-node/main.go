@@ -14,6 +14,7 @@ import (
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/cmd/internal/exitnode"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
+	"github.com/meshvpn/meshvpn/core/netdir"
 )
 
 const usage = `meshvpn-exit-node runs a MeshVPN relay, and unless --relay-only an exit to the internet.
@@ -123,7 +124,7 @@ func info(cfg exitnode.Config, out io.Writer) error {
 		return err
 	}
 	e := exitnode.EntryFor(cfg, k)
-	text, err := relaylist.Encode([]relaylist.Entry{e})
+	text, err := relaylist.Encode([]netdir.Relay{e})
 	if err != nil {
 		return err
 	}

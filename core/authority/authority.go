@@ -20,7 +20,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/directory"
 	"github.com/meshvpn/meshvpn/core/genesis"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/dht"
 	"github.com/meshvpn/meshvpn/network/link"
@@ -59,7 +59,7 @@ type Authority struct {
 	// What a round calls for its crawl (DHT bootstrap included), each probe, and the pointer's
 	// publication: the methods below, or a test's fakes.
 	crawlFn   func(ctx context.Context, now time.Time) crawlResult
-	probeFn   func(ctx context.Context, r relay.Info, answered func()) (Probe, error)
+	probeFn   func(ctx context.Context, r netdir.Relay, answered func()) (Probe, error)
 	pointerFn func(ctx context.Context, p *published) error
 
 	// Owned by the round goroutine (and Start, before it runs).

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/core/client"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/netdir"
 )
 
 // rttProbeSize is the size of the single probe cell whose round trip is the relay's latency.
@@ -33,12 +33,12 @@ type prober struct {
 // probe builds a one-hop circuit to r, times the build and one probe cell's round trip (then calls
 // answered), and then, with a timeout of its own once no other burst runs, measures a burst's
 // throughput. Any failure, or a timeout, makes the probe failed; err says why.
-func (p *prober) probe(ctx context.Context, r relay.Info, answered func()) (Probe, error) {
+func (p *prober) probe(ctx context.Context, r netdir.Relay, answered func()) (Probe, error) {
 	start := time.Now()
 	res := Probe{At: time.Unix(start.Unix(), 0)}
 	bctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	circ, err := p.c.Build(bctx, []relay.Info{r})
+	circ, err := p.c.Build(bctx, []netdir.Relay{r})
 	if err != nil {
 		return res, err
 	}

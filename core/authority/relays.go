@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/core/descriptor"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/netdir"
 )
 
 const (
@@ -89,12 +89,12 @@ func ewma(avg, sample float64) float64 {
 // info is what building a probe circuit to the relay needs: the keys of its descriptor, the address
 // it was found at if the descriptor still lists it (else its preferred one), and its first rendezvous,
 // if it is behind a NAT.
-func (s *relayState) info() relay.Info {
+func (s *relayState) info() netdir.Relay {
 	addr := s.desc.Addresses[0]
 	if slices.Contains(s.desc.Addresses, s.Addr) {
 		addr = s.Addr
 	}
-	return relay.InfoFrom(s.desc, addr)
+	return netdir.FromDescriptor(s.desc, addr)
 }
 
 // view is the relay as the flag rules see it at now.

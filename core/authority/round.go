@@ -6,7 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
@@ -202,7 +202,7 @@ type probeBoard struct {
 }
 
 // launchProbe starts a probe of the relay id at info, unless its last one has not been taken in.
-func (a *Authority) launchProbe(id keys.IdentityPublic, info relay.Info) {
+func (a *Authority) launchProbe(id keys.IdentityPublic, info netdir.Relay) {
 	b := &a.probes
 	b.mu.Lock()
 	defer b.mu.Unlock()

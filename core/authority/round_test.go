@@ -12,7 +12,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/directory"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
@@ -107,7 +107,7 @@ func (f *fakeNet) crawl(ctx context.Context, now time.Time) crawlResult {
 	return res
 }
 
-func (f *fakeNet) probe(ctx context.Context, info relay.Info, answered func()) (Probe, error) {
+func (f *fakeNet) probe(ctx context.Context, info netdir.Relay, answered func()) (Probe, error) {
 	start := time.Now()
 	f.mu.Lock()
 	var down chan struct{}

@@ -1,6 +1,7 @@
 package circmgr
 
 import (
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"sync"
 	"testing"
 	"time"
@@ -12,10 +13,10 @@ type switchLog struct {
 	mu      sync.Mutex
 	current Circuit
 	openAt  []bool
-	paths   [][]Relay
+	paths   [][]netdir.Relay
 }
 
-func (l *switchLog) onCircuit(c Circuit, p []Relay) {
+func (l *switchLog) onCircuit(c Circuit, p []netdir.Relay) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.current != nil {

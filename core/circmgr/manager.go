@@ -20,7 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/core/cell"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/ticket"
 )
 
@@ -39,7 +39,7 @@ type Circuit interface {
 // middle, and on alternate attempts its guard); attempt counts the tries so far, so that a picker
 // without randomness of its own can still vary its answer.
 type Picker interface {
-	Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, error)
+	Pick(exit *netdir.Relay, avoid []netdir.Relay, attempt int) ([]netdir.Relay, error)
 }
 
 // GuardKeeper is a Picker that can build a path through a given guard: the client's current one,
@@ -47,21 +47,12 @@ type Picker interface {
 // exit failed asks it first, so that the guard does not change when the directory's flags for it
 // flapped meanwhile; an error sends the rebuild to Pick.
 type GuardKeeper interface {
-	PickThrough(guard Relay, exit *Relay, avoid []Relay) ([]Relay, error)
+	PickThrough(guard netdir.Relay, exit *netdir.Relay, avoid []netdir.Relay) ([]netdir.Relay, error)
 }
 
 // Builder builds circuits through a path, guard first (an adapter over *client.Client).
 type Builder interface {
-	Build(ctx context.Context, path []relay.Info) (Circuit, error)
-}
-
-// Relay is one relay the manager may use.
-type Relay struct {
-	Name string
-	Info relay.Info
-	Exit bool
-	// IPv6 says that the relay, as an exit, carries IPv6 (its descriptor's or relay list entry's).
-	IPv6 bool
+	Build(ctx context.Context, path []netdir.Relay) (Circuit, error)
 }
 
 // Config configures a Manager. Zero durations take the defaults.
@@ -71,14 +62,14 @@ type Config struct {
 	Picker Picker
 	// Relays and Exit configure the default ListPicker: the relays to use, and the name of the exit
 	// (empty: one at random).
-	Relays []Relay
+	Relays []netdir.Relay
 	Exit   string
 	// OnCircuit is called with each new circuit, after its exit session is open and before the old
 	// circuit is closed: the packet engine switches to it there.
-	OnCircuit func(c Circuit, path []Relay)
+	OnCircuit func(c Circuit, path []netdir.Relay)
 	// OnPath, if set, is called with a path before the manager builds through it (the client routes
 	// the guard outside its tunnel there). An error skips the path.
-	OnPath func(path []Relay) error
+	OnPath func(path []netdir.Relay) error
 
 	BuildTimeout time.Duration // one build and BEGIN (default 5 s)
 	Backoff      time.Duration // first pause after a failed rebuild, doubling to 5 s (default 100 ms)
@@ -149,7 +140,7 @@ func (r Reroute) Gap() time.Duration { return r.Rebuilt.Sub(r.Died) }
 // Status is a snapshot of the manager.
 type Status struct {
 	Up       bool
-	Path     []Relay
+	Path     []netdir.Relay
 	Since    time.Time // when the current circuit came up
 	Down     time.Time // when the last circuit died, while there is none (zero when Up)
 	Builds   uint64    // circuits built and begun
@@ -170,7 +161,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	circ     Circuit
-	path     []Relay
+	path     []netdir.Relay
 	since    time.Time
 	died     time.Time      // when the circuit died, until its successor is up
 	ticket   *ticket.Ticket // the exit session's ticket; nil before the first session
@@ -240,7 +231,7 @@ func New(cfg Config) (*Manager, error) {
 // Close.
 func (m *Manager) Start(ctx context.Context) error {
 	var last error
-	var failedExits []Relay
+	var failedExits []netdir.Relay
 	for attempt := 0; ; attempt++ {
 		path, err := m.picker.Pick(nil, failedExits, attempt)
 		if err == nil {
@@ -270,12 +261,12 @@ func (m *Manager) Start(ctx context.Context) error {
 
 // try builds through path and begins a session (re-attaching when reattach is set), and makes the
 // circuit the current one. kept reports that the exit re-attached the session.
-func (m *Manager) try(ctx context.Context, path []Relay, reattach bool) (kept bool, err error) {
+func (m *Manager) try(ctx context.Context, path []netdir.Relay, reattach bool) (kept bool, err error) {
 	return m.tryTo(ctx, path, reattach, false)
 }
 
 // tryTo is try; with drain, the circuit it replaces stays open for Drain after the switch.
-func (m *Manager) tryTo(ctx context.Context, path []Relay, reattach, drain bool) (kept bool, err error) {
+func (m *Manager) tryTo(ctx context.Context, path []netdir.Relay, reattach, drain bool) (kept bool, err error) {
 	if m.cfg.OnPath != nil {
 		if err := m.cfg.OnPath(path); err != nil {
 			return false, err
@@ -283,11 +274,7 @@ func (m *Manager) tryTo(ctx context.Context, path []Relay, reattach, drain bool)
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.BuildTimeout)
 	defer cancel()
-	infos := make([]relay.Info, len(path))
-	for i, r := range path {
-		infos[i] = r.Info
-	}
-	c, err := m.cfg.Builder.Build(ctx, infos)
+	c, err := m.cfg.Builder.Build(ctx, path)
 	if err == nil {
 		var prev *ticket.Ticket
 		if reattach {
@@ -310,7 +297,7 @@ func (m *Manager) tryTo(ctx context.Context, path []Relay, reattach, drain bool)
 	return false, err
 }
 
-func (m *Manager) install(c Circuit, path []Relay, tk ticket.Ticket, drain bool) {
+func (m *Manager) install(c Circuit, path []netdir.Relay, tk ticket.Ticket, drain bool) {
 	if m.cfg.OnCircuit != nil {
 		m.cfg.OnCircuit(c, path)
 	}
@@ -402,7 +389,7 @@ func (m *Manager) keepUp() {
 // session and switches to it, closing c after Drain. It keeps the guard and, when the picker can,
 // takes another middle, so that the old and new circuits share no more than a guard would. It reports
 // whether the switch happened; on failure c stays.
-func (m *Manager) replace(c Circuit, old []Relay) bool {
+func (m *Manager) replace(c Circuit, old []netdir.Relay) bool {
 	select {
 	case <-c.Done():
 		return true // died meanwhile: the rebuild takes over
@@ -410,7 +397,7 @@ func (m *Manager) replace(c Circuit, old []Relay) bool {
 	}
 	guard, exit := old[0], old[len(old)-1]
 	avoid := old[1 : len(old)-1]
-	var path []Relay
+	var path []netdir.Relay
 	var err error
 	if gk, ok := m.picker.(GuardKeeper); ok {
 		path, err = gk.PickThrough(guard, &exit, avoid)
@@ -519,7 +506,7 @@ func (m *Manager) retarget(req *retargetReq) (Move, error) {
 	}()
 	var last error
 	for attempt := range retargetTries {
-		path, err := req.to.Picker.Pick(nil, []Relay{curExit}, attempt)
+		path, err := req.to.Picker.Pick(nil, []netdir.Relay{curExit}, attempt)
 		if err != nil { // the current exit may be the only one that fits
 			path, err = req.to.Picker.Pick(nil, nil, attempt)
 		}
@@ -528,7 +515,7 @@ func (m *Manager) retarget(req *retargetReq) (Move, error) {
 			break // no exit fits: another try picks none either
 		}
 		exit := path[len(path)-1]
-		same := exit.Info.Identity == curExit.Info.Identity
+		same := exit.Identity == curExit.Identity
 		mv := Move{Asked: req.to.Asked, From: curExit.Name, To: exit.Name}
 		if same && alive {
 			mv.At, mv.Path, mv.Stayed = time.Now(), names(cur), true
@@ -596,7 +583,7 @@ func guardLinkUp(err error) bool {
 // guard. A suspect guard is avoided at once and tried again every fourth attempt, should it come
 // back. Whenever a path ends at the session's exit, the ticket is presented: the exit keeps the session
 // however many attempts it took.
-func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Reroute, bool) {
+func (m *Manager) rebuild(dead []netdir.Relay, died time.Time, guardSuspect bool) (Reroute, bool) {
 	guard, middle, exit := dead[0], dead[1], dead[len(dead)-1]
 	sameExit := true
 	for attempt := 0; ; attempt++ {
@@ -605,7 +592,7 @@ func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Rero
 			m.cfg.Logger.Warn("the exit is unreachable: moving to another exit, open connections are lost",
 				zap.Duration("tried_for", m.cfg.SameExitFor))
 		}
-		avoid := []Relay{middle}
+		avoid := []netdir.Relay{middle}
 		if guardSuspect && attempt%4 != 3 {
 			avoid = append(avoid, guard)
 		}
@@ -613,7 +600,7 @@ func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Rero
 		if !sameExit {
 			want, avoid = nil, append(avoid, exit)
 		}
-		var path []Relay
+		var path []netdir.Relay
 		var err error
 		if gk, ok := m.picker.(GuardKeeper); ok && !guardSuspect {
 			path, err = gk.PickThrough(guard, want, avoid)
@@ -634,7 +621,7 @@ func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Rero
 				}
 			}()
 			var kept bool
-			kept, err = m.try(ctx, path, path[len(path)-1].Info.Identity == exit.Info.Identity)
+			kept, err = m.try(ctx, path, path[len(path)-1].Identity == exit.Identity)
 			cancel()
 			if err == nil {
 				m.mu.Lock()
@@ -643,7 +630,7 @@ func (m *Manager) rebuild(dead []Relay, died time.Time, guardSuspect bool) (Rero
 				return Reroute{Died: died, Rebuilt: now, Path: names(path), SameSession: kept}, true
 			}
 			var hf hopFailure
-			if errors.As(err, &hf) && path[0].Info.Identity == guard.Info.Identity {
+			if errors.As(err, &hf) && path[0].Identity == guard.Identity {
 				guardSuspect = hf.FailedHop() == 1 && !guardLinkUp(err)
 			}
 		}
@@ -678,7 +665,7 @@ func (m *Manager) backoff(attempt int) time.Duration {
 func (m *Manager) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := Status{Path: append([]Relay(nil), m.path...), Since: m.since, Builds: m.builds, Failures: m.failures,
+	s := Status{Path: append([]netdir.Relay(nil), m.path...), Since: m.since, Builds: m.builds, Failures: m.failures,
 		Reroutes: append([]Reroute(nil), m.reroutes...), Replaced: m.nReplace,
 		Replacements: append([]Replacement(nil), m.replaced...), Moves: append([]Move(nil), m.moves...), Pinned: m.pinned}
 	if m.circ != nil {
@@ -709,7 +696,7 @@ func (m *Manager) Close() {
 	})
 }
 
-func names(path []Relay) []string {
+func names(path []netdir.Relay) []string {
 	out := make([]string, len(path))
 	for i, r := range path {
 		out[i] = r.Name

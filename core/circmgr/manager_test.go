@@ -11,7 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshvpn/meshvpn/core/cell"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/ticket"
 )
 
@@ -24,7 +24,7 @@ type fakeNet struct {
 	sessions map[ticket.ID]byte // the exit (first identity byte) that has each session
 	circuits []*fakeCircuit
 	next     byte
-	attempts [][]relay.Info // every path a build was asked for
+	attempts [][]netdir.Relay // every path a build was asked for
 }
 
 func newFakeNet() *fakeNet {
@@ -33,13 +33,13 @@ func newFakeNet() *fakeNet {
 
 type fakeCircuit struct {
 	n    *fakeNet
-	path []relay.Info
+	path []netdir.Relay
 	done chan struct{}
 	once sync.Once
 	err  error
 }
 
-func (n *fakeNet) Build(ctx context.Context, path []relay.Info) (Circuit, error) {
+func (n *fakeNet) Build(ctx context.Context, path []netdir.Relay) (Circuit, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.attempts = append(n.attempts, path)
@@ -96,23 +96,23 @@ func (e *hopError) FailedHop() int    { return e.hop }
 func (e *hopError) GuardLinkUp() bool { return e.hop == 1 && e.linkUp }
 
 // revive brings a relay back.
-func (n *fakeNet) revive(name string, relays []Relay) {
+func (n *fakeNet) revive(name string, relays []netdir.Relay) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, r := range relays {
 		if r.Name == name {
-			delete(n.dead, r.Info.Identity[0])
+			delete(n.dead, r.Identity[0])
 		}
 	}
 }
 
 // unreachable makes builds through a relay fail without ending the circuits through it.
-func (n *fakeNet) unreachable(name string, relays []Relay) {
+func (n *fakeNet) unreachable(name string, relays []netdir.Relay) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, r := range relays {
 		if r.Name == name {
-			n.dead[r.Info.Identity[0]] = true
+			n.dead[r.Identity[0]] = true
 		}
 	}
 }
@@ -126,12 +126,12 @@ func (n *fakeNet) tried() int {
 
 // kill makes a relay die: circuits through it end, and no build through it works. The circuits end
 // as a relay's DESTROY ends them when the relay is not their guard, and as a lost link when it is.
-func (n *fakeNet) kill(name string, relays []Relay) {
+func (n *fakeNet) kill(name string, relays []netdir.Relay) {
 	n.mu.Lock()
 	var id byte
 	for _, r := range relays {
 		if r.Name == name {
-			id = r.Info.Identity[0]
+			id = r.Identity[0]
 		}
 	}
 	n.dead[id] = true
@@ -153,11 +153,14 @@ func (n *fakeNet) kill(name string, relays []Relay) {
 	}
 }
 
-func relays() []Relay {
-	var out []Relay
+func relays() []netdir.Relay {
+	var out []netdir.Relay
 	for i, name := range []string{"r1", "r2", "r3", "r4", "r5", "x1", "x2"} {
-		r := Relay{Name: name, Exit: name[0] == 'x'}
-		r.Info.Identity[0] = byte(i + 1)
+		r := netdir.Relay{Name: name, Flags: netdir.Running}
+		if name[0] == 'x' {
+			r.Flags |= netdir.Exit
+		}
+		r.Identity[0] = byte(i + 1)
 		out = append(out, r)
 	}
 	return out
@@ -184,14 +187,14 @@ func startWith(t *testing.T, n *fakeNet, exit string, tweak func(*Config)) *Mana
 }
 
 // start starts a manager that sends each new circuit's path on got.
-func start(t *testing.T, n *fakeNet, exit string) (m *Manager, got chan []Relay) {
+func start(t *testing.T, n *fakeNet, exit string) (m *Manager, got chan []netdir.Relay) {
 	t.Helper()
-	got = make(chan []Relay, 16)
-	m = startWith(t, n, exit, func(c *Config) { c.OnCircuit = func(_ Circuit, p []Relay) { got <- p } })
+	got = make(chan []netdir.Relay, 16)
+	m = startWith(t, n, exit, func(c *Config) { c.OnCircuit = func(_ Circuit, p []netdir.Relay) { got <- p } })
 	return m, got
 }
 
-func await(t *testing.T, got chan []Relay) []Relay {
+func await(t *testing.T, got chan []netdir.Relay) []netdir.Relay {
 	t.Helper()
 	select {
 	case p := <-got:
@@ -209,14 +212,14 @@ func TestPathsAreDistinctAndEndAtAnExit(t *testing.T) {
 	}
 	var guard string
 	for attempt := range 50 {
-		path, err := p.Pick(nil, []Relay{relays()[1]}, attempt)
+		path, err := p.Pick(nil, []netdir.Relay{relays()[1]}, attempt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !path[2].Exit || path[0].Name == path[1].Name || path[1].Name == path[2].Name || path[0].Name == path[2].Name {
+		if !path[2].Flags.Has(netdir.Exit) || path[0].Name == path[1].Name || path[1].Name == path[2].Name || path[0].Name == path[2].Name {
 			t.Fatalf("bad path %v", names(path))
 		}
-		if path[0].Exit || path[1].Exit {
+		if path[0].Flags.Has(netdir.Exit) || path[1].Flags.Has(netdir.Exit) {
 			t.Fatalf("an exit used as guard or middle while plain relays were free: %v", names(path))
 		}
 		if path[0].Name == "r2" || path[1].Name == "r2" {
@@ -228,7 +231,7 @@ func TestPathsAreDistinctAndEndAtAnExit(t *testing.T) {
 		guard = path[0].Name
 	}
 	// Three relays in all: exits stand in as guard or middle.
-	small := []Relay{relays()[0], relays()[5], relays()[6]}
+	small := []netdir.Relay{relays()[0], relays()[5], relays()[6]}
 	p, _ = NewListPicker(small, "x1", rand.New(rand.NewPCG(3, 4)))
 	if path, err := p.Pick(nil, nil, 0); err != nil || path[2].Name != "x1" {
 		t.Fatalf("small network: %v %v", path, err)
@@ -269,7 +272,7 @@ func TestGuardDiesAnotherGuard(t *testing.T) {
 		t.Fatalf("rebuilt %v after the guard %v died", names(second), first[0].Name)
 	}
 	n.mu.Lock()
-	if p := n.attempts[before]; p[0].Identity == first[0].Info.Identity {
+	if p := n.attempts[before]; p[0].Identity == first[0].Identity {
 		t.Errorf("the first rebuild went through the guard whose link had just died")
 	}
 	n.mu.Unlock()
@@ -287,7 +290,7 @@ func TestExitDiesMovesOnWithNewSession(t *testing.T) {
 	first := await(t, got)
 	n.kill(first[2].Name, relays())
 	second := await(t, got)
-	if second[2].Name == first[2].Name || !second[2].Exit {
+	if second[2].Name == first[2].Name || !second[2].Flags.Has(netdir.Exit) {
 		t.Fatalf("rebuilt %v after the exit %v died", names(second), first[2].Name)
 	}
 	waitFor(t, func() bool { return len(m.Status().Reroutes) == 1 })
@@ -335,8 +338,8 @@ func TestMiddleDiesGuardKeptThroughFailedRebuilds(t *testing.T) {
 	second := await(t, got)
 	n.mu.Lock()
 	for _, p := range n.attempts[before:] {
-		if p[0].Identity != first[0].Info.Identity {
-			t.Errorf("a rebuild after the middle died tried guard %d instead of %d", p[0].Identity[0], first[0].Info.Identity[0])
+		if p[0].Identity != first[0].Identity {
+			t.Errorf("a rebuild after the middle died tried guard %d instead of %d", p[0].Identity[0], first[0].Identity[0])
 		}
 	}
 	n.mu.Unlock()
@@ -356,10 +359,10 @@ func TestMiddleDiesGuardKeptThroughFailedRebuilds(t *testing.T) {
 // named one, whatever the manager asks to avoid.
 type pinningPicker struct {
 	*ListPicker
-	exit Relay
+	exit netdir.Relay
 }
 
-func (p pinningPicker) Pick(_ *Relay, avoid []Relay, attempt int) ([]Relay, error) {
+func (p pinningPicker) Pick(_ *netdir.Relay, avoid []netdir.Relay, attempt int) ([]netdir.Relay, error) {
 	return p.ListPicker.Pick(&p.exit, avoid, attempt)
 }
 
@@ -375,10 +378,10 @@ func TestSessionKeptWhenTheExitReturnsLate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := make(chan []Relay, 16)
+			got := make(chan []netdir.Relay, 16)
 			m := startWith(t, n, "", func(c *Config) {
 				c.Picker, c.ExitPinned, c.SameExitFor = pinningPicker{lp, relays()[5]}, pinned, 50*time.Millisecond
-				c.OnCircuit = func(_ Circuit, p []Relay) { got <- p }
+				c.OnCircuit = func(_ Circuit, p []netdir.Relay) { got <- p }
 			})
 			defer m.Close()
 			first := await(t, got)
@@ -402,7 +405,7 @@ type flappingPicker struct {
 	through int
 }
 
-func (p *flappingPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, error) {
+func (p *flappingPicker) Pick(exit *netdir.Relay, avoid []netdir.Relay, attempt int) ([]netdir.Relay, error) {
 	path, err := p.ListPicker.Pick(exit, avoid, attempt)
 	if err == nil {
 		p.ListPicker.s.guard = "" // the next Pick draws its guard again
@@ -410,7 +413,7 @@ func (p *flappingPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay,
 	return path, err
 }
 
-func (p *flappingPicker) PickThrough(guard Relay, exit *Relay, avoid []Relay) ([]Relay, error) {
+func (p *flappingPicker) PickThrough(guard netdir.Relay, exit *netdir.Relay, avoid []netdir.Relay) ([]netdir.Relay, error) {
 	p.mu.Lock()
 	p.through++
 	p.mu.Unlock()
@@ -428,10 +431,10 @@ func TestRebuildKeepsTheGuardItHeardFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	fp := &flappingPicker{ListPicker: lp}
-	got := make(chan []Relay, 16)
+	got := make(chan []netdir.Relay, 16)
 	m := startWith(t, n, "", func(c *Config) {
 		c.Picker, c.ExitPinned = fp, true
-		c.OnCircuit = func(_ Circuit, p []Relay) { got <- p }
+		c.OnCircuit = func(_ Circuit, p []netdir.Relay) { got <- p }
 	})
 	defer m.Close()
 	path := await(t, got)
@@ -487,7 +490,7 @@ func TestGuardSilentOnALiveLinkIsKept(t *testing.T) {
 	m, got := start(t, n, "x1")
 	defer m.Close()
 	first := await(t, got)
-	guard := first[0].Info.Identity[0]
+	guard := first[0].Identity[0]
 	n.mu.Lock()
 	n.mute[guard] = true
 	n.mu.Unlock()

@@ -3,6 +3,7 @@ package circmgr
 import (
 	"errors"
 	"fmt"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"math/rand/v2"
 	"sync"
 )
@@ -12,7 +13,7 @@ import (
 // them, and one guard kept for as long as it works. The directory's core/path.Selector is the real
 // picker; this one needs nothing but the list.
 type ListPicker struct {
-	relays []Relay
+	relays []netdir.Relay
 	exit   string
 	s      *listShared
 }
@@ -26,11 +27,11 @@ type listShared struct {
 }
 
 // NewListPicker checks the list: at least three relays, an exit, the named exit among them.
-func NewListPicker(relays []Relay, exit string, r *rand.Rand) (*ListPicker, error) {
+func NewListPicker(relays []netdir.Relay, exit string, r *rand.Rand) (*ListPicker, error) {
 	var errs []error
 	exits := 0
 	for _, x := range relays {
-		if x.Exit {
+		if x.Flags.Has(netdir.Exit) {
 			exits++
 		}
 	}
@@ -43,7 +44,7 @@ func NewListPicker(relays []Relay, exit string, r *rand.Rand) (*ListPicker, erro
 	if exit != "" {
 		found := false
 		for _, x := range relays {
-			found = found || x.Name == exit && x.Exit
+			found = found || x.Name == exit && x.Flags.Has(netdir.Exit)
 		}
 		if !found {
 			errs = append(errs, fmt.Errorf("circmgr: no exit named %q", exit))
@@ -61,7 +62,7 @@ func (p *ListPicker) WithExit(exit string) (*ListPicker, error) {
 	if exit != "" {
 		found := false
 		for _, x := range p.relays {
-			found = found || x.Name == exit && x.Exit
+			found = found || x.Name == exit && x.Flags.Has(netdir.Exit)
 		}
 		if !found {
 			return nil, fmt.Errorf("circmgr: no exit named %q", exit)
@@ -71,23 +72,23 @@ func (p *ListPicker) WithExit(exit string) (*ListPicker, error) {
 }
 
 // Pick returns guard, middle and exit.
-func (p *ListPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, error) {
+func (p *ListPicker) Pick(exit *netdir.Relay, avoid []netdir.Relay, attempt int) ([]netdir.Relay, error) {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
 	skip := map[string]bool{}
 	for _, r := range avoid {
 		skip[r.Name] = true
 	}
-	var x Relay
+	var x netdir.Relay
 	switch {
 	case exit != nil:
 		x = *exit
 	case p.exit != "":
 		x = p.relay(p.exit)
 	default:
-		var exits []Relay
+		var exits []netdir.Relay
 		for _, r := range p.relays {
-			if r.Exit && !skip[r.Name] {
+			if r.Flags.Has(netdir.Exit) && !skip[r.Name] {
 				exits = append(exits, r)
 			}
 		}
@@ -104,7 +105,7 @@ func (p *ListPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, err
 	if len(cands) < 2 {
 		return nil, fmt.Errorf("circmgr: too few relays for a path to %s avoiding %d", x.Name, len(avoid))
 	}
-	guard, ok := Relay{}, false
+	guard, ok := netdir.Relay{}, false
 	for _, c := range cands {
 		if c.Name == p.s.guard {
 			guard, ok = c, true
@@ -114,24 +115,24 @@ func (p *ListPicker) Pick(exit *Relay, avoid []Relay, attempt int) ([]Relay, err
 		guard = cands[p.s.rand.IntN(len(cands))]
 		p.s.guard = guard.Name
 	}
-	var middles []Relay
+	var middles []netdir.Relay
 	for _, c := range cands {
 		if c.Name != guard.Name {
 			middles = append(middles, c)
 		}
 	}
 	middle := middles[(attempt+p.s.rand.IntN(len(middles)))%len(middles)]
-	return []Relay{guard, middle, x}, nil
+	return []netdir.Relay{guard, middle, x}, nil
 }
 
 // candidates lists the relays that may be a guard or middle: not skipped; exits only if withExits,
 // after the plain relays.
-func (p *ListPicker) candidates(skip map[string]bool, withExits bool) []Relay {
-	var plain, exits []Relay
+func (p *ListPicker) candidates(skip map[string]bool, withExits bool) []netdir.Relay {
+	var plain, exits []netdir.Relay
 	for _, r := range p.relays {
 		switch {
 		case skip[r.Name]:
-		case r.Exit:
+		case r.Flags.Has(netdir.Exit):
 			exits = append(exits, r)
 		default:
 			plain = append(plain, r)
@@ -143,7 +144,7 @@ func (p *ListPicker) candidates(skip map[string]bool, withExits bool) []Relay {
 	return plain
 }
 
-func (p *ListPicker) relay(name string) Relay {
+func (p *ListPicker) relay(name string) netdir.Relay {
 	for _, r := range p.relays {
 		if r.Name == name {
 			return r

@@ -3,6 +3,7 @@ package circmgr
 import (
 	"context"
 	"errors"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -46,10 +47,10 @@ func retarget(m *Manager, to Target) (Move, error) {
 	return m.Retarget(ctx, to)
 }
 
-func (l *switchLog) snapshot() ([][]Relay, []bool) {
+func (l *switchLog) snapshot() ([][]netdir.Relay, []bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([][]Relay(nil), l.paths...), append([]bool(nil), l.openAt...)
+	return append([][]netdir.Relay(nil), l.paths...), append([]bool(nil), l.openAt...)
 }
 
 // TestRetargetSwitchesToTheNewExit: set-exit builds a circuit to the new exit with a new session and
@@ -88,7 +89,7 @@ func TestRetargetSwitchesToTheNewExit(t *testing.T) {
 	n.mu.Lock()
 	sessions := 0
 	for _, at := range n.sessions {
-		if at == relays()[6].Info.Identity[0] {
+		if at == relays()[6].Identity[0] {
 			sessions++
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/internal/pool"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/ntor"
 	"github.com/meshvpn/meshvpn/crypto/onion"
 	"github.com/meshvpn/meshvpn/crypto/ticket"
@@ -22,7 +22,7 @@ type Circuit struct {
 	c    *Client
 	link *link.Link
 	id   cell.ID
-	path []relay.Info
+	path []netdir.Relay
 
 	layers  onion.Path
 	binding [32]byte   // the last hop's handshake binding secret: exit session credentials bind to it
@@ -121,7 +121,7 @@ func (circ *Circuit) deliverStep(from answer, r stepResult) {
 	}
 }
 
-func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, error) {
+func (c *Client) buildOnce(ctx context.Context, path []netdir.Relay) (*Circuit, error) {
 	l, err := c.dialGuard(ctx, path[0])
 	if err != nil {
 		return nil, &HopError{Hop: 1, Addr: path[0].Addr, Err: err}
@@ -140,8 +140,9 @@ func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, er
 			err = circ.sendCreate(msg)
 		} else {
 			circ.expect(answer{answerExtended, i}) // hop i extends the circuit to hop i+1
+			rv := rendezvous(hop)
 			ext := cell.Extend{Addr: hop.Addr, Identity: hop.Identity, LinkKey: hop.LinkKey, Handshake: msg,
-				RendezvousAddr: hop.Rendezvous.Addr, RendezvousKey: hop.Rendezvous.Key}
+				RendezvousAddr: rv.Addr, RendezvousKey: rv.Key}
 			var data []byte
 			if data, err = ext.Encode(); err == nil {
 				// Every EXTEND takes the class of one naming a rendezvous: the guard sees cell
@@ -190,19 +191,29 @@ func (c *Client) buildOnce(ctx context.Context, path []relay.Info) (*Circuit, er
 
 // dialGuard returns a link to the guard: through its rendezvous when it is behind a NAT (its address
 // would not let the client in), at its address otherwise.
-func (c *Client) dialGuard(ctx context.Context, guard relay.Info) (*link.Link, error) {
-	if guard.Rendezvous.IsZero() {
+func (c *Client) dialGuard(ctx context.Context, guard netdir.Relay) (*link.Link, error) {
+	rv := rendezvous(guard)
+	if rv.IsZero() {
 		l, err := c.node.Dial(ctx, guard.Addr, guard.LinkKey)
 		if err != nil {
 			return nil, fmt.Errorf("link to guard %v: %w", guard.Addr, err)
 		}
 		return l, nil
 	}
-	l, err := c.node.DialVia(ctx, guard.LinkKey, guard.Rendezvous)
+	l, err := c.node.DialVia(ctx, guard.LinkKey, rv)
 	if err != nil {
-		return nil, fmt.Errorf("link to guard %v through rendezvous %v: %w", guard.Addr, guard.Rendezvous.Addr, err)
+		return nil, fmt.Errorf("link to guard %v through rendezvous %v: %w", guard.Addr, rv.Addr, err)
 	}
 	return l, nil
+}
+
+// rendezvous is how a relay behind a NAT is reached: through the first rendezvous it names (zero for
+// a public relay). The others are for when it is gone, which only a failed dial tells.
+func rendezvous(r netdir.Relay) link.Rendezvous {
+	if len(r.Rendezvous) == 0 {
+		return link.Rendezvous{}
+	}
+	return link.Rendezvous{Key: r.Rendezvous[0].LinkKey, Addr: r.Rendezvous[0].Addr}
 }
 
 func (circ *Circuit) awaitStep(ctx context.Context) ([]byte, error) {
@@ -351,7 +362,7 @@ func (circ *Circuit) MaxData() int {
 }
 
 // Path returns the circuit's relays, guard first.
-func (circ *Circuit) Path() []relay.Info { return circ.path }
+func (circ *Circuit) Path() []netdir.Relay { return circ.path }
 
 // Done is closed when the circuit is torn down.
 func (circ *Circuit) Done() <-chan struct{} { return circ.done }

@@ -15,9 +15,9 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/client"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/descriptor"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
-	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // stream sends total datagrams of random sizes through send, keeping at most window of them
@@ -294,7 +294,7 @@ func TestExtendToUnreachableRelayFails(t *testing.T) {
 	n.conns[2].Close()
 	ctx := t.Context()
 	start := time.Now()
-	_, err := n.client.Build(ctx, []relay.Info{n.relays[0].Info(), n.relays[1].Info(), gone})
+	_, err := n.client.Build(ctx, []netdir.Relay{n.relays[0].Info(), n.relays[1].Info(), gone})
 	if err == nil {
 		t.Fatal("built a circuit through a dead relay")
 	}
@@ -305,7 +305,7 @@ func TestExtendToUnreachableRelayFails(t *testing.T) {
 }
 
 // deadRendezvous returns a rendezvous that nothing answers at: a closed socket's address and a fresh key.
-func deadRendezvous(t *testing.T) link.Rendezvous {
+func deadRendezvous(t *testing.T) []descriptor.Rendezvous {
 	c := udp(t)
 	addr := c.LocalAddr().(*net.UDPAddr).AddrPort()
 	c.Close()
@@ -313,7 +313,7 @@ func deadRendezvous(t *testing.T) link.Rendezvous {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return link.Rendezvous{Key: k.Public(), Addr: addr}
+	return []descriptor.Rendezvous{{LinkKey: k.Public(), Addr: addr}}
 }
 
 // A guard behind a NAT is dialled through its rendezvous, not at its address: with a rendezvous that
@@ -324,18 +324,18 @@ func TestGuardIsDialledThroughItsRendezvous(t *testing.T) {
 	guard.Rendezvous = deadRendezvous(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	_, err := n.client.Build(ctx, []relay.Info{guard})
+	_, err := n.client.Build(ctx, []netdir.Relay{guard})
 	if err == nil {
 		t.Fatal("built a circuit through a rendezvous that does not answer: the link went to the address")
 	}
-	if want := "through rendezvous " + guard.Rendezvous.Addr.String(); !strings.Contains(err.Error(), want) {
+	if want := "through rendezvous " + guard.Rendezvous[0].Addr.String(); !strings.Contains(err.Error(), want) {
 		t.Fatalf("error does not say %q: %v", want, err)
 	}
 	if s := n.relays[0].Stats(); s.CircuitsCreated != 0 {
 		t.Fatalf("the guard created %d circuits", s.CircuitsCreated)
 	}
-	guard.Rendezvous = link.Rendezvous{}
-	circ, err := n.client.Build(t.Context(), []relay.Info{guard})
+	guard.Rendezvous = nil
+	circ, err := n.client.Build(t.Context(), []netdir.Relay{guard})
 	if err != nil {
 		t.Fatalf("without its rendezvous: %v", err)
 	}
@@ -350,7 +350,7 @@ func TestExtendGoesThroughTheRendezvous(t *testing.T) {
 	middle.Rendezvous = deadRendezvous(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	_, err := n.client.Build(ctx, []relay.Info{n.relays[0].Info(), middle})
+	_, err := n.client.Build(ctx, []netdir.Relay{n.relays[0].Info(), middle})
 	var ce *cell.Error
 	if !errors.As(err, &ce) || (ce.Reason != cell.ReasonUnreachable && ce.Reason != cell.ReasonTimeout) {
 		t.Fatalf("extend through a rendezvous that does not answer: %v", err)
@@ -361,8 +361,8 @@ func TestExtendGoesThroughTheRendezvous(t *testing.T) {
 	if s := n.relays[1].Stats(); s.CircuitsCreated != 0 {
 		t.Fatalf("the relay behind the rendezvous was dialled at its address: %d circuits", s.CircuitsCreated)
 	}
-	middle.Rendezvous = link.Rendezvous{}
-	circ, err := n.client.Build(t.Context(), []relay.Info{n.relays[0].Info(), middle})
+	middle.Rendezvous = nil
+	circ, err := n.client.Build(t.Context(), []netdir.Relay{n.relays[0].Info(), middle})
 	if err != nil {
 		t.Fatalf("without its rendezvous: %v", err)
 	}

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/core/cell"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/crypto/onion"
 	"github.com/meshvpn/meshvpn/network/link"
@@ -284,7 +284,7 @@ func (c *Client) onLinkDown(l *link.Link, err error) {
 
 // Build makes a circuit through path (guard first, exit last), retrying with a fresh circuit after a
 // failure while ctx allows.
-func (c *Client) Build(ctx context.Context, path []relay.Info) (*Circuit, error) {
+func (c *Client) Build(ctx context.Context, path []netdir.Relay) (*Circuit, error) {
 	if len(path) == 0 || len(path) > onion.MaxHops {
 		return nil, fmt.Errorf("client: path of %d hops", len(path))
 	}

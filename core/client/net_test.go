@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/client"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/core/relay/relaytest"
 	"github.com/meshvpn/meshvpn/crypto/keys"
@@ -126,8 +127,8 @@ func (n *testNet) close() {
 	}
 }
 
-func (n *testNet) path(idx ...int) []relay.Info {
-	var p []relay.Info
+func (n *testNet) path(idx ...int) []netdir.Relay {
+	var p []netdir.Relay
 	for _, i := range idx {
 		p = append(p, n.relays[i].Info())
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/client"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/crypto/ntor"
@@ -74,7 +75,7 @@ type createFlooder struct {
 	sent     atomic.Uint64
 }
 
-func newCreateFlooder(t *testing.T, target relay.Info) *createFlooder {
+func newCreateFlooder(t *testing.T, target netdir.Relay) *createFlooder {
 	t.Helper()
 	static, _ := keys.GenerateStatic(crand.Reader)
 	f := &createFlooder{answered: make(chan struct{}, 1024), pub: static.Public()}
@@ -164,7 +165,7 @@ func TestReportCreateFlood(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	circ, err := cl.Build(ctx, []relay.Info{guard.Info(), exit.Info()})
+	circ, err := cl.Build(ctx, []netdir.Relay{guard.Info(), exit.Info()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"runtime"
 	"slices"
 	"sync"
@@ -16,8 +15,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/core/cell"
-	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/internal/pool"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/relay/internal/hook"
 	"github.com/meshvpn/meshvpn/core/sched"
 	"github.com/meshvpn/meshvpn/crypto/keys"
@@ -167,28 +166,6 @@ const (
 	DefaultCreateBurst        = 100
 )
 
-// Info is what a client needs to build a circuit through a relay (later: its directory entry).
-type Info struct {
-	Identity keys.IdentityPublic
-	Onion    keys.StaticPublic
-	LinkKey  keys.StaticPublic
-	Addr     netip.AddrPort
-	// Rendezvous, unless zero, is how a relay behind a NAT is reached: links to it are dialled through
-	// the rendezvous (link.Node.DialVia) rather than at Addr, which its NAT would not let in.
-	Rendezvous link.Rendezvous
-}
-
-// InfoFrom returns the Info of the relay d describes, reached at addr (one of d.Addresses: the caller
-// chooses) or, when d names any, through its first rendezvous. Only the first is carried: the others
-// are for when it is gone, which only a failed dial tells.
-func InfoFrom(d *descriptor.Descriptor, addr netip.AddrPort) Info {
-	i := Info{Identity: d.Identity, Onion: d.OnionKey, LinkKey: d.LinkKey, Addr: addr}
-	if len(d.Rendezvous) > 0 {
-		i.Rendezvous = link.Rendezvous{Key: d.Rendezvous[0].LinkKey, Addr: d.Rendezvous[0].Addr}
-	}
-	return i
-}
-
 // Relay is a running relay engine.
 type Relay struct {
 	cfg Config
@@ -300,9 +277,9 @@ func (r *Relay) Paths() [3]int { return r.node.Paths() }
 // handshakes, and the drops by reason of what arrived spoiled, replayed, unknown or not a link packet.
 func (r *Relay) LinkStats() link.Stats { return r.node.Stats() }
 
-// Info returns the relay's public keys and address.
-func (r *Relay) Info() Info {
-	return Info{Identity: r.cfg.Identity.Public(), Onion: r.server.Load().OnionKeys[0].Public(), LinkKey: r.linkID, Addr: r.node.LocalAddr()}
+// Info returns the relay as a client knows it: its public keys and address.
+func (r *Relay) Info() netdir.Relay {
+	return netdir.Relay{Identity: r.cfg.Identity.Public(), Onion: r.server.Load().OnionKeys[0].Public(), LinkKey: r.linkID, Addr: r.node.LocalAddr()}
 }
 
 // Stats returns a snapshot of the relay's counters.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/client"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/exit/nat"
@@ -88,8 +89,8 @@ func newLoopNet(t *testing.T, e *Engine, onData func(*client.Circuit, []byte)) *
 	return n
 }
 
-func (n *loopNet) path(idx ...int) []relay.Info {
-	var p []relay.Info
+func (n *loopNet) path(idx ...int) []netdir.Relay {
+	var p []netdir.Relay
 	for _, i := range idx {
 		p = append(p, n.relays[i].Info())
 	}

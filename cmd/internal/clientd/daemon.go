@@ -28,7 +28,6 @@ import (
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/path"
-	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/network/appsplit"
 	"github.com/meshvpn/meshvpn/network/firewall"
 	"github.com/meshvpn/meshvpn/network/link"
@@ -79,7 +78,7 @@ type Daemon struct {
 }
 
 // LoadRelays reads the relay list file.
-func LoadRelays(path string) ([]relaylist.Entry, error) {
+func LoadRelays(path string) ([]netdir.Relay, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -100,7 +99,7 @@ func LoadRelays(path string) ([]relaylist.Entry, error) {
 // because the manager is made (checking the relay list) before the client exists.
 type builder struct{ d *Daemon }
 
-func (b builder) Build(ctx context.Context, path []relay.Info) (circmgr.Circuit, error) {
+func (b builder) Build(ctx context.Context, path []netdir.Relay) (circmgr.Circuit, error) {
 	c, err := b.d.client.Build(ctx, path)
 	if err != nil {
 		return nil, err
@@ -122,7 +121,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	mc := circmgr.Config{
 		Builder:   builder{d},
 		OnPath:    d.bypassGuard,
-		OnCircuit: func(c circmgr.Circuit, p []circmgr.Relay) { d.engine.SetRoute(c.(*client.Circuit), p[len(p)-1].IPv6) },
+		OnCircuit: func(c circmgr.Circuit, p []netdir.Relay) { d.engine.SetRoute(c.(*client.Circuit), p[len(p)-1].IPv6) },
 		Logger:    log.Named("circuits"),
 
 		MaxLifetime: cfg.MaxCircuitLifetime,
@@ -144,19 +143,15 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		// An exit the user named is theirs: rebuilds wait for it rather than move elsewhere.
 		mc.ExitPinned = d.picker.choice.Mode == path.Named
 	} else {
-		entries, err := LoadRelays(cfg.Relays)
+		relays, err := LoadRelays(cfg.Relays)
 		if err != nil {
 			return nil, err
-		}
-		var relays []circmgr.Relay
-		for _, en := range entries {
-			relays = append(relays, circmgr.Relay{Name: en.Name, Info: en.Info, Exit: en.Exit, IPv6: en.IPv6})
 		}
 		if d.listPicker, err = circmgr.NewListPicker(relays, cfg.Exit, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.Relays, err)
 		}
 		mc.Picker, mc.ExitPinned = d.listPicker, cfg.Exit != ""
-		d.listExits = listExits(entries)
+		d.listExits = listExits(relays)
 	}
 	if d.mgr, err = circmgr.New(mc); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Relays, err) // only a relay list can be refused here
@@ -289,11 +284,11 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 // before the client dials it. A guard behind a NAT is dialled through its rendezvous, which then
 // relays the link's packets or introduces the two ends for a punched path to the guard's address: both
 // must stay outside.
-func (d *Daemon) bypassGuard(path []circmgr.Relay) error {
-	guard := path[0].Info
+func (d *Daemon) bypassGuard(path []netdir.Relay) error {
+	guard := path[0]
 	addrs := []netip.Addr{guard.Addr.Addr()}
-	if !guard.Rendezvous.IsZero() {
-		addrs = []netip.Addr{guard.Rendezvous.Addr.Addr(), guard.Addr.Addr()}
+	if len(guard.Rendezvous) > 0 { // the client dials the first
+		addrs = []netip.Addr{guard.Rendezvous[0].Addr.Addr(), guard.Addr.Addr()}
 	}
 	for _, a := range addrs {
 		if d.fw != nil {
@@ -365,7 +360,10 @@ func (d *Daemon) Status() Status {
 	}
 	if d.picker != nil {
 		d.picker.mu.Lock()
-		s.Directory = &DirectoryStatus{Relays: len(d.picker.byID), Fetched: d.picker.fresh, Authorities: d.picker.agreeing}
+		s.Directory = &DirectoryStatus{}
+		if dir := d.picker.dir; dir != nil {
+			s.Directory = &DirectoryStatus{Relays: dir.Len(), Fetched: dir.Fetched(), Authorities: len(dir.Sources())}
+		}
 		d.picker.mu.Unlock()
 	}
 	if d.mgr == nil {
@@ -387,9 +385,9 @@ func (d *Daemon) Status() Status {
 		case len(ms.Path) - 1:
 			role = "exit"
 		}
-		h := Hop{Role: role, Name: r.Name, Address: r.Info.Addr.String(), Identity: r.Info.Identity.String()}
+		h := Hop{Role: role, Name: r.Name, Address: r.Addr.String(), Identity: r.Identity.String()}
 		if i == 0 && d.client != nil {
-			h.Link = linkText(d.client, r.Info)
+			h.Link = linkText(d.client, r)
 		}
 		s.Circuit.Hops = append(s.Circuit.Hops, h)
 	}
@@ -407,17 +405,21 @@ func (d *Daemon) Status() Status {
 }
 
 // linkText describes the client's link to the relay: how its packets travel.
-func linkText(c *client.Client, r relay.Info) string {
+func linkText(c *client.Client, r netdir.Relay) string {
 	p, ok := c.LinkPath(r.LinkKey)
+	var via netip.AddrPort // the rendezvous the client dials a relay behind a NAT through: the first
+	if len(r.Rendezvous) > 0 {
+		via = r.Rendezvous[0].Addr
+	}
 	switch {
 	case !ok:
 		return ""
 	case p.Kind == link.PathDirect:
 		return p.Kind.String()
 	case p.Kind == link.PathPunched && p.RTT > 0:
-		return fmt.Sprintf("%s via %s (direct round trip %v)", p.Kind, r.Rendezvous.Addr, p.RTT.Round(10*time.Microsecond))
+		return fmt.Sprintf("%s via %s (direct round trip %v)", p.Kind, via, p.RTT.Round(10*time.Microsecond))
 	}
-	return fmt.Sprintf("%s via %s", p.Kind, r.Rendezvous.Addr)
+	return fmt.Sprintf("%s via %s", p.Kind, via)
 }
 
 // Close takes the client down and leaves the host as it was: circuits torn down (the relays are

@@ -13,11 +13,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/exitports"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
-func relayEntry(t *testing.T, i int, exit bool) relaylist.Entry {
+func relayEntry(t *testing.T, i int, exit bool) netdir.Relay {
 	t.Helper()
 	id, err := keys.GenerateIdentity(rand.Reader)
 	if err != nil {
@@ -25,16 +26,21 @@ func relayEntry(t *testing.T, i int, exit bool) relaylist.Entry {
 	}
 	lk, _ := keys.GenerateStatic(rand.Reader)
 	ok, _ := keys.GenerateStatic(rand.Reader)
-	return relaylist.Entry{Name: fmt.Sprintf("r%d", i), Exit: exit, Info: relay.Info{
+	r := netdir.Relay{Name: fmt.Sprintf("r%d", i), Flags: netdir.Running,
 		Identity: id.Public(), LinkKey: lk.Public(), Onion: ok.Public(),
 		Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(10 + i)}), 7000),
-	}}
+	}
+	if exit {
+		r.Flags |= netdir.Exit
+		r.Exit, _ = exitports.Parse("tcp=1-65535 udp=1-65535")
+	}
+	return r
 }
 
 // relayFile writes a relay list of the given relays (true: an exit) and returns its path.
 func relayFile(t *testing.T, dir string, exits ...bool) string {
 	t.Helper()
-	var es []relaylist.Entry
+	var es []netdir.Relay
 	for i, exit := range exits {
 		es = append(es, relayEntry(t, i+1, exit))
 	}

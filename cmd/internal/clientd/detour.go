@@ -10,6 +10,7 @@ import (
 	"github.com/meshvpn/meshvpn/core/client"
 	"github.com/meshvpn/meshvpn/core/detour"
 	"github.com/meshvpn/meshvpn/core/engine"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/path"
 )
 
@@ -54,7 +55,7 @@ func (d *Daemon) openDetour(ctx context.Context, f engine.Flow, set func(engine.
 	if c, err := parseExitChoice(asked, 0); err == nil && (c.Mode == path.Country || c.Mode == path.Region) {
 		choice.Mode, choice.Value = c.Mode, c.Value
 	}
-	var avoid []circmgr.Relay
+	var avoid []netdir.Relay
 	if ms := d.mgr.Status(); len(ms.Path) > 0 {
 		avoid = append(avoid, ms.Path[len(ms.Path)-1])
 	}
@@ -68,7 +69,7 @@ func (d *Daemon) openDetour(ctx context.Context, f engine.Flow, set func(engine.
 		Builder: builder{d},
 		Picker:  picker,
 		OnPath:  d.bypassGuard,
-		OnCircuit: func(c circmgr.Circuit, p []circmgr.Relay) {
+		OnCircuit: func(c circmgr.Circuit, p []netdir.Relay) {
 			set(engine.Route{C: c.(*client.Circuit), IPv6: p[len(p)-1].IPv6})
 		},
 		Logger:      d.log.Named("detour"),
@@ -107,7 +108,7 @@ func (s *detourSide) Allows(f engine.Flow) bool {
 	if f.Proto == 17 {
 		c.Proto = path.UDP
 	}
-	return s.dir.exitAllows(ms.Path[len(ms.Path)-1].Info.Identity, c)
+	return s.dir.exitAllows(ms.Path[len(ms.Path)-1].Identity, c)
 }
 
 // Close implements detour.Side.

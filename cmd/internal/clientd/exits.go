@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/circmgr"
 	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/path"
@@ -251,7 +250,7 @@ func (d *Daemon) Exits() ExitList {
 	var inUse string
 	if d.mgr != nil {
 		if p := d.mgr.Status().Path; len(p) > 0 {
-			inUse = p[len(p)-1].Info.Identity.String()
+			inUse = p[len(p)-1].Identity.String()
 		}
 	}
 	for i := range l.Exits {
@@ -291,12 +290,12 @@ func families(ipv6 bool) []string {
 }
 
 // listExits lists the exits of a relay list.
-func listExits(es []relaylist.Entry) []ExitInfo {
+func listExits(rs []netdir.Relay) []ExitInfo {
 	var out []ExitInfo
-	for _, e := range es {
-		if e.Exit {
-			out = append(out, ExitInfo{Name: e.Name, Identity: e.Info.Identity.String(), Address: e.Info.Addr.String(),
-				Ports: e.ExitPorts.String(), Families: families(e.IPv6), State: "listed"})
+	for _, e := range rs {
+		if e.Flags.Has(netdir.Exit) {
+			out = append(out, ExitInfo{Name: e.Name, Identity: e.Identity.String(), Address: e.Addr.String(),
+				Ports: e.Exit.String(), Families: families(e.IPv6), State: "listed"})
 		}
 	}
 	return out

@@ -16,12 +16,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/circmgr"
 	"github.com/meshvpn/meshvpn/core/exitports"
 	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/path"
-	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 	"github.com/meshvpn/meshvpn/crypto/ticket"
 )
@@ -33,7 +31,7 @@ type fakeBuilder struct {
 	built  int
 }
 
-func (b *fakeBuilder) Build(_ context.Context, p []relay.Info) (circmgr.Circuit, error) {
+func (b *fakeBuilder) Build(_ context.Context, p []netdir.Relay) (circmgr.Circuit, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, r := range p {
@@ -59,26 +57,22 @@ func (c *fakeCirc) Close()                { c.once.Do(func() { close(c.done) }) 
 
 // listDaemon is a started daemon over a relay list of five relays and the exits x1, x2, through fake
 // circuits, with its control socket.
-func listDaemon(t *testing.T, b *fakeBuilder) (*Daemon, *Control, []relaylist.Entry) {
+func listDaemon(t *testing.T, b *fakeBuilder) (*Daemon, *Control, []netdir.Relay) {
 	t.Helper()
-	var es []relaylist.Entry
+	var es []netdir.Relay
 	for i := range 7 {
 		e := relayEntry(t, i+1, i >= 5)
-		if e.Exit {
+		if e.Flags.Has(netdir.Exit) {
 			e.Name = fmt.Sprintf("x%d", i-4)
-			e.ExitPorts, _ = exitports.Parse("tcp=1-24,26-65535 udp=none")
+			e.Exit, _ = exitports.Parse("tcp=1-24,26-65535 udp=none")
 		}
 		es = append(es, e)
 	}
 	d := newTestDaemon()
 	d.cfg.Exit = "x1"
 	d.exitChoice = initialExitChoice(d.cfg)
-	var rs []circmgr.Relay
-	for _, e := range es {
-		rs = append(rs, circmgr.Relay{Name: e.Name, Info: e.Info, Exit: e.Exit})
-	}
 	var err error
-	if d.listPicker, err = circmgr.NewListPicker(rs, "x1", rand.New(rand.NewPCG(1, 2))); err != nil {
+	if d.listPicker, err = circmgr.NewListPicker(es, "x1", rand.New(rand.NewPCG(1, 2))); err != nil {
 		t.Fatal(err)
 	}
 	d.listExits = listExits(es)
@@ -120,7 +114,7 @@ func TestControlExitsAndSetExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	if l.Source != "relay list" || len(l.Exits) != 2 || l.Exits[0].Name != "x1" || !l.Exits[0].InUse || l.Exits[1].InUse ||
-		l.Exits[1].Identity != es[6].Info.Identity.String() || l.Exits[0].Ports != "tcp=1-24,26-65535 udp=none" {
+		l.Exits[1].Identity != es[6].Identity.String() || l.Exits[0].Ports != "tcp=1-24,26-65535 udp=none" {
 		t.Fatalf("exits %+v", l)
 	}
 	mv, err := ctl.SetExit(t.Context(), SetExitRequest{Exit: "x2"})
@@ -193,7 +187,7 @@ func TestControlSetExitFailureKeepsTheCircuit(t *testing.T) {
 	b := &fakeBuilder{refuse: map[keys.IdentityPublic]bool{}}
 	d, ctl, es := listDaemon(t, b)
 	b.mu.Lock()
-	b.refuse[es[6].Info.Identity] = true // x2
+	b.refuse[es[6].Identity] = true // x2
 	b.mu.Unlock()
 	_, err := ctl.SetExit(t.Context(), SetExitRequest{Exit: "x2"})
 	var in *InputError

@@ -11,12 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/meshvpn/meshvpn/core/circmgr"
 	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/path"
-	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
-	"github.com/meshvpn/meshvpn/network/link"
 )
 
 // dirPicker picks paths with core/path from the latest consensus; the guard set lives on disk. Its
@@ -30,12 +27,10 @@ type dirPicker struct {
 	guards      *path.GuardSet
 	log         *zap.Logger
 
-	mu       sync.Mutex
-	sel      *path.Selector
-	byID     map[keys.IdentityPublic]circmgr.Relay
-	fresh    time.Time // when the consensus in use was fetched
-	agreeing int       // authorities whose documents it counted
-	exits    []ExitInfo
+	mu    sync.Mutex
+	sel   *path.Selector
+	dir   *netdir.NetDir // the one in use: when fetched, from how many authorities
+	exits []ExitInfo
 }
 
 // parseExitChoice reads the exit setting: "" or "auto", "random", "country:DE", "region:NAME", or an
@@ -91,32 +86,24 @@ func (p *dirPicker) update(dir *netdir.NetDir) error {
 			}
 		})
 	}
-	byID := make(map[keys.IdentityPublic]circmgr.Relay, dir.Len())
-	for _, r := range dir.Relays() {
-		info := relay.Info{Identity: r.Identity, Onion: r.Onion, LinkKey: r.LinkKey, Addr: r.Addr}
-		if len(r.Rendezvous) > 0 {
-			info.Rendezvous = link.Rendezvous{Key: r.Rendezvous[0].LinkKey, Addr: r.Rendezvous[0].Addr}
-		}
-		byID[r.Identity] = circmgr.Relay{Name: r.Name, Info: info, Exit: r.IsExit(), IPv6: r.IPv6}
-	}
 	exits := directoryExits(dir)
 	sel, err := path.New(path.Config{Dir: dir, Guards: p.guards, AllowSameSubnet: p.sameSubnet})
 	if err != nil {
 		return err
 	}
 	p.mu.Lock()
-	p.sel, p.byID, p.fresh, p.agreeing, p.exits = sel, byID, dir.Fetched(), len(dir.Sources()), exits
+	p.sel, p.dir, p.exits = sel, dir, exits
 	p.mu.Unlock()
 	return nil
 }
 
 // Pick implements circmgr.Picker with the config's choice of exit, exit_port preferred.
-func (p *dirPicker) Pick(exit *circmgr.Relay, avoid []circmgr.Relay, _ int) ([]circmgr.Relay, error) {
+func (p *dirPicker) Pick(exit *netdir.Relay, avoid []netdir.Relay, _ int) ([]netdir.Relay, error) {
 	return p.pick(p.choice, false, exit, avoid)
 }
 
 // PickThrough implements circmgr.GuardKeeper: a path through the guard the client has just heard from.
-func (p *dirPicker) PickThrough(guard circmgr.Relay, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
+func (p *dirPicker) PickThrough(guard netdir.Relay, exit *netdir.Relay, avoid []netdir.Relay) ([]netdir.Relay, error) {
 	return p.pickThrough(p.choice, false, guard, exit, avoid)
 }
 
@@ -128,16 +115,16 @@ type choicePicker struct {
 	// preferred, and where the choice has none that does, any exit of it is taken.
 	portRequired bool
 	// avoid are relays no path of it takes (a detour's: the exit that refused its flow).
-	avoid []circmgr.Relay
+	avoid []netdir.Relay
 }
 
 // Pick implements circmgr.Picker.
-func (c *choicePicker) Pick(exit *circmgr.Relay, avoid []circmgr.Relay, _ int) ([]circmgr.Relay, error) {
+func (c *choicePicker) Pick(exit *netdir.Relay, avoid []netdir.Relay, _ int) ([]netdir.Relay, error) {
 	return c.dir.pick(c.choice, c.portRequired, exit, append(avoid[:len(avoid):len(avoid)], c.avoid...))
 }
 
 // PickThrough implements circmgr.GuardKeeper.
-func (c *choicePicker) PickThrough(guard circmgr.Relay, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
+func (c *choicePicker) PickThrough(guard netdir.Relay, exit *netdir.Relay, avoid []netdir.Relay) ([]netdir.Relay, error) {
 	return c.dir.pickThrough(c.choice, c.portRequired, guard, exit, append(avoid[:len(avoid):len(avoid)], c.avoid...))
 }
 
@@ -162,7 +149,7 @@ func selectPath(choice path.ExitChoice, portRequired bool, sel func(path.ExitCho
 	return rs, err
 }
 
-func (p *dirPicker) pick(c path.ExitChoice, portRequired bool, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
+func (p *dirPicker) pick(c path.ExitChoice, portRequired bool, exit *netdir.Relay, avoid []netdir.Relay) ([]netdir.Relay, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	choice, ids := p.ask(c, exit, avoid)
@@ -175,39 +162,31 @@ func (p *dirPicker) pick(c path.ExitChoice, portRequired bool, exit *circmgr.Rel
 			p.log.Warn("saving the guard set", zap.Error(err))
 		}
 	}
-	out := make([]circmgr.Relay, len(rs))
-	for i, r := range rs {
-		out[i] = p.byID[r.Identity]
-	}
-	return out, nil
+	return rs, nil
 }
 
-func (p *dirPicker) pickThrough(c path.ExitChoice, portRequired bool, guard circmgr.Relay, exit *circmgr.Relay, avoid []circmgr.Relay) ([]circmgr.Relay, error) {
+func (p *dirPicker) pickThrough(c path.ExitChoice, portRequired bool, guard netdir.Relay, exit *netdir.Relay, avoid []netdir.Relay) ([]netdir.Relay, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	choice, ids := p.ask(c, exit, avoid)
 	rs, err := selectPath(choice, portRequired, func(c path.ExitChoice) ([]netdir.Relay, error) {
-		return p.sel.PickThrough(guard.Info.Identity, c, ids...)
+		return p.sel.PickThrough(guard.Identity, c, ids...)
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]circmgr.Relay, len(rs))
-	for i, r := range rs {
-		out[i] = p.byID[r.Identity]
-	}
-	return out, nil
+	return rs, nil
 }
 
 // ask turns the manager's request into path selection's terms: the exit choice (the named exit of a
 // rebuild, else the user's) and the identities to avoid. p.mu is held.
-func (p *dirPicker) ask(choice path.ExitChoice, exit *circmgr.Relay, avoid []circmgr.Relay) (path.ExitChoice, []keys.IdentityPublic) {
+func (p *dirPicker) ask(choice path.ExitChoice, exit *netdir.Relay, avoid []netdir.Relay) (path.ExitChoice, []keys.IdentityPublic) {
 	if exit != nil {
-		choice = path.ExitChoice{Mode: path.Named, Value: exit.Info.Identity.String(), Proto: path.TCP}
+		choice = path.ExitChoice{Mode: path.Named, Value: exit.Identity.String(), Proto: path.TCP}
 	}
 	ids := make([]keys.IdentityPublic, len(avoid))
 	for i, r := range avoid {
-		ids[i] = r.Info.Identity
+		ids[i] = r.Identity
 	}
 	return choice, ids
 }

@@ -48,8 +48,8 @@ func TestEntryGuardsAreTheOnlyGuards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rs[0].Info.Identity != mine {
-			t.Fatalf("guard %v, want the entry guard %v", rs[0].Info.Identity, mine)
+		if rs[0].Identity != mine {
+			t.Fatalf("guard %v, want the entry guard %v", rs[0].Identity, mine)
 		}
 	}
 }

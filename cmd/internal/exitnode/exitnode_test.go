@@ -15,6 +15,7 @@ import (
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
@@ -93,7 +94,8 @@ func TestRelayOnlyNode(t *testing.T) {
 	if err != nil || len(es) != 1 {
 		t.Fatalf("entry %q: %v", text, err)
 	}
-	if es[0].Exit || es[0].Name != "r1" || es[0].Info != n.Relay().Info() {
+	if me := n.Relay().Info(); es[0].Flags.Has(netdir.Exit) || es[0].Name != "r1" || es[0].Identity != me.Identity ||
+		es[0].Onion != me.Onion || es[0].LinkKey != me.LinkKey || es[0].Addr != me.Addr {
 		t.Fatalf("entry %+v, relay %+v", es[0], n.Relay().Info())
 	}
 	resp, err := http.Get("http://" + n.MetricsAddr().String() + "/metrics")
@@ -174,7 +176,7 @@ func TestOnionKeyRotates(t *testing.T) {
 	if second.current.Public() == first.current.Public() || second.previous.Public() != first.current.Public() {
 		t.Fatal("after a rotation the current key is new and the old one is the previous")
 	}
-	if n.Relay().Info().Onion != second.current.Public() || n.Entry().Info.Onion != second.current.Public() {
+	if n.Relay().Info().Onion != second.current.Public() || n.Entry().Onion != second.current.Public() {
 		t.Fatal("the relay or its entry still names the old onion key")
 	}
 	d, err := n.descriptor([32]byte{1}, Keys{Link: mustStatic(t)}, time.Now().UTC().Truncate(time.Second), 1)

@@ -132,7 +132,7 @@ func (n *Node) publicAddr() netip.AddrPort {
 	if r := n.NAT(); r != nil && r.Public.IsValid() {
 		return r.Public
 	}
-	return n.entry.Info.Addr
+	return n.entry.Addr
 }
 
 // reachChanged rewrites the relay list entry and has the descriptor published again.
@@ -174,7 +174,7 @@ func (n *Node) rendezvousCandidates(g *genesis.Genesis, fetcher **netdir.Fetcher
 	if err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
 	}
-	self := n.entry.Info.Identity
+	self := n.entry.Identity
 	var out []link.Rendezvous
 	for _, rl := range net.Relays() {
 		if rl.Identity == self || len(rl.Rendezvous) > 0 || !rl.Flags.Has(netdir.Running) || rl.Flags.Has(netdir.Degraded) {

@@ -21,7 +21,9 @@ import (
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/cell"
+	"github.com/meshvpn/meshvpn/core/descriptor"
 	"github.com/meshvpn/meshvpn/core/genesis"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/publish"
 	"github.com/meshvpn/meshvpn/core/relay"
 	"github.com/meshvpn/meshvpn/crypto/keys"
@@ -53,7 +55,7 @@ type Node struct {
 	policy  *policy.Policy
 	masq    *masq.Rules
 	metrics *daemon.MetricsServer
-	entry   relaylist.Entry
+	entry   netdir.Relay
 	dht     *dht.Node             // nil without a genesis file
 	pub     *publish.Publisher    // nil without a genesis file
 	nat     *natcheck.Watch       // nil without STUN servers in the genesis file
@@ -173,7 +175,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	}
 	n.entry = EntryFor(cfg, k)
 	if cfg.PublicAddress == "" {
-		n.entry.Info.Addr = n.relay.Info().Addr // the port the kernel chose, if listen asked for any
+		n.entry.Addr = n.relay.Info().Addr // the port the kernel chose, if listen asked for any
 	}
 	if cfg.Metrics != "" {
 		if n.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, &collector{n: n}, daemon.LinkMetrics(n.relay.LinkStats)); err != nil {
@@ -210,18 +212,19 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 }
 
 // EntryFor returns the relay list entry of a node with this configuration and these keys.
-func EntryFor(cfg Config, k Keys) relaylist.Entry {
+func EntryFor(cfg Config, k Keys) netdir.Relay {
 	addr := cfg.PublicAddress
 	if addr == "" {
 		addr = cfg.Listen
 	}
-	e := relaylist.Entry{Name: cfg.Name, Exit: !cfg.RelayOnly, Info: relay.Info{
+	e := netdir.Relay{Name: cfg.Name, Flags: netdir.Running,
 		Identity: k.Identity.Public(), LinkKey: k.Link.Public(), Onion: k.Onion.Public(),
 		Addr: netip.MustParseAddrPort(addr),
-	}}
-	if e.Exit {
+	}
+	if !cfg.RelayOnly {
+		e.Flags |= netdir.Exit
 		if p, err := policy.New(policy.Config{Rules: cfg.Exit.Policy}); err == nil {
-			e.ExitPorts = p.Summary()
+			e.Exit = p.Summary()
 			e.IPv6 = cfg.Exit.carriesIPv6(p)
 		}
 	}
@@ -342,7 +345,7 @@ func (n *Node) watchOwn() {
 }
 
 func (n *Node) writeEntry() error {
-	text, err := relaylist.Encode([]relaylist.Entry{n.Entry()})
+	text, err := relaylist.Encode([]netdir.Relay{n.Entry()})
 	if err != nil {
 		return err
 	}
@@ -356,14 +359,14 @@ func (n *Node) writeEntry() error {
 
 // Entry returns the node's relay list entry: while it is registered with a rendezvous, with the
 // rendezvous and its NAT's public address.
-func (n *Node) Entry() relaylist.Entry {
+func (n *Node) Entry() netdir.Relay {
 	e := n.entry
 	if s := n.onion.Load(); s != nil {
-		e.Info.Onion = s.current.Public()
+		e.Onion = s.current.Public()
 	}
 	if r := n.reach.Load(); r != nil {
-		e.Info.Rendezvous = r.rv
-		e.Info.Addr = r.public
+		e.Rendezvous = []descriptor.Rendezvous{{LinkKey: r.rv.Key, Addr: r.rv.Addr}}
+		e.Addr = r.public
 	}
 	return e
 }

@@ -30,7 +30,7 @@ func (n *Node) startPublishing(g *genesis.Genesis, k Keys) error {
 		return err
 	}
 	n.pub, err = publish.Start(publish.Config{
-		DHT: n.dht, NetworkID: g.NetworkID, Identity: k.Identity, Port: int(n.entry.Info.Addr.Port()),
+		DHT: n.dht, NetworkID: g.NetworkID, Identity: k.Identity, Port: int(n.entry.Addr.Port()),
 		Interval: n.cfg.PublishInterval,
 		Descriptor: func(now time.Time, seq uint64) (*descriptor.Descriptor, error) {
 			return n.descriptor(g.NetworkID, k, now, seq)
@@ -62,7 +62,7 @@ func (n *Node) descriptor(network [32]byte, k Keys, now time.Time, seq uint64) (
 		OnionKey:  onion.current.Public(),
 		ValidFrom: from, ValidUntil: until,
 		LinkKey:   k.Link.Public(),
-		Addresses: []netip.AddrPort{n.Entry().Info.Addr},
+		Addresses: []netip.AddrPort{n.Entry().Addr},
 		Country:   n.cfg.Country, Region: n.cfg.Region,
 		Bandwidth: n.cfg.Bandwidth,
 		Software:  Software,

@@ -1,6 +1,7 @@
 package relaylist
 
 import (
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 func TestIPv6RoundTrip(t *testing.T) {
 	x6 := entry(t, "x6", "10.240.0.21:7000", true)
 	x6.IPv6 = true
-	in := []Entry{x6, entry(t, "x4", "10.240.0.22:7000", true), entry(t, "r1", "10.240.0.11:7000", false)}
+	in := []netdir.Relay{x6, entry(t, "x4", "10.240.0.22:7000", true), entry(t, "r1", "10.240.0.11:7000", false)}
 	text, err := Encode(in)
 	if err != nil {
 		t.Fatal(err)

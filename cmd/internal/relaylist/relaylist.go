@@ -1,7 +1,7 @@
 // Package relaylist reads and writes the relay list file: the relays a client may build circuits
-// through, until the signed directory of the discovery issue replaces it. Each exit node writes its
-// own entry (relay.toml in its data directory, or `meshvpn-exit-node info`); a list is those entries
-// one after another.
+// through without the network's directory. Each exit node writes its own entry (relay.toml in its data
+// directory, or `meshvpn-exit-node info`); a list is those entries one after another. It is only a file
+// format: Parse yields netdir.Relays, and NetDir the snapshot a client selects paths over.
 //
 //	[[relay]]
 //	name = "r1"
@@ -13,6 +13,11 @@
 //	exit_ports = "tcp=80,443 udp=53"
 //	ipv6 = true      # optional: the exit carries IPv6
 //	rendezvous = "…@203.0.113.9:7000"  # optional, for a relay behind a NAT: X25519 link key, base64 @ address
+//
+// A list says nothing of what the directory measures: every relay is Running, an exit is Exit (with
+// the ports exit_ports names, or every port when an older entry names none), and the relays that are
+// not exits are the guards (every relay, when fewer than two are not exits). No weights: paths are
+// drawn uniformly.
 package relaylist
 
 import (
@@ -24,9 +29,10 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/meshvpn/meshvpn/core/relay"
+	"github.com/meshvpn/meshvpn/core/descriptor"
+	"github.com/meshvpn/meshvpn/core/exitports"
+	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/crypto/keys"
-	"github.com/meshvpn/meshvpn/exit/policy"
 	"github.com/meshvpn/meshvpn/network/link"
 )
 
@@ -36,15 +42,6 @@ const (
 	MaxRelays   = 10_000
 	MaxNameLen  = 32
 )
-
-// Entry is one relay of the list.
-type Entry struct {
-	Name      string
-	Info      relay.Info
-	Exit      bool
-	ExitPorts policy.PortSummary // what the exit accepts; empty for a relay that is not an exit
-	IPv6      bool               // the exit carries IPv6
-}
 
 // file is the TOML shape of a list.
 type file struct {
@@ -65,8 +62,12 @@ type entryText struct {
 	Rendezvous string `toml:"rendezvous,omitempty"`
 }
 
-// Parse reads a relay list, reporting every problem in it at once.
-func Parse(data []byte) ([]Entry, error) {
+// allPorts is what an exit whose entry names no exit_ports is taken to allow.
+var allPorts = exitports.Summary{TCP: []exitports.Range{{Lo: 1, Hi: 65535}}, UDP: []exitports.Range{{Lo: 1, Hi: 65535}}}
+
+// Parse reads a relay list, reporting every problem in it at once. The relays are Running; the exits
+// Exit.
+func Parse(data []byte) ([]netdir.Relay, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("relay list: %d bytes, more than %d", len(data), MaxFileSize)
 	}
@@ -84,7 +85,7 @@ func Parse(data []byte) ([]Entry, error) {
 	if len(f.Relay) > MaxRelays {
 		return nil, fmt.Errorf("relay list: %d relays, more than %d", len(f.Relay), MaxRelays)
 	}
-	out := make([]Entry, 0, len(f.Relay))
+	out := make([]netdir.Relay, 0, len(f.Relay))
 	names := make(map[string]bool)
 	ids := make(map[keys.IdentityPublic]bool)
 	for i, t := range f.Relay {
@@ -96,10 +97,10 @@ func Parse(data []byte) ([]Entry, error) {
 		if names[e.Name] {
 			errs = append(errs, fmt.Errorf("relay %d: name %q used twice", i+1, e.Name))
 		}
-		if ids[e.Info.Identity] {
+		if ids[e.Identity] {
 			errs = append(errs, fmt.Errorf("relay %d (%q): identity listed twice", i+1, e.Name))
 		}
-		names[e.Name], ids[e.Info.Identity] = true, true
+		names[e.Name], ids[e.Identity] = true, true
 		out = append(out, e)
 	}
 	if len(errs) > 0 {
@@ -108,23 +109,27 @@ func Parse(data []byte) ([]Entry, error) {
 	return out, nil
 }
 
-func (t entryText) entry() (Entry, error) {
+func (t entryText) entry() (netdir.Relay, error) {
 	var errs []error
-	e := Entry{Name: t.Name, Exit: t.Exit, IPv6: t.IPv6}
+	e := netdir.Relay{Name: t.Name, Flags: netdir.Running, IPv6: t.IPv6}
+	if t.Exit {
+		e.Flags |= netdir.Exit
+		e.Exit = allPorts
+	}
 	if err := checkName(t.Name); err != nil {
 		errs = append(errs, err)
 	}
 	var err error
-	if e.Info.Addr, err = parseAddr(t.Address); err != nil {
+	if e.Addr, err = parseAddr(t.Address); err != nil {
 		errs = append(errs, fmt.Errorf("address: %w", err))
 	}
-	if e.Info.Identity, err = keys.ParseIdentityPublic(t.Identity); err != nil {
+	if e.Identity, err = keys.ParseIdentityPublic(t.Identity); err != nil {
 		errs = append(errs, fmt.Errorf("identity: %w", err))
 	}
-	if e.Info.LinkKey, err = keys.ParseStaticPublic(t.LinkKey); err != nil {
+	if e.LinkKey, err = keys.ParseStaticPublic(t.LinkKey); err != nil {
 		errs = append(errs, fmt.Errorf("link_key: %w", err))
 	}
-	if e.Info.Onion, err = keys.ParseStaticPublic(t.OnionKey); err != nil {
+	if e.Onion, err = keys.ParseStaticPublic(t.OnionKey); err != nil {
 		errs = append(errs, fmt.Errorf("onion_key: %w", err))
 	}
 	if t.Rendezvous != "" {
@@ -132,10 +137,10 @@ func (t entryText) entry() (Entry, error) {
 		switch {
 		case err != nil:
 			errs = append(errs, err)
-		case rv.Key == e.Info.LinkKey:
+		case rv.Key == e.LinkKey:
 			errs = append(errs, errors.New("rendezvous: the relay's own link key: a relay cannot be reached through itself"))
 		default:
-			e.Info.Rendezvous = rv
+			e.Rendezvous = []descriptor.Rendezvous{{LinkKey: rv.Key, Addr: rv.Addr}}
 		}
 	}
 	switch {
@@ -144,7 +149,7 @@ func (t entryText) entry() (Entry, error) {
 	case t.IPv6 && !t.Exit:
 		errs = append(errs, errors.New("ipv6 given for a relay that is not an exit"))
 	case t.ExitPorts != "":
-		if e.ExitPorts, err = policy.ParsePortSummary(t.ExitPorts); err != nil {
+		if e.Exit, err = exitports.Parse(t.ExitPorts); err != nil {
 			errs = append(errs, fmt.Errorf("exit_ports: %w", err))
 		}
 	}
@@ -195,24 +200,26 @@ func checkName(name string) error {
 	return nil
 }
 
-// Encode writes entries in the form Parse reads.
-func Encode(entries []Entry) ([]byte, error) {
+// Encode writes relays in the form Parse reads: their name, address, keys, first rendezvous, and,
+// for an exit (Exit-flagged), its ports and IPv6.
+func Encode(relays []netdir.Relay) ([]byte, error) {
 	var f file
-	for _, e := range entries {
+	for _, e := range relays {
 		t := entryText{
 			Name:     e.Name,
-			Address:  e.Info.Addr.String(),
-			Identity: e.Info.Identity.String(),
-			LinkKey:  e.Info.LinkKey.String(),
-			OnionKey: e.Info.Onion.String(),
-			Exit:     e.Exit,
+			Address:  e.Addr.String(),
+			Identity: e.Identity.String(),
+			LinkKey:  e.LinkKey.String(),
+			OnionKey: e.Onion.String(),
+			Exit:     e.Flags.Has(netdir.Exit),
 		}
-		if e.Exit {
-			t.ExitPorts = e.ExitPorts.String()
+		if t.Exit {
+			t.ExitPorts = e.Exit.String()
 			t.IPv6 = e.IPv6
 		}
-		if rv := e.Info.Rendezvous; !rv.IsZero() {
-			t.Rendezvous = rv.Key.String() + "@" + rv.Addr.String()
+		if len(e.Rendezvous) > 0 {
+			rv := e.Rendezvous[0]
+			t.Rendezvous = rv.LinkKey.String() + "@" + rv.Addr.String()
 		}
 		f.Relay = append(f.Relay, t)
 	}
@@ -223,13 +230,33 @@ func Encode(entries []Entry) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Exits returns the entries that are exits.
-func Exits(entries []Entry) []Entry {
-	var out []Entry
-	for _, e := range entries {
-		if e.Exit {
+// Exits returns the relays that are exits.
+func Exits(relays []netdir.Relay) []netdir.Relay {
+	var out []netdir.Relay
+	for _, e := range relays {
+		if e.Flags.Has(netdir.Exit) {
 			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// NetDir returns the snapshot of a list's relays that a client selects paths over: the relays that are
+// not exits are made guards, every relay when fewer than two are not exits (a guard and a middle that
+// are not the exit are wanted).
+func NetDir(relays []netdir.Relay) (*netdir.NetDir, error) {
+	plain := 0
+	for _, r := range relays {
+		if !r.Flags.Has(netdir.Exit) {
+			plain++
+		}
+	}
+	rs := make([]netdir.Relay, len(relays))
+	for i, r := range relays {
+		if plain < 2 || !r.Flags.Has(netdir.Exit) {
+			r.Flags |= netdir.Guard
+		}
+		rs[i] = r
+	}
+	return netdir.FromList(rs)
 }

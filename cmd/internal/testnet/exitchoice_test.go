@@ -66,7 +66,7 @@ func TestSetExitWhileRunning(t *testing.T) {
 	for _, c := range []struct{ args, want string }{
 		{"country:", "nothing after the colon"},
 		{"nosuch", `no relay in the consensus is named "nosuch"`},
-		{n.Node("r1").Entry.Info.Identity.String(), "not an exit"},
+		{n.Node("r1").Entry.Identity.String(), "not an exit"},
 		{"country:DE", "no usable exit in country DE"},
 	} {
 		out, err := n.clientCmd("set-exit", c.args)
@@ -87,7 +87,7 @@ func TestSetExitWhileRunning(t *testing.T) {
 		lost <- err
 	}()
 	time.Sleep(1500 * time.Millisecond)
-	x2 := n.Node("x2").Entry.Info.Identity.String()
+	x2 := n.Node("x2").Entry.Identity.String()
 	if out, err = n.clientCmd("set-exit", x2); err != nil || !strings.Contains(out, "Moved to exit "+x2[:8]) {
 		t.Fatalf("set-exit x2: %v\n%s", err, out)
 	}
@@ -107,7 +107,7 @@ func TestSetExitWhileRunning(t *testing.T) {
 		n.NameOf(s.ExitMoves[0].To) != "x2" || !s.Exit.Pinned || s.Exit.Asked != x2 {
 		t.Fatalf("status after set-exit: %s, exit %s, moves %+v, choice %+v", s.State, s.Circuit.Hops[2].Name, s.ExitMoves, s.Exit)
 	}
-	x1 := n.Node("x1").Entry.Info.Identity.String()[:8]
+	x1 := n.Node("x1").Entry.Identity.String()[:8]
 	if out, err = n.clientCmd("status"); err != nil || !strings.Contains(out, "exit moved") || !strings.Contains(out, "connections through "+x1+" were lost") {
 		t.Fatalf("status says nothing of the move: %v\n%s", err, out)
 	}

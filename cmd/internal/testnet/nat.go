@@ -110,12 +110,12 @@ func (n *Net) Rendezvous(node *Node) (string, error) {
 	if err != nil || len(es) != 1 {
 		return "", fmt.Errorf("%s's entry: %v", node.Name, err)
 	}
-	rv := es[0].Info.Rendezvous
-	if rv.IsZero() {
+	if len(es[0].Rendezvous) == 0 {
 		return "", nil
 	}
+	rv := es[0].Rendezvous[0]
 	for _, r := range n.Relays {
-		if r.Entry.Info.LinkKey == rv.Key {
+		if r.Entry.LinkKey == rv.LinkKey {
 			return r.Name, nil
 		}
 	}

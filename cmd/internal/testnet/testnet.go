@@ -82,7 +82,7 @@ type Node struct {
 	Listen netip.Addr
 	NAT    NATKind
 	Exit   bool
-	Entry  relaylist.Entry
+	Entry  netdir.Relay
 	ns     *namespace
 	dir    string
 	proc   *process
@@ -498,7 +498,7 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 	}
 	var source string
 	if o.RelayList {
-		var entries []relaylist.Entry
+		var entries []netdir.Relay
 		for _, node := range n.Relays {
 			entries = append(entries, node.Entry)
 		}
@@ -520,13 +520,13 @@ func (n *Net) startClient(ctx context.Context, hub *namespace, o Options) error 
 			return fmt.Errorf("no exit %s", o.Exit)
 		}
 		source = fmt.Sprintf("genesis = %q\nstate_dir = %q\nexit = %q\nexit_port = 80\nallow_same_subnet = true\ndirectory_refresh = \"2s\"\n",
-			n.GenesisFile, filepath.Join(dir, "state"), exit.Entry.Info.Identity.String())
+			n.GenesisFile, filepath.Join(dir, "state"), exit.Entry.Identity.String())
 		if o.EntryGuard != "" {
 			guard := n.Node(o.EntryGuard)
 			if guard == nil {
 				return fmt.Errorf("no relay %s", o.EntryGuard)
 			}
-			source += fmt.Sprintf("entry_guards = [%q]\n", guard.Entry.Info.Identity.String())
+			source += fmt.Sprintf("entry_guards = [%q]\n", guard.Entry.Identity.String())
 		}
 	}
 	n.Socket = filepath.Join(dir, "client.sock")
@@ -601,7 +601,7 @@ func (n *Net) Node(name string) *Node {
 
 func (n *Net) byIdentity(id string) *Node {
 	for _, node := range n.Relays {
-		if node.Entry.Info.Identity.String() == id {
+		if node.Entry.Identity.String() == id {
 			return node
 		}
 	}
@@ -612,7 +612,7 @@ func (n *Net) byIdentity(id string) *Node {
 // or by name.
 func (n *Net) NameOf(s string) string {
 	for _, node := range n.Relays {
-		if node.Name == s || strings.HasPrefix(node.Entry.Info.Identity.String(), s) {
+		if node.Name == s || strings.HasPrefix(node.Entry.Identity.String(), s) {
 			return node.Name
 		}
 	}
