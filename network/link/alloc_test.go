@@ -2,6 +2,8 @@ package link
 
 import (
 	"testing"
+
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 )
 
 // The send path allocates nothing: the packet buffer and nonce come from a pool, counters are atomics.
@@ -35,7 +37,7 @@ func TestReceiveDoesNotAllocate(t *testing.T) {
 	from := lb.RemoteAddr()
 	var r reader
 	var seal packetBuf
-	var buf [readSlotSize]byte
+	var buf [udp.SlotSize]byte
 	msg := make([]byte, 1413)
 	runs := 0
 	allocs := testing.AllocsPerRun(1000, func() {

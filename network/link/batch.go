@@ -1,37 +1,41 @@
 package link
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
+)
 
 // MaxBatch is the most messages one SendBatch writes with one system call.
-const MaxBatch = 32
+const MaxBatch = udp.MaxBatch
 
 // batchBuf is scratch space for sealing and writing one batch.
 type batchBuf struct {
 	pkts   [MaxBatch]packetBuf
 	sealed [MaxBatch][]byte // the packets sealed into pkts
-	w      batchWriter      // the platform's state for writing them
+	w      udp.Writer       // the platform's state for writing them
 }
 
 func newBatchBuf() any {
 	b := new(batchBuf)
-	b.w.init()
+	b.w.Init()
 	return b
 }
 
 // target returns where rt sends in the form the platform's batch writes want, converting it only when
 // it changed, so that a batch does not convert (and allocate) it again. A direct route's target is
 // kept on the link, a relayed one's on its relay route.
-func (l *Link) target(rt route) (*udpTarget, error) {
+func (l *Link) target(rt route) (*udp.Target, error) {
 	cache := &l.udpTarget
 	if rt.channel != 0 {
 		if r := l.relay.Load(); r != nil && r.channel == rt.channel {
 			cache = &r.target
 		}
 	}
-	if t := cache.Load(); t != nil && t.ap == rt.addr {
+	if t := cache.Load(); t != nil && t.Addr() == rt.addr {
 		return t, nil
 	}
-	t, err := l.node.out.target(rt.addr)
+	t, err := l.node.sock.Target(rt.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +103,10 @@ func (l *Link) sendBatch(msgs [][]byte) (int, error) {
 			pkts[i] = p.data[:relayHeaderLen+len(pkts[i])]
 		}
 	}
-	written, err := n.writeBatch(&b.w, pkts, to)
+	wr, err := n.sock.WriteBatch(&b.w, pkts, to)
+	written := wr.Packets
+	n.stats.writeCalls.Add(uint64(wr.Calls))
+	n.stats.writeMsgs.Add(uint64(wr.Datagrams))
 	var bytes, delivered uint64
 	for i, p := range pkts[:written] {
 		bytes += uint64(len(p))

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 )
 
 // mac1 covers every bit before it, and mac2 is outside it (a cookie can be added to an initiation
@@ -164,7 +166,7 @@ func FuzzCookieReply(f *testing.F) {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Dial(ctx, addrOf(silent), bkey.pub) })
 	f.Cleanup(func() { cancel(); wg.Wait() })
-	buf := make([]byte, readSlotSize)
+	buf := make([]byte, udp.SlotSize)
 	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, aAddr, err := silent.ReadFromUDPAddrPort(buf)
 	if err != nil || n != initiationLen {

@@ -60,11 +60,31 @@
 // Each reader takes up to MaxBatch datagrams with one system call (recvmmsg on Linux) into slots it
 // reuses; a datagram longer than 2,048 bytes is counted as malformed. SendBatch writes up to MaxBatch
 // packets with one system call (sendmmsg on Linux). On Linux a node also uses UDP GSO and GRO where
-// the kernel has them (offload_linux.go): SendBatch hands a run of equal-length packets to the kernel
+// the kernel has them (internal/udp): SendBatch hands a run of equal-length packets to the kernel
 // as one datagram with a UDP_SEGMENT size, which the kernel cuts back into the same packets after a
 // single pass through its UDP and IP layers (and, between namespaces on one machine, after the
 // virtual devices too); a reader with UDP_GRO on gets such runs whole, in 64 KiB slots (512 KiB per
 // reader), and splits them by the segment size the kernel reports before handling each packet on its
 // own. On the wire nothing changes: a peer without either sees the same datagrams in the same order.
 // A kernel that refuses a segmented datagram (EIO, EINVAL) turns GSO off for that socket for good.
+//
+// # One owner per socket
+//
+// A Node owns its socket. New sets it up without reading; its owner then registers what the
+// socket's datagrams go to — the links' handlers (Config, or SetHandlers for an engine such as
+// core/relay or core/client that is handed the node) and, with HandleOther, the handlers of datagrams
+// that are not link packets (a relay's whois answers, a STUN prober) — and Start begins reading, so
+// that no datagram ever meets a handler that is not there yet.
+//
+// # Layout
+//
+// The package does three jobs, kept apart:
+//   - links: config.go, node.go (the node, New/Start, its readers), link.go, dial.go, receive.go, send.go,
+//     batch.go (SendBatch), handshake.go, cookie.go, ratelimit.go, session.go, index.go,
+//     timers.go, packet.go, timestamp.go, dh.go, stats.go;
+//   - socket I/O: internal/udp (batched reads and writes, UDP GSO and GRO, buffer sizes, socket
+//     addresses), which knows datagrams and addresses, nothing of links;
+//   - NAT traversal and the rendezvous: traverse.go (a node registering with and dialling through a
+//     rendezvous, punching, relayed packets), rendezvous.go (the rendezvous service), control.go
+//     (their control messages).
 package link

@@ -3,6 +3,8 @@ package link
 import (
 	"bytes"
 	"testing"
+
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 )
 
 // FuzzReceive feeds arbitrary datagrams to a live node's packet handler. Nothing may panic, every
@@ -32,7 +34,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add([]byte{})
 
 	var r reader
-	buf := make([]byte, readSlotSize)
+	buf := make([]byte, udp.SlotSize)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		before := b.Stats().PacketsIn
 		delivered = delivered[:0]

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 	"go.uber.org/goleak"
 )
 
@@ -97,7 +98,7 @@ func withLimits(l limits) nodeOption {
 
 // withOffload sets which of UDP GSO and GRO the node may use (both, by default).
 func withOffload(gso, gro bool) nodeOption {
-	return func(s *nodeSetup) { s.o.offload = offload{gso: gso, gro: gro} }
+	return func(s *nodeSetup) { s.o.offload = udp.Offload{GSO: gso, GRO: gro} }
 }
 
 var noLimits = limits{perSourceRate: 1e6, perSourceBurst: 1e6, globalRate: 1e6, globalBurst: 1e6, perLinkRekeyRate: 1e6, perLinkRekeyBurst: 1e6}

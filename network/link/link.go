@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 	"go.uber.org/zap"
 )
 
@@ -36,11 +37,11 @@ type Link struct {
 
 	// The fields the transport path reads are atomics, so Send and receive take no lock of the link.
 	remote      atomic.Pointer[netip.AddrPort]
-	udpTarget   atomic.Pointer[udpTarget] // remote, converted for batch writes
-	current     atomic.Pointer[session]   // the session Send uses; nil until the first is usable
-	lastSent    atomic.Int64              // node clock, ns
-	lastRecv    atomic.Int64              // node clock, ns; authenticated packets only
-	established atomic.Bool               // has had a usable session; set once
+	udpTarget   atomic.Pointer[udp.Target] // remote, converted for batch writes
+	current     atomic.Pointer[session]    // the session Send uses; nil until the first is usable
+	lastSent    atomic.Int64               // node clock, ns
+	lastRecv    atomic.Int64               // node clock, ns; authenticated packets only
+	established atomic.Bool                // has had a usable session; set once
 	closed      atomic.Bool
 	done        chan struct{}
 

@@ -10,18 +10,9 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 	"go.uber.org/zap"
 )
-
-// readBatchSize is the most datagrams a reader takes from the socket with one system call (recvmmsg on
-// Linux); with UDP GRO it takes fewer, larger ones (coalescedReadBatch).
-const readBatchSize = MaxBatch
-
-// readSlotSize is the longest datagram a node reads, and a reader's buffer for each datagram of a
-// batch without UDP GRO: a link packet (at most MaxPacket) or a STUN message fits. The kernel
-// truncates a longer datagram, which is then counted as malformed rather than passed on cut short.
-// A reader's slots together take 64 KiB (512 KiB with UDP GRO, whose slots take coalesced datagrams).
-const readSlotSize = 2048
 
 // handshakeQueueLen bounds the handshake messages waiting for the handshake goroutine; when it is full,
 // more are dropped as rate-limited rather than queued.
@@ -59,10 +50,9 @@ type Node struct {
 	closeErr   error
 	wg         sync.WaitGroup
 
-	bufs    sync.Pool // of *packetBuf, for Send
-	batches sync.Pool // of *batchBuf, for SendBatch
-	out     batchSocket
-	gso     atomic.Bool // SendBatch coalesces with UDP GSO; cleared for good if the kernel refuses it
+	bufs    sync.Pool   // of *packetBuf, for Send
+	batches sync.Pool   // of *batchBuf, for SendBatch
+	sock    *udp.Socket // batched reads and writes, UDP GSO and GRO, buffers (internal/udp)
 	stats   counters
 
 	trav *traversal        // this node as a client of rendezvous (traverse.go)
@@ -72,7 +62,6 @@ type Node struct {
 	startMu sync.Mutex
 	started bool
 	readers []*reader
-	gro     bool
 	other   []func(pkt []byte, from netip.AddrPort) bool // HandleOther's, in order
 }
 
@@ -88,23 +77,18 @@ type packetBuf struct {
 type reader struct {
 	nonce [12]byte
 	mac1  mac1Checker
-	in    *datagramReader
+	in    *udp.Reader
 }
 
 // options are the settings New does not expose: tests change them.
 type options struct {
 	limits  limits
-	offload offload
+	offload udp.Offload
 }
 
 // defaultOptions are New's.
-var defaultOptions = options{limits: defaultLimits, offload: offload{gso: true, gro: true}}
-
-// offload says which of UDP GSO (coalesced sends) and UDP GRO (coalesced reads) a node may use where
-// the kernel has them; Listen allows both, and tests turn them off to check the paths without.
-type offload struct {
-	gso, gro bool
-}
+// New allows both offloads where the kernel has them; tests turn them off to check the paths without.
+var defaultOptions = options{limits: defaultLimits, offload: udp.Offload{GSO: true, GRO: true}}
 
 // limits are the handshake rate limits (ratelimit.go); tests use other ones.
 type limits struct {
@@ -183,26 +167,14 @@ func newNode(cfg Config, o options) (*Node, error) {
 	}
 	n.bufs.New = func() any { return new(packetBuf) }
 	n.batches.New = newBatchBuf
-	out, err := newBatchSocket(cfg.Conn)
+	sock, err := udp.Open(cfg.Conn, cfg.SocketBuffer, o.offload, n.log)
 	if err != nil {
-		return nil, fmt.Errorf("link: socket: %w", err)
+		return nil, fmt.Errorf("link: %w", err)
 	}
-	n.out = out
-	if cfg.SocketBuffer > 0 {
-		if err := setSocketBuffers(cfg.Conn, cfg.SocketBuffer); err != nil {
-			n.log.Warn("socket buffers left at the system's size", zap.Error(err))
-		}
-	}
-	rc, err := cfg.Conn.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("link: socket: %w", err)
-	}
-	gso, gro := enableOffload(rc, o.offload)
-	n.gso.Store(gso)
-	n.gro = gro
+	n.sock = sock
 	n.readers = make([]*reader, cfg.Readers)
 	for i := range n.readers {
-		in, err := newDatagramReader(cfg.Conn, gro)
+		in, err := sock.NewReader()
 		if err != nil {
 			return nil, fmt.Errorf("link: reader: %w", err)
 		}
@@ -268,7 +240,7 @@ func (n *Node) Start() error {
 	}
 	n.wg.Go(n.handshakeLoop)
 	n.wg.Go(n.timerLoop)
-	n.log.Debug("listening", zap.Stringer("addr", n.LocalAddr()), zap.Int("readers", len(n.readers)), zap.Bool("gso", n.gso.Load()), zap.Bool("gro", n.gro))
+	n.log.Debug("listening", zap.Stringer("addr", n.LocalAddr()), zap.Int("readers", len(n.readers)), zap.Bool("gso", n.sock.GSO()), zap.Bool("gro", n.sock.GRO()))
 	return nil
 }
 
@@ -404,17 +376,17 @@ func (n *Node) readLoop(r *reader) {
 	}
 }
 
-// readBatch waits for datagrams, reads those queued (up to readBatchSize, with one system call) and
+// readBatch waits for datagrams, reads those queued (up to MaxBatch, with one system call) and
 // handles each in turn. It returns how many reads it took, a coalesced one (UDP GRO) counting once.
 func (n *Node) readBatch(r *reader) (int, error) {
-	count, err := r.in.read()
+	count, err := r.in.Read()
 	if err != nil {
 		return 0, err
 	}
 	n.stats.readCalls.Add(1)
 	n.stats.readMsgs.Add(uint64(count))
 	for i := range count {
-		read, segSize, from, ok := r.in.datagram(i)
+		read, segSize, from, ok := r.in.Datagram(i)
 		if !ok {
 			n.dropUnreadable(read)
 			continue
@@ -452,14 +424,6 @@ func (n *Node) write(pkt []byte, to netip.AddrPort) error {
 	n.stats.packetsOut.Add(1)
 	n.stats.bytesOut.Add(uint64(len(pkt)))
 	return nil
-}
-
-// disableGSO stops the node coalescing sends, for good: the kernel refused a segmented datagram
-// (err), so every later one would fail the same way and cost a retry.
-func (n *Node) disableGSO(err error) {
-	if n.gso.CompareAndSwap(true, false) {
-		n.log.Warn("kernel refuses UDP GSO on this socket: one datagram per packet from now on", zap.Error(err))
-	}
 }
 
 // unmap turns an IPv4-mapped IPv6 address into plain IPv4, so that one peer has one address whether

@@ -3,13 +3,13 @@ package link
 import (
 	"bytes"
 	"encoding/binary"
-	"net/netip"
 	"slices"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 )
 
 // numbered returns k messages of the given sizes (cycled), each starting with its index.
@@ -59,7 +59,7 @@ func sendAndCount(t *testing.T, a, b *testNode, msgs [][]byte) (sent, got Stats)
 
 func needOffload(t *testing.T, n *testNode) {
 	t.Helper()
-	if !n.gso.Load() {
+	if !n.sock.GSO() {
 		t.Skip("the kernel has no UDP GSO")
 	}
 }
@@ -95,7 +95,7 @@ func TestSendBatchMixedSizesKeepOrder(t *testing.T) {
 		sealed[i] = make([]byte, len(m)+transportHeaderLen+tagLen)
 	}
 	var want uint64
-	for i := 0; i < len(sealed); i += coalesceRun(sealed[i:]) {
+	for i := 0; i < len(sealed); i += udp.CoalesceRun(sealed[i:]) {
 		want++
 	}
 	sent, got := sendAndCount(t, a, b, msgs)
@@ -152,7 +152,7 @@ func TestSendBatchFallsBackWhenKernelRefusesGSO(t *testing.T) {
 	const n = 2 * MaxBatch
 	msgs := numbered(n, benchSize)
 	sent, _ := sendAndCount(t, a, b, msgs)
-	if a.gso.Load() {
+	if a.sock.GSO() {
 		t.Fatal("GSO still on after the kernel refused it")
 	}
 	if sent.WriteMsgs != n {
@@ -219,66 +219,5 @@ func TestReadWithoutGROGetsSegmentedDatagrams(t *testing.T) {
 	}
 	if len(f.got) != MaxBatch || !slices.IsSorted(f.got) {
 		t.Fatalf("delivered %v", f.got)
-	}
-}
-
-func TestGROSegmentSize(t *testing.T) {
-	cmsg := func(level, typ int32, data []byte) []byte {
-		b := make([]byte, unix.CmsgSpace(len(data)))
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-		h.Level, h.Type = level, typ
-		h.SetLen(unix.CmsgLen(len(data)))
-		copy(b[unix.CmsgLen(0):], data)
-		return b
-	}
-	i32 := func(v int32) []byte { return binary.NativeEndian.AppendUint32(nil, uint32(v)) }
-	for _, c := range []struct {
-		name    string
-		control []byte
-		want    int
-	}{
-		{"none", nil, 0},
-		{"int", cmsg(unix.SOL_UDP, unix.UDP_GRO, i32(1452)), 1452},
-		{"uint16", cmsg(unix.SOL_UDP, unix.UDP_GRO, binary.NativeEndian.AppendUint16(nil, 1452)), 1452},
-		{"after another", append(cmsg(unix.SOL_SOCKET, unix.SO_TIMESTAMP, make([]byte, 16)), cmsg(unix.SOL_UDP, unix.UDP_GRO, i32(700))...), 700},
-		{"another only", cmsg(unix.SOL_SOCKET, unix.SO_TIMESTAMP, make([]byte, 16)), 0},
-		{"too short", cmsg(unix.SOL_UDP, unix.UDP_GRO, []byte{1}), 0},
-		{"length past the end", cmsg(unix.SOL_UDP, unix.UDP_GRO, i32(1452))[:unix.CmsgLen(2)], 0},
-		{"header only", make([]byte, unix.SizeofCmsghdr), 0},
-	} {
-		if got := groSegmentSize(c.control); got != c.want {
-			t.Errorf("%s: %d, want %d", c.name, got, c.want)
-		}
-	}
-}
-
-func TestPutSockaddrRoundTrip(t *testing.T) {
-	for _, c := range []struct {
-		ap    string
-		inet6 bool
-		want  string // "" for refused
-	}{
-		{"192.0.2.7:51820", false, "192.0.2.7:51820"},
-		{"[::ffff:192.0.2.7]:9", false, "192.0.2.7:9"},
-		{"192.0.2.7:9", true, "[::ffff:192.0.2.7]:9"},
-		{"[2001:db8::1]:443", true, "[2001:db8::1]:443"},
-		{"[fe80::1%1]:7", true, "[fe80::1%lo]:7"},
-		{"[fe80::1%lo]:7", true, "[fe80::1%lo]:7"},
-		{"[2001:db8::1]:443", false, ""},
-		{"[fe80::1%nosuchinterface0]:7", true, ""},
-	} {
-		var b [unix.SizeofSockaddrInet6]byte
-		n, ok := putSockaddr(&b, netip.MustParseAddrPort(c.ap), c.inet6)
-		if c.want == "" {
-			if ok {
-				t.Errorf("%s (inet6 %v): encoded, want refused", c.ap, c.inet6)
-			}
-			continue
-		}
-		var z zoneName
-		got, ok2 := parseSockaddr(b[:n], &z)
-		if !ok || !ok2 || got.String() != c.want {
-			t.Errorf("%s (inet6 %v): round trip gave %v (%v %v), want %s", c.ap, c.inet6, got, ok, ok2, c.want)
-		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 )
 
 // readFixture is a reader the test drives itself, on a socket of its own, handing datagrams to node b:
@@ -30,8 +32,8 @@ type readFixture struct {
 	seq  uint64 // the next sequence number send puts in a message's first 8 bytes
 	seal [MaxBatch]packetBuf
 	pkts [MaxBatch][]byte
-	w    batchWriter
-	to   *udpTarget
+	w    udp.Writer
+	to   *udp.Target
 	msg  []byte
 }
 
@@ -55,20 +57,20 @@ func newReadFixture(t *testing.T, gro bool, opts ...nodeOption) *readFixture {
 	f.sock = udpLoopback(t)
 	t.Cleanup(func() { f.sock.Close() })
 	f.sock.SetReadDeadline(time.Now().Add(time.Minute)) // a read that waits for a lost datagram fails the test, not hangs it
-	rc, err := f.sock.SyscallConn()
+	sock, err := udp.Open(f.sock, -1, udp.Offload{GRO: gro}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, on := enableOffload(rc, offload{gro: gro}); gro && !on {
+	if gro && !sock.GRO() {
 		t.Skip("the kernel has no UDP GRO")
 	}
-	in, err := newDatagramReader(f.sock, gro)
+	in, err := sock.NewReader()
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.r = &reader{in: in}
-	f.w.init()
-	if f.to, err = f.a.out.target(addrOf(f.sock)); err != nil {
+	f.w.Init()
+	if f.to, err = f.a.sock.Target(addrOf(f.sock)); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -94,10 +96,13 @@ func (f *readFixture) send(t testing.TB, k int) {
 	}
 }
 
-// write writes pkts to the fixture's socket as a's SendBatch would.
+// write writes pkts to the fixture's socket as a's SendBatch would, counting the writes in a's stats.
 func (f *readFixture) write(t testing.TB, pkts [][]byte) {
-	if n, err := f.a.writeBatch(&f.w, pkts, f.to); err != nil || n != len(pkts) {
-		t.Fatalf("wrote %d of %d: %v", n, len(pkts), err)
+	wr, err := f.a.sock.WriteBatch(&f.w, pkts, f.to)
+	f.a.stats.writeCalls.Add(uint64(wr.Calls))
+	f.a.stats.writeMsgs.Add(uint64(wr.Datagrams))
+	if err != nil || wr.Packets != len(pkts) {
+		t.Fatalf("wrote %d of %d: %v", wr.Packets, len(pkts), err)
 	}
 }
 
@@ -122,13 +127,13 @@ func TestReadBatchDoesNotAllocate(t *testing.T) {
 			runs := 0
 			allocs := testing.AllocsPerRun(200, func() {
 				runs++
-				f.send(t, readBatchSize)
-				f.readAll(t, readBatchSize)
+				f.send(t, MaxBatch)
+				f.readAll(t, MaxBatch)
 			})
-			if perPacket := allocs / readBatchSize; perPacket != 0 {
+			if perPacket := allocs / MaxBatch; perPacket != 0 {
 				t.Fatalf("reading a batch allocates %v times, %v per packet", allocs, perPacket)
 			}
-			if want := int64(runs * readBatchSize); f.delivered.Load() != want {
+			if want := int64(runs * MaxBatch); f.delivered.Load() != want {
 				t.Fatalf("%d of %d packets delivered: the test did not exercise the receive path", f.delivered.Load(), want)
 			}
 		})
@@ -142,8 +147,8 @@ func TestOversizedDatagramIsCountedMalformed(t *testing.T) {
 	raw := udpLoopback(t)
 	defer raw.Close()
 	before := b.Stats()
-	whole := bytes.Repeat([]byte{0xff}, readSlotSize) // not a link packet: the HandleOther handler's
-	for _, size := range []int{readSlotSize + 1, 9000, 65507} {
+	whole := bytes.Repeat([]byte{0xff}, udp.SlotSize) // not a link packet: the HandleOther handler's
+	for _, size := range []int{udp.SlotSize + 1, 9000, 65507} {
 		pkt := bytes.Repeat([]byte{0xff}, size)
 		if _, err := raw.WriteToUDPAddrPort(pkt, b.LocalAddr()); err != nil {
 			t.Fatal(err)

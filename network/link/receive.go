@@ -6,7 +6,28 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 )
+
+// handleRead hands every datagram of one kernel read to handlePacket in order: the read itself, or
+// each segment of a coalesced one (segSize > 0). Each is handled, or dropped and counted, on its
+// own, so a bad one costs its neighbours nothing. A datagram longer than readSlotSize is counted as
+// malformed, as it is when the kernel truncates it into a slot of that size without UDP GRO.
+func (n *Node) handleRead(r *reader, read []byte, segSize int, from netip.AddrPort) {
+	for {
+		dgram, rest := udp.NextSegment(read, segSize)
+		if len(dgram) > udp.SlotSize {
+			n.dropUnreadable(dgram)
+		} else {
+			n.handlePacket(r, dgram, from)
+		}
+		if len(rest) == 0 {
+			return
+		}
+		read = rest
+	}
+}
 
 // handlePacket dispatches one datagram. Transport packets are handled here, on the reading goroutine;
 // handshake messages are passed to the handshake goroutine if the rate limiter lets them through.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 )
 
 func TestListenSizesTheSocketBuffers(t *testing.T) {
@@ -17,13 +18,13 @@ func TestListenSizesTheSocketBuffers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before, _, _ := socketBuffers(c)
+		before, _, _ := udp.Buffers(c)
 		k, _ := keys.GenerateStatic(rand.Reader)
 		n, err := Listen(Config{Conn: c, Static: k, OnMessage: func(*Link, []byte) {}, SocketBuffer: tc.size})
 		if err != nil {
 			t.Fatal(err)
 		}
-		rcv, snd, err := socketBuffers(c)
+		rcv, snd, err := udp.Buffers(c)
 		n.Close()
 		if err != nil {
 			t.Fatal(err)

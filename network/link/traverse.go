@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshvpn/meshvpn/crypto/keys"
+	"github.com/meshvpn/meshvpn/network/link/internal/udp"
 	"go.uber.org/zap"
 )
 
@@ -158,7 +159,7 @@ type relayRoute struct {
 	server  netip.AddrPort
 	channel uint32
 	via     keys.StaticPublic
-	target  atomic.Pointer[udpTarget] // server, converted for batch writes
+	target  atomic.Pointer[udp.Target] // server, converted for batch writes
 }
 
 // channelInfo is an introduction: a rendezvous's channel towards a peer.

@@ -1,4 +1,4 @@
-package link
+package udp
 
 import (
 	"fmt"
@@ -7,10 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setSocketBuffers sets the socket's receive and send buffers to size bytes: with the FORCE options
+// SetBuffers sets the socket's receive and send buffers to size bytes: with the FORCE options
 // first, which a process with CAP_NET_ADMIN may use past net.core.rmem_max/wmem_max, then with the
 // plain ones, which the kernel caps at those limits.
-func setSocketBuffers(c *net.UDPConn, size int) error {
+func SetBuffers(c *net.UDPConn, size int) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return err
@@ -32,9 +32,9 @@ func setSocketBuffers(c *net.UDPConn, size int) error {
 	return serr
 }
 
-// socketBuffers returns the socket's receive and send buffer sizes as the kernel reports them (twice
+// Buffers returns the socket's receive and send buffer sizes as the kernel reports them (twice
 // what was asked for: the kernel counts its bookkeeping too).
-func socketBuffers(c *net.UDPConn) (rcv, snd int, err error) {
+func Buffers(c *net.UDPConn) (rcv, snd int, err error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return 0, 0, err

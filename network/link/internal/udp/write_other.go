@@ -1,6 +1,6 @@
 //go:build !linux
 
-package link
+package udp
 
 import (
 	"net"
@@ -16,7 +16,7 @@ type batchConn interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
-// batchSocket is what a node writes batches with.
+// batchSocket is what a Socket writes batches with.
 type batchSocket struct {
 	conn batchConn
 }
@@ -28,43 +28,44 @@ func newBatchSocket(c *net.UDPConn) (batchSocket, error) {
 	return batchSocket{conn: ipv6.NewPacketConn(c)}, nil
 }
 
-// udpTarget is a remote address as the batch writes want it.
-type udpTarget struct {
+// Target is a remote address as the batch writes want it.
+type Target struct {
 	ap  netip.AddrPort
 	udp *net.UDPAddr
 }
 
-func (batchSocket) target(ap netip.AddrPort) (*udpTarget, error) {
-	return &udpTarget{ap: ap, udp: net.UDPAddrFromAddrPort(ap)}, nil
+func (batchSocket) target(ap netip.AddrPort) (*Target, error) {
+	return &Target{ap: ap, udp: net.UDPAddrFromAddrPort(ap)}, nil
 }
 
-// batchWriter is one batch's scratch space for WriteBatch.
-type batchWriter struct {
+// Writer is one batch's scratch space for WriteBatch.
+type Writer struct {
 	ms  [MaxBatch]ipv4.Message
 	one [MaxBatch][1][]byte
 }
 
-func (w *batchWriter) init() {
+// Init readies w; a Writer is used only after it.
+func (w *Writer) Init() {
 	for i := range w.ms {
 		w.ms[i].Buffers = w.one[i][:]
 	}
 }
 
-// writeBatch writes pkts to t, one datagram each, and returns how many were written.
-func (n *Node) writeBatch(w *batchWriter, pkts [][]byte, t *udpTarget) (int, error) {
+// WriteBatch writes pkts (at most MaxBatch) to t, one datagram each, and reports what it wrote.
+func (s *Socket) WriteBatch(w *Writer, pkts [][]byte, t *Target) (Written, error) {
 	for i, p := range pkts {
 		w.one[i][0] = p
 		w.ms[i].Addr = t.udp
 	}
-	written := 0
-	for written < len(pkts) {
-		k, err := n.out.conn.WriteBatch(w.ms[written:len(pkts)], 0)
+	var wr Written
+	for wr.Packets < len(pkts) {
+		k, err := s.out.conn.WriteBatch(w.ms[wr.Packets:len(pkts)], 0)
 		if err != nil {
-			return written, err
+			return wr, err
 		}
-		n.stats.writeCalls.Add(1)
-		n.stats.writeMsgs.Add(uint64(k))
-		written += k
+		wr.Calls++
+		wr.Datagrams += k
+		wr.Packets += k
 	}
-	return written, nil
+	return wr, nil
 }

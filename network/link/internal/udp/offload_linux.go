@@ -1,6 +1,6 @@
 //go:build linux
 
-package link
+package udp
 
 import (
 	"encoding/binary"
@@ -15,19 +15,19 @@ import (
 // kernel segments, since Linux 4.18) and UDP GRO (receiving datagrams it coalesced, since 5.0), as
 // far as want allows, and reports what it got. GSO needs no option, only a kernel that knows
 // UDP_SEGMENT; whether the route's device can do it shows at the first send (refusesGSO).
-func enableOffload(rc syscall.RawConn, want offload) (gso, gro bool) {
+func enableOffload(rc syscall.RawConn, want Offload) (gso, gro bool) {
 	err := rc.Control(func(fd uintptr) {
-		if want.gso {
+		if want.GSO {
 			_, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
 			gso = err == nil
 		}
-		// Set either way: a socket handed to Listen with UDP_GRO already on would otherwise deliver
+		// Set either way: a socket handed to Open with UDP_GRO already on would otherwise deliver
 		// coalesced datagrams to readers with small slots.
 		on := 0
-		if want.gro {
+		if want.GRO {
 			on = 1
 		}
-		gro = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, on) == nil && want.gro
+		gro = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, on) == nil && want.GRO
 	})
 	if err != nil {
 		return false, false

@@ -1,6 +1,6 @@
 //go:build linux
 
-package link
+package udp
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// batchSocket is what a node writes batches with: the socket's RawConn, which drives a raw
+// batchSocket is what a Socket writes batches with: the socket's RawConn, which drives a raw
 // sendmmsg through the netpoller, and the socket's address family, which decides how destination
 // addresses are encoded.
 type batchSocket struct {
@@ -37,16 +37,16 @@ func newBatchSocket(c *net.UDPConn) (batchSocket, error) {
 	return batchSocket{rc: rc, inet6: domain == unix.AF_INET6}, nil
 }
 
-// udpTarget is a remote address encoded as the socket's family wants it (an IPv4 peer of an IPv6
+// Target is a remote address encoded as the socket's family wants it (an IPv4 peer of an IPv6
 // socket as an IPv4-mapped address).
-type udpTarget struct {
+type Target struct {
 	ap      netip.AddrPort
 	name    [unix.SizeofSockaddrInet6]byte
 	namelen uint32
 }
 
-func (s batchSocket) target(ap netip.AddrPort) (*udpTarget, error) {
-	t := &udpTarget{ap: ap}
+func (s batchSocket) target(ap netip.AddrPort) (*Target, error) {
+	t := &Target{ap: ap}
 	var ok bool
 	t.namelen, ok = putSockaddr(&t.name, ap, s.inet6)
 	if !ok {
@@ -55,11 +55,11 @@ func (s batchSocket) target(ap netip.AddrPort) (*udpTarget, error) {
 	return t, nil
 }
 
-// batchWriter is one batch's scratch space for the sendmmsg that writes it: a message per datagram,
+// Writer is one batch's scratch space for the sendmmsg that writes it: a message per datagram,
 // which gathers its packets with an iovec each, so packets are never copied together. A message
 // that carries several packets has a UDP_SEGMENT control message, and the kernel cuts it back into
 // them after one pass through its UDP and IP layers.
-type batchWriter struct {
+type Writer struct {
 	hdrs [MaxBatch]unix.Mmsghdr
 	iovs [MaxBatch]unix.Iovec
 	ctrl [MaxBatch][segmentCmsgSpace]byte
@@ -71,18 +71,19 @@ type batchWriter struct {
 	err      syscall.Errno
 }
 
-func (w *batchWriter) init() {
+// Init readies w; a Writer is used only after it.
+func (w *Writer) Init() {
 	w.send = w.sendmmsg
 }
 
 // build lays pkts out as messages to t, coalescing runs of them (coalesceRun) if gso, and returns
 // how many messages it made.
-func (w *batchWriter) build(pkts [][]byte, t *udpTarget, gso bool) int {
+func (w *Writer) build(pkts [][]byte, t *Target, gso bool) int {
 	m := 0
 	for i := 0; i < len(pkts); m++ {
 		k := 1
 		if gso {
-			k = coalesceRun(pkts[i:])
+			k = CoalesceRun(pkts[i:])
 		}
 		for j := i; j < i+k; j++ {
 			w.iovs[j].Base = unsafe.SliceData(pkts[j])
@@ -107,52 +108,52 @@ func (w *batchWriter) build(pkts [][]byte, t *udpTarget, gso bool) int {
 }
 
 // packets returns how many packets message j carries.
-func (w *batchWriter) packets(j int) int {
+func (w *Writer) packets(j int) int {
 	if j == 0 {
 		return w.ends[0]
 	}
 	return w.ends[j] - w.ends[j-1]
 }
 
-// writeBatch writes pkts to t in order, as few datagrams as UDP GSO allows, and returns how many
-// packets were written. If the kernel refuses a segmented datagram, the node gives GSO up for good
-// and writes the rest one packet per datagram.
-func (n *Node) writeBatch(w *batchWriter, pkts [][]byte, t *udpTarget) (int, error) {
-	done := 0
-	for done < len(pkts) {
-		gso := n.gso.Load()
-		msgs := w.build(pkts[done:], t, gso)
-		sent, err := n.writeMsgs(w, msgs)
+// WriteBatch writes pkts (at most MaxBatch) to t in order, as few datagrams as UDP GSO allows, with
+// w as scratch space, and reports what it wrote. If the kernel refuses a segmented datagram, the
+// socket gives GSO up for good and writes the rest one packet per datagram.
+func (s *Socket) WriteBatch(w *Writer, pkts [][]byte, t *Target) (Written, error) {
+	var wr Written
+	for wr.Packets < len(pkts) {
+		gso := s.gso.Load()
+		msgs := w.build(pkts[wr.Packets:], t, gso)
+		sent, err := s.writeMsgs(w, msgs, &wr)
 		if sent > 0 {
-			done += w.ends[sent-1]
+			wr.Packets += w.ends[sent-1]
 		}
 		if err == nil {
 			continue
 		}
 		if gso && w.packets(sent) > 1 && refusesGSO(err) {
-			n.disableGSO(err)
+			s.disableGSO(err)
 			continue
 		}
-		return done, err
+		return wr, err
 	}
-	return done, nil
+	return wr, nil
 }
 
 // writeMsgs writes the first msgs messages of w, with as many sendmmsg calls as the kernel needs,
-// and returns how many it wrote.
-func (n *Node) writeMsgs(w *batchWriter, msgs int) (int, error) {
+// counts them in wr, and returns how many it wrote.
+func (s *Socket) writeMsgs(w *Writer, msgs int, wr *Written) (int, error) {
 	sent := 0
 	for sent < msgs {
 		w.from, w.to = sent, msgs
 		w.n, w.err = 0, 0
-		if err := n.out.rc.Write(w.send); err != nil {
+		if err := s.out.rc.Write(w.send); err != nil {
 			return sent, err
 		}
 		if w.err != 0 {
 			return sent, os.NewSyscallError("sendmmsg", w.err)
 		}
-		n.stats.writeCalls.Add(1)
-		n.stats.writeMsgs.Add(uint64(w.n))
+		wr.Calls++
+		wr.Datagrams += w.n
 		sent += w.n
 	}
 	return sent, nil
@@ -160,7 +161,7 @@ func (n *Node) writeMsgs(w *batchWriter, msgs int) (int, error) {
 
 // sendmmsg is the RawConn.Write callback. Returning false asks the netpoller to wait until the
 // socket can take more and call it again.
-func (w *batchWriter) sendmmsg(fd uintptr) bool {
+func (w *Writer) sendmmsg(fd uintptr) bool {
 	for {
 		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.hdrs[w.from])), uintptr(w.to-w.from), 0, 0, 0)
 		switch errno {

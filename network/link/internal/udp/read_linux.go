@@ -1,9 +1,8 @@
 //go:build linux
 
-package link
+package udp
 
 import (
-	"net"
 	"net/netip"
 	"os"
 	"syscall"
@@ -12,42 +11,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// datagramReader reads the datagrams queued on a socket, up to readBatchSize with one recvmmsg, into
+// Reader reads the datagrams queued on a socket, up to MaxBatch with one recvmmsg, into
 // buffers it owns and reuses. It parses source addresses itself: x/net's ReadBatch allocates a
 // net.UDPAddr and its IP for every message, whatever Addr held before. The socket's RawConn drives
 // the call, so the goroutine parks in the netpoller while nothing is queued.
 //
 // With UDP GRO on the socket, the kernel may hand over many datagrams of one sender as one, with
 // their segment size in a control message; the slots are then large enough for any datagram
-// (coalescedSlotSize; fewer of them, 512 KiB in all), and handleRead splits them.
-type datagramReader struct {
+// (CoalescedSlotSize; fewer of them, 512 KiB in all), and the caller splits them (NextSegment).
+type Reader struct {
 	rc   syscall.RawConn
 	recv func(fd uintptr) bool // d.recvmmsg, bound once: a method value made per read would allocate
 	n    int                   // the last recvmmsg's results, set inside recv
 	err  syscall.Errno
 
 	gro   bool
-	slots int // slots in use: readBatchSize, or coalescedReadBatch with gro
+	slots int // slots in use: MaxBatch, or CoalescedReadBatch with gro
 	slot  int // bytes per slot
 
-	hdrs  [readBatchSize]unix.Mmsghdr
-	iovs  [readBatchSize]unix.Iovec
-	names [readBatchSize][unix.SizeofSockaddrInet6]byte // room for either family's sockaddr
-	ctrl  [readBatchSize][groCmsgSpace]byte             // with gro only
-	bufs  []byte                                        // readBatchSize slots
+	hdrs  [MaxBatch]unix.Mmsghdr
+	iovs  [MaxBatch]unix.Iovec
+	names [MaxBatch][unix.SizeofSockaddrInet6]byte // room for either family's sockaddr
+	ctrl  [MaxBatch][groCmsgSpace]byte             // with gro only
+	bufs  []byte                                   // MaxBatch slots
 
 	zones zoneName
 }
 
-// newDatagramReader makes a reader for c; gro says UDP GRO is on for the socket (enableOffload).
-func newDatagramReader(c *net.UDPConn, gro bool) (*datagramReader, error) {
-	rc, err := c.SyscallConn()
+// NewReader makes a reader of the socket, for one reading goroutine.
+func (s *Socket) NewReader() (*Reader, error) {
+	gro := s.gro
+	rc, err := s.conn.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	d := &datagramReader{rc: rc, gro: gro, slots: readBatchSize, slot: readSlotSize}
+	d := &Reader{rc: rc, gro: gro, slots: MaxBatch, slot: SlotSize}
 	if gro {
-		d.slots, d.slot = coalescedReadBatch, coalescedSlotSize
+		d.slots, d.slot = CoalescedReadBatch, CoalescedSlotSize
 	}
 	d.bufs = make([]byte, d.slots*d.slot)
 	d.recv = d.recvmmsg
@@ -65,9 +65,9 @@ func newDatagramReader(c *net.UDPConn, gro bool) (*datagramReader, error) {
 	return d, nil
 }
 
-// read waits until the socket has datagrams and reads as many as are queued, up to readBatchSize. It
-// returns how many; datagram gives each.
-func (d *datagramReader) read() (int, error) {
+// Read waits until the socket has datagrams and reads as many as are queued, up to MaxBatch. It
+// returns how many; Datagram gives each.
+func (d *Reader) Read() (int, error) {
 	for i := range d.slots {
 		h := &d.hdrs[i].Hdr
 		h.Namelen = unix.SizeofSockaddrInet6 // the kernel overwrites it, and Controllen, with the length used
@@ -87,7 +87,7 @@ func (d *datagramReader) read() (int, error) {
 
 // recvmmsg is the RawConn.Read callback. Returning false asks the netpoller to wait for the socket to
 // become readable and call it again.
-func (d *datagramReader) recvmmsg(fd uintptr) bool {
+func (d *Reader) recvmmsg(fd uintptr) bool {
 	for {
 		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&d.hdrs[0])), uintptr(d.slots), 0, 0, 0)
 		switch errno {
@@ -101,13 +101,13 @@ func (d *datagramReader) recvmmsg(fd uintptr) bool {
 	}
 }
 
-// datagram returns the i-th read of the last batch, its segment size if the kernel coalesced
+// Datagram returns the i-th read of the last batch, its segment size if the kernel coalesced
 // several datagrams into it (0 if not), and its source address. ok is false for a read longer than
 // its slot, which the kernel truncated (MSG_TRUNC), and for a source address of another family than
 // IPv4 or IPv6, which a UDP socket never reports. If the control messages did not fit (MSG_CTRUNC),
-// the segment size is lost and the read is taken as one datagram, which handleRead counts as
+// the segment size is lost and the read is taken as one datagram, which the caller should count as
 // malformed if it is longer than a datagram can be.
-func (d *datagramReader) datagram(i int) (read []byte, segSize int, from netip.AddrPort, ok bool) {
+func (d *Reader) Datagram(i int) (read []byte, segSize int, from netip.AddrPort, ok bool) {
 	h := &d.hdrs[i]
 	read = d.bufs[i*d.slot:][:min(int(h.Len), d.slot)]
 	if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
