@@ -175,9 +175,10 @@ source = "%s"
 burst = 8
 keepalive_interval = %q
 dead_after = %q
-[flags]
-stable_age = "1s"
 `, n.GenesisFile, filepath.Join(a.dir, "data"), period, metricsAddr, a.Addr, authDHTPort, a.Addr, authHTTPPort, a.Addr, keepalive, deadAfter)
+		if !n.firstDay {
+			cfg += "[flags]\nstable_age = \"1s\"\n"
+		}
 		path := filepath.Join(a.dir, "discovery.toml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			return err

@@ -118,10 +118,11 @@ type Net struct {
 	// tamperer is the attacker of Options.Tamper.
 	tamperer *tamper.Proxy
 
-	ratchet  time.Duration // Options.RatchetEvery
-	lifetime time.Duration // Options.CircuitLifetime
-	ipv6     bool          // Options.IPv6
+	ratchet  time.Duration     // Options.RatchetEvery
+	lifetime time.Duration     // Options.CircuitLifetime
+	ipv6     bool              // Options.IPv6
 	policies map[string]string // Options.ExitPolicy
+	firstDay bool              // Options.FirstDay
 }
 
 // Options size the testnet.
@@ -169,6 +170,10 @@ type Options struct {
 	// Exclude and Include are the client's split tunnelling ranges (exclude, include), ExcludeDomains
 	// its names (exclude_domains).
 	Exclude, Include, ExcludeDomains []string
+	// FirstDay runs the authorities with the flag rules of their example.toml (stable_age 24 h,
+	// min_guards 3): a network on its first day, as docs/operators.md builds it. Without it they
+	// take every relay as Stable after a second.
+	FirstDay bool
 }
 
 // Link timers of the testnet: a link that hears nothing for 2 s is dead (30 s on real networks), so
@@ -221,7 +226,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			return nil, fmt.Errorf("testnet: %s is not built (make build): %w", b, err)
 		}
 	}
-	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin, ratchet: o.RatchetEvery, lifetime: o.CircuitLifetime, ipv6: o.IPv6, policies: o.ExitPolicy}
+	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin, ratchet: o.RatchetEvery, lifetime: o.CircuitLifetime, ipv6: o.IPv6, policies: o.ExitPolicy, firstDay: o.FirstDay}
 	self := n // the deferred cleanup below must not see the nil that an error return puts in n
 	if n.dir, err = os.MkdirTemp("", n.Prefix+"-testnet-"); err != nil {
 		return nil, err
