@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshvpn/meshvpn/core/path"
+	"github.com/meshvpn/meshvpn/core/netdir"
 )
 
 // TestFirstDayAtDefaultFlags builds a network as docs/operators.md does, its authorities at the flag
@@ -19,15 +19,15 @@ func TestFirstDayAtDefaultFlags(t *testing.T) {
 	defer cancel()
 	n := start(t, ctx, Options{Relays: 4, Exits: 1, FirstDay: true})
 	guards := 0
-	for _, r := range n.Consensus.Relays {
-		if r.Path.Flags.Has(path.Guard) {
+	for _, r := range n.Consensus.Relays() {
+		if r.Flags.Has(netdir.Guard) {
 			guards++
 		}
 	}
 	if guards == 0 {
 		t.Fatal("the client connected from a directory with no Guard")
 	}
-	t.Logf("%d Guards among %d relays on the network's first day", guards, len(n.Consensus.Relays))
+	t.Logf("%d Guards among %d relays on the network's first day", guards, n.Consensus.Len())
 	out, err := n.InClient("curl", "-sS", "--max-time", "10", "http://"+WebAddr+"/")
 	if err != nil {
 		t.Fatal(err)
