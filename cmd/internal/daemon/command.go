@@ -47,6 +47,9 @@ func (c Command[C]) Main(args []string, stdout, stderr io.Writer) int {
 	} else {
 		err = c.Run(cfg)
 	}
+	if s, ok := any(cfg).(interface{ Sockets() []Socket }); ok {
+		err = ExplainPortTaken(err, s.Sockets()...)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", c.Name, err)
 		return 1

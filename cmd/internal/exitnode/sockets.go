@@ -1,0 +1,13 @@
+package exitnode
+
+import "github.com/meshvpn/meshvpn/cmd/internal/daemon"
+
+// Sockets are the addresses the node listens at, by their settings: a port another program holds is
+// then named by its setting and flag (daemon.ExplainPortTaken).
+func (c Config) Sockets() []daemon.Socket {
+	s := []daemon.Socket{{Key: "listen", Net: "udp", Addr: c.Listen}, {Key: "metrics", Net: "tcp", Addr: c.Metrics}}
+	if c.Genesis != "" {
+		s = append(s, daemon.Socket{Key: "dht_listen", Net: "udp", Addr: c.DHTListen})
+	}
+	return s
+}
