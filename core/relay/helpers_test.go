@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"context"
 	crand "crypto/rand"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -80,27 +82,17 @@ func (l *fakeLink) destroys() map[cell.ID]cell.DestroyReason {
 	return out
 }
 
-// newTestRelay starts a relay on a loopback socket with cfg's limits (Node and keys are filled in).
+// newTestRelay makes a relay with cfg's limits on a transport without a socket (noSocket): for the
+// tests of the relay's own logic, which hand it cells on fake links. Node and keys are filled in.
 func newTestRelay(t testing.TB, cfg Config) *Relay {
 	t.Helper()
-	return startRelay(t, link.Config{}, cfg)
+	cfg.Node = newNoSocket()
+	return newRelay(t, cfg)
 }
 
-// startRelay makes a relay on a node on a fresh loopback socket, with lc's link settings and a fresh
-// link key (lc's Conn and Static are filled in), and cfg's with a fresh identity and onion key unless
-// it has them; every further handler of the socket (other) is registered before the node starts.
-func startRelay(t testing.TB, lc link.Config, cfg Config, other ...func([]byte, netip.AddrPort) bool) *Relay {
+// newRelay fills in cfg's identity and onion key unless it has them, and makes the relay.
+func newRelay(t testing.TB, cfg Config) *Relay {
 	t.Helper()
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lc.Conn = conn
-	lc.Static, _ = keys.GenerateStatic(crand.Reader)
-	if cfg.Node, err = link.New(lc); err != nil {
-		conn.Close()
-		t.Fatal(err)
-	}
 	if cfg.Identity == nil {
 		cfg.Identity, _ = keys.GenerateIdentity(crand.Reader)
 	}
@@ -114,15 +106,90 @@ func startRelay(t testing.TB, lc link.Config, cfg Config, other ...func([]byte, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// startRelay makes a relay on a link node on a fresh loopback socket, with lc's link settings and a
+// fresh link key (lc's Conn and Static are filled in), and cfg's with a fresh identity and onion key
+// unless it has them; every further handler of the socket (other) is registered before the node
+// starts.
+func startRelay(t testing.TB, lc link.Config, cfg Config, other ...func([]byte, netip.AddrPort) bool) *Relay {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.Conn = conn
+	lc.Static, _ = keys.GenerateStatic(crand.Reader)
+	node, err := link.New(lc)
+	if err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	cfg.Node = node
+	r := newRelay(t, cfg)
 	for _, h := range other {
-		if err := cfg.Node.HandleOther(h); err != nil {
+		if err := node.HandleOther(h); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := cfg.Node.Start(); err != nil {
+	if err := node.Start(); err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// noSocket is a Transport without a socket: the relay's link handlers are kept (the tests call the
+// relay's handlers themselves), it has no links to dial and sends nothing.
+type noSocket struct {
+	pub      keys.StaticPublic
+	mu       sync.Mutex
+	handlers link.Handlers
+	other    []func([]byte, netip.AddrPort) bool
+	closed   bool
+}
+
+func newNoSocket() *noSocket {
+	k, _ := keys.GenerateStatic(crand.Reader)
+	return &noSocket{pub: k.Public()}
+}
+
+var errNoSocket = errors.New("relay test: no socket")
+
+func (n *noSocket) SetHandlers(h link.Handlers) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.handlers = h
+	return nil
+}
+
+func (n *noSocket) HandleOther(h func([]byte, netip.AddrPort) bool) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.other = append(n.other, h)
+	return nil
+}
+
+func (n *noSocket) Public() keys.StaticPublic { return n.pub }
+func (n *noSocket) LocalAddr() netip.AddrPort { return netip.MustParseAddrPort("192.0.2.1:7000") }
+func (n *noSocket) Dial(context.Context, netip.AddrPort, keys.StaticPublic) (*link.Link, error) {
+	return nil, errNoSocket
+}
+func (n *noSocket) DialVia(context.Context, keys.StaticPublic, link.Rendezvous) (*link.Link, error) {
+	return nil, errNoSocket
+}
+func (n *noSocket) Register(context.Context, link.Rendezvous, []byte) (*link.Link, error) {
+	return nil, errNoSocket
+}
+func (n *noSocket) Registered() []link.Registered        { return nil }
+func (n *noSocket) Paths() [3]int                        { return [3]int{} }
+func (n *noSocket) Stats() link.Stats                    { return link.Stats{} }
+func (n *noSocket) WriteTo([]byte, netip.AddrPort) error { return errNoSocket }
+func (n *noSocket) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.closed = true
+	return nil
 }
 
 // idFrom returns a circuit id that the peer of l may choose (cell.IDBit), distinct for each n.

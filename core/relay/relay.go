@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"runtime"
 	"slices"
 	"sync"
@@ -33,7 +34,7 @@ type Config struct {
 	// then starts it (link.Node.Start), so that every handler is in place before the first datagram is
 	// read. Its link key, timers and rendezvous service (link.Config) are the relay's. The relay owns
 	// it from New on and closes it on Close; if New fails, the caller still owns it.
-	Node      *link.Node
+	Node      Transport
 	Identity  *keys.Identity
 	OnionKeys []*keys.Static // current first, then the previous one during a rotation
 	Sizes     onion.Sizes    // cell size classes (default onion.DefaultSizes)
@@ -80,6 +81,25 @@ type Config struct {
 	Logger *zap.Logger
 	Rand   io.Reader // default crypto/rand
 }
+
+// Transport is what a relay needs of its link node; *link.Node is one (the relay's socket, its links
+// and its rendezvous service). Tests of the relay's own logic give it one without a socket.
+type Transport interface {
+	SetHandlers(h link.Handlers) error
+	HandleOther(h func(pkt []byte, from netip.AddrPort) bool) error
+	Public() keys.StaticPublic
+	LocalAddr() netip.AddrPort
+	Dial(ctx context.Context, addr netip.AddrPort, peer keys.StaticPublic) (*link.Link, error)
+	DialVia(ctx context.Context, peer keys.StaticPublic, rv link.Rendezvous) (*link.Link, error)
+	Register(ctx context.Context, rv link.Rendezvous, tag []byte) (*link.Link, error)
+	Registered() []link.Registered
+	Paths() [3]int
+	Stats() link.Stats
+	WriteTo(pkt []byte, to netip.AddrPort) error
+	Close() error
+}
+
+var _ Transport = (*link.Node)(nil)
 
 func (c *Config) setDefaults() {
 	if c.Sizes == nil {
@@ -172,7 +192,7 @@ type Relay struct {
 
 	whoisMu                 sync.Mutex
 	whoisSecond, whoisCount int64
-	node                    *link.Node
+	node                    Transport
 	server                  atomic.Pointer[ntor.Server] // swapped whole by SetOnionKeys
 	linkID                  keys.StaticPublic
 	tab                     *table
