@@ -7,7 +7,7 @@ MODULES  := crypto dht network core exit payment cmd
 FUZZTIME ?= 10s
 BIN      := $(CURDIR)/bin
 
-.PHONY: all build test vet unit fuzz bench demo soak soak-long deps check-go clean install
+.PHONY: all build test vet unit fuzz bench demo soak soak-long deps check-go clean install package
 
 all: build
 
@@ -15,10 +15,12 @@ check-go:
 	@command -v $(GO) >/dev/null || { echo "Go is missing: install Go 1.26 or newer (https://go.dev/doc/install) and put it on PATH" >&2; exit 1; }
 	@$(GO) version | awk '{ split($$3, v, "."); sub("go", "", v[1]); if (v[1] < 1 || (v[1] == 1 && v[2] < 26)) { print "Go 1.26 or newer is needed, found " $$3 > "/dev/stderr"; exit 1 } }'
 
-# Debian packages the tests and the demo need (network namespaces, nftables, traffic tools).
+# Debian packages the tests and the demo need (network namespaces, nftables, traffic tools; lintian
+# and systemd-analyze for the packages' checks).
 deps:
 	@missing=""; \
-	for p in nft:nftables ip:iproute2 iperf3:iperf3 curl:curl ping:iputils-ping gcc:gcc tcpdump:tcpdump; do \
+	for p in nft:nftables ip:iproute2 iperf3:iperf3 curl:curl ping:iputils-ping gcc:gcc tcpdump:tcpdump \
+	         lintian:lintian systemd-analyze:systemd dpkg-deb:dpkg setpriv:util-linux; do \
 	  command -v $${p%%:*} >/dev/null || missing="$$missing $${p##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -115,5 +117,18 @@ install: build
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' packaging/meshvpn-client.service | install -D -m 0644 /dev/stdin $(DESTDIR)$(UNITDIR)/meshvpn-client.service
 	@echo "installed; for the client as a service: systemctl daemon-reload && systemctl enable --now meshvpn-client"
 
+# Debian packages of the five programs into $(DIST) (packaging/main.go, with nfpm): static, stripped
+# binaries, each daemon with its systemd units, its example configuration as a conffile under
+# /etc/meshvpn and its system user (sysusers.d). cmd/internal/deb's test builds them with this target
+# and checks them (lintian, systemd-analyze verify, the testnet run from the unpacked binaries).
+# packaging/ is a module of its own, outside go.work, so nfpm's dependencies stay out of the product's.
+VERSION ?= 0.1.0
+DIST    ?= $(CURDIR)/dist
+package: check-go
+	@mkdir -p $(DIST)/bin && rm -f $(DIST)/*.deb $(DIST)/bin/meshvpn-*
+	@mains=$$(cd cmd && $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./...); \
+	cd cmd && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(DIST)/bin/ $$mains
+	@cd packaging && GOWORK=off $(GO) run . --bin $(DIST)/bin --out $(DIST) --version $(VERSION)
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)
