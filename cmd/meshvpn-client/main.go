@@ -208,7 +208,7 @@ func runForeground(cfg clientd.Config, o options) error {
 	d, err := clientd.Start(startCtx, cfg, log)
 	cancel()
 	if err != nil {
-		return killSwitchNote(err)
+		return killSwitchNote(daemon.ExplainPortTaken(err, cfg.Sockets()...))
 	}
 	printStatus(os.Stdout, d.Status())
 	down := false

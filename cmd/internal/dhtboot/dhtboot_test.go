@@ -34,7 +34,7 @@ func TestExampleConfigIsTheDefault(t *testing.T) {
 		t.Fatalf("the example configuration does not validate: %v", err)
 	}
 	if c.DataDir != "/var/lib/meshvpn-dht" || c.DHT.Listen != "0.0.0.0:6881" || len(c.DHT.Bootstrap) != 0 ||
-		c.STUN.Listen != "0.0.0.0:3478" || c.STUN.Rate != stun.DefaultRate || c.Metrics != "127.0.0.1:9312" ||
+		c.STUN.Listen != "0.0.0.0:3478" || c.STUN.Rate != stun.DefaultRate || c.Metrics != "127.0.0.1:9330" ||
 		c.PublicIP != "" || c.LogLevel != daemon.DefaultLogLevel {
 		t.Fatalf("defaults: %+v", c)
 	}
