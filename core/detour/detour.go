@@ -48,6 +48,11 @@ type Router interface {
 type Config struct {
 	Router Router
 	Open   Opener
+	// PortRefused, if set, reports whether the main circuit's exit refuses f's port as such (by its
+	// published policy). A refusal of a port it allows was about the destination (a private network,
+	// an address its policy names) and says nothing of other exits: it reaches the program, and the
+	// port stays on the main circuit.
+	PortRefused func(f engine.Flow) bool
 	// MaxSides bounds the side circuits (default 4): a flow that no side's exit allows once there are
 	// as many is refused.
 	MaxSides int
@@ -114,6 +119,12 @@ func New(cfg Config) (*Detours, error) {
 // are detoured; a refusal that came through f's own side circuit is let through.
 func (d *Detours) Refused(f engine.Flow) bool {
 	if f.Proto != 6 && f.Proto != 17 || f.Port == 0 {
+		return false
+	}
+	d.mu.Lock()
+	known := d.flows[f] != nil
+	d.mu.Unlock()
+	if !known && d.cfg.PortRefused != nil && !d.cfg.PortRefused(f) {
 		return false
 	}
 	d.mu.Lock()

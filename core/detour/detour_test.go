@@ -13,7 +13,7 @@ import (
 // fakeCircuit is a circuit that goes nowhere; routes are compared by it.
 type fakeCircuit struct{ name string }
 
-func (fakeCircuit) Send([]byte) error                { return nil }
+func (fakeCircuit) Send([]byte) error                 { return nil }
 func (fakeCircuit) SendBatch(d [][]byte) (int, error) { return len(d), nil }
 func (fakeCircuit) MaxData() int                      { return 1500 }
 func (fakeCircuit) Done() <-chan struct{}             { return nil }
@@ -169,6 +169,22 @@ func TestFlowNoExitAllowsIsRefused(t *testing.T) {
 	// Not ICMP nor a port-less flow: those are never held.
 	if d.Refused(engine.Flow{Proto: 1}) || d.Refused(engine.Flow{Proto: 6}) {
 		t.Fatal("a flow without a port was held")
+	}
+}
+
+// A refusal of a port the main exit allows was about its destination: it goes through, and the port
+// keeps the main circuit.
+func TestRefusalOfAnAllowedPortIsLeftAlone(t *testing.T) {
+	x := &exits{allow: map[string][]uint16{"x2": {80}}, order: []string{"x2"}}
+	d, r := newDetours(t, x, func(c *Config) {
+		c.PortRefused = func(f engine.Flow) bool { return f.Port != 80 }
+	})
+	if d.Refused(tcp(80)) {
+		t.Fatal("a refusal of a port the exit allows (a private address, say) was held back")
+	}
+	time.Sleep(10 * time.Millisecond)
+	if sides, _ := d.Status(); len(sides) != 0 || r.route(tcp(80)) != "" || len(x.opened) != 0 {
+		t.Fatalf("tcp/80 moved to a side circuit: %+v", sides)
 	}
 }
 

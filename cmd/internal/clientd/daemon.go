@@ -70,8 +70,9 @@ type Daemon struct {
 	listExits  []ExitInfo
 	setExitMu  sync.Mutex // one set-exit at a time
 	exitMu     sync.Mutex
-	exitChoice ExitChoiceStatus // the choice in force, for status
-	stop       chan struct{}    // closed by Close: ends the directory refresher
+	exitChoice ExitChoiceStatus             // the choice in force, for status
+	mainExit   atomic.Pointer[netdir.Relay] // the main circuit's exit, set with each new circuit
+	stop       chan struct{}                // closed by Close: ends the directory refresher
 	wg         sync.WaitGroup
 	downOnce   sync.Once
 	once       sync.Once
@@ -119,10 +120,13 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		}
 	}()
 	mc := circmgr.Config{
-		Builder:   builder{d},
-		OnPath:    d.bypassGuard,
-		OnCircuit: func(c circmgr.Circuit, p []netdir.Relay) { d.engine.SetRoute(c.(*client.Circuit), p[len(p)-1].IPv6) },
-		Logger:    log.Named("circuits"),
+		Builder: builder{d},
+		OnPath:  d.bypassGuard,
+		OnCircuit: func(c circmgr.Circuit, p []netdir.Relay) {
+			d.mainExit.Store(&p[len(p)-1])
+			d.engine.SetRoute(c.(*client.Circuit), p[len(p)-1].IPv6)
+		},
+		Logger: log.Named("circuits"),
 
 		MaxLifetime: cfg.MaxCircuitLifetime,
 	}

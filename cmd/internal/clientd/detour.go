@@ -27,12 +27,26 @@ type DetourStatus struct {
 // startDetours sends flows the exit refuses over side circuits (core/detour), with a directory.
 func (d *Daemon) startDetours() error {
 	var err error
-	d.detours, err = detour.New(detour.Config{Router: d.engine, Open: d.openDetour, Logger: d.log.Named("detour")})
+	d.detours, err = detour.New(detour.Config{Router: d.engine, Open: d.openDetour, PortRefused: d.mainExitRefuses, Logger: d.log.Named("detour")})
 	if err != nil {
 		return err
 	}
 	d.engine.SetRefusalHook(d.detours.Refused)
 	return nil
+}
+
+// mainExitRefuses reports whether, by the directory, the main circuit's exit refuses f's port: only
+// then does another exit help (a refusal of an allowed port is about the destination).
+func (d *Daemon) mainExitRefuses(f engine.Flow) bool {
+	exit := d.mainExit.Load()
+	if exit == nil {
+		return false
+	}
+	c := path.ExitChoice{Proto: path.TCP, Port: f.Port}
+	if f.Proto == 17 {
+		c.Proto = path.UDP
+	}
+	return !d.picker.exitAllows(exit.Identity, c)
 }
 
 // openDetour opens a side circuit for f: its own circuit manager, whose picker asks for an exit that
