@@ -4,10 +4,9 @@
 package main
 
 import (
-	"flag"
-	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -45,67 +44,23 @@ func main() {
 // loadConfig reads the config file named by --config (or the default one, if it exists) and applies
 // the flags that were given over it.
 func loadConfig(args []string, stderr io.Writer) (exitnode.Config, error) {
-	fs := flag.NewFlagSet("meshvpn-exit-node", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	def := exitnode.DefaultConfig()
-	path := fs.String("config", exitnode.DefaultConfigPath, "configuration file (TOML); see example-config")
-	var over exitnode.Config
-	fs.StringVar(&over.Name, "name", def.Name, "node name in the relay list")
-	fs.StringVar(&over.DataDir, "data-dir", def.DataDir, "directory for keys and relay.toml")
-	fs.StringVar(&over.Listen, "listen", def.Listen, "UDP address of the node's links")
-	fs.StringVar(&over.PublicAddress, "public-address", def.PublicAddress, "IP:port clients reach this node at (needed when --listen is a wildcard)")
-	fs.BoolVar(&over.RelayOnly, "relay-only", def.RelayOnly, "be a guard/middle relay only: never exit, touch no host networking")
-	fs.StringVar(&over.Metrics, "metrics", def.Metrics, "Prometheus metrics address (loopback); empty turns them off")
-	fs.StringVar(&over.LogLevel, "log-level", def.LogLevel, "debug, info, warn or error")
-	fs.DurationVar(&over.Link.KeepaliveInterval, "keepalive", def.Link.KeepaliveInterval, "link keepalive interval")
-	fs.DurationVar(&over.Link.DeadAfter, "dead-after", def.Link.DeadAfter, "a link silent this long is dead")
-	fs.DurationVar(&over.RatchetEvery, "ratchet-every", def.RatchetEvery, "how often circuits' layer keys move on (ratchet_every)")
-	fs.StringVar(&over.Exit.Pool, "pool", def.Exit.Pool, "exit session address range (IPv4)")
-	fs.StringVar(&over.Exit.Pool6, "pool6", def.Exit.Pool6, "exit session IPv6 address range (a ULA, /96 to /126); empty: carry no IPv6")
-	fs.StringVar(&over.Exit.TUN, "tun", def.Exit.TUN, "exit TUN device name")
-	fs.StringVar(&over.Exit.TUNBackend, "tun-backend", def.Exit.TUNBackend, "TUN backend: wireguard or water")
-	if err := fs.Parse(args); err != nil {
-		return exitnode.Config{}, err
-	}
-	if fs.NArg() > 0 {
-		return exitnode.Config{}, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	cfg := def
-	if err := daemon.LoadConfig(*path, &cfg, !given["config"]); err != nil {
+	type C = exitnode.Config
+	f := daemon.NewFlags("meshvpn-exit-node", usage, exitnode.DefaultConfig(), exitnode.DefaultConfigPath, stderr)
+	f.String("name", "node name in the relay list", func(c *C) *string { return &c.Name })
+	f.String("data-dir", "directory for keys and relay.toml", func(c *C) *string { return &c.DataDir })
+	f.String("listen", "UDP address of the node's links", func(c *C) *string { return &c.Listen })
+	f.String("public-address", "IP:port clients reach this node at (needed when --listen is a wildcard)", func(c *C) *string { return &c.PublicAddress })
+	f.Bool("relay-only", "be a guard/middle relay only: never exit, touch no host networking", func(c *C) *bool { return &c.RelayOnly })
+	f.Logging(func(c *C) *daemon.Logging { return &c.Logging })
+	f.Link(func(c *C) *daemon.LinkTimers { return &c.Link })
+	f.Duration("ratchet-every", "how often circuits' layer keys move on (ratchet_every)", func(c *C) *time.Duration { return &c.RatchetEvery })
+	f.String("pool", "exit session address range (IPv4)", func(c *C) *string { return &c.Exit.Pool })
+	f.String("pool6", "exit session IPv6 address range (a ULA, /96 to /126); empty: carry no IPv6", func(c *C) *string { return &c.Exit.Pool6 })
+	f.String("tun", "exit TUN device name", func(c *C) *string { return &c.Exit.TUN })
+	f.String("tun-backend", "TUN backend: wireguard or water", func(c *C) *string { return &c.Exit.TUNBackend })
+	cfg, err := f.Load(args)
+	if err != nil {
 		return cfg, err
-	}
-	set := func(name string, dst *string, v string) {
-		if given[name] {
-			*dst = v
-		}
-	}
-	set("name", &cfg.Name, over.Name)
-	set("data-dir", &cfg.DataDir, over.DataDir)
-	set("listen", &cfg.Listen, over.Listen)
-	set("public-address", &cfg.PublicAddress, over.PublicAddress)
-	set("metrics", &cfg.Metrics, over.Metrics)
-	set("log-level", &cfg.LogLevel, over.LogLevel)
-	set("pool", &cfg.Exit.Pool, over.Exit.Pool)
-	set("pool6", &cfg.Exit.Pool6, over.Exit.Pool6)
-	set("tun", &cfg.Exit.TUN, over.Exit.TUN)
-	set("tun-backend", &cfg.Exit.TUNBackend, over.Exit.TUNBackend)
-	if given["relay-only"] {
-		cfg.RelayOnly = over.RelayOnly
-	}
-	if given["keepalive"] {
-		cfg.Link.KeepaliveInterval = over.Link.KeepaliveInterval
-	}
-	if given["dead-after"] {
-		cfg.Link.DeadAfter = over.Link.DeadAfter
-	}
-	if given["ratchet-every"] {
-		cfg.RatchetEvery = over.RatchetEvery
 	}
 	return cfg, cfg.Validate()
 }

@@ -38,29 +38,22 @@ type Config struct {
 	Listen        string `toml:"listen"`
 	PublicAddress string `toml:"public_address"`
 	RelayOnly     bool   `toml:"relay_only"`
-	Metrics       string `toml:"metrics"`
-	MetricsPublic bool   `toml:"metrics_public"`
-	LogLevel      string `toml:"log_level"`
+	daemon.Logging
+	MetricsPublic bool `toml:"metrics_public"`
 	// Genesis, DHTListen, PublishInterval and the descriptor's fields: see example.toml.
-	Genesis         string        `toml:"genesis"`
-	DHTListen       string        `toml:"dht_listen"`
-	PublishInterval time.Duration `toml:"publish_interval"`
-	OnionRotation   time.Duration `toml:"onion_rotation"`
-	RatchetEvery    time.Duration `toml:"ratchet_every"`
-	Country         string        `toml:"country"`
-	Region          string        `toml:"region"`
-	Bandwidth       uint64        `toml:"bandwidth"`
-	Family          []string      `toml:"family"`
-	Link            LinkConfig    `toml:"link"`
-	Limits          LimitsConfig  `toml:"limits"`
-	NAT             NATConfig     `toml:"nat"`
-	Exit            ExitConfig    `toml:"exit"`
-}
-
-// LinkConfig tunes the node's links.
-type LinkConfig struct {
-	KeepaliveInterval time.Duration `toml:"keepalive_interval"`
-	DeadAfter         time.Duration `toml:"dead_after"`
+	Genesis         string            `toml:"genesis"`
+	DHTListen       string            `toml:"dht_listen"`
+	PublishInterval time.Duration     `toml:"publish_interval"`
+	OnionRotation   time.Duration     `toml:"onion_rotation"`
+	RatchetEvery    time.Duration     `toml:"ratchet_every"`
+	Country         string            `toml:"country"`
+	Region          string            `toml:"region"`
+	Bandwidth       uint64            `toml:"bandwidth"`
+	Family          []string          `toml:"family"`
+	Link            daemon.LinkTimers `toml:"link"`
+	Limits          LimitsConfig      `toml:"limits"`
+	NAT             NATConfig         `toml:"nat"`
+	Exit            ExitConfig        `toml:"exit"`
 }
 
 // LimitsConfig bounds what others can make the node hold (relay.Config's limits).
@@ -171,18 +164,11 @@ func (c *Config) Validate() error {
 	if c.RatchetEvery < time.Second || c.RatchetEvery > MaxRatchetEvery {
 		errs = append(errs, fmt.Errorf("ratchet_every %v: want 1s to %v", c.RatchetEvery, MaxRatchetEvery))
 	}
-	if c.Link.KeepaliveInterval <= 0 || c.Link.DeadAfter <= c.Link.KeepaliveInterval {
-		errs = append(errs, fmt.Errorf("link: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Link.KeepaliveInterval, c.Link.DeadAfter))
-	}
-	errs = append(errs, c.Limits.validate()...)
-	if _, err := daemon.NewLogger(c.LogLevel); err != nil {
+	if err := c.Link.Validate("link"); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Metrics != "" {
-		if err := daemon.CheckMetricsAddr(c.Metrics, c.MetricsPublic); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, c.Limits.validate()...)
+	errs = append(errs, c.Logging.Validate(c.MetricsPublic)...)
 	if !c.RelayOnly {
 		errs = append(errs, c.Exit.validate()...)
 	}

@@ -57,17 +57,16 @@ const (
 // keepRegistered runs while the node serves: whenever the node is behind a NAT (a rendezvous is
 // configured, or NAT detection says so) it registers with a rendezvous, tells the publisher, and
 // registers again when that link goes down.
-func (n *Node) keepRegistered(g *genesis.Genesis) {
-	defer n.wg.Done()
+func (n *Node) keepRegistered(ctx context.Context, g *genesis.Genesis) {
 	var fetcher *netdir.Fetcher
 	wait := time.Duration(0)
 	for {
 		select {
-		case <-n.stop:
+		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		cands, err := n.rendezvousCandidates(g, &fetcher)
+		cands, err := n.rendezvousCandidates(ctx, g, &fetcher)
 		if err != nil {
 			n.log.Info("choosing a rendezvous", zap.Error(err))
 		}
@@ -80,7 +79,7 @@ func (n *Node) keepRegistered(g *genesis.Genesis) {
 		}
 		registered := false
 		for _, rv := range cands {
-			if n.registerOnce(rv) {
+			if n.registerOnce(ctx, rv) {
 				registered = true
 				break
 			}
@@ -95,9 +94,9 @@ func (n *Node) keepRegistered(g *genesis.Genesis) {
 
 // registerOnce registers with rv and holds the registration until its link closes or the node stops.
 // It reports whether the registration was made.
-func (n *Node) registerOnce(rv link.Rendezvous) bool {
-	ctx, cancel := context.WithTimeout(n.ctx, registerTimeout)
-	l, err := n.relay.Register(ctx, rv)
+func (n *Node) registerOnce(ctx context.Context, rv link.Rendezvous) bool {
+	rctx, cancel := context.WithTimeout(ctx, registerTimeout)
+	l, err := n.relay.Register(rctx, rv)
 	cancel()
 	if err != nil {
 		n.log.Info("registering with a rendezvous", zap.Stringer("rendezvous", rv.Addr), zap.Error(err))
@@ -109,7 +108,7 @@ func (n *Node) registerOnce(rv link.Rendezvous) bool {
 	select {
 	case <-l.Done():
 		n.log.Info("link to the rendezvous lost: registering again", zap.Stringer("rendezvous", rv.Addr))
-	case <-n.stop:
+	case <-ctx.Done():
 	}
 	n.reach.Store(nil)
 	n.reachChanged()
@@ -148,7 +147,7 @@ func (n *Node) reachChanged() {
 // rendezvousCandidates returns the rendezvous to try, in order: the configured ones, or, behind a NAT
 // by NAT detection, public relays of the network's directory in random order. It returns nil and no
 // error when the node is not known to be behind a NAT.
-func (n *Node) rendezvousCandidates(g *genesis.Genesis, fetcher **netdir.Fetcher) ([]link.Rendezvous, error) {
+func (n *Node) rendezvousCandidates(ctx context.Context, g *genesis.Genesis, fetcher **netdir.Fetcher) ([]link.Rendezvous, error) {
 	if len(n.cfg.NAT.Rendezvous) > 0 {
 		var out []link.Rendezvous
 		for _, s := range n.cfg.NAT.Rendezvous {
@@ -168,7 +167,7 @@ func (n *Node) rendezvousCandidates(g *genesis.Genesis, fetcher **netdir.Fetcher
 		}
 		*fetcher = f
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, registerTimeout)
+	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
 	net, err := (*fetcher).Fetch(ctx, time.Now())
 	if err != nil {

@@ -5,13 +5,11 @@ package exitnode
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,13 +59,9 @@ type Node struct {
 	nat     *natcheck.Watch       // nil without STUN servers in the genesis file
 	reach   atomic.Pointer[reach] // while registered with a rendezvous (nat.go)
 	onion   atomic.Pointer[onionState]
-
-	stop chan struct{}
-	// ctx ends when the node stops (Close), for the work its goroutines do with deadlines.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	// stack is what Start started, stopped in reverse by Close; its context is the node's, which
+	// its goroutines end with.
+	stack *daemon.Stack
 }
 
 // Keys are a node's long-term keys, kept in its data directory.
@@ -111,8 +105,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, stop: make(chan struct{})}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n := &Node{cfg: cfg, log: log, stack: daemon.NewStack(context.Background())}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -163,6 +156,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		node.Close()
 		return nil, err
 	}
+	n.stack.Closer("relay", n.relay)
 	var prober *natcheck.Prober
 	if g != nil && len(g.STUN) > 0 {
 		prober = natcheck.NewProber(node.WriteTo)
@@ -181,6 +175,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		if n.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, &collector{n: n}, daemon.LinkMetrics(n.relay.LinkStats)); err != nil {
 			return nil, err
 		}
+		n.stack.Closer("metrics", n.metrics)
 	}
 	if _, err := n.rotateOnion(time.Now()); err != nil { // one that came due while the node was down
 		return nil, err
@@ -188,15 +183,12 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err := n.writeEntry(); err != nil {
 		return nil, err
 	}
-	n.wg.Add(1)
-	go n.keepRotating()
+	// The entry goes first when the node stops: it no longer serves.
+	n.stack.Push("entry", func() error { return os.Remove(filepath.Join(n.cfg.DataDir, EntryFile)) })
+	n.stack.Go(n.keepRotating)
 	if g != nil && len(g.STUN) > 0 {
 		n.nat = &natcheck.Watch{Prober: prober, Servers: g.STUN, Local: func() netip.AddrPort { return n.relay.Info().Addr }, Logger: log.Named("nat")}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.nat.Run(n.stop)
-		}()
+		n.stack.Go(func(ctx context.Context) { n.nat.Run(ctx.Done()) })
 	}
 	if g != nil {
 		if err := n.startPublishing(g, k); err != nil {
@@ -204,8 +196,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		}
 	}
 	if len(cfg.NAT.Rendezvous) > 0 || n.nat != nil {
-		n.wg.Add(1)
-		go n.keepRegistered(g)
+		n.stack.Go(func(ctx context.Context) { n.keepRegistered(ctx, g) })
 	}
 	log.Info("serving", zap.String("name", cfg.Name), zap.Stringer("listen", n.relay.Info().Addr), zap.Bool("exit", n.exit != nil))
 	return n, nil
@@ -269,6 +260,7 @@ func (n *Node) startExit(g *genesis.Genesis) error {
 			dev.Close()
 			return err
 		}
+		n.stack.Push("masquerade", n.masq.Remove)
 	}
 	addrs, err := nat.NewPool(pool, self)
 	if err != nil {
@@ -289,9 +281,9 @@ func (n *Node) startExit(g *genesis.Genesis) error {
 		dev.Close()
 		return err
 	}
+	n.stack.Closer("exit", n.exit)
 	n.refreshOwn() // the TUN's address is one of ours now
-	n.wg.Add(1)
-	go n.watchOwn()
+	n.stack.Go(n.watchOwn)
 	return nil
 }
 
@@ -303,7 +295,7 @@ func (n *Node) authorityAddrs(g *genesis.Genesis) []netip.AddrPort {
 	}
 	var out []netip.AddrPort
 	for _, a := range g.Authorities {
-		addrs, err := daemon.ResolveURL(n.ctx, a.URL)
+		addrs, err := daemon.ResolveURL(n.stack.Context(), a.URL)
 		if err != nil {
 			n.log.Warn("a directory authority's address: clients cannot reach it through this exit", zap.String("url", a.URL), zap.Error(err))
 			continue
@@ -330,13 +322,12 @@ func (n *Node) refreshOwn() {
 	n.policy.SetOwn(own)
 }
 
-func (n *Node) watchOwn() {
-	defer n.wg.Done()
+func (n *Node) watchOwn(ctx context.Context) {
 	t := time.NewTicker(ownRefresh)
 	defer t.Stop()
 	for {
 		select {
-		case <-n.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			n.refreshOwn()
@@ -402,35 +393,7 @@ func (n *Node) MetricsAddr() net.Addr {
 	return n.metrics.Addr()
 }
 
-// Close stops the node and undoes what it did to the host: the entry file goes (the node no longer
-// serves), the masquerade table is removed, the TUN closed, circuits torn down.
-func (n *Node) Close() error {
-	var errs []error
-	n.once.Do(func() {
-		close(n.stop)
-		n.cancel()
-		n.wg.Wait()
-		if n.entry.Name != "" {
-			os.Remove(filepath.Join(n.cfg.DataDir, EntryFile))
-		}
-		if n.metrics != nil {
-			n.metrics.Close()
-		}
-		if n.pub != nil {
-			n.pub.Close()
-		}
-		if n.dht != nil {
-			errs = append(errs, n.dht.Close())
-		}
-		if n.relay != nil {
-			errs = append(errs, n.relay.Close())
-		}
-		if n.exit != nil {
-			errs = append(errs, n.exit.Close())
-		}
-		if n.masq != nil {
-			errs = append(errs, n.masq.Remove())
-		}
-	})
-	return errors.Join(errs...)
-}
+// Close stops the node and undoes what it did to the host, in the reverse order of Start: the
+// goroutines end, the publisher and the DHT node stop, the entry file goes (the node no longer
+// serves), the metrics, the relay (circuits torn down), the exit (its TUN) and the masquerade table.
+func (n *Node) Close() error { return n.stack.Close() }

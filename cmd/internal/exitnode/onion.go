@@ -1,6 +1,7 @@
 package exitnode
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -105,12 +106,11 @@ func (n *Node) rotateOnion(now time.Time) (bool, error) {
 }
 
 // keepRotating checks the onion key every tenth of onion_rotation (at most hourly).
-func (n *Node) keepRotating() {
-	defer n.wg.Done()
+func (n *Node) keepRotating(ctx context.Context) {
 	every := min(n.cfg.OnionRotation/10, time.Hour)
 	for {
 		select {
-		case <-n.stop:
+		case <-ctx.Done():
 			return
 		case <-time.After(every):
 		}

@@ -29,6 +29,7 @@ func (n *Node) startPublishing(g *genesis.Genesis, k Keys) error {
 		conn.Close()
 		return err
 	}
+	n.stack.Push("dht", n.dht.Close)
 	n.pub, err = publish.Start(publish.Config{
 		DHT: n.dht, NetworkID: g.NetworkID, Identity: k.Identity, Port: int(n.entry.Addr.Port()),
 		Interval: n.cfg.PublishInterval,
@@ -50,7 +51,11 @@ func (n *Node) startPublishing(g *genesis.Genesis, k Keys) error {
 		Settled: func() bool { return n.nat == nil || n.NAT() != nil },
 		Logger:  n.log,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	n.stack.Func("publisher", n.pub.Close)
+	return nil
 }
 
 // descriptor returns the node's descriptor as of now.
