@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -58,12 +57,9 @@ type Builder interface {
 // Config configures a Manager. Zero durations take the defaults.
 type Config struct {
 	Builder Builder
-	// Picker chooses paths; nil means a ListPicker over Relays and Exit.
+	// Picker chooses paths: a client's is path selection's (core/path), over its directory or relay
+	// list.
 	Picker Picker
-	// Relays and Exit configure the default ListPicker: the relays to use, and the name of the exit
-	// (empty: one at random).
-	Relays []netdir.Relay
-	Exit   string
 	// OnCircuit is called with each new circuit, after its exit session is open and before the old
 	// circuit is closed: the packet engine switches to it there.
 	OnCircuit func(c Circuit, path []netdir.Relay)
@@ -90,7 +86,6 @@ type Config struct {
 	Drain time.Duration
 
 	Logger *zap.Logger
-	Rand   *rand.Rand
 }
 
 // Reroute records one rebuild after a circuit died.
@@ -192,18 +187,8 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Builder == nil {
 		return nil, errors.New("circmgr: no builder")
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
-	if cfg.Exit != "" {
-		cfg.ExitPinned = true
-	}
 	if cfg.Picker == nil {
-		p, err := NewListPicker(cfg.Relays, cfg.Exit, cfg.Rand)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Picker = p
+		return nil, errors.New("circmgr: no picker")
 	}
 	if cfg.BuildTimeout == 0 {
 		cfg.BuildTimeout = 5 * time.Second

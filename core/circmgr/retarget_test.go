@@ -18,7 +18,7 @@ func startLogged(t *testing.T, n *fakeNet, exit string, tweak func(*Config)) (*M
 	t.Helper()
 	log := &switchLog{}
 	m := startWith(t, n, exit, func(c *Config) {
-		c.OnCircuit, c.Rand = log.onCircuit, rand.New(rand.NewPCG(7, 8))
+		c.OnCircuit, c.Picker = log.onCircuit, mustListPicker(t, relays(), exit, rand.New(rand.NewPCG(7, 8)))
 		if tweak != nil {
 			tweak(c)
 		}
@@ -30,7 +30,7 @@ func startLogged(t *testing.T, n *fakeNet, exit string, tweak func(*Config)) (*M
 // target is the Target for the exit named in the relay list (empty: any), pinned when named.
 func target(t *testing.T, m *Manager, exit string) Target {
 	t.Helper()
-	p, err := m.cfg.Picker.(*ListPicker).WithExit(exit)
+	p, err := m.cfg.Picker.(*listPicker).WithExit(exit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,15 +217,15 @@ func TestRetargetWhileRebuilding(t *testing.T) {
 func TestRetargetBeforeStartAndAfterClose(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	n := newFakeNet()
-	m, err := New(Config{Builder: n, Relays: relays()})
+	m, err := New(Config{Builder: n, Picker: mustListPicker(t, relays(), "", rand.New(rand.NewPCG(1, 2)))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := m.cfg.Picker.(*ListPicker).WithExit("x2")
+	p, _ := m.cfg.Picker.(*listPicker).WithExit("x2")
 	if _, err := retarget(m, Target{Picker: p}); !errors.Is(err, ErrNotStarted) {
 		t.Fatalf("before Start: %v", err)
 	}
-	if _, err := m.cfg.Picker.(*ListPicker).WithExit("r1"); err == nil {
+	if _, err := m.cfg.Picker.(*listPicker).WithExit("r1"); err == nil {
 		t.Fatal("a relay that is not an exit was accepted")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

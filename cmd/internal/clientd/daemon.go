@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -64,9 +63,9 @@ type Daemon struct {
 	authorities []netip.AddrPort
 	nat         *natcheck.Watch // nil without STUN servers
 	picker      *dirPicker
-	// listPicker and listExits are the relay list's (nil with a directory): set-exit derives its
-	// picker from listPicker.
-	listPicker *circmgr.ListPicker
+	// listPicker and listExits are the relay list's (nil with a directory): path selection over the
+	// list, which set-exit picks over too.
+	listPicker *dirPicker
 	listExits  []ExitInfo
 	setExitMu  sync.Mutex // one set-exit at a time
 	exitMu     sync.Mutex
@@ -151,7 +150,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		if err != nil {
 			return nil, err
 		}
-		if d.listPicker, err = circmgr.NewListPicker(relays, cfg.Exit, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))); err != nil {
+		if d.listPicker, err = newListPicker(relays, cfg.Exit, log.Named("path")); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.Relays, err)
 		}
 		mc.Picker, mc.ExitPinned = d.listPicker, cfg.Exit != ""

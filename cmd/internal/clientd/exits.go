@@ -208,12 +208,11 @@ func (d *Daemon) listTarget(asked string, port uint16, st ExitChoiceStatus) (cir
 	case kind == "country" || kind == "region":
 		return circmgr.Target{}, st, badInput("set-exit %s: a relay list says nothing of countries or regions; name an exit, or random", asked)
 	}
-	p, err := d.listPicker.WithExit(name)
-	if err != nil {
-		return circmgr.Target{}, st, &InputError{err}
+	if name != "" && !d.listPicker.hasExit(name) {
+		return circmgr.Target{}, st, badInput("no exit named %q", name)
 	}
 	st.Pinned = name != ""
-	return circmgr.Target{Picker: p, Pinned: st.Pinned, Asked: asked}, st, nil
+	return circmgr.Target{Picker: &choicePicker{dir: d.listPicker, choice: listChoice(name)}, Pinned: st.Pinned, Asked: asked}, st, nil
 }
 
 // initialExitChoice is the choice in force at start: the config's.

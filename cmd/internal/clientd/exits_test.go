@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"path/filepath"
@@ -72,7 +71,7 @@ func listDaemon(t *testing.T, b *fakeBuilder) (*Daemon, *Control, []netdir.Relay
 	d.cfg.Exit = "x1"
 	d.exitChoice = initialExitChoice(d.cfg)
 	var err error
-	if d.listPicker, err = circmgr.NewListPicker(es, "x1", rand.New(rand.NewPCG(1, 2))); err != nil {
+	if d.listPicker, err = newListPicker(es, "x1", zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
 	d.listExits = listExits(es)

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/meshvpn/meshvpn/cmd/internal/relaylist"
 	"github.com/meshvpn/meshvpn/core/netdir"
 	"github.com/meshvpn/meshvpn/core/path"
 	"github.com/meshvpn/meshvpn/crypto/keys"
@@ -72,6 +74,54 @@ func newDirPicker(cfg Config, log *zap.Logger) (*dirPicker, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newListPicker is the picker over a relay list: path selection over relaylist.NetDir's snapshot of
+// it (the relays that are not exits are the guards; no /16 rule, since a list's relays often share
+// one), its exit the one named or any at random, whatever port; its guard set is kept in memory only.
+// It checks the list first: at least three relays, an exit, the named exit among them.
+func newListPicker(relays []netdir.Relay, exit string, log *zap.Logger) (*dirPicker, error) {
+	var errs []error
+	exits, named := 0, false
+	for _, r := range relays {
+		if r.Flags.Has(netdir.Exit) {
+			exits++
+			named = named || r.Name == exit
+		}
+	}
+	if exits == 0 {
+		errs = append(errs, errors.New("no exit among the relays"))
+	}
+	if len(relays) < 3 {
+		errs = append(errs, fmt.Errorf("%d relays, a circuit needs 3", len(relays)))
+	}
+	if exit != "" && !named {
+		errs = append(errs, fmt.Errorf("no exit named %q", exit))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	dir, err := relaylist.NetDir(relays)
+	if err != nil {
+		return nil, err
+	}
+	p := &dirPicker{choice: listChoice(exit), sameSubnet: true, guards: path.NewGuardSet(), log: log}
+	return p, p.update(dir)
+}
+
+// hasExit reports whether the network has an exit named name.
+func (p *dirPicker) hasExit(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.ContainsFunc(p.dir.Relays(), func(r netdir.Relay) bool { return r.Name == name && r.Flags.Has(netdir.Exit) })
+}
+
+// listChoice is the exit choice of a relay list's exit setting: the exit named, or any at random.
+func listChoice(exit string) path.ExitChoice {
+	if exit == "" {
+		return path.ExitChoice{Mode: path.Random, Proto: path.TCP}
+	}
+	return path.ExitChoice{Mode: path.Named, Value: exit, Proto: path.TCP}
 }
 
 // update makes dir the network paths are picked from.
@@ -157,7 +207,7 @@ func (p *dirPicker) pick(c path.ExitChoice, portRequired bool, exit *netdir.Rela
 	if err != nil {
 		return nil, err
 	}
-	if p.guards.Changed() {
+	if p.guardsFile != "" && p.guards.Changed() {
 		if err := p.guards.Save(p.guardsFile); err != nil {
 			p.log.Warn("saving the guard set", zap.Error(err))
 		}

@@ -8,17 +8,18 @@ import (
 	"sync"
 )
 
-// ListPicker picks paths from a plain list of relays (the relay list file): distinct relays, the exit
-// by name or at random, relays that are not exits for the guard and middle while there are enough of
-// them, and one guard kept for as long as it works. The directory's core/path.Selector is the real
-// picker; this one needs nothing but the list.
-type ListPicker struct {
+// listPicker is the manager tests' picker: a deterministic one over a plain list of relays — distinct
+// relays, the exit by name or at random, relays that are not exits for the guard and middle while
+// there are enough of them, and one guard kept for as long as it is not avoided. A client picks with
+// core/path's Selector (whose own tests pin the same behaviour); the manager's tests need a picker
+// whose choices they can predict.
+type listPicker struct {
 	relays []netdir.Relay
 	exit   string
 	s      *listShared
 }
 
-// listShared is what a ListPicker and those WithExit derives from it share: the randomness and the
+// listShared is what a listPicker and those WithExit derives from it share: the randomness and the
 // guard, which a change of exit keeps.
 type listShared struct {
 	mu    sync.Mutex
@@ -26,8 +27,8 @@ type listShared struct {
 	guard string // kept across picks while it is not avoided
 }
 
-// NewListPicker checks the list: at least three relays, an exit, the named exit among them.
-func NewListPicker(relays []netdir.Relay, exit string, r *rand.Rand) (*ListPicker, error) {
+// newListPicker checks the list: at least three relays, an exit, the named exit among them.
+func newListPicker(relays []netdir.Relay, exit string, r *rand.Rand) (*listPicker, error) {
 	var errs []error
 	exits := 0
 	for _, x := range relays {
@@ -53,12 +54,12 @@ func NewListPicker(relays []netdir.Relay, exit string, r *rand.Rand) (*ListPicke
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &ListPicker{relays: relays, exit: exit, s: &listShared{rand: r}}, nil
+	return &listPicker{relays: relays, exit: exit, s: &listShared{rand: r}}, nil
 }
 
 // WithExit returns a picker over the same relays, with the same guard, whose paths end at the exit
 // named (empty: one at random): the user's choice of a new exit while the client runs.
-func (p *ListPicker) WithExit(exit string) (*ListPicker, error) {
+func (p *listPicker) WithExit(exit string) (*listPicker, error) {
 	if exit != "" {
 		found := false
 		for _, x := range p.relays {
@@ -68,11 +69,11 @@ func (p *ListPicker) WithExit(exit string) (*ListPicker, error) {
 			return nil, fmt.Errorf("circmgr: no exit named %q", exit)
 		}
 	}
-	return &ListPicker{relays: p.relays, exit: exit, s: p.s}, nil
+	return &listPicker{relays: p.relays, exit: exit, s: p.s}, nil
 }
 
 // Pick returns guard, middle and exit.
-func (p *ListPicker) Pick(exit *netdir.Relay, avoid []netdir.Relay, attempt int) ([]netdir.Relay, error) {
+func (p *listPicker) Pick(exit *netdir.Relay, avoid []netdir.Relay, attempt int) ([]netdir.Relay, error) {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
 	skip := map[string]bool{}
@@ -127,7 +128,7 @@ func (p *ListPicker) Pick(exit *netdir.Relay, avoid []netdir.Relay, attempt int)
 
 // candidates lists the relays that may be a guard or middle: not skipped; exits only if withExits,
 // after the plain relays.
-func (p *ListPicker) candidates(skip map[string]bool, withExits bool) []netdir.Relay {
+func (p *listPicker) candidates(skip map[string]bool, withExits bool) []netdir.Relay {
 	var plain, exits []netdir.Relay
 	for _, r := range p.relays {
 		switch {
@@ -144,11 +145,11 @@ func (p *ListPicker) candidates(skip map[string]bool, withExits bool) []netdir.R
 	return plain
 }
 
-func (p *ListPicker) relay(name string) netdir.Relay {
+func (p *listPicker) relay(name string) netdir.Relay {
 	for _, r := range p.relays {
 		if r.Name == name {
 			return r
 		}
 	}
-	panic("circmgr: unknown relay " + name) // checked by NewListPicker
+	panic("circmgr: unknown relay " + name) // checked by newListPicker
 }
