@@ -51,6 +51,8 @@ func loadConfig(args []string, stderr io.Writer) (exitnode.Config, error) {
 	f.String("listen", "UDP address of the node's links", func(c *C) *string { return &c.Listen })
 	f.String("public-address", "IP:port clients reach this node at (needed when --listen is a wildcard)", func(c *C) *string { return &c.PublicAddress })
 	f.Bool("relay-only", "be a guard/middle relay only: never exit, touch no host networking", func(c *C) *bool { return &c.RelayOnly })
+	f.String("genesis", "the network's genesis file: join its DHT and publish this node's descriptor there", func(c *C) *string { return &c.Genesis })
+	f.String("dht-listen", "UDP address of the node's DHT socket (with --genesis)", func(c *C) *string { return &c.DHTListen })
 	f.Logging(func(c *C) *daemon.Logging { return &c.Logging })
 	f.Link(func(c *C) *daemon.LinkTimers { return &c.Link })
 	f.Duration("ratchet-every", "how often circuits' layer keys move on (ratchet_every)", func(c *C) *time.Duration { return &c.RatchetEvery })
