@@ -174,9 +174,12 @@ type Manager struct {
 	retargets chan *retargetReq // to keepUp, which owns every switch of circuit
 	running   chan struct{}     // closed once keepUp runs
 
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	// ctx is the manager's life: Close cancels it, and every build and wait of the manager's own
+	// ends with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 // maxReroutes bounds the history Status keeps.
@@ -208,8 +211,10 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Manager{cfg: cfg, picker: cfg.Picker, pinned: cfg.ExitPinned, retargets: make(chan *retargetReq),
-		running: make(chan struct{}), stop: make(chan struct{})}, nil
+	m := &Manager{cfg: cfg, picker: cfg.Picker, pinned: cfg.ExitPinned, retargets: make(chan *retargetReq),
+		running: make(chan struct{})}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m, nil
 }
 
 // Start builds the first circuit, trying paths until one works or ctx ends, then keeps it up until
@@ -233,7 +238,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("no circuit: %w (last: %v)", ctx.Err(), last)
-		case <-m.stop:
+		case <-m.ctx.Done():
 			return errors.New("circmgr: closed")
 		case <-time.After(m.backoff(attempt)):
 		}
@@ -299,7 +304,7 @@ func (m *Manager) install(c Circuit, path []netdir.Relay, tk ticket.Ticket, drai
 			defer m.wg.Done()
 			select {
 			case <-time.After(m.cfg.Drain):
-			case <-m.stop:
+			case <-m.ctx.Done():
 			case <-old.Done():
 			}
 			old.Close()
@@ -324,7 +329,7 @@ func (m *Manager) keepUp() {
 		}
 		timer := time.NewTimer(max(due, 0))
 		select {
-		case <-m.stop:
+		case <-m.ctx.Done():
 			timer.Stop()
 			return
 		case <-timer.C:
@@ -397,16 +402,7 @@ func (m *Manager) replace(c Circuit, old []netdir.Relay) bool {
 		m.cfg.Logger.Info("circuit replacement: no path", zap.Error(err))
 		return false
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-m.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	kept, err := m.tryTo(ctx, path, true, true)
+	kept, err := m.tryTo(m.ctx, path, true, true)
 	if err != nil {
 		return false
 	}
@@ -460,7 +456,7 @@ func (m *Manager) Retarget(ctx context.Context, to Target) (Move, error) {
 	case m.retargets <- req:
 	case <-ctx.Done():
 		return Move{}, fmt.Errorf("circmgr: retarget: %w", ctx.Err())
-	case <-m.stop:
+	case <-m.ctx.Done():
 		return Move{}, errors.New("circmgr: closed")
 	}
 	// keepUp has the request and answers it however the build goes; the build watches ctx.
@@ -480,15 +476,10 @@ func (m *Manager) retarget(req *retargetReq) (Move, error) {
 		alive = false
 	default:
 	}
+	// The build ends with the caller's context or the manager's, whichever ends first.
 	ctx, cancel := context.WithCancel(req.ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-m.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	defer context.AfterFunc(m.ctx, cancel)()
 	var last error
 	for attempt := range retargetTries {
 		path, err := req.to.Picker.Pick(nil, []netdir.Relay{curExit}, attempt)
@@ -597,17 +588,8 @@ func (m *Manager) rebuild(dead []netdir.Relay, died time.Time, guardSuspect bool
 			path, err = m.picker.Pick(want, avoid[:1], attempt) // too few relays to avoid both
 		}
 		if err == nil {
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-m.stop:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
 			var kept bool
-			kept, err = m.try(ctx, path, path[len(path)-1].Identity == exit.Identity)
-			cancel()
+			kept, err = m.try(m.ctx, path, path[len(path)-1].Identity == exit.Identity)
 			if err == nil {
 				m.mu.Lock()
 				now := m.since
@@ -620,7 +602,7 @@ func (m *Manager) rebuild(dead []netdir.Relay, died time.Time, guardSuspect bool
 			}
 		}
 		select {
-		case <-m.stop:
+		case <-m.ctx.Done():
 			return Reroute{}, false
 		case req := <-m.retargets:
 			// The user wants another exit while this one is unreachable: a circuit to it ends
@@ -670,7 +652,7 @@ func (m *Manager) Status() Status {
 // Close stops the manager and tears its circuit down.
 func (m *Manager) Close() {
 	m.once.Do(func() {
-		close(m.stop)
+		m.cancel()
 		m.wg.Wait()
 		m.mu.Lock()
 		c := m.circ
