@@ -225,3 +225,23 @@ func (f *Fetcher) saveChain() {
 		f.log.Warn("saving the directory chain state", zap.Error(err))
 	}
 }
+
+// FetchUntil fetches the network, retrying (after 200 ms, growing to 5 s) until it works or ctx ends.
+// What each fetch left out is logged.
+func (f *Fetcher) FetchUntil(ctx context.Context) (*NetDir, error) {
+	for attempt := 0; ; attempt++ {
+		dir, err := f.Fetch(ctx, time.Now())
+		if err == nil {
+			for _, p := range dir.problems {
+				f.log.Info("directory", zap.Error(p))
+			}
+			return dir, nil
+		}
+		f.log.Warn("no directory yet", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no directory: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
+		}
+	}
+}

@@ -1,7 +1,9 @@
 // Package path chooses a client's circuit paths: a guard, a middle and an exit out of a
 // [netdir.NetDir] (the relays the directory lists, or a relay list's), under the rules of design.md §4.
 // It is the client's one path selector, with one guard rule, the guard set, whatever the relays came
-// from. It is pure policy: no sockets, no
+// from. [Picker] is selection as a circuit manager (core/circmgr) asks for it: over the NetDir in use,
+// which a new directory replaces, for an exit choice ([Picker.For]), with the rebuild's exit kept, the
+// port preferred or required, the user's entry guards, and the guard set saved when a pick changed it. It is pure policy: no sockets, no
 // goroutines; randomness (a *rand.Rand) and time (a clock function) are injected, and the only I/O is
 // the guard file, read and written when the caller asks.
 //

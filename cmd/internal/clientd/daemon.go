@@ -150,7 +150,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		if err != nil {
 			return nil, err
 		}
-		if d.listPicker, err = newListPicker(relays, cfg.Exit, log.Named("path")); err != nil {
+		if d.listPicker, err = newListPicker(relays, cfg.Exit); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.Relays, err)
 		}
 		mc.Picker, mc.ExitPinned = d.listPicker, cfg.Exit != ""
@@ -362,12 +362,10 @@ func (d *Daemon) Status() Status {
 		}
 	}
 	if d.picker != nil {
-		d.picker.mu.Lock()
 		s.Directory = &DirectoryStatus{}
-		if dir := d.picker.dir; dir != nil {
+		if dir := d.picker.Dir(); dir != nil {
 			s.Directory = &DirectoryStatus{Relays: dir.Len(), Fetched: dir.Fetched(), Authorities: len(dir.Sources())}
 		}
-		d.picker.mu.Unlock()
 	}
 	if d.mgr == nil {
 		return s
@@ -502,7 +500,7 @@ func (d *Daemon) loadGenesis(ctx context.Context) error {
 // and returns the picker over it.
 func (d *Daemon) firstDirectory(ctx context.Context) (*dirPicker, error) {
 	defer d.allowAuthorities()()
-	net, err := fetchUntil(ctx, d.fetcher, d.log)
+	net, err := d.fetcher.FetchUntil(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func (d *Daemon) mainExitRefuses(f engine.Flow) bool {
 	if f.Proto == 17 {
 		c.Proto = path.UDP
 	}
-	return !d.picker.exitAllows(exit.Identity, c)
+	return !d.picker.ExitAllows(exit.Identity, c)
 }
 
 // openDetour opens a side circuit for f: its own circuit manager, whose picker asks for an exit that
@@ -73,7 +73,7 @@ func (d *Daemon) openDetour(ctx context.Context, f engine.Flow, set func(engine.
 	if ms := d.mgr.Status(); len(ms.Path) > 0 {
 		avoid = append(avoid, ms.Path[len(ms.Path)-1])
 	}
-	picker := &choicePicker{dir: d.picker, choice: choice, portRequired: true, avoid: avoid}
+	picker := d.picker.For(choice, true, avoid...)
 	// A port no exit allows is answered now: the manager would try until ctx ends, while the
 	// program's refusal is held back.
 	if _, err := picker.Pick(nil, nil, 0); err != nil {
@@ -122,7 +122,7 @@ func (s *detourSide) Allows(f engine.Flow) bool {
 	if f.Proto == 17 {
 		c.Proto = path.UDP
 	}
-	return s.dir.exitAllows(ms.Path[len(ms.Path)-1].Identity, c)
+	return s.dir.ExitAllows(ms.Path[len(ms.Path)-1].Identity, c)
 }
 
 // Close implements detour.Side.

@@ -193,7 +193,7 @@ func (d *Daemon) target(req SetExitRequest) (circmgr.Target, ExitChoiceStatus, e
 		st.Port = fmt.Sprintf("tcp/%d", d.cfg.ExitPort)
 	}
 	st.Pinned = c.Mode == path.Named
-	return circmgr.Target{Picker: &choicePicker{dir: d.picker, choice: c, portRequired: required}, Pinned: st.Pinned, Asked: asked}, st, nil
+	return circmgr.Target{Picker: d.picker.For(c, required), Pinned: st.Pinned, Asked: asked}, st, nil
 }
 
 // listTarget is target for a relay list, which knows exits by name and nothing of their places.
@@ -208,11 +208,11 @@ func (d *Daemon) listTarget(asked string, port uint16, st ExitChoiceStatus) (cir
 	case kind == "country" || kind == "region":
 		return circmgr.Target{}, st, badInput("set-exit %s: a relay list says nothing of countries or regions; name an exit, or random", asked)
 	}
-	if name != "" && !d.listPicker.hasExit(name) {
+	if name != "" && !d.listPicker.HasExit(name) {
 		return circmgr.Target{}, st, badInput("no exit named %q", name)
 	}
 	st.Pinned = name != ""
-	return circmgr.Target{Picker: &choicePicker{dir: d.listPicker, choice: listChoice(name)}, Pinned: st.Pinned, Asked: asked}, st, nil
+	return circmgr.Target{Picker: d.listPicker.For(listChoice(name), false), Pinned: st.Pinned, Asked: asked}, st, nil
 }
 
 // initialExitChoice is the choice in force at start: the config's.

@@ -71,7 +71,7 @@ func listDaemon(t *testing.T, b *fakeBuilder) (*Daemon, *Control, []netdir.Relay
 	d.cfg.Exit = "x1"
 	d.exitChoice = initialExitChoice(d.cfg)
 	var err error
-	if d.listPicker, err = newListPicker(es, "x1", zap.NewNop()); err != nil {
+	if d.listPicker, err = newListPicker(es, "x1"); err != nil {
 		t.Fatal(err)
 	}
 	d.listExits = listExits(es)
@@ -349,7 +349,7 @@ func TestExitPortIsAPreference(t *testing.T) {
 	// Required (set-exit --port), the port is not given up.
 	p, _ := newDirPicker(Config{Exit: "auto", StateDir: t.TempDir()}, zap.NewNop())
 	p.update(testNetwork(t))
-	cp := &choicePicker{dir: p, choice: path.ExitChoice{Mode: path.Country, Value: "NL", Port: 25}, portRequired: true}
+	cp := p.For(path.ExitChoice{Mode: path.Country, Value: "NL", Port: 25}, true)
 	if _, err := cp.Pick(nil, nil, 0); !errors.Is(err, path.ErrNoExit) {
 		t.Fatalf("required port no exit allows: %v", err)
 	}
