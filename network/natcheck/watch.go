@@ -26,8 +26,8 @@ type Watch struct {
 	err  error
 }
 
-// Run detects at once and then every Every until stop is closed.
-func (w *Watch) Run(stop <-chan struct{}) {
+// Run detects at once and then every Every until ctx ends.
+func (w *Watch) Run(ctx context.Context) {
 	every, log := w.Every, w.Logger
 	if every == 0 {
 		every = DefaultEvery
@@ -36,15 +36,8 @@ func (w *Watch) Run(stop <-chan struct{}) {
 		log = zap.NewNop()
 	}
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		go func() {
-			select {
-			case <-stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		r, err := w.Prober.Detect(ctx, w.Local(), w.Servers)
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		r, err := w.Prober.Detect(dctx, w.Local(), w.Servers)
 		cancel()
 		w.mu.Lock()
 		if err == nil {
@@ -58,7 +51,7 @@ func (w *Watch) Run(stop <-chan struct{}) {
 			log.Info("NAT detection", zap.Stringer("mapping", r.Mapping))
 		}
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-time.After(every):
 		}

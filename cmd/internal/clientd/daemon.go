@@ -5,7 +5,6 @@ package clientd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -53,6 +52,9 @@ type Daemon struct {
 	dns     *sysdns.Setting             // the host's DNS pointed at the tunnel; nil while it is not
 	control *controlServer
 	metrics *daemon.MetricsServer
+	// stack is what Start started, stopped in reverse by Close; its context is the daemon's, which
+	// its goroutines (the directory refresher, NAT detection, the first lookups of names) end with.
+	stack *daemon.Stack
 
 	ready   atomic.Bool      // Start has finished: the fields above are set and Status may read them
 	down    chan struct{}    // closed when `down` asks the daemon to stop
@@ -71,10 +73,7 @@ type Daemon struct {
 	exitMu     sync.Mutex
 	exitChoice ExitChoiceStatus             // the choice in force, for status
 	mainExit   atomic.Pointer[netdir.Relay] // the main circuit's exit, set with each new circuit
-	stop       chan struct{}                // closed by Close: ends the directory refresher
-	wg         sync.WaitGroup
 	downOnce   sync.Once
-	once       sync.Once
 }
 
 // LoadRelays reads the relay list file.
@@ -112,7 +111,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, started: time.Now(), down: make(chan struct{}), stop: make(chan struct{}), exitChoice: initialExitChoice(cfg)}
+	d := &Daemon{cfg: cfg, log: log, started: time.Now(), down: make(chan struct{}), exitChoice: initialExitChoice(cfg), stack: daemon.NewStack(context.Background())}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -184,6 +183,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		conn.Close()
 		return nil, err
 	}
+	d.stack.Closer("engine", d.engine)
 	e := d.engine
 	node, err := client.NewNode(conn, link.Config{KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter, Logger: log.Named("client")})
 	if err != nil {
@@ -205,6 +205,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		node.Close()
 		return nil, err
 	}
+	d.stack.Closer("client", d.client)
 	var prober *natcheck.Prober // on the client's socket, registered before the node reads it
 	if d.genesis != nil && len(d.genesis.STUN) > 0 {
 		prober = natcheck.NewProber(node.WriteTo)
@@ -219,6 +220,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		if d.routes, err = route.New(cfg.TUN.Name); err != nil {
 			return nil, err
 		}
+		d.stack.Closer("routes", d.routes)
 		exclude, _ := cfg.split()
 		for _, p := range exclude {
 			if err := d.routes.Exclude(p); err != nil {
@@ -244,8 +246,9 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 				}
 			}
 		}
-		d.wg.Go(func() { d.nat.Run(d.stop) })
+		d.stack.Go(d.nat.Run)
 	}
+	d.stack.Func("circuits", d.mgr.Close)
 	if err := d.mgr.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -268,15 +271,16 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err err
 		return nil, err
 	}
 	if d.domains.Load() != nil {
-		d.wg.Go(d.resolveDomains)
+		d.stack.Go(d.resolveDomains)
 	}
 	if cfg.Metrics != "" {
 		if d.metrics, err = daemon.ServeMetrics(cfg.Metrics, false, log, &collector{d: d}, daemon.LinkMetrics(d.client.LinkStats)); err != nil {
 			return nil, err
 		}
+		d.stack.Closer("metrics", d.metrics)
 	}
 	if d.fetcher != nil {
-		d.wg.Go(d.refreshDirectory)
+		d.stack.Go(d.refreshDirectory)
 	}
 	d.ready.Store(true)
 	log.Info("connected", zap.Int("hops", len(d.Status().Circuit.Hops)))
@@ -314,6 +318,7 @@ func (d *Daemon) openControl() (err error) {
 	if d.control, err = listenControl(d.cfg.ControlSocket, d); err != nil {
 		return err
 	}
+	d.stack.Func("control socket", d.control.Close)
 	// No other daemon runs: a resolv.conf file a dead one replaced goes back now (dns.go).
 	if restored, err := RestoreDNS(d.cfg, d.log); err != nil {
 		d.log.Warn("putting back the resolv.conf file an earlier run replaced", zap.Error(err))
@@ -425,41 +430,7 @@ func linkText(c *client.Client, r netdir.Relay) string {
 
 // Close takes the client down and leaves the host as it was: circuits torn down (the relays are
 // told), routes removed, the TUN device gone, the control socket removed.
-func (d *Daemon) Close() error {
-	var errs []error
-	d.once.Do(func() {
-		close(d.stop)
-		d.wg.Wait()
-		if d.metrics != nil {
-			d.metrics.Close()
-		}
-		if d.detours != nil {
-			d.detours.Close()
-		}
-		if d.mgr != nil {
-			d.mgr.Close()
-		}
-		if d.dns != nil {
-			errs = append(errs, d.dns.Restore())
-		}
-		if d.apps != nil {
-			errs = append(errs, d.apps.Close())
-		}
-		if d.routes != nil {
-			errs = append(errs, d.routes.Close())
-		}
-		if d.engine != nil {
-			errs = append(errs, d.engine.Close())
-		}
-		if d.client != nil {
-			errs = append(errs, d.client.Close())
-		}
-		if d.control != nil {
-			d.control.Close()
-		}
-	})
-	return errors.Join(errs...)
-}
+func (d *Daemon) Close() error { return d.stack.Close() }
 
 // loadGenesis reads the genesis file and resolves its authorities' addresses (a name among them needs
 // DNS now, before the kill switch blocks it), and readies the fetcher and the picker.
@@ -528,7 +499,7 @@ const (
 // refreshDirectory keeps the directory fresh: every directory_refresh through the tunnel, and around
 // it while the client has had no circuit for a while. A fetch that fails keeps the one in use (until
 // its documents expire, when Combine refuses them).
-func (d *Daemon) refreshDirectory() {
+func (d *Daemon) refreshDirectory(ctx context.Context) {
 	var failed daemon.Repeats
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -536,7 +507,7 @@ func (d *Daemon) refreshDirectory() {
 	var lastOutside time.Time
 	for {
 		select {
-		case <-d.stop:
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
@@ -550,7 +521,7 @@ func (d *Daemon) refreshDirectory() {
 			lastOutside = now
 			d.log.Info("fetching the directory around the tunnel: no circuit", zap.Duration("for", now.Sub(s.Down).Round(time.Second)))
 		}
-		net, err := d.fetchDirectory(outside)
+		net, err := d.fetchDirectory(ctx, outside)
 		if err != nil {
 			failed.Warn(d.log, "directory refresh failed; keeping the one in use", zap.Bool("around_tunnel", outside), zap.Error(err))
 			continue
@@ -564,16 +535,9 @@ func (d *Daemon) refreshDirectory() {
 }
 
 // fetchDirectory fetches the directory once, around the tunnel when outside is set.
-func (d *Daemon) fetchDirectory(outside bool) (*netdir.NetDir, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func (d *Daemon) fetchDirectory(ctx context.Context, outside bool) (*netdir.NetDir, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	go func() {
-		select {
-		case <-d.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	// No connection outlives a fetch: one made on one path would be carried on the other once the
 	// routes change (the client's engine drops what enters the tunnel from a connection made outside).
 	// The deferred close runs before the routes are released, so its FIN takes the fetch's path.

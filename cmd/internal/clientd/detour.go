@@ -31,6 +31,7 @@ func (d *Daemon) startDetours() error {
 	if err != nil {
 		return err
 	}
+	d.stack.Func("detours", d.detours.Close)
 	d.engine.SetRefusalHook(d.detours.Refused)
 	return nil
 }

@@ -42,6 +42,7 @@ func (d *Daemon) pointDNS() error {
 		return fmt.Errorf("DNS: %w", err)
 	}
 	d.dns = s
+	d.stack.Push("DNS", s.Restore)
 	d.log.Info("DNS goes through the tunnel", zap.String("via", string(s.Mode())))
 	return nil
 }

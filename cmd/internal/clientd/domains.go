@@ -87,16 +87,9 @@ func (s *domainSplit) observe(pkt []byte) {
 
 // resolveDomains looks each listed name up once through the tunnel resolver, as the client starts: the
 // answers come back through the tunnel and are observed like the programs' own.
-func (d *Daemon) resolveDomains() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func (d *Daemon) resolveDomains(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	go func() {
-		select {
-		case <-d.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	server := netip.AddrPortFrom(exitdns.Addr, 53).String()
 	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var dl net.Dialer

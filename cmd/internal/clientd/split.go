@@ -42,6 +42,7 @@ func (d *Daemon) startAppSplit() error {
 	if d.apps, err = appsplit.Start(appsplit.Config{Cgroup: d.cfg.ExcludeCgroup, TUN: d.cfg.TUN.Name, Mark: splitMark}); err != nil {
 		return err
 	}
+	d.stack.Closer("per-application split", d.apps)
 	return d.routes.MarkOutside(splitMark, splitTable)
 }
 

@@ -188,7 +188,7 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	n.stack.Go(n.keepRotating)
 	if g != nil && len(g.STUN) > 0 {
 		n.nat = &natcheck.Watch{Prober: prober, Servers: g.STUN, Local: func() netip.AddrPort { return n.relay.Info().Addr }, Logger: log.Named("nat")}
-		n.stack.Go(func(ctx context.Context) { n.nat.Run(ctx.Done()) })
+		n.stack.Go(n.nat.Run)
 	}
 	if g != nil {
 		if err := n.startPublishing(g, k); err != nil {
