@@ -6,7 +6,9 @@
 //   - sched: the fair, bounded per-link output scheduler relays queue cells on;
 //   - engine: the client's packet engine between a TUN device and the current circuit;
 //   - circmgr: keeps a client's circuit up, rebuilding to the same exit;
-//   - path: path selection (guard set, weights, /16 and family rules, exit choice);
+//   - netdir: the client's view of the network (netdir.Relay, the one in-memory relay; NetDir
+//     snapshots; the directory fetcher and its checks);
+//   - path: path selection (guard set, weights, /16 and family rules, exit choice) over a NetDir;
 //   - descriptor, directory, genesis: relay descriptors, authorities' directories and their
 //     consensus, and the network's trust anchor;
 //   - exitports: the exit port summary descriptors carry; whois: the relay identity question.
