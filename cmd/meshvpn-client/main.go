@@ -65,7 +65,7 @@ Flags:
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
-		flags(new(options)).PrintDefaults()
+		flags(new(options)).FlagSet().PrintDefaults()
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
@@ -87,7 +87,7 @@ func main() {
 		fmt.Print(clientd.ExampleConfig)
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
-		f := flags(new(options))
+		f := flags(new(options)).FlagSet()
 		f.SetOutput(os.Stdout)
 		f.PrintDefaults()
 	default:
@@ -102,82 +102,57 @@ func main() {
 	}
 }
 
+// options are the commands' own flags (the configuration's are bound to its fields), and the
+// configuration file read.
 type options struct {
-	config, genesis, stateDir, relays, exit, listen, socket, metrics, logLevel, logFile string
-	tunName, backend, port                                                              string
-	foreground, json, noRoutes, keepBlocking                                            bool
-	keepalive, deadAfter, timeout, ratchetEvery                                         time.Duration
+	config, port                             string
+	foreground, json, noRoutes, keepBlocking bool
+	timeout                                  time.Duration
 }
 
-func flags(o *options) *flag.FlagSet {
-	def := clientd.DefaultConfig()
-	fs := flag.NewFlagSet("meshvpn-client", flag.ContinueOnError)
-	fs.Usage = func() {}
-	fs.StringVar(&o.config, "config", clientd.DefaultConfigPath, "configuration file (TOML); see example-config")
-	fs.StringVar(&o.genesis, "genesis", def.Genesis, "the network's genesis file (relays come from its directory)")
-	fs.StringVar(&o.stateDir, "state-dir", def.StateDir, "where the guard set and directory chain are kept")
-	fs.StringVar(&o.relays, "relays", def.Relays, "relay list file (without a genesis file)")
-	fs.StringVar(&o.exit, "exit", def.Exit, "the exit: auto, random, country:CC, region:NAME or an exit's identity (a relay list: its name)")
-	fs.StringVar(&o.listen, "listen", def.Listen, "UDP address of the client's links")
-	fs.StringVar(&o.socket, "control-socket", def.ControlSocket, "the daemon's control socket")
-	fs.StringVar(&o.metrics, "metrics", def.Metrics, "Prometheus metrics address (loopback); empty turns them off")
-	fs.StringVar(&o.logLevel, "log-level", def.LogLevel, "debug, info, warn or error")
-	fs.StringVar(&o.logFile, "log-file", def.LogFile, "where a background daemon logs")
-	fs.StringVar(&o.tunName, "tun", def.TUN.Name, "TUN device name")
-	fs.StringVar(&o.backend, "tun-backend", def.TUN.Backend, "TUN backend: wireguard or water")
+// flags binds the client's flags: those of the configuration over its fields (daemon.Flags), and the
+// commands' own in o.
+func flags(o *options) *daemon.Flags[clientd.Config] {
+	type C = clientd.Config
+	f := daemon.NewFlags("meshvpn-client", usage, clientd.DefaultConfig(), clientd.DefaultConfigPath, io.Discard)
+	f.String("genesis", "the network's genesis file (relays come from its directory)", func(c *C) *string { return &c.Genesis })
+	f.String("state-dir", "where the guard set and directory chain are kept", func(c *C) *string { return &c.StateDir })
+	f.String("relays", "relay list file (without a genesis file)", func(c *C) *string { return &c.Relays })
+	f.String("exit", "the exit: auto, random, country:CC, region:NAME or an exit's identity (a relay list: its name)", func(c *C) *string { return &c.Exit })
+	f.String("listen", "UDP address of the client's links", func(c *C) *string { return &c.Listen })
+	f.String("control-socket", "the daemon's control socket", func(c *C) *string { return &c.ControlSocket })
+	f.Logging(func(c *C) *daemon.Logging { return &c.Logging })
+	f.String("log-file", "where a background daemon logs", func(c *C) *string { return &c.LogFile })
+	f.String("tun", "TUN device name", func(c *C) *string { return &c.TUN.Name })
+	f.String("tun-backend", "TUN backend: wireguard or water", func(c *C) *string { return &c.TUN.Backend })
+	f.Link(func(c *C) *daemon.LinkTimers { return &c.Link })
+	f.Duration("ratchet-every", "how often circuits' layer keys move on (ratchet_every)", func(c *C) *time.Duration { return &c.RatchetEvery })
+	fs := f.FlagSet()
 	fs.BoolVar(&o.noRoutes, "no-routes", false, "do not route the host's traffic into the tunnel (route it yourself)")
-	fs.DurationVar(&o.keepalive, "keepalive", def.Link.KeepaliveInterval, "link keepalive interval")
-	fs.DurationVar(&o.deadAfter, "dead-after", def.Link.DeadAfter, "a link silent this long is dead")
-	fs.DurationVar(&o.ratchetEvery, "ratchet-every", def.RatchetEvery, "how often circuits' layer keys move on (ratchet_every)")
 	fs.BoolVar(&o.foreground, "foreground", false, "up: run the daemon in this terminal")
 	fs.BoolVar(&o.keepBlocking, "keep-blocking", false, "down: leave the kill switch on (nothing leaves this computer until the next up)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "up: how long to wait for the first circuit")
 	fs.BoolVar(&o.json, "json", false, "status, exits: print JSON")
 	fs.StringVar(&o.port, "port", "", "exits: only those that allow this destination; set-exit: the new exit must allow it (tcp/PORT, udp/PORT or PORT)")
-	return fs
+	return f
 }
 
 // parse reads the flags and the config file they name, flags winning.
 func parse(args []string) (clientd.Config, options, error) {
 	var o options
-	fs := flags(&o)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(os.Stdout, usage)
-			fs.SetOutput(os.Stdout)
-			fs.PrintDefaults()
-		}
-		return clientd.Config{}, o, err
+	f := flags(&o)
+	cfg, err := f.Load(args)
+	o.config = f.ConfigPath()
+	if daemon.IsHelp(err) {
+		fmt.Fprint(os.Stdout, usage)
+		f.FlagSet().SetOutput(os.Stdout)
+		f.FlagSet().PrintDefaults()
 	}
-	if fs.NArg() > 0 {
-		return clientd.Config{}, o, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	cfg := clientd.DefaultConfig()
-	if err := daemon.LoadConfig(o.config, &cfg, !given["config"]); err != nil {
+	if err != nil {
 		return cfg, o, err
-	}
-	for name, dst := range map[string]*string{
-		"genesis": &cfg.Genesis, "state-dir": &cfg.StateDir, "relays": &cfg.Relays, "exit": &cfg.Exit, "listen": &cfg.Listen, "control-socket": &cfg.ControlSocket,
-		"metrics": &cfg.Metrics, "log-level": &cfg.LogLevel, "log-file": &cfg.LogFile, "tun": &cfg.TUN.Name, "tun-backend": &cfg.TUN.Backend,
-	} {
-		if given[name] {
-			*dst = fs.Lookup(name).Value.String()
-		}
 	}
 	if o.noRoutes {
 		cfg.TUN.RouteAll = false
-	}
-	if given["keepalive"] {
-		cfg.Link.KeepaliveInterval = o.keepalive
-	}
-	if given["dead-after"] {
-		cfg.Link.DeadAfter = o.deadAfter
-	}
-	if given["ratchet-every"] {
-		cfg.RatchetEvery = o.ratchetEvery
 	}
 	return cfg, o, nil
 }

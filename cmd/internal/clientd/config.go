@@ -41,17 +41,16 @@ type Config struct {
 	ExitPort           uint16        `toml:"exit_port"`
 	// Detour sends a flow the exit's policy refuses over a second circuit to an exit that allows it
 	// (core/detour; detour.go). Only with a directory, which says what exits allow.
-	Detour          bool       `toml:"detour"`
-	AllowSameSubnet bool       `toml:"allow_same_subnet"`
-	EntryGuards     []string   `toml:"entry_guards"`
-	Listen          string     `toml:"listen"`
-	ControlSocket   string     `toml:"control_socket"`
-	Metrics         string     `toml:"metrics"`
-	LogLevel        string     `toml:"log_level"`
-	LogFile         string     `toml:"log_file"`
-	TUN             TUNConfig  `toml:"tun"`
-	Link            LinkConfig `toml:"link"`
-	DNS             DNSConfig  `toml:"dns"`
+	Detour          bool     `toml:"detour"`
+	AllowSameSubnet bool     `toml:"allow_same_subnet"`
+	EntryGuards     []string `toml:"entry_guards"`
+	Listen          string   `toml:"listen"`
+	ControlSocket   string   `toml:"control_socket"`
+	daemon.Logging
+	LogFile string            `toml:"log_file"`
+	TUN     TUNConfig         `toml:"tun"`
+	Link    daemon.LinkTimers `toml:"link"`
+	DNS     DNSConfig         `toml:"dns"`
 
 	// KillSwitch blocks everything but the tunnel and the client's own links from the start, and
 	// after the daemon dies (network/firewall); only `meshvpn-client down` lifts it.
@@ -87,12 +86,6 @@ type TUNConfig struct {
 type DNSConfig struct {
 	Mode       string `toml:"mode"`        // sysdns.Mode: auto, resolved, file or off
 	ResolvConf string `toml:"resolv_conf"` // the file "file" mode rewrites
-}
-
-// LinkConfig tunes the client's links.
-type LinkConfig struct {
-	KeepaliveInterval time.Duration `toml:"keepalive_interval"`
-	DeadAfter         time.Duration `toml:"dead_after"`
 }
 
 // DefaultConfig returns the defaults: the values of ExampleConfig.
@@ -154,14 +147,7 @@ func (c *Config) Validate() error {
 	if c.ControlSocket == "" || !filepath.IsAbs(c.ControlSocket) || len(c.ControlSocket) > 100 {
 		errs = append(errs, fmt.Errorf("control_socket %q: want an absolute path of at most 100 bytes", c.ControlSocket))
 	}
-	if _, err := daemon.NewLogger(c.LogLevel); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Metrics != "" {
-		if err := daemon.CheckMetricsAddr(c.Metrics, false); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, c.Logging.Validate(false)...)
 	addr, err := netip.ParsePrefix(c.TUN.Address)
 	if err != nil || !addr.Addr().Is4() {
 		errs = append(errs, fmt.Errorf("tun.address %q: want an IPv4 address with its prefix length", c.TUN.Address))
@@ -186,8 +172,8 @@ func (c *Config) Validate() error {
 	if c.MaxCircuitLifetime < 5*time.Second || c.MaxCircuitLifetime > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("max_circuit_lifetime %v: want 5s to 168h", c.MaxCircuitLifetime))
 	}
-	if c.Link.KeepaliveInterval <= 0 || c.Link.DeadAfter <= c.Link.KeepaliveInterval {
-		errs = append(errs, fmt.Errorf("link: want 0 < keepalive_interval (%v) < dead_after (%v)", c.Link.KeepaliveInterval, c.Link.DeadAfter))
+	if err := c.Link.Validate("link"); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -41,6 +41,9 @@ func NewFlags[C any](name, usage string, def C, defaultPath string, stderr io.Wr
 	return f
 }
 
+// ConfigPath is the configuration file Load read (or looked for): --config's value.
+func (f *Flags[C]) ConfigPath() string { return *f.path }
+
 // FlagSet is the underlying flag set, for flags that are not configuration (a subcommand's own).
 func (f *Flags[C]) FlagSet() *flag.FlagSet { return f.fs }
 
