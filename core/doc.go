@@ -4,8 +4,12 @@
 //   - relay: the relay engine (circuit table, forwarding, extension, teardown, whois answers);
 //   - client: the client side (telescoping build, sending and receiving datagrams, probes);
 //   - sched: the fair, bounded per-link output scheduler relays queue cells on;
-//   - engine: the client's packet engine between a TUN device and the current circuit;
+//   - engine: the client's packet engine between a TUN device and the current circuit (and the
+//     side circuits of detour);
 //   - circmgr: keeps a client's circuit up, rebuilding to the same exit;
+//   - detour: side circuits for the ports the main exit refuses;
+//   - authority: the directory authority (crawl, probes, flags, votes, consensus, its store);
+//   - publish: a relay's descriptor publishing on the DHT;
 //   - netdir: the client's view of the network (netdir.Relay, the one in-memory relay; NetDir
 //     snapshots; the directory fetcher and its checks);
 //   - path: path selection (guard set, weights, /16 and family rules, exit choice) over a NetDir;

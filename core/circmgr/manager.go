@@ -4,9 +4,8 @@
 // the exit itself stays unreachable does it move to another exit (a new session), or when the user
 // asks for another exit while it runs (Retarget: make before break, a new session).
 //
-// Path selection here is the interim one of the relay list (distinct relays, exit chosen by name or at
-// random, the guard kept across rebuilds); the directory-driven selection of the discovery issue
-// replaces Pick.
+// The manager does not choose relays itself: its Picker does (core/path's selection over a
+// netdir.NetDir, in the client daemon), and a GuardKeeper picker keeps the guard across rebuilds.
 package circmgr
 
 import (
