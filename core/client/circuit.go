@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/meshvpn/meshvpn/core/cell"
 	"github.com/meshvpn/meshvpn/core/internal/pool"
@@ -38,6 +39,10 @@ type Circuit struct {
 	liar   atomic.Int32    // the hop whose unasked answer tore the circuit down (0: none)
 	probes chan probeEcho  // echoes of probes in flight (see Probe)
 	probe  sync.Mutex      // one Probe at a time
+
+	// unanswered is when (unix ns) the client sent data that nothing has come back through the
+	// circuit since; 0 while every send has been followed by a cell back (Unanswered).
+	unanswered atomic.Int64
 
 	done chan struct{}
 	err  atomic.Pointer[error]
@@ -281,7 +286,30 @@ func (circ *Circuit) Send(data []byte) error {
 		return circ.Err()
 	default:
 	}
-	return circ.sendMsg(len(circ.path), cell.MsgData, data)
+	err := circ.sendMsg(len(circ.path), cell.MsgData, data)
+	if err == nil {
+		circ.sent()
+	}
+	return err
+}
+
+// sent notes that data went out: from now on the circuit waits for something back.
+func (circ *Circuit) sent() {
+	if circ.unanswered.Load() == 0 {
+		circ.unanswered.CompareAndSwap(0, time.Now().UnixNano())
+	}
+}
+
+// Unanswered returns since when the client has sent data through the circuit with nothing coming
+// back from its last hop, or the zero time when something came back after its last send (an echo
+// from a nearer hop, such as a probe's, does not count). A circuit whose hop has gone
+// silent (a relay that lost its next hop but not its link to the client, or one that swallows cells)
+// is one that carries the client's packets away and nothing back: this is how long that has lasted.
+func (circ *Circuit) Unanswered() time.Time {
+	if ns := circ.unanswered.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // Begin asks the exit for a session on this circuit. With prev nil it opens a new one; with the ticket
@@ -353,6 +381,9 @@ func (circ *Circuit) SendBatch(datas [][]byte) (int, error) {
 	}
 	sent, err := circ.link.SendBatch(circ.batch)
 	circ.c.out.Add(uint64(sent))
+	if sent > 0 {
+		circ.sent()
+	}
 	return sent, err
 }
 
@@ -417,6 +448,9 @@ func (circ *Circuit) receive(body []byte) {
 		return
 	}
 	circ.countGaps()
+	if hop == len(circ.path) && circ.unanswered.Load() != 0 {
+		circ.unanswered.Store(0) // a cell came back from the last hop: the circuit carries both ways
+	}
 	t, data, err := cell.ParseMsg(payload)
 	if err != nil {
 		circ.c.other.Add(1)

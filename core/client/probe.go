@@ -109,3 +109,18 @@ func (circ *Circuit) deliverEcho(hop int, data []byte) {
 		circ.c.other.Add(1)
 	}
 }
+
+// FirstSilentHop probes the hops in turn, guard first, one small probe each, and returns the first
+// (1-based) that does not answer within wait, or 0 when every hop answers: where a circuit that
+// carries nothing back has gone silent.
+func (circ *Circuit) FirstSilentHop(ctx context.Context, wait time.Duration) int {
+	for hop := 1; hop <= len(circ.path); hop++ {
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		r, err := circ.Probe(pctx, hop, 1, 64)
+		cancel()
+		if err != nil || r.Echoed == 0 {
+			return hop
+		}
+	}
+	return 0
+}
