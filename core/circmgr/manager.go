@@ -90,9 +90,12 @@ type Config struct {
 // Reroute records one rebuild after a circuit died.
 type Reroute struct {
 	Died, Rebuilt time.Time
-	Why           string
-	Path          []string // relay names, guard first
-	SameSession   bool     // the exit kept the session: open connections survived
+	// Silent, if set, is since when the dead circuit had carried the client's data away with
+	// nothing back (its Unanswered) when it died: the outage began there, not at Died.
+	Silent      time.Time
+	Why         string
+	Path        []string // relay names, guard first
+	SameSession bool     // the exit kept the session: open connections survived
 }
 
 // Replacement records one make-before-break switch to a fresh circuit when the old one reached
@@ -130,6 +133,27 @@ var ErrNotStarted = errors.New("circmgr: no circuit yet")
 
 // Gap is how long the client had no circuit.
 func (r Reroute) Gap() time.Duration { return r.Rebuilt.Sub(r.Died) }
+
+// Outage is how long the client had no working circuit: from when the dead one went silent (or died,
+// when it carried traffic back to the end) until the new one was up.
+func (r Reroute) Outage() time.Duration {
+	if !r.Silent.IsZero() {
+		return r.Rebuilt.Sub(r.Silent)
+	}
+	return r.Gap()
+}
+
+// unanswered is a Circuit that knows since when it has carried data away with nothing back
+// (*client.Circuit).
+type unanswered interface{ Unanswered() time.Time }
+
+// Current returns the circuit in use (nil before the first), for a caller that checks on it (the
+// client's status probes a silent one).
+func (m *Manager) Current() Circuit {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.circ
+}
 
 // Status is a snapshot of the manager.
 type Status struct {
@@ -365,6 +389,11 @@ func (m *Manager) keepUp() {
 			return // closed
 		}
 		r.Why = why
+		if u, ok := c.(unanswered); ok {
+			if since := u.Unanswered(); !since.IsZero() && since.Before(died) {
+				r.Silent = since
+			}
+		}
 		m.mu.Lock()
 		if len(m.reroutes) == maxReroutes {
 			m.reroutes = append(m.reroutes[:0], m.reroutes[1:]...)

@@ -25,6 +25,7 @@ type fakeNet struct {
 	circuits []*fakeCircuit
 	next     byte
 	attempts [][]netdir.Relay // every path a build was asked for
+	silent   time.Time        // if set, circuits are built silent since then (silence_test.go)
 }
 
 func newFakeNet() *fakeNet {
@@ -53,6 +54,9 @@ func (n *fakeNet) Build(ctx context.Context, path []netdir.Relay) (Circuit, erro
 	}
 	c := &fakeCircuit{n: n, path: path, done: make(chan struct{})}
 	n.circuits = append(n.circuits, c)
+	if !n.silent.IsZero() {
+		return silentCircuit{c, n.silent}, nil
+	}
 	return c, nil
 }
 
