@@ -21,7 +21,11 @@ Usage:
                                           its ports; below 1024 only with CAP_NET_BIND_SERVICE)
   meshvpn-dht-bootstrap info [flags]      print this node's DHT and STUN addresses as genesis file
                                           lines ("bootstrap IP:port", "stun IP:port")
+  meshvpn-dht-bootstrap check [flags]     check the configuration without starting: "configuration
+                                          OK" (exit 0), or the errors (exit 2)
   meshvpn-dht-bootstrap example-config    print a documented configuration file with the defaults
+  meshvpn-dht-bootstrap version           print the commit and the Go version this program was built
+                                          from
 
 The configuration file (TOML, default ` + dhtboot.DefaultConfigPath + `) is optional; flags override it.
 
@@ -40,8 +44,8 @@ func main() {
 
 // loadConfig reads the config file named by --config (or the default one, if it exists) and applies
 // the flags that were given over it.
-func loadConfig(args []string, stderr io.Writer) (dhtboot.Config, error) {
-	f := daemon.NewFlags("meshvpn-dht-bootstrap", usage, dhtboot.DefaultConfig(), dhtboot.DefaultConfigPath, stderr)
+func loadConfig(args []string, help io.Writer) (dhtboot.Config, error) {
+	f := daemon.NewFlags("meshvpn-dht-bootstrap", usage, dhtboot.DefaultConfig(), dhtboot.DefaultConfigPath, help)
 	f.String("data-dir", "directory for the saved routing table", func(c *dhtboot.Config) *string { return &c.DataDir })
 	f.String("public-ip", "this host's public IP (BEP 42 node id; the address info prints for a wildcard listen)", func(c *dhtboot.Config) *string { return &c.PublicIP })
 	f.String("dht-listen", "UDP address of the DHT node", func(c *dhtboot.Config) *string { return &c.DHT.Listen })

@@ -27,11 +27,16 @@ Usage:
   meshvpn-discovery [run] [flags]     run the authority until SIGINT or SIGTERM (no privileges needed
                                       beyond its ports). The identity key is made on first start in
                                       the data directory; it must be one of the genesis file's
-                                      authorities.
+                                      authorities. A missing identity.key beside the database is
+                                      refused (a restore that lost it?) unless --new-identity.
   meshvpn-discovery info [flags]      print this authority's identity (public key, base64), for
                                       meshvpn-bootstrap init to put in a genesis file; makes the key
                                       if there is none. Needs no genesis file.
+  meshvpn-discovery check [flags]     check the configuration, the genesis file and that it lists
+                                      this authority's key, without starting: "configuration OK"
+                                      (exit 0), or the errors (exit 2)
   meshvpn-discovery example-config    print a documented configuration file with the defaults
+  meshvpn-discovery version           print the commit and the Go version this program was built from
 
 The configuration file (TOML, default ` + discovery.DefaultConfigPath + `) is optional; flags override it.
 
@@ -45,20 +50,22 @@ func main() {
 		Load:    loadConfig,
 		Run:     run,
 		Info:    info,
+		Check:   discovery.Check,
 	}.Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // loadConfig reads the config file named by --config (or the default one, if it exists) and applies
 // the flags that were given over it.
-func loadConfig(args []string, stderr io.Writer) (discovery.Config, error) {
+func loadConfig(args []string, help io.Writer) (discovery.Config, error) {
 	type C = discovery.Config
-	f := daemon.NewFlags("meshvpn-discovery", usage, discovery.DefaultConfig(), discovery.DefaultConfigPath, stderr)
+	f := daemon.NewFlags("meshvpn-discovery", usage, discovery.DefaultConfig(), discovery.DefaultConfigPath, help)
 	f.String("genesis", "the network's genesis file", func(c *C) *string { return &c.Genesis })
 	f.String("data-dir", "directory for the identity key, the database and the DHT routing table", func(c *C) *string { return &c.DataDir })
 	f.String("dht-listen", "UDP address of the DHT node", func(c *C) *string { return &c.DHT.Listen })
 	f.String("public-ip", "this host's public IP (BEP 42 node id when dht-listen is a wildcard)", func(c *C) *string { return &c.DHT.PublicIP })
 	f.String("http-listen", "TCP address the directory is served at", func(c *C) *string { return &c.HTTP.Listen })
 	f.String("probe-source", "IP address whois questions and probe circuits leave from", func(c *C) *string { return &c.Probe.Source })
+	f.Bool("new-identity", "make a new identity key although the data directory holds an authority's database", func(c *C) *bool { return &c.NewIdentity })
 	f.Logging(func(c *C) *daemon.Logging { return &c.Logging })
 	f.Duration("period", "one round (crawl, probes, a new directory) per period", func(c *C) *time.Duration { return &c.Period })
 	f.Duration("validity", "how long each directory is valid (0: three periods)", func(c *C) *time.Duration { return &c.Validity })
@@ -82,7 +89,7 @@ func info(cfg discovery.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	id, err := discovery.LoadIdentity(cfg.DataDir, log)
+	id, err := discovery.LoadIdentity(cfg.DataDir, cfg.NewIdentity, log)
 	if err != nil {
 		return err
 	}

@@ -21,10 +21,16 @@ const usage = `meshvpn-exit-node runs a MeshVPN relay, and unless --relay-only a
 Usage:
   meshvpn-exit-node [run] [flags]     run the node until SIGINT or SIGTERM (root, for an exit's TUN
                                       device and NAT; a relay-only node needs no privileges beyond its
-                                      port). Keys are made on first start in the data directory.
+                                      port). Keys are made on first start in the data directory; a
+                                      missing identity.key beside the other keys is refused (a restore
+                                      that lost it?) unless --new-identity.
   meshvpn-exit-node info [flags]      print this node's relay list entry (its address and public keys),
                                       for clients' relay list files; makes the keys if there are none
+  meshvpn-exit-node check [flags]     check the configuration, the genesis file and the keys in the
+                                      data directory without starting: "configuration OK" (exit 0),
+                                      or the errors (exit 2)
   meshvpn-exit-node example-config    print a documented configuration file with the defaults
+  meshvpn-exit-node version           print the commit and the Go version this program was built from
 
 The configuration file (TOML, default ` + exitnode.DefaultConfigPath + `) is optional; flags override it.
 
@@ -38,14 +44,15 @@ func main() {
 		Load:    loadConfig,
 		Run:     run,
 		Info:    info,
+		Check:   exitnode.Check,
 	}.Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // loadConfig reads the config file named by --config (or the default one, if it exists) and applies
 // the flags that were given over it.
-func loadConfig(args []string, stderr io.Writer) (exitnode.Config, error) {
+func loadConfig(args []string, help io.Writer) (exitnode.Config, error) {
 	type C = exitnode.Config
-	f := daemon.NewFlags("meshvpn-exit-node", usage, exitnode.DefaultConfig(), exitnode.DefaultConfigPath, stderr)
+	f := daemon.NewFlags("meshvpn-exit-node", usage, exitnode.DefaultConfig(), exitnode.DefaultConfigPath, help)
 	f.String("name", "node name in the relay list", func(c *C) *string { return &c.Name })
 	f.String("data-dir", "directory for keys and relay.toml", func(c *C) *string { return &c.DataDir })
 	f.String("listen", "UDP address of the node's links", func(c *C) *string { return &c.Listen })
@@ -53,6 +60,7 @@ func loadConfig(args []string, stderr io.Writer) (exitnode.Config, error) {
 	f.Bool("relay-only", "be a guard/middle relay only: never exit, touch no host networking", func(c *C) *bool { return &c.RelayOnly })
 	f.String("genesis", "the network's genesis file: join its DHT and publish this node's descriptor there", func(c *C) *string { return &c.Genesis })
 	f.String("dht-listen", "UDP address of the node's DHT socket (with --genesis)", func(c *C) *string { return &c.DHTListen })
+	f.Bool("new-identity", "make a new identity key although the data directory holds a node's other keys (a new relay)", func(c *C) *bool { return &c.NewIdentity })
 	f.Logging(func(c *C) *daemon.Logging { return &c.Logging })
 	f.Link(func(c *C) *daemon.LinkTimers { return &c.Link })
 	f.Duration("ratchet-every", "how often circuits' layer keys move on (ratchet_every)", func(c *C) *time.Duration { return &c.RatchetEvery })
@@ -76,7 +84,7 @@ func info(cfg exitnode.Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	k, err := exitnode.LoadKeys(cfg.DataDir, log)
+	k, err := exitnode.LoadKeys(cfg.DataDir, cfg.NewIdentity, log)
 	if err != nil {
 		return err
 	}

@@ -16,14 +16,15 @@ const maxConfigSize = 1 << 20
 
 // LoadConfig decodes the TOML file at path into v, which holds the defaults already. A missing file is
 // an error unless optional is set, in which case v keeps its defaults. Keys that v has no field for are
-// errors, all of them listed at once: a misspelt option must not be silently ignored.
+// errors, all of them listed at once: a misspelt option must not be silently ignored. Its errors are
+// ConfigErrors.
 func LoadConfig(path string, v any, optional bool) error {
 	data, err := readBounded(path)
 	if errors.Is(err, fs.ErrNotExist) && optional {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return Misconfigured(fmt.Errorf("config %s: %w", path, err))
 	}
 	return DecodeConfig(path, data, v)
 }
@@ -32,14 +33,14 @@ func LoadConfig(path string, v any, optional bool) error {
 func DecodeConfig(name string, data []byte, v any) error {
 	md, err := toml.Decode(string(data), v)
 	if err != nil {
-		return fmt.Errorf("config %s: %w", name, err)
+		return Misconfigured(fmt.Errorf("config %s: %w", name, err))
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = k.String()
 		}
-		return fmt.Errorf("config %s: unknown keys: %s", name, strings.Join(keys, ", "))
+		return Misconfigured(fmt.Errorf("config %s: unknown keys: %s", name, strings.Join(keys, ", ")))
 	}
 	return nil
 }

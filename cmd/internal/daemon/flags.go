@@ -18,7 +18,8 @@ type Flags[C any] struct {
 	def    C
 	path   *string // --config
 	binds  []binding[C]
-	stderr io.Writer
+	usage  string
+	help   io.Writer // where --help writes the usage
 }
 
 // binding is one flag: set copies its parsed value into a configuration.
@@ -29,14 +30,12 @@ type binding[C any] struct {
 
 // NewFlags returns a binder for the binary name over the defaults def, whose configuration file is
 // at defaultPath unless --config says otherwise (a missing default file is no error, a missing named
-// one is). usage is printed before the flags on --help.
-func NewFlags[C any](name, usage string, def C, defaultPath string, stderr io.Writer) *Flags[C] {
-	f := &Flags[C]{fs: flag.NewFlagSet(name, flag.ContinueOnError), def: def, stderr: stderr}
-	f.fs.SetOutput(stderr)
-	f.fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		f.fs.PrintDefaults()
-	}
+// one is). On --help, usage and then the flags are written to help; a bad flag is an error of one
+// line, which the flag package does not print, nor the usage after it.
+func NewFlags[C any](name, usage string, def C, defaultPath string, help io.Writer) *Flags[C] {
+	f := &Flags[C]{fs: flag.NewFlagSet(name, flag.ContinueOnError), def: def, usage: usage, help: help}
+	f.fs.SetOutput(io.Discard)
+	f.fs.Usage = func() {}
 	f.path = f.fs.String("config", defaultPath, "configuration file (TOML); see example-config")
 	return f
 }
@@ -94,13 +93,21 @@ func (f *Flags[C]) Logging(field func(*C) *Logging) {
 }
 
 // Load parses args, reads the configuration file, applies the flags that were given over it and
-// returns the result. After --help it returns flag.ErrHelp; a positional argument is an error.
+// returns the result. After --help it returns flag.ErrHelp; a bad flag or a positional argument is a
+// ConfigError.
 func (f *Flags[C]) Load(args []string) (C, error) {
 	if err := f.fs.Parse(args); err != nil {
-		return f.def, err
+		if IsHelp(err) {
+			fmt.Fprint(f.help, f.usage)
+			f.fs.SetOutput(f.help)
+			f.fs.PrintDefaults()
+			f.fs.SetOutput(io.Discard)
+			return f.def, err
+		}
+		return f.def, Misconfigured(fmt.Errorf("%w (see --help)", err))
 	}
 	if f.fs.NArg() > 0 {
-		return f.def, fmt.Errorf("unexpected argument %q (see --help)", f.fs.Arg(0))
+		return f.def, Misconfigured(fmt.Errorf("unexpected argument %q (see --help)", f.fs.Arg(0)))
 	}
 	given := map[string]bool{}
 	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -15,6 +16,10 @@ const DefaultLogLevel = "warn"
 // NewLogger returns a JSON logger to standard error at the named level (debug, info, warn, error).
 // Callers never log keys or a user's destinations; the logger cannot check that for them.
 func NewLogger(level string) (*zap.Logger, error) {
+	return newLogger(level, zapcore.Lock(os.Stderr))
+}
+
+func newLogger(level string, w zapcore.WriteSyncer) (*zap.Logger, error) {
 	if level == "" {
 		level = DefaultLogLevel
 	}
@@ -22,13 +27,26 @@ func NewLogger(level string) (*zap.Logger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
 	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.Sampling = nil
-	cfg.DisableStacktrace = true
-	cfg.EncoderConfig.TimeKey = "time"
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	return cfg.Build()
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(encoderConfig()), w, zap.NewAtomicLevelAt(lvl))
+	return zap.New(core, zap.AddCaller(), zap.ErrorOutput(w)), nil
+}
+
+// encoderConfig is the daemons' log format: zap's production JSON, with ISO 8601 times.
+func encoderConfig() zapcore.EncoderConfig {
+	cfg := zap.NewProductionEncoderConfig()
+	cfg.TimeKey = "time"
+	cfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	return cfg
+}
+
+// newNotices returns the logger of a daemon's notices: the few lines it prints whatever its log
+// level, that it serves and that it stopped, as the log's own JSON lines with the level "notice" (as
+// Tor's notice level), so that an operator at the default level (warn) sees the daemon come up and go
+// down, and a warning still means something is wrong.
+func newNotices(w zapcore.WriteSyncer) *zap.Logger {
+	cfg := encoderConfig()
+	cfg.EncodeLevel = func(_ zapcore.Level, enc zapcore.PrimitiveArrayEncoder) { enc.AppendString("notice") }
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(cfg), w, zapcore.DebugLevel))
 }
 
 // Repeats folds a warning that keeps coming into one line per period, which says how many times it

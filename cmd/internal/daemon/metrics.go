@@ -25,19 +25,39 @@ type MetricsServer struct {
 // process's own metrics beside them. addr must be a loopback address unless public is set: metrics
 // tell how busy a node is, which is nobody else's business.
 func ServeMetrics(addr string, public bool, log *zap.Logger, cs ...prometheus.Collector) (*MetricsServer, error) {
+	ln, err := ListenMetrics(addr, public)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ServeMetricsOn(ln, log, cs...)
+	if err != nil {
+		ln.Close()
+	}
+	return m, err
+}
+
+// ListenMetrics checks and binds a metrics address (see ServeMetrics), for a daemon that takes its
+// ports before it makes any file and serves on them later (ServeMetricsOn).
+func ListenMetrics(addr string, public bool) (net.Listener, error) {
 	if err := CheckMetricsAddr(addr, public); err != nil {
 		return nil, err
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return ln, nil
+}
+
+// ServeMetricsOn serves the collectors at /metrics on ln (see ServeMetrics); the server owns ln
+// once this returns without error.
+func ServeMetricsOn(ln net.Listener, log *zap.Logger, cs ...prometheus.Collector) (*MetricsServer, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(log)}))

@@ -33,6 +33,9 @@ type Config struct {
 	Crawl         CrawlConfig `toml:"crawl"`
 	Probe         ProbeConfig `toml:"probe"`
 	Flags         FlagsConfig `toml:"flags"`
+	// NewIdentity lets the authority make a new identity key beside the database of one that ran in
+	// data_dir before (LoadIdentity). A flag only (--new-identity), never a setting of the file.
+	NewIdentity bool `toml:"-"`
 }
 
 // DHTConfig is the authority's DHT node.

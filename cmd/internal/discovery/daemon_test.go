@@ -31,7 +31,7 @@ func lonelyConfig(t *testing.T, auth *keys.IdentityPublic) Config {
 	cfg.DataDir, cfg.Genesis, cfg.Period = filepath.Join(dir, "data"), filepath.Join(dir, "genesis"), time.Second
 	cfg.DHT.Listen, cfg.HTTP.Listen, cfg.Probe.Source, cfg.Metrics = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1", "127.0.0.1:0"
 	if auth == nil {
-		id, err := LoadIdentity(cfg.DataDir, zap.NewNop())
+		id, err := LoadIdentity(cfg.DataDir, false, zap.NewNop())
 		if err != nil {
 			t.Fatal(err)
 		}

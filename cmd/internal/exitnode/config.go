@@ -54,6 +54,10 @@ type Config struct {
 	Limits          LimitsConfig      `toml:"limits"`
 	NAT             NATConfig         `toml:"nat"`
 	Exit            ExitConfig        `toml:"exit"`
+	// NewIdentity lets the node make a new identity key beside the keys or state of one that ran in
+	// data_dir before (CheckKeys). A flag only (--new-identity), never a setting of the file, which
+	// would outlive the one start it is meant for.
+	NewIdentity bool `toml:"-"`
 }
 
 // LimitsConfig bounds what others can make the node hold (relay.Config's limits).

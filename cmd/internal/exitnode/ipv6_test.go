@@ -10,7 +10,7 @@ import (
 // TestEntrySaysIPv6: an exit with an IPv6 pool whose rules accept some IPv6 port says it carries
 // IPv6 in its relay list entry; without a pool, with rules that refuse all IPv6, or as a relay, not.
 func TestEntrySaysIPv6(t *testing.T) {
-	k, err := LoadKeys(t.TempDir(), zap.NewNop())
+	k, err := LoadKeys(t.TempDir(), false, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

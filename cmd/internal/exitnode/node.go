@@ -71,8 +71,13 @@ type Keys struct {
 	Onion    *keys.Static
 }
 
-// LoadKeys loads the node's keys from dir, generating and saving (0600) any that are missing.
-func LoadKeys(dir string, log *zap.Logger) (Keys, error) {
+// LoadKeys loads the node's keys from dir, generating and saving (0600) any that are missing. A
+// missing identity key beside the node's other keys or state is refused (CheckKeys) unless
+// newIdentity: a restore that lost it would otherwise make a new relay without a word.
+func LoadKeys(dir string, newIdentity bool, log *zap.Logger) (Keys, error) {
+	if err := CheckKeys(dir, newIdentity); err != nil {
+		return Keys{}, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Keys{}, fmt.Errorf("data directory: %w", err)
 	}
@@ -94,14 +99,27 @@ func LoadKeys(dir string, log *zap.Logger) (Keys, error) {
 	return k, nil
 }
 
-// Start brings the node up: keys, the relay on its UDP socket, and unless relay-only the exit (TUN,
-// forwarding, masquerade, sessions). When it returns without error the node is serving and its entry
-// is in the data directory.
+// Start brings the node up: its ports, keys, the relay on its UDP socket, and unless relay-only the
+// exit (TUN, forwarding, masquerade, sessions). When it returns without error the node is serving and
+// its entry is in the data directory.
 func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	k, err := LoadKeys(cfg.DataDir, log)
+	var g *genesis.Genesis
+	if cfg.Genesis != "" {
+		if g, err = daemon.LoadGenesis(cfg.Genesis); err != nil {
+			return nil, err
+		}
+	}
+	// The ports before the keys: a port another program holds fails the start before any key file
+	// is made, so a node's identity is made by a start that serves.
+	ports, err := bindPorts(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer ports.close() // those not handed over to their owners
+	k, err := LoadKeys(cfg.DataDir, cfg.NewIdentity, log)
 	if err != nil {
 		return nil, err
 	}
@@ -111,22 +129,13 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
-	var g *genesis.Genesis
-	if cfg.Genesis != "" {
-		if g, err = daemon.LoadGenesis(cfg.Genesis); err != nil {
-			return nil, err
-		}
-	}
 	onion, err := loadOnion(cfg.DataDir, k.Onion, cfg.OnionRotation, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	n.onion.Store(onion)
-	listen := netip.MustParseAddrPort(cfg.Listen)
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(listen))
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
+	conn := ports.link
+	ports.link = nil
 	// The socket's one owner is the link node: the relay (links, whois) and the STUN prober register
 	// their handlers on it before it starts reading.
 	lc := link.Config{Conn: conn, Static: k.Link, KeepaliveInterval: cfg.Link.KeepaliveInterval, DeadAfter: cfg.Link.DeadAfter, Logger: log.Named("relay")}
@@ -172,9 +181,10 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		n.entry.Addr = n.relay.Info().Addr // the port the kernel chose, if listen asked for any
 	}
 	if cfg.Metrics != "" {
-		if n.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, &collector{n: n}, daemon.LinkMetrics(n.relay.LinkStats)); err != nil {
+		if n.metrics, err = daemon.ServeMetricsOn(ports.metrics, log, &collector{n: n}, daemon.LinkMetrics(n.relay.LinkStats)); err != nil {
 			return nil, err
 		}
+		ports.metrics = nil
 		n.stack.Closer("metrics", n.metrics)
 	}
 	if _, err := n.rotateOnion(time.Now()); err != nil { // one that came due while the node was down
@@ -191,7 +201,9 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		n.stack.Go(n.nat.Run)
 	}
 	if g != nil {
-		if err := n.startPublishing(g, k); err != nil {
+		dhtConn := ports.dht
+		ports.dht = nil
+		if err := n.startPublishing(g, k, dhtConn); err != nil {
 			return nil, err
 		}
 	}

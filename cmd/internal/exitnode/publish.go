@@ -19,12 +19,9 @@ import (
 // Software is what the node's descriptor names as its implementation.
 const Software = "meshvpn-exit-node/0.1"
 
-// startPublishing joins the network's DHT and publishes the node's descriptor until Close.
-func (n *Node) startPublishing(g *genesis.Genesis, k Keys) error {
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(n.cfg.DHTListen)))
-	if err != nil {
-		return fmt.Errorf("dht listen %s: %w", n.cfg.DHTListen, err)
-	}
+// startPublishing joins the network's DHT on conn (bound at dht_listen) and publishes the node's
+// descriptor until Close.
+func (n *Node) startPublishing(g *genesis.Genesis, k Keys, conn *net.UDPConn) (err error) {
 	if n.dht, err = dht.New(dht.Config{Conn: conn, Bootstrap: g.Bootstrap, NodesFile: filepath.Join(n.cfg.DataDir, "dht-nodes"), Logger: n.log.Named("dht")}); err != nil {
 		conn.Close()
 		return err

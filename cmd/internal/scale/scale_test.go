@@ -71,7 +71,7 @@ func TestReport(t *testing.T) {
 
 	// The genesis names one authority, whose key is made first.
 	authDir := filepath.Join(dir, "auth")
-	id, err := discovery.LoadIdentity(authDir, log)
+	id, err := discovery.LoadIdentity(authDir, false, log)
 	if err != nil {
 		t.Fatal(err)
 	}
