@@ -128,7 +128,7 @@ type Control struct {
 }
 
 // ErrNotRunning is returned (wrapped) when no daemon answers on the control socket.
-var ErrNotRunning = errors.New("meshvpn-client is not running")
+var ErrNotRunning = errors.New("the daemon is not running")
 
 // ErrStarting is returned while the daemon builds its first circuit.
 var ErrStarting = errors.New("meshvpn-client is starting")
@@ -148,7 +148,7 @@ func (c *Control) Status(ctx context.Context) (Status, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://meshvpn"+pathStatus, nil)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return s, fmt.Errorf("%w (%s: %v)", ErrNotRunning, c.path, err)
+		return s, c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusServiceUnavailable {
@@ -168,7 +168,7 @@ func (c *Control) Down(ctx context.Context) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://meshvpn"+pathDown, nil)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w (%s: %v)", ErrNotRunning, c.path, err)
+		return c.unreachable(err)
 	}
 	resp.Body.Close()
 	for {
@@ -177,7 +177,7 @@ func (c *Control) Down(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the daemon has not stopped: %w", ctx.Err())
+			return &plainError{fmt.Sprintf("the daemon has not stopped yet (its control socket %s is still there): its log may say why", c.path), ctx.Err()}
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -189,7 +189,7 @@ func (c *Control) Exits(ctx context.Context) (ExitList, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://meshvpn"+pathExits, nil)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return l, fmt.Errorf("%w (%s: %v)", ErrNotRunning, c.path, err)
+		return l, c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	if err := answerError(resp); err != nil {
@@ -217,9 +217,9 @@ func (c *Control) SetExit(ctx context.Context, r SetExitRequest) (ExitMove, erro
 	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return mv, fmt.Errorf("set-exit: %w", ctx.Err())
+			return mv, &plainError{"set-exit: the daemon did not answer in time (the move may still finish: see status)", ctx.Err()}
 		}
-		return mv, fmt.Errorf("%w (%s: %v)", ErrNotRunning, c.path, err)
+		return mv, c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	if err := answerError(resp); err != nil {
