@@ -441,6 +441,13 @@ func setExit(args []string) error {
 func printStatus(w io.Writer, s clientd.Status) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "MeshVPN: %s (up %s, TUN %s, MTU %d)\n", s.State, (time.Duration(s.UptimeSec * float64(time.Second))).Round(time.Second), s.TUN, s.MTU)
+	if q := s.Silent; q != nil {
+		where := "every hop answers a probe: what is silent lies beyond the exit"
+		if q.Hop != "" {
+			where = fmt.Sprintf("no answer from the %s (%s)", q.Hop, q.HopName)
+		}
+		fmt.Fprintf(&b, "  no traffic back through the circuit for %.0f s while sending: %s. A relay that lost its next hop tears the circuit down within its links' dead_after; the client then rebuilds.\n", q.Seconds, where)
+	}
 	for _, h := range s.Circuit.Hops {
 		fmt.Fprintf(&b, "  %-6s %-12s %-22s %s…", h.Role, h.Name, h.Address, h.Identity[:min(12, len(h.Identity))])
 		if h.Link != "" {
@@ -523,9 +530,17 @@ func printStatus(w io.Writer, s clientd.Status) {
 		if !r.SameSession {
 			kept = "new exit session: open connections were lost"
 		}
-		fmt.Fprintf(&b, "  rerouted %s: %s; %.0f ms without a circuit; now %s; %s\n", r.Died.Format(time.TimeOnly), r.Why, r.GapMillis, strings.Join(r.Path, " → "), kept)
+		fmt.Fprintf(&b, "  rerouted %s: %s; %s without traffic (the rebuild took %.0f ms); now %s; %s\n", r.Died.Format(time.TimeOnly), r.Why, durationText(r.OutageMillis), r.GapMillis, strings.Join(r.Path, " → "), kept)
 	}
 	w.Write(b.Bytes())
+}
+
+// durationText writes a duration in milliseconds as "4 ms" or "27.3 s".
+func durationText(ms float64) string {
+	if ms < 1000 {
+		return fmt.Sprintf("%.0f ms", ms)
+	}
+	return fmt.Sprintf("%.1f s", ms/1000)
 }
 
 func bytesText(n uint64) string {

@@ -155,8 +155,8 @@ func sampleStatus() clientd.Status {
 		Traffic: clientd.Traffic{PacketsOut: 3, PacketsIn: 5, BytesOut: 1536, BytesIn: 3 << 20},
 		Drops:   map[string]uint64{"ipv6": 2, "too_big": 0},
 		Reroutes: []clientd.Reroute{
-			{Died: died, GapMillis: 412.4, Why: "link dead", Path: []string{"g-ams", "m-ber", "x-par"}, SameSession: true},
-			{Died: died.Add(time.Minute), GapMillis: 30000, Why: "exit gone", Path: []string{"g-ams", "m-fra", "x-lon"}},
+			{Died: died, GapMillis: 4.4, OutageMillis: 27304, Why: "link dead", Path: []string{"g-ams", "m-ber", "x-par"}, SameSession: true},
+			{Died: died.Add(time.Minute), GapMillis: 412, OutageMillis: 412, Why: "exit gone", Path: []string{"g-ams", "m-fra", "x-lon"}},
 		},
 	}
 }
@@ -172,8 +172,8 @@ func TestPrintStatus(t *testing.T) {
 		"exit   x-par", "[2001:db8::3]:7000",
 		"traffic: 1.5 KiB out (3 packets), 3.0 MiB in (5 packets)",
 		"not carried: ipv6 2",
-		"rerouted 15:04:05: link dead; 412 ms without a circuit; now g-ams → m-ber → x-par; the exit kept the session",
-		"rerouted 15:05:05: exit gone; 30000 ms without a circuit; now g-ams → m-fra → x-lon; new exit session: open connections were lost",
+		"rerouted 15:04:05: link dead; 27.3 s without traffic (the rebuild took 4 ms); now g-ams → m-ber → x-par; the exit kept the session",
+		"rerouted 15:05:05: exit gone; 412 ms without traffic (the rebuild took 412 ms); now g-ams → m-fra → x-lon; new exit session: open connections were lost",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
@@ -186,6 +186,23 @@ func TestPrintStatus(t *testing.T) {
 	}
 	if strings.Index(out, "guard") > strings.Index(out, "middle") || strings.Index(out, "middle") > strings.Index(out, "exit  ") {
 		t.Errorf("hops out of order:\n%s", out)
+	}
+}
+
+// A silent circuit says so, and where; not "connected".
+func TestPrintStatusSilent(t *testing.T) {
+	s := sampleStatus()
+	s.State, s.Silent = "silent", &clientd.Silence{Seconds: 12.2, Hop: "middle", HopName: "m-fra"}
+	var b bytes.Buffer
+	printStatus(&b, s)
+	if out := b.String(); !strings.Contains(out, "MeshVPN: silent") || !strings.Contains(out, "no traffic back through the circuit for 12 s while sending: no answer from the middle (m-fra)") {
+		t.Fatalf("status:\n%s", out)
+	}
+	s.Silent.Hop = ""
+	b.Reset()
+	printStatus(&b, s)
+	if out := b.String(); !strings.Contains(out, "every hop answers a probe: what is silent lies beyond the exit") {
+		t.Fatalf("status:\n%s", out)
 	}
 }
 

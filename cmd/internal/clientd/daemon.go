@@ -381,17 +381,13 @@ func (d *Daemon) Status() Status {
 	s.State = "rebuilding"
 	if ms.Up {
 		s.State = "connected"
+		if s.Silent = d.silence(now, ms.Path); s.Silent != nil {
+			s.State = "silent"
+		}
 	}
 	s.Builds, s.BuildFailures = ms.Builds, ms.Failures
 	for i, r := range ms.Path {
-		role := "middle"
-		switch i {
-		case 0:
-			role = "guard"
-		case len(ms.Path) - 1:
-			role = "exit"
-		}
-		h := Hop{Role: role, Name: r.Name, Address: r.Addr.String(), Identity: r.Identity.String()}
+		h := Hop{Role: roleOf(i, len(ms.Path)), Name: r.Name, Address: r.Addr.String(), Identity: r.Identity.String()}
 		if i == 0 && d.client != nil {
 			h.Link = linkText(d.client, r)
 		}
@@ -401,7 +397,7 @@ func (d *Daemon) Status() Status {
 		s.Circuit.Since, s.Circuit.AgeSec = ms.Since, now.Sub(ms.Since).Seconds()
 	}
 	for _, r := range ms.Reroutes {
-		s.Reroutes = append(s.Reroutes, Reroute{Died: r.Died, GapMillis: float64(r.Gap().Microseconds()) / 1000, Why: r.Why, Path: r.Path, SameSession: r.SameSession})
+		s.Reroutes = append(s.Reroutes, Reroute{Died: r.Died, GapMillis: millis(r.Gap()), OutageMillis: millis(r.Outage()), Why: r.Why, Path: r.Path, SameSession: r.SameSession})
 	}
 	s.Replaced = ms.Replaced
 	for _, r := range ms.Replacements {

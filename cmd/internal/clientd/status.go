@@ -4,13 +4,16 @@ import "time"
 
 // Status is what `meshvpn-client status` shows, as the control socket sends it (JSON).
 type Status struct {
-	State     string    `json:"state"` // "connected" or "rebuilding"
+	// State is "connected", "silent" (a circuit that carries the client's data away and nothing
+	// back: Silent says since when and where), "rebuilding" or "starting".
+	State     string    `json:"state"`
 	PID       int       `json:"pid"`
 	Started   time.Time `json:"started"`
 	UptimeSec float64   `json:"uptime_seconds"`
 	TUN       string    `json:"tun"`
 	MTU       int       `json:"mtu"`
 	Circuit   Circuit   `json:"circuit"`
+	Silent    *Silence  `json:"silent,omitempty"`
 	Traffic   Traffic   `json:"traffic"`
 	// Drops counts packets the client did not carry, by reason (IPv6, no circuit, too big, …).
 	Drops         map[string]uint64 `json:"drops"`
@@ -106,10 +109,23 @@ type Traffic struct {
 	RefusalsHeld uint64 `json:"refusals_held,omitempty"`
 }
 
+// Silence is a circuit that has carried the client's data away with nothing back from its exit.
+type Silence struct {
+	Since   time.Time `json:"since"`
+	Seconds float64   `json:"seconds"`
+	// Hop is the first hop that did not answer a probe ("middle"), or "" when every hop answered
+	// (then what is silent lies beyond the exit).
+	Hop     string `json:"hop,omitempty"`
+	HopName string `json:"hop_name,omitempty"`
+}
+
 // Reroute is one automatic rebuild after a circuit died.
 type Reroute struct {
-	Died        time.Time `json:"died"`
-	GapMillis   float64   `json:"gap_ms"` // how long there was no circuit
+	Died      time.Time `json:"died"`
+	GapMillis float64   `json:"gap_ms"` // how long there was no circuit: from the death the client saw to the new circuit
+	// OutageMillis is how long the client had no working circuit: from when the dead one went
+	// silent (its relays report a break only after their links' dead_after), or died, to the new one.
+	OutageMillis float64 `json:"outage_ms"`
 	Why         string    `json:"why"`
 	Path        []string  `json:"path"`
 	SameSession bool      `json:"same_session"` // the exit kept the session: connections survived

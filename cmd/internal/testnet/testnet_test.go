@@ -179,8 +179,15 @@ func TestDownloadSurvivesAMiddleRelayDying(t *testing.T) {
 	if cells := metric(t, n, n.Node(r.Path[1]), `meshvpn_relay_cells_total{direction="in"}`); cells < 1000 {
 		t.Fatalf("the new middle carried only %v cells: the download did not really continue over it", cells)
 	}
-	t.Logf("middle %s killed; the client knew %v later (%s), rebuilt through %v with %.0f ms without a circuit, same exit session",
-		path[1].Name, r.Died.Sub(killed).Round(time.Millisecond), r.Why, r.Path, r.GapMillis)
+	// The middle's death reached the client only when the guard's link to it died (dead_after): the
+	// outage status reports counts from when the circuit went silent, not from then.
+	noticed := float64(r.Died.Sub(killed).Milliseconds())
+	if r.OutageMillis < r.GapMillis+noticed/2 {
+		t.Fatalf("reroute outage %.0f ms, rebuild %.0f ms, the death noticed %.0f ms after the kill: the outage should count the silence before",
+			r.OutageMillis, r.GapMillis, noticed)
+	}
+	t.Logf("middle %s killed; the client knew %v later (%s), rebuilt through %v with %.0f ms without a circuit (%.0f ms without traffic), same exit session",
+		path[1].Name, r.Died.Sub(killed).Round(time.Millisecond), r.Why, r.Path, r.GapMillis, r.OutageMillis)
 }
 
 // TestClientCommands drives the client as a user does: status, then down, which removes the TUN
