@@ -52,7 +52,11 @@ Usage:
                                   run PROGRAM (and what it starts) around the tunnel: in the
                                   exclude_cgroup group of the running daemon, by your own network.
                                   Run with sudo, the program runs as the user who ran sudo
+  meshvpn-client check [flags]    check the configuration and the genesis file (or relay list) it
+                                  names without starting: "configuration OK" (exit 0), or the
+                                  errors (exit 2)
   meshvpn-client example-config   print a documented configuration file with the defaults
+  meshvpn-client version          print the commit and the Go version this program was built from
 
 IPv4 is carried; IPv6 is dropped inside the tunnel (never sent outside it) until it is carried.
 The kill switch (kill_switch = true) lets nothing but the tunnel and the client's own links out from
@@ -83,6 +87,10 @@ func main() {
 		err = setExit(args)
 	case "exclude":
 		err = exclude(args)
+	case "check":
+		err = check(args, os.Stdout)
+	case "version", "--version", "-version":
+		printVersion(os.Stdout)
 	case "example-config":
 		fmt.Print(clientd.ExampleConfig)
 	case "-h", "--help", "help":
@@ -91,14 +99,14 @@ func main() {
 		f.SetOutput(os.Stdout)
 		f.PrintDefaults()
 	default:
-		err = fmt.Errorf("unknown command %q (try --help)", cmd)
+		err = unknownCommand(cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "meshvpn-client:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 

@@ -117,7 +117,7 @@ func (c *Config) addr6() netip.Prefix {
 	return p
 }
 
-// Validate reports every problem with the configuration at once.
+// Validate reports every problem with the configuration at once, as a daemon.ConfigError.
 func (c *Config) Validate() error {
 	var errs []error
 	switch {
@@ -175,5 +175,5 @@ func (c *Config) Validate() error {
 	if err := c.Link.Validate("link"); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return daemon.Misconfigured(errors.Join(errs...))
 }
