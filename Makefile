@@ -6,6 +6,9 @@ GO       ?= go
 MODULES  := crypto dht network core exit payment cmd
 FUZZTIME ?= 10s
 BIN      := $(CURDIR)/bin
+# The programs carry the commit they were built from (their `version`): stamped by the Go toolchain
+# from git, also where GOFLAGS says -buildvcs=false; a build outside git is not stamped and says so.
+BUILDVCS := -buildvcs=auto
 
 .PHONY: all build test vet unit fuzz bench demo soak soak-long deps check-go clean install package
 
@@ -33,7 +36,7 @@ build: check-go
 	@mkdir -p $(BIN)
 	@for m in $(MODULES); do (cd $$m && $(GO) build ./...); done
 	@mains=$$(cd cmd && $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./...); \
-	if [ -n "$$mains" ]; then (cd cmd && $(GO) build -o $(BIN)/ $$mains); fi; \
+	if [ -n "$$mains" ]; then (cd cmd && $(GO) build $(BUILDVCS) -o $(BIN)/ $$mains); fi; \
 	echo "built every module; binaries in $(BIN): $$(ls $(BIN) | tr '\n' ' ')"
 
 vet: check-go
@@ -127,7 +130,7 @@ DIST    ?= $(CURDIR)/dist
 package: check-go
 	@mkdir -p $(DIST)/bin && rm -f $(DIST)/*.deb $(DIST)/bin/meshvpn-*
 	@mains=$$(cd cmd && $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./...); \
-	cd cmd && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(DIST)/bin/ $$mains
+	cd cmd && CGO_ENABLED=0 $(GO) build $(BUILDVCS) -trimpath -ldflags='-s -w' -o $(DIST)/bin/ $$mains
 	@cd packaging && GOWORK=off $(GO) run . --bin $(DIST)/bin --out $(DIST) --version $(VERSION)
 
 clean:

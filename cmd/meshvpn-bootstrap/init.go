@@ -38,7 +38,6 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func runInit(args []string) int {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, initUsage); fs.PrintDefaults() }
 	var auths, boots, stuns listFlag
 	name := fs.String("name", "", "the network's name")
 	threshold := fs.Int("threshold", 0, "authorities that must agree (default: a majority)")
@@ -47,8 +46,8 @@ func runInit(args []string) int {
 	fs.Var(&auths, "authority", "an authority: KEY@URL[,NAME] (repeat for each)")
 	fs.Var(&boots, "bootstrap", "a DHT bootstrap node's IP:port (repeat)")
 	fs.Var(&stuns, "stun", "a STUN server's IP:port (repeat)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, initUsage, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	g, err := genesisFrom(*name, auths, *threshold, boots, stuns)
 	if err != nil {

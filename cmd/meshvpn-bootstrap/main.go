@@ -27,6 +27,10 @@ const usage = `meshvpn-bootstrap creates MeshVPN networks.
 
 Usage:
   meshvpn-bootstrap init [flags]      write a new network's genesis file (see init --help)
+  meshvpn-bootstrap check GENESIS-FILE
+                                      check a genesis file as the nodes read it: "configuration OK"
+                                      (exit 0), or the errors (exit 2)
+  meshvpn-bootstrap version           print the commit and the Go version this program was built from
   meshvpn-bootstrap testnet [flags]   start a whole network in network namespaces on this machine
                                       (root): relays, exits with NAT, a client with a TUN device and a
                                       web server that only exits reach, each node a process of its own
@@ -46,12 +50,17 @@ Flags of testnet:
 `
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		fmt.Fprint(os.Stderr, usage)
-		testnetFlags(flag.NewFlagSet("testnet", flag.ContinueOnError)).PrintDefaults()
+	if len(os.Args) < 2 {
+		printUsage(os.Stderr)
 		os.Exit(2)
 	}
 	switch os.Args[1] {
+	case "-h", "--help", "help":
+		printUsage(os.Stdout)
+	case "version", "--version", "-version":
+		os.Exit(runVersion())
+	case "check":
+		os.Exit(runCheck(os.Args[2:], os.Stdout, os.Stderr))
 	case "testnet":
 		os.Exit(runTestnet(os.Args[2:]))
 	case "init":
@@ -88,8 +97,8 @@ func testnetFlags(fs *flag.FlagSet) *flag.FlagSet {
 
 func runTestnet(args []string) int {
 	fs := testnetFlags(flag.NewFlagSet("testnet", flag.ContinueOnError))
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, usage, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -65,12 +65,8 @@ const (
 func runSoak(args []string) int {
 	var o soakOptions
 	fs := soakFlags(flag.NewFlagSet("soak", flag.ContinueOnError), &o)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), soakUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, soakUsage, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "soak: unexpected arguments %q\n", fs.Args())

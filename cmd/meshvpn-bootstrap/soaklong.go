@@ -77,12 +77,8 @@ func soakLongFlags(fs *flag.FlagSet, o *longOptions) *flag.FlagSet {
 func runSoakLong(args []string) int {
 	var o longOptions
 	fs := soakLongFlags(flag.NewFlagSet("soak-long", flag.ContinueOnError), &o)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), soakLongUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, soakLongUsage, os.Stdout, os.Stderr); !ok {
+		return code
 	}
 	var bad []string
 	if fs.NArg() > 0 {
