@@ -34,7 +34,10 @@ Usage:
                                   the first circuit is up, print it, and return; the daemon keeps
                                   running in the background. With --foreground it runs in this
                                   terminal until Ctrl-C, SIGTERM or "down".
-  meshvpn-client status [--json]  the circuit (each hop), traffic, reroutes and uptime
+  meshvpn-client status [--json]  the state (connected, silent, rebuilding, starting), the circuit
+                                  (each hop), traffic, reroutes and uptime; exit 0 while a daemon
+                                  runs, 3 when none does. status and down find a daemon that
+                                  "up --config FILE" started without being given FILE again
   meshvpn-client down             stop the daemon: circuits closed, routes, TUN and kill switch
                                   removed (also after a daemon died). With --keep-blocking the kill
                                   switch stays: nothing leaves this computer until the next up
@@ -115,6 +118,7 @@ func main() {
 type options struct {
 	config, port                             string
 	foreground, json, noRoutes, keepBlocking bool
+	located                                  bool // --config or --control-socket was given
 	timeout                                  time.Duration
 }
 
@@ -151,6 +155,7 @@ func parse(args []string) (clientd.Config, options, error) {
 	f := flags(&o)
 	cfg, err := f.Load(args)
 	o.config = f.ConfigPath()
+	o.located = f.Given("config") || f.Given("control-socket")
 	if daemon.IsHelp(err) {
 		fmt.Fprint(os.Stdout, usage)
 		f.FlagSet().SetOutput(os.Stdout)
@@ -272,15 +277,24 @@ func status(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctl := clientd.Dial(cfg.ControlSocket)
+	ctl := clientd.Dial(controlSocket(cfg, o))
 	defer ctl.Close()
 	s, err := ctl.Status(context.Background())
-	if errors.Is(err, clientd.ErrNotRunning) {
+	switch {
+	case errors.Is(err, clientd.ErrNotRunning):
+		s = clientd.Status{State: "not running"}
 		if ks, kerr := firewall.Check(firewall.Options{}); kerr == nil && ks.Armed {
-			fmt.Printf("MeshVPN: not running; the kill switch is armed: nothing leaves this computer (%d packets blocked). \"meshvpn-client up\" connects, \"meshvpn-client down\" lifts it.\n", ks.Blocked)
+			s.KillSwitch = &clientd.KillSwitchStatus{Armed: true, AllowLAN: cfg.AllowLAN, Blocked: ks.Blocked}
 		}
-	}
-	if err != nil {
+		printNotRunning(os.Stdout, s, o.json)
+		os.Exit(exitNotRunning)
+	case errors.Is(err, clientd.ErrStarting):
+		s = clientd.Status{State: "starting"}
+		if !o.json {
+			fmt.Println("MeshVPN: starting (the daemon is building its first circuit)")
+			return nil
+		}
+	case err != nil:
 		return err
 	}
 	if o.json {
@@ -292,6 +306,41 @@ func status(args []string) error {
 	return nil
 }
 
+// exitNotRunning is status's exit code when no daemon runs (as systemctl status's 3): 0 means one
+// runs, whatever its state; 1 that status could not ask.
+const exitNotRunning = 3
+
+// controlSocket is where status and down ask: the configured socket; or, when neither --config nor
+// --control-socket was given and no socket is there, the one the running daemon noted (a daemon that
+// `up --config FILE` started).
+func controlSocket(cfg clientd.Config, o options) string {
+	if o.located {
+		return cfg.ControlSocket
+	}
+	if _, err := os.Stat(cfg.ControlSocket); err == nil {
+		return cfg.ControlSocket
+	}
+	if sock, ok := clientd.FindRunning(); ok {
+		return sock
+	}
+	return cfg.ControlSocket
+}
+
+// printNotRunning is status without a daemon: a state, and the kill switch if it is armed.
+func printNotRunning(w io.Writer, s clientd.Status, asJSON bool) {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(s)
+		return
+	}
+	if ks := s.KillSwitch; ks != nil && ks.Armed {
+		fmt.Fprintf(w, "MeshVPN: not running; the kill switch is armed: nothing leaves this computer (%d packets blocked). \"meshvpn-client up\" connects, \"meshvpn-client down\" lifts it.\n", ks.Blocked)
+		return
+	}
+	fmt.Fprintln(w, "MeshVPN: not running (\"meshvpn-client up\" connects)")
+}
+
 // down stops the daemon, if one runs, and then lifts the kill switch, whether that daemon or one that
 // died left it, unless --keep-blocking.
 func down(args []string) error {
@@ -299,7 +348,7 @@ func down(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctl := clientd.Dial(cfg.ControlSocket)
+	ctl := clientd.Dial(controlSocket(cfg, o))
 	defer ctl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -342,7 +391,7 @@ func down(args []string) error {
 	case removed:
 		fmt.Printf("%s; the kill switch is lifted.\n", what)
 	case stopErr != nil && !dnsRestored:
-		return stopErr // nothing was running and nothing blocked
+		fmt.Println("meshvpn-client was not running; nothing to stop.") // down twice is no error
 	default:
 		fmt.Printf("%s.\n", what)
 	}
@@ -361,7 +410,7 @@ func exits(args []string) error {
 			return err
 		}
 	}
-	ctl := clientd.Dial(cfg.ControlSocket)
+	ctl := clientd.Dial(controlSocket(cfg, o))
 	defer ctl.Close()
 	l, err := ctl.Exits(context.Background())
 	if err != nil {
@@ -429,7 +478,7 @@ func setExit(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctl := clientd.Dial(cfg.ControlSocket)
+	ctl := clientd.Dial(controlSocket(cfg, o))
 	defer ctl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()

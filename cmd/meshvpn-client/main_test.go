@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -230,5 +232,43 @@ func TestBytesText(t *testing.T) {
 		if got := bytesText(n); got != want {
 			t.Errorf("bytesText(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// Without --config or --control-socket, status and down ask the daemon that noted its socket when
+// none is at the configured one; given either, they ask where they are told.
+func TestControlSocketFindsTheRunningDaemon(t *testing.T) {
+	old := clientd.RunningFile
+	clientd.RunningFile = filepath.Join(t.TempDir(), "client.running")
+	defer func() { clientd.RunningFile = old }()
+	cfg := clientd.DefaultConfig()
+	cfg.ControlSocket = filepath.Join(t.TempDir(), "none.sock")
+	if got := controlSocket(cfg, options{}); got != cfg.ControlSocket {
+		t.Fatalf("no daemon noted: %q", got)
+	}
+	note := fmt.Sprintf(`{"pid": %d, "control_socket": "/tmp/up-with-config.sock"}`, os.Getpid())
+	if err := os.WriteFile(clientd.RunningFile, []byte(note), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := controlSocket(cfg, options{}); got != "/tmp/up-with-config.sock" {
+		t.Fatalf("with a running daemon's note: %q", got)
+	}
+	if got := controlSocket(cfg, options{located: true}); got != cfg.ControlSocket {
+		t.Fatalf("--control-socket given: %q", got)
+	}
+}
+
+// Status without a daemon is a state, in text and in JSON.
+func TestPrintNotRunning(t *testing.T) {
+	var b bytes.Buffer
+	printNotRunning(&b, clientd.Status{State: "not running"}, false)
+	if !strings.Contains(b.String(), "MeshVPN: not running") {
+		t.Fatalf("text: %q", b.String())
+	}
+	b.Reset()
+	printNotRunning(&b, clientd.Status{State: "not running", KillSwitch: &clientd.KillSwitchStatus{Armed: true, Blocked: 4}}, true)
+	var s clientd.Status
+	if err := json.Unmarshal(b.Bytes(), &s); err != nil || s.State != "not running" || s.KillSwitch == nil || s.KillSwitch.Blocked != 4 {
+		t.Fatalf("JSON %q: %v", b.String(), err)
 	}
 }

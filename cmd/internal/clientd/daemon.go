@@ -319,6 +319,7 @@ func (d *Daemon) openControl() (err error) {
 		return err
 	}
 	d.stack.Func("control socket", d.control.Close)
+	d.noteRunning()
 	// No other daemon runs: a resolv.conf file a dead one replaced goes back now (dns.go).
 	if restored, err := RestoreDNS(d.cfg, d.log); err != nil {
 		d.log.Warn("putting back the resolv.conf file an earlier run replaced", zap.Error(err))

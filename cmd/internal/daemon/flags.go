@@ -123,6 +123,13 @@ func (f *Flags[C]) Load(args []string) (C, error) {
 	return cfg, nil
 }
 
+// Given reports whether the flag name was on the command line Load parsed.
+func (f *Flags[C]) Given(name string) bool {
+	given := false
+	f.fs.Visit(func(fl *flag.Flag) { given = given || fl.Name == name })
+	return given
+}
+
 // IsHelp reports whether err is the flag package's answer to --help.
 func IsHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }
 

@@ -40,11 +40,15 @@ func TestFlagsOverrideTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := flagTestConfig{Name: "def", Count: 1, Logging: Logging{LogLevel: "warn"}, Link: LinkTimers{time.Second, 3 * time.Second}}
-	cfg, err := newTestFlags(def, "/nonexistent/default.toml").Load([]string{"--config", path, "--count", "3", "--dead-after", "12s", "--peers", "a, b,", "--on"})
+	f := newTestFlags(def, "/nonexistent/default.toml")
+	cfg, err := f.Load([]string{"--config", path, "--count", "3", "--dead-after", "12s", "--peers", "a, b,", "--on"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := flagTestConfig{Name: "file", Count: 3, On: true, Peers: []string{"a", "b"}, Logging: Logging{LogLevel: "info"}, Link: LinkTimers{2 * time.Second, 12 * time.Second}}
+	if !f.Given("count") || f.Given("name") {
+		t.Fatal("Given: --count was given, --name was not")
+	}
 	if cfg.Name != want.Name || cfg.Count != want.Count || cfg.On != want.On || !slices.Equal(cfg.Peers, want.Peers) || cfg.Logging != want.Logging || cfg.Link != want.Link {
 		t.Fatalf("got %+v\nwant %+v", cfg, want)
 	}

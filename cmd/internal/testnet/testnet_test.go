@@ -3,12 +3,15 @@ package testnet
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/clientd"
 )
 
 func needRoot(t *testing.T) {
@@ -229,6 +232,19 @@ func TestClientCommands(t *testing.T) {
 	}
 	if _, err := os.Stat(n.Socket); !os.IsNotExist(err) {
 		t.Fatalf("the control socket outlived the daemon: %v", err)
+	}
+	// Down, status says so with its own exit code (3) and JSON that parses; down again is no error.
+	out, err = n.InClient(cli, "status", "--control-socket", n.Socket)
+	if code := exitCode(err); code != 3 || !strings.Contains(out, "MeshVPN: not running") {
+		t.Fatalf("status after down: exit %d, %q", code, out)
+	}
+	out, err = n.InClient(cli, "status", "--json", "--control-socket", n.Socket)
+	var st clientd.Status
+	if code := exitCode(err); code != 3 || json.Unmarshal([]byte(out), &st) != nil || st.State != "not running" {
+		t.Fatalf("status --json after down: exit %d, %q", code, out)
+	}
+	if out, err := n.InClient(cli, "down", "--control-socket", n.Socket); err != nil || !strings.Contains(out, "was not running") {
+		t.Fatalf("down when down: %v %s", err, out)
 	}
 	x1 := n.Node("x1")
 	if _, err := n.InNode(x1, "nft", "list", "table", "ip", "meshvpn"); err != nil {
