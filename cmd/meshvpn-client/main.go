@@ -61,7 +61,8 @@ Usage:
   meshvpn-client example-config   print a documented configuration file with the defaults
   meshvpn-client version          print the commit and the Go version this program was built from
 
-IPv4 is carried; IPv6 is dropped inside the tunnel (never sent outside it) until it is carried.
+IPv4 is carried, and IPv6 through an exit that carries it; otherwise IPv6 is dropped inside the
+tunnel, never sent outside it. DNS goes through the exit.
 The kill switch (kill_switch = true) lets nothing but the tunnel and the client's own links out from
 the start of "up", and stays when the daemon stops or dies, until "down".
 The configuration file (TOML, default ` + clientd.DefaultConfigPath + `) is optional; flags override it.
@@ -247,7 +248,7 @@ func startBackground(cfg clientd.Config, o options, args []string) error {
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("the daemon stopped (%v):\n%s", err, tail(cfg.LogFile, start))
+			return fmt.Errorf("the daemon stopped %s:\n%s", howItEnded(err), tail(cfg.LogFile, start))
 		case <-deadline:
 			child.Process.Signal(syscall.SIGTERM)
 			return killSwitchNote(fmt.Errorf("no circuit after %v; the daemon was stopped. Its log:\n%s", o.timeout, tail(cfg.LogFile, start)))
