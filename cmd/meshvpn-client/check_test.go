@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,4 +77,22 @@ func writeCheckFile(t *testing.T, dir, name, text string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestHowItEndedSaysNoNil: a background daemon that exited 0 (or died by a signal) is described in
+// words, not as "(<nil>)".
+func TestHowItEndedSaysNoNil(t *testing.T) {
+	for _, tc := range []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"true"}, "with exit code 0"},
+		{[]string{"sh", "-c", "exit 2"}, "with exit code 2"},
+		{[]string{"sh", "-c", "kill -9 $$"}, "killed by signal 9 (killed)"},
+	} {
+		got := howItEnded(exec.Command(tc.cmd[0], tc.cmd[1:]...).Run())
+		if !strings.HasPrefix(got, tc.want) || strings.Contains(got, "nil") {
+			t.Errorf("%v: %q, want %q…", tc.cmd, got, tc.want)
+		}
+	}
 }

@@ -101,7 +101,10 @@ func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*NetDir, error) {
 	}
 	cons, err := directory.Combine(g.NetworkID, g.AuthorityKeys(), g.Threshold, counted, now)
 	if err != nil {
-		return nil, fmt.Errorf("no consensus: %w (%v)", err, errors.Join(problems...))
+		if !errors.Is(err, directory.ErrNoConsensus) { // which says so itself
+			err = fmt.Errorf("no consensus: %w", err)
+		}
+		return nil, withProblems(err, problems)
 	}
 	problems = append(problems, cons.Ignored...)
 	f.saveChain()
@@ -109,10 +112,19 @@ func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*NetDir, error) {
 	dir, left, err := FromConsensus(cons, descs)
 	problems = append(problems, left...)
 	if err != nil {
-		return nil, fmt.Errorf("%w (%v)", err, errors.Join(problems...))
+		return nil, withProblems(err, problems)
 	}
 	dir.problems = problems
 	return dir, nil
+}
+
+// withProblems adds to err what was left out on the way, if anything was: a formatted nil error
+// ("(<nil>)", "%!w(<nil>)") tells the user nothing.
+func withProblems(err error, problems []error) error {
+	if len(problems) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, errors.Join(problems...))
 }
 
 func name(a genesis.Authority) string {
