@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"net"
 	"syscall"
 )
 
@@ -16,6 +16,8 @@ import (
 func (c *Control) unreachable(err error) error {
 	var timeout interface{ Timeout() bool }
 	var errno syscall.Errno
+	var op *net.OpError
+	dialing := errors.As(err, &op) && op.Op == "dial" // else the socket took the connection
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return &plainError{fmt.Sprintf("%v (no control socket at %s)", ErrNotRunning, c.path), ErrNotRunning}
@@ -25,7 +27,7 @@ func (c *Control) unreachable(err error) error {
 		return &plainError{fmt.Sprintf("the daemon's control socket %s is only root's: run this as root (sudo)", c.path), err}
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout():
 		return &plainError{fmt.Sprintf("the daemon does not answer at its control socket %s (busy, or stuck: its log may say why)", c.path), err}
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+	case !dialing: // EOF, a reset, net/http's "server closed idle connection"
 		return &plainError{fmt.Sprintf("the daemon hung up without an answer at its control socket %s (did it just stop?)", c.path), err}
 	case errors.As(err, &errno):
 		return &plainError{fmt.Sprintf("%v (control socket %s: %v)", ErrNotRunning, c.path, errno), ErrNotRunning}
