@@ -25,6 +25,7 @@ const (
 	MaxFamily      = 8
 	MaxRegionLen   = 16
 	MaxSoftwareLen = 32
+	MaxNameLen     = 19 // as Tor's nicknames
 	// MaxRendezvous bounds the rendezvous a relay behind a NAT names: a second one keeps it reachable
 	// while the first is down, and each costs up to 51 bytes that the exit summary can no longer use.
 	MaxRendezvous = 2
@@ -83,6 +84,11 @@ type Descriptor struct {
 	Bandwidth uint64
 	// Software names the relay's implementation and version (at most MaxSoftwareLen printable bytes).
 	Software string
+	// Name is the operator's label for the relay ("r1", "berlin-exit"): at most MaxNameLen letters,
+	// digits, '-', '_' and '.' (CheckName), or empty. It is a label, not an identity: nobody checks it
+	// and any relay may claim any name; clients show it and take it for an exit only when one relay
+	// alone carries it.
+	Name string
 	// Rendezvous lists, preferred first, the public nodes that a relay behind a NAT keeps a registration
 	// with, so that others reach it through one of them (link.Node.DialVia) rather than at its addresses:
 	// at most MaxRendezvous, each address CheckAddress-valid, no link key or address twice, never the
@@ -167,6 +173,11 @@ func (d *Descriptor) Validate() error {
 	if len(d.Software) > MaxSoftwareLen || !printable(d.Software) {
 		bad("software %q: want at most %d bytes of printable ASCII", d.Software, MaxSoftwareLen)
 	}
+	if d.Name != "" {
+		if err := CheckName(d.Name); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(d.Rendezvous) > MaxRendezvous {
 		bad("%d rendezvous, more than %d", len(d.Rendezvous), MaxRendezvous)
 	}
@@ -238,6 +249,20 @@ func CheckTime(t time.Time) error {
 }
 
 func isUpper(c byte) bool { return 'A' <= c && c <= 'Z' }
+
+// CheckName checks a relay name: 1 to MaxNameLen letters, digits, '-', '_' and '.'.
+func CheckName(name string) error {
+	if name == "" || len(name) > MaxNameLen {
+		return fmt.Errorf("name %q: want 1 to %d characters", name, MaxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("name %q: only letters, digits, '-', '_' and '.'", name)
+		}
+	}
+	return nil
+}
 
 func printable(s string) bool {
 	for i := 0; i < len(s); i++ {

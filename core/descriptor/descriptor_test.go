@@ -60,6 +60,7 @@ func example(t testing.TB) *Descriptor {
 		Region:    "Frankfurt",
 		Bandwidth: 12_500_000,
 		Software:  "meshvpn/0.1.0",
+		Name:      "berlin-1",
 		Rendezvous: []Rendezvous{
 			{LinkKey: keys.StaticPublic{0xcc, 3}, Addr: netip.MustParseAddrPort("203.0.113.9:7000")},
 			{LinkKey: keys.StaticPublic{0xdd, 4}, Addr: netip.MustParseAddrPort("[2001:db8::9]:7001")},
@@ -255,6 +256,7 @@ func TestSizeLimit(t *testing.T) {
 	}
 	d.Region = strings.Repeat("r", MaxRegionLen)
 	d.Software = strings.Repeat("s", MaxSoftwareLen)
+	d.Name = strings.Repeat("n", MaxNameLen)
 	d.Rendezvous = nil
 	for i := range MaxRendezvous {
 		a := netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: 1, 15: byte(i + 1)}), 65535)
@@ -281,14 +283,14 @@ func TestSizeLimit(t *testing.T) {
 	if fitted == 0 || refused == 0 {
 		t.Fatalf("%d fitted, %d refused: the test does not reach the limit", fitted, refused)
 	}
-	// The largest descriptor without an exit summary leaves this much room for one: 175 bytes, 27
+	// The largest descriptor without an exit summary leaves this much room for one: 155 bytes, 24
 	// scattered five-digit ports (docs/protocol.md, section 9).
 	d.Exit = exitports.Summary{}
 	b, err := d.Sign(identity(t, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if room := MaxSize - len(b); room < 175 {
+	if room := MaxSize - len(b); room < 155 {
 		t.Fatalf("only %d bytes left for an exit summary", room)
 	}
 	if _, err := Parse(make([]byte, MaxSize+1)); !errors.Is(err, ErrTooLarge) {
@@ -396,7 +398,7 @@ func TestParseRefusesWhatSignNeverWrites(t *testing.T) {
 	}
 }
 
-// TestRendezvousLayout pins the encoding docs/protocol.md gives: after the software string, a count
+// TestRendezvousLayout pins the encoding docs/protocol.md gives: after the software and name strings, a count
 // and then each rendezvous as link key · family · address · port, just before the signature.
 func TestRendezvousLayout(t *testing.T) {
 	d := example(t)
@@ -412,9 +414,11 @@ func TestRendezvousLayout(t *testing.T) {
 	if !bytes.HasSuffix(body, want) {
 		t.Fatalf("body ends %x, want %x", body[len(body)-len(want):], want)
 	}
-	software := len(body) - len(want) - 1 - len(d.Software)
-	if body[software] != byte(len(d.Software)) || string(body[software+1:software+1+len(d.Software)]) != d.Software {
-		t.Fatalf("the rendezvous do not follow the software string")
+	name := len(body) - len(want) - 1 - len(d.Name)
+	software := name - 1 - len(d.Software)
+	if body[software] != byte(len(d.Software)) || string(body[software+1:software+1+len(d.Software)]) != d.Software ||
+		body[name] != byte(len(d.Name)) || string(body[name+1:name+1+len(d.Name)]) != d.Name {
+		t.Fatalf("the rendezvous do not follow the software and name strings")
 	}
 	d.Rendezvous = nil
 	if b := sign(t, d, 1); b[len(b)-sigLen-1] != 0 {
@@ -435,4 +439,24 @@ func splice(b []byte, off int, s string) []byte {
 	out := append(bytes.Clone(b[:off]), byte(len(s)>>8), byte(len(s)))
 	out = append(out, s...)
 	return append(out, b[off+2+n:]...)
+}
+
+// The name is a label of a few safe characters: it round-trips, and anything else is refused.
+func TestName(t *testing.T) {
+	d := example(t)
+	got, err := Parse(sign(t, d, 1))
+	if err != nil || got.Name != "berlin-1" {
+		t.Fatalf("name after a round trip: %q %v", got.Name, err)
+	}
+	for _, bad := range []string{"has space", strings.Repeat("n", MaxNameLen+1), "ümlaut", "tab\t", "semi;colon"} {
+		d := example(t)
+		d.Name = bad
+		if _, err := d.Sign(identity(t, 1)); err == nil || !strings.Contains(err.Error(), "name") {
+			t.Errorf("name %q: %v", bad, err)
+		}
+	}
+	d.Name = ""
+	if _, err := Parse(sign(t, d, 1)); err != nil {
+		t.Fatalf("no name: %v", err)
+	}
 }

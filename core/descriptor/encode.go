@@ -24,7 +24,7 @@ const (
 	fixedLen = 1 + 32 + 32 + 32 + 8 + 8 + 32 + 8 + 8 + 8 // up to the address count
 	sigLen   = ed25519.SignatureSize
 	// minLen is the shortest encoding: one IPv4 address and every list and string empty.
-	minLen = fixedLen + 1 + 7 + 1 + 2 + 1 + 1 + 1 + 1 + sigLen
+	minLen = fixedLen + 1 + 7 + 1 + 2 + 1 + 1 + 1 + 1 + 1 + sigLen
 )
 
 // Sign sets d.Identity to id's public key, checks d (Validate, MaxSize), signs it and returns its
@@ -103,7 +103,7 @@ func (d *Descriptor) body() ([]byte, error) {
 	}
 	b = binary.BigEndian.AppendUint16(b, uint16(len(summary)))
 	b = append(b, summary...)
-	for _, s := range []string{d.Country, d.Region, d.Software} {
+	for _, s := range []string{d.Country, d.Region, d.Software, d.Name} {
 		b = append(b, byte(len(s)))
 		b = append(b, s...)
 	}
@@ -198,6 +198,7 @@ func decode(b []byte) (*Descriptor, []byte, error) {
 	d.Country = string(r.bytes(int(r.u8())))
 	d.Region = string(r.bytes(int(r.u8())))
 	d.Software = string(r.bytes(int(r.u8())))
+	d.Name = string(r.bytes(int(r.u8())))
 	if n := int(r.u8()); n <= MaxRendezvous {
 		for range n {
 			var rv Rendezvous

@@ -99,9 +99,13 @@ func (r Relay) IsExit() bool { return len(r.Exit.TCP) > 0 || len(r.Exit.UDP) > 0
 // FromDescriptor returns the relay d describes, reached at addr (one of d.Addresses: the caller
 // chooses), with no flags and no weight: what a directory says of it is FromConsensus's to add.
 func FromDescriptor(d *descriptor.Descriptor, addr netip.AddrPort) Relay {
+	name := d.Name // the operator's label; the identity's first characters when there is none
+	if name == "" {
+		name = d.Identity.String()[:8]
+	}
 	return Relay{
 		Identity:   d.Identity,
-		Name:       d.Identity.String()[:8],
+		Name:       name,
 		Addr:       addr,
 		LinkKey:    d.LinkKey,
 		Onion:      d.OnionKey,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/core/descriptor"
@@ -138,8 +139,17 @@ func defaultName() string {
 		return "relay"
 	}
 	h, _, _ = strings.Cut(h, ".")
-	if len(h) > 32 {
-		h = h[:32]
+	h = strings.Map(func(r rune) rune { // a descriptor's name: letters, digits, '-', '_'
+		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_') {
+			return r
+		}
+		return -1
+	}, h)
+	if len(h) > descriptor.MaxNameLen {
+		h = h[:descriptor.MaxNameLen]
+	}
+	if h == "" {
+		return "relay"
 	}
 	return h
 }
@@ -147,6 +157,9 @@ func defaultName() string {
 // Validate reports every problem with the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
+	if err := descriptor.CheckName(c.Name); err != nil { // the descriptor carries it
+		errs = append(errs, err)
+	}
 	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
 		errs = append(errs, fmt.Errorf("data_dir %q: want an absolute path", c.DataDir))
 	}

@@ -68,6 +68,7 @@ func (n *Node) descriptor(network [32]byte, k Keys, now time.Time, seq uint64) (
 		Country:   n.cfg.Country, Region: n.cfg.Region,
 		Bandwidth: n.cfg.Bandwidth,
 		Software:  Software,
+		Name:      n.cfg.Name,
 		Published: now,
 		Seq:       seq,
 	}
