@@ -78,6 +78,14 @@ func (f *Fetcher) CloseIdleConnections() { f.hc.CloseIdleConnections() }
 // namespace).
 func (f *Fetcher) SetHTTPClient(hc *http.Client) { f.hc = hc }
 
+// ErrWrongGenesis is a fetch whose every authority answered with a document that the genesis file
+// does not vouch for: signed by another key, or for another network. Waiting does not fix that; the
+// genesis file (or the network it was given for) is the wrong one.
+var ErrWrongGenesis = errors.New("every authority answers with a document the genesis file does not vouch for (signed by another key, or for another network): is it the right genesis file?")
+
+// errNotVouched is a document signed by a key other than its authority's, or for another network.
+var errNotVouched = errors.New("not vouched for by the genesis file")
+
 // Fetch asks every authority at once and returns the network a threshold of them agree on. What was
 // left out and why (an authority that did not answer, a rollback, a descriptor that did not match) is
 // in the NetDir's Problems: kept for status and logs, not fatal while a threshold agrees.
@@ -92,12 +100,22 @@ func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*NetDir, error) {
 	wg.Wait()
 	var problems []error
 	var counted []*directory.Directory
+	strangers := 0
 	for i, d := range docs {
+		if errs[i] == nil && d.NetworkID != g.NetworkID {
+			errs[i] = fmt.Errorf("%w: the document is for network %x", errNotVouched, d.NetworkID[:8])
+		}
+		if errors.Is(errs[i], errNotVouched) || errors.Is(errs[i], directory.ErrWrongNetwork) {
+			strangers++
+		}
 		if errs[i] != nil {
 			problems = append(problems, fmt.Errorf("authority %s: %w", name(g.Authorities[i]), errs[i]))
 			continue
 		}
 		counted = append(counted, d)
+	}
+	if strangers == len(docs) {
+		return nil, withProblems(ErrWrongGenesis, problems)
 	}
 	cons, err := directory.Combine(g.NetworkID, g.AuthorityKeys(), g.Threshold, counted, now)
 	if err != nil {
@@ -145,7 +163,7 @@ func (f *Fetcher) fetchDocument(ctx context.Context, a genesis.Authority) (*dire
 		return nil, err
 	}
 	if d.Authority != a.Identity {
-		return nil, fmt.Errorf("the document is signed by %s, not by this authority", d.Authority)
+		return nil, fmt.Errorf("%w: the document is signed by %s, not by this authority", errNotVouched, d.Authority)
 	}
 	previous := func(serial uint64) (*directory.Directory, error) {
 		b, err := f.get(ctx, a.URL+directory.PathDirectory+"/"+strconv.FormatUint(serial, 10), maxDocument)
@@ -248,6 +266,9 @@ func (f *Fetcher) FetchUntil(ctx context.Context) (*NetDir, error) {
 				f.log.Info("directory", zap.Error(p))
 			}
 			return dir, nil
+		}
+		if errors.Is(err, ErrWrongGenesis) {
+			return nil, err // waiting does not fix it
 		}
 		f.log.Warn("no directory yet", zap.Error(err))
 		select {

@@ -261,3 +261,43 @@ func TestChainWalksAGap(t *testing.T) {
 		t.Fatalf("serial 1 → 5: %v", err)
 	}
 }
+
+// A genesis file that is not the network's — other authority keys, or another network's id — makes
+// every authority's answer one it does not vouch for: FetchUntil says so at once instead of retrying
+// until its context ends. One stranger among three is only a problem.
+func TestWrongGenesisFailsAtOnce(t *testing.T) {
+	n := newTestNet(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	otherKeys := *n.g
+	otherKeys.Authorities = append([]genesis.Authority(nil), n.g.Authorities...)
+	for i := range otherKeys.Authorities {
+		id, _ := keys.GenerateIdentity(rand.Reader)
+		otherKeys.Authorities[i].Identity = id.Public()
+	}
+	otherNetwork := *n.g
+	otherNetwork.NetworkID[0] ^= 1
+	for name, g := range map[string]*genesis.Genesis{"other keys": &otherKeys, "other network": &otherNetwork} {
+		f, err := NewFetcher(g, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.FetchUntil(ctx); !errors.Is(err, ErrWrongGenesis) || !strings.Contains(err.Error(), "is it the right genesis file?") {
+			t.Fatalf("%s: %v, want ErrWrongGenesis", name, err)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("FetchUntil waited for its context")
+	}
+
+	oneStranger := *n.g
+	oneStranger.Authorities = append([]genesis.Authority(nil), n.g.Authorities...)
+	id, _ := keys.GenerateIdentity(rand.Reader)
+	oneStranger.Authorities[2].Identity = id.Public()
+	f, _ := NewFetcher(&oneStranger, "", nil)
+	dir, err := f.Fetch(ctx, now)
+	if err != nil || dir.Len() != 3 || len(dir.Problems()) == 0 {
+		t.Fatalf("one authority of three not vouched for: %v (want the network, with a problem)", err)
+	}
+}

@@ -102,11 +102,11 @@ func (s *Selector) named(v string) (*node, error) {
 		if n := s.byID[id]; n != nil {
 			return n, nil
 		}
-		return nil, fail(ErrNoExit, "no relay in the consensus has identity %s", v)
+		return nil, because(fail(ErrNoExit, "no relay in the consensus has identity %s", v), ErrNoSuchRelay)
 	}
 	switch ns := s.byName[v]; len(ns) {
 	case 0:
-		return nil, fail(ErrNoExit, "no relay in the consensus is named %q", v)
+		return nil, because(fail(ErrNoExit, "no relay in the consensus is named %q", v), ErrNoSuchRelay)
 	case 1:
 		return ns[0], nil
 	default:

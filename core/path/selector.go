@@ -218,6 +218,7 @@ func (s *Selector) pickAround(exits []*node, uniform bool,
 // why each guard cannot.
 func (s *Selector) pickGuard(exit *node, avoid map[keys.IdentityPublic]bool) (*node, error) {
 	var why []string
+	subnet := false // some guard is kept out only by the exit's /16
 	for _, e := range s.guards.guards {
 		n := s.byID[e.Identity]
 		reason := ""
@@ -235,6 +236,7 @@ func (s *Selector) pickGuard(exit *node, avoid map[keys.IdentityPublic]bool) (*n
 		default:
 			if c := s.conflict(n, exit); c != "" {
 				reason = c + " as the exit"
+				subnet = subnet || !s.allowSameSubnet && n.subnet == exit.subnet
 			}
 		}
 		if reason == "" {
@@ -249,8 +251,12 @@ func (s *Selector) pickGuard(exit *node, avoid map[keys.IdentityPublic]bool) (*n
 	if len(why) == 0 {
 		return nil, fail(ErrNoGuard, "no usable guard for exit %s: the guard set is empty", exit)
 	}
-	return nil, fail(ErrNoGuard, "no usable guard for exit %s among the %d of the guard set (%s)",
+	err := fail(ErrNoGuard, "no usable guard for exit %s among the %d of the guard set (%s)",
 		exit, len(why), strings.Join(why, "; "))
+	if subnet {
+		err = because(err, ErrSameSubnet)
+	}
+	return nil, err
 }
 
 // pickMiddle draws the middle by weight among the relays that fit beside the guard and the exit. A
@@ -278,10 +284,26 @@ func (s *Selector) pickMiddle(guard, exit *node, avoid map[keys.IdentityPublic]b
 		if len(avoid) > 0 {
 			what += ", not avoided"
 		}
-		return nil, fail(ErrNoMiddle, "no middle outside the guard's and exit's %s (guard %s, exit %s)",
+		err := fail(ErrNoMiddle, "no middle outside the guard's and exit's %s (guard %s, exit %s)",
 			what, guard, exit)
+		if !s.allowSameSubnet && s.fitsButForSubnet(guard, exit, avoid) {
+			err = because(err, ErrSameSubnet)
+		}
+		return nil, err
 	}
 	return cands[s.draw(cands, false)], nil
+}
+
+// fitsButForSubnet reports whether some usable relay would be a middle between guard and exit if two
+// hops could share a /16.
+func (s *Selector) fitsButForSubnet(guard, exit *node, avoid map[keys.IdentityPublic]bool) bool {
+	for _, n := range s.nodes {
+		if n.usable() && !avoid[n.Identity] && n.Identity != guard.Identity && n.Identity != exit.Identity &&
+			!sameFamily(n, guard) && !sameFamily(n, exit) {
+			return true
+		}
+	}
+	return false
 }
 
 // sampleGuard adds one guard to the set, drawn by weight among the Guard-flagged, usable relays that
