@@ -5,6 +5,7 @@ package clientd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -109,6 +110,9 @@ func (b builder) Build(ctx context.Context, path []netdir.Relay) (circmgr.Circui
 // Start brings the client up and returns once the first circuit carries traffic (or ctx ends).
 func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Daemon, err error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := daemon.NeedNetAdmin("the client makes a TUN device, routes and the kill switch's firewall table", "run it with sudo"); err != nil {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, started: time.Now(), down: make(chan struct{}), exitChoice: initialExitChoice(cfg), stack: daemon.NewStack(context.Background())}
@@ -432,13 +436,9 @@ func (d *Daemon) Close() error { return d.stack.Close() }
 // loadGenesis reads the genesis file and resolves its authorities' addresses (a name among them needs
 // DNS now, before the kill switch blocks it), and readies the fetcher and the picker.
 func (d *Daemon) loadGenesis(ctx context.Context) error {
-	text, err := os.ReadFile(d.cfg.Genesis)
+	g, err := daemon.LoadGenesis(d.cfg.Genesis) // a ConfigError: exit 2, as in every program
 	if err != nil {
-		return fmt.Errorf("genesis: %w", err)
-	}
-	g, err := genesis.Parse(text)
-	if err != nil {
-		return fmt.Errorf("%s: %w", d.cfg.Genesis, err)
+		return err
 	}
 	d.genesis = g
 	pins := map[string][]netip.AddrPort{}
@@ -469,6 +469,9 @@ func (d *Daemon) loadGenesis(ctx context.Context) error {
 func (d *Daemon) firstDirectory(ctx context.Context) (*dirPicker, error) {
 	defer d.allowAuthorities()()
 	net, err := d.fetcher.FetchUntil(ctx)
+	if errors.Is(err, netdir.ErrWrongGenesis) {
+		return nil, daemon.Misconfigured(fmt.Errorf("genesis %s: %w", d.cfg.Genesis, err))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -479,7 +482,25 @@ func (d *Daemon) firstDirectory(ctx context.Context) (*dirPicker, error) {
 		return nil, err
 	}
 	d.log.Info("directory", zap.Int("relays", net.Len()), zap.Int("authorities", len(net.Sources())))
+	// A path this directory can never give fails now, naming the fix, rather than after the start's
+	// timeout: waiting does not move relays to other networks or bring a relay that does not exist.
+	if _, err := d.picker.Pick(nil, nil, 0); err != nil {
+		if hint := pathHint(err); hint != "" {
+			return nil, daemon.Misconfigured(fmt.Errorf("%w: %s", err, hint))
+		}
+	}
 	return d.picker, nil
+}
+
+// pathHint names the fix for a path selection failure that waiting does not cure, or is "".
+func pathHint(err error) string {
+	switch {
+	case errors.Is(err, path.ErrSameSubnet):
+		return "the network's relays share too few /16 networks for a 3-hop path (two hops never share one); on a test network on one machine set allow_same_subnet = true"
+	case errors.Is(err, path.ErrNoSuchRelay):
+		return "the exit named by `exit` is not in the directory (`meshvpn-client exits` lists those that are; a name is taken only when one relay alone carries it)"
+	}
+	return ""
 }
 
 // The directory is refreshed through the tunnel while a circuit is up: the exit carries fetches to the

@@ -106,6 +106,11 @@ func Start(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if !cfg.RelayOnly {
+		if err := daemon.NeedNetAdmin("an exit makes a TUN device, turns on forwarding and installs NAT rules", "or run a relay that is no exit with --relay-only"); err != nil {
+			return nil, err
+		}
+	}
 	var g *genesis.Genesis
 	if cfg.Genesis != "" {
 		if g, err = daemon.LoadGenesis(cfg.Genesis); err != nil {
