@@ -236,6 +236,9 @@ func (t *Table) tunnel(ps []netip.Prefix) error {
 		if err != nil && p.Addr().Is6() && (errors.Is(err, unix.EACCES) || errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.ENETDOWN)) {
 			continue // IPv6 is off on this host: nothing to leak
 		}
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("route: %v is already routed through another device: another VPN holds it? (stop it, or route yourself with tun.route_all = false): %w", p, err)
+		}
 		if err != nil {
 			return fmt.Errorf("route: %v into %s: %w", p, t.tun, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -196,5 +197,31 @@ func TestBypassWithoutARouteFails(t *testing.T) {
 	}
 	if _, err := New("nosuchdev0"); err == nil {
 		t.Fatal("a table for a missing device")
+	}
+}
+
+// Routes another VPN holds (OpenVPN's def1 takes the same halves) are named as such, not left as
+// "file exists".
+func TestTunnelAllSaysAnotherVPNHoldsTheRoutes(t *testing.T) {
+	inNetns(t)
+	up := uplink(t)
+	for _, half := range []string{"0.0.0.0/1", "128.0.0.0/1"} {
+		_, dst, _ := net.ParseCIDR(half)
+		if err := netlink.RouteAdd(&netlink.Route{Dst: dst, Gw: net.ParseIP("192.0.2.1"), LinkIndex: up.Attrs().Index}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dev, err := tun.Open(tun.Config{Name: "mvtest0", Addr: netip.MustParsePrefix("10.99.0.2/32"), Up: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	tab, err := New("mvtest0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Close()
+	if err := tab.TunnelAll(); err == nil || !strings.Contains(err.Error(), "another VPN holds it") {
+		t.Fatalf("TunnelAll over another VPN's routes: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,9 +202,13 @@ func TestOpenBusyNameKeepsNoDescriptor(t *testing.T) {
 		dev := openInNetns(t, BackendWireGuard)
 		before := countFDs(t)
 		for range 3 {
-			if second, err := Open(Config{Name: dev.Name()}); err == nil {
+			second, err := Open(Config{Name: dev.Name()})
+			if err == nil {
 				second.Close()
 				t.Fatal("opened a second device under a name in use")
+			}
+			if !strings.Contains(err.Error(), "held by another program (another VPN?") {
+				t.Fatalf("a name in use: %v, want it said that another program holds it", err)
 			}
 		}
 		if after := countFDs(t); after != before {

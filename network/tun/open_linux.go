@@ -28,6 +28,9 @@ func Open(cfg Config) (Device, error) {
 	case BackendWater:
 		dev, err = openWater(cfg.Name, cfg.MTU)
 	}
+	if errors.Is(err, unix.EBUSY) {
+		return nil, fmt.Errorf("tun: device %q is held by another program (another VPN? pick another tun name): %w", cfg.Name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tun: open %s device %q: %w", cfg.Backend, cfg.Name, err)
 	}
