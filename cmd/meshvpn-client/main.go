@@ -44,6 +44,10 @@ Usage:
   meshvpn-client exits [--json] [--port tcp/25]
                                   the exits the daemon knows: country, region, bandwidth, the ports
                                   and address families they carry; * marks the one in use
+  meshvpn-client directory [--json]
+                                  the relays of the directory (names, addresses, flags, weights,
+                                  exit ports): the running client's, or with none running, fetched
+                                  from the genesis file's authorities
   meshvpn-client set-exit EXIT [--port tcp/25]
                                   move to another exit without restarting: EXIT is auto, random,
                                   country:CC, region:NAME, or an exit's identity (a name works when
@@ -87,6 +91,8 @@ func main() {
 		err = down(args)
 	case "exits":
 		err = exits(args)
+	case "directory":
+		err = directory(args)
 	case "set-exit":
 		err = setExit(args)
 	case "exclude":

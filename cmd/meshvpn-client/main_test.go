@@ -272,3 +272,19 @@ func TestPrintNotRunning(t *testing.T) {
 		t.Fatalf("JSON %q: %v", b.String(), err)
 	}
 }
+
+func TestPrintDirectory(t *testing.T) {
+	var b bytes.Buffer
+	printDirectory(&b, clientd.DirectoryView{Source: "daemon", Authorities: []string{"a", "b"}, Relays: []clientd.RelayView{
+		{Name: "r1", Address: "10.240.0.11:7000", Flags: "Running|Guard", Weight: 100, Identity: "AAAA"},
+		{Name: "x1", Address: "10.240.0.21:7000", Flags: "Running|Exit", Weight: 50, Ports: "tcp=80,443 udp=none", IPv6: true, Country: "DE", Identity: "BBBB",
+			Rendezvous: []string{"10.240.0.13:7000"}},
+	}})
+	out := b.String()
+	for _, want := range []string{"directory: 2 relays, agreed by 2 authorities, the running client's", "r1", "Running|Guard", "x1",
+		"10.240.0.21:7000 via 10.240.0.13:7000", "tcp=80,443 udp=none +IPv6", "DE", "not identities"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("directory lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -83,6 +83,7 @@ func listenControl(path string, d *Daemon) (*controlServer, error) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(d.Exits())
 	})
+	mux.HandleFunc("GET "+pathDirectory, func(w http.ResponseWriter, _ *http.Request) { serveDirectory(d, w) })
 	mux.HandleFunc("POST "+pathExit, func(w http.ResponseWriter, r *http.Request) {
 		var req SetExitRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSetExitRequest))

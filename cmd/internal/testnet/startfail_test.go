@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshvpn/meshvpn/cmd/internal/clientd"
 )
 
 // TestStartFailsAtOnceWhenWaitingCannotHelp (issue 17): a client whose start cannot work however long
@@ -58,5 +61,22 @@ func TestStartFailsAtOnceWhenWaitingCannotHelp(t *testing.T) {
 	}
 	if s, err := n.Status(ctx); err != nil || s.State != "connected" {
 		t.Fatalf("the testnet's own client after the failed starts: %v %v", s.State, err)
+	}
+
+	// The directory view: the running client's, by the operators' names; and with no daemon to ask,
+	// fetched from the genesis file's authorities.
+	out, err := n.clientCmd("directory")
+	if err != nil || !strings.Contains(out, "directory: 7 relays, agreed by 3 authorities, the running client's") {
+		t.Fatalf("directory: %v\n%s", err, out)
+	}
+	for _, name := range []string{"r1", "r5", "x1", "x2"} {
+		if !strings.Contains(out, "\n"+name+" ") {
+			t.Errorf("directory lacks %s:\n%s", name, out)
+		}
+	}
+	out, err = n.InClient(n.Bin("meshvpn-client"), "directory", "--json", "--genesis", n.GenesisFile, "--control-socket", filepath.Join(dir, "none.sock"))
+	var v clientd.DirectoryView
+	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.Source != "fetched" || len(v.Relays) != 7 || len(v.Authorities) < 2 {
+		t.Fatalf("directory --json with no daemon: %v\n%s", err, out)
 	}
 }
