@@ -137,7 +137,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	case c.Relays == "":
-		errs = append(errs, errors.New("genesis or relays: want the network's genesis file (or, for a network without a directory, a relay list file)"))
+		errs = append(errs, fmt.Errorf("no network to join: pass --genesis FILE (the network's genesis file, from its operators), or set genesis in %s", DefaultConfigPath))
 	}
 	errs = append(errs, c.DNS.validate(c)...)
 	errs = append(errs, c.validateSplit()...)

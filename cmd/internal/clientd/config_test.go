@@ -72,7 +72,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		t.Fatal("a garbage config validated")
 	}
 	for _, want := range []string{
-		"relays:", `control_socket "run/meshvpn/client.sock"`, "listen:", `tun.address "fd00::2/128"`,
+		"pass --genesis FILE", `control_socket "run/meshvpn/client.sock"`, "listen:", `tun.address "fd00::2/128"`,
 		"tun.mtu", `unknown backend "tap"`, "keepalive_interval (30s) < dead_after (10s)", `log level "loud"`,
 	} {
 		if !strings.Contains(err.Error(), want) {
