@@ -125,8 +125,8 @@ type Reroute struct {
 	GapMillis float64   `json:"gap_ms"` // how long there was no circuit: from the death the client saw to the new circuit
 	// OutageMillis is how long the client had no working circuit: from when the dead one went
 	// silent (its relays report a break only after their links' dead_after), or died, to the new one.
-	OutageMillis float64 `json:"outage_ms"`
-	Why         string    `json:"why"`
-	Path        []string  `json:"path"`
-	SameSession bool      `json:"same_session"` // the exit kept the session: connections survived
+	OutageMillis float64  `json:"outage_ms"`
+	Why          string   `json:"why"`
+	Path         []string `json:"path"`
+	SameSession  bool     `json:"same_session"` // the exit kept the session: connections survived
 }

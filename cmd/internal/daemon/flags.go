@@ -14,12 +14,12 @@ import (
 // Every binary loads its configuration through one of these, so that a flag and its config key can
 // never disagree on the field they set.
 type Flags[C any] struct {
-	fs     *flag.FlagSet
-	def    C
-	path   *string // --config
-	binds  []binding[C]
-	usage  string
-	help   io.Writer // where --help writes the usage
+	fs    *flag.FlagSet
+	def   C
+	path  *string // --config
+	binds []binding[C]
+	usage string
+	help  io.Writer // where --help writes the usage
 }
 
 // binding is one flag: set copies its parsed value into a configuration.

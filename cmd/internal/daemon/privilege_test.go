@@ -8,8 +8,8 @@ func TestHasCapability(t *testing.T) {
 		want   bool
 	}{
 		{"Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t0000000000001000\n", true}, // CAP_NET_ADMIN alone
-		{"CapEff:\t000001ffffffffff\n", true},                                    // root's full set
-		{"CapEff:\t0000000000000400\n", false},                                   // CAP_NET_BIND_SERVICE only
+		{"CapEff:\t000001ffffffffff\n", true},                                      // root's full set
+		{"CapEff:\t0000000000000400\n", false},                                     // CAP_NET_BIND_SERVICE only
 		{"CapEff:\tzz\n", false},
 		{"Name:\tx\n", false},
 	} {

@@ -2,16 +2,14 @@ package exitnode
 
 import (
 	"crypto/rand"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.uber.org/zap"
 
-	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
+	"github.com/meshvpn/meshvpn/cmd/internal/daemon/daemontest"
 	"github.com/meshvpn/meshvpn/core/genesis"
 	"github.com/meshvpn/meshvpn/crypto/keys"
 )
@@ -20,17 +18,7 @@ import (
 // its default ports) fails Start with an error that names the setting and its flag, as
 // meshvpn-exit-node prints it.
 func TestTakenPortIsNamed(t *testing.T) {
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	udp, tcp := uc.LocalAddr().String(), ln.Addr().String()
+	udp, tcp := daemontest.TakenPorts(t)
 	dir := t.TempDir()
 	g := &genesis.Genesis{Name: "test", Threshold: 1, Bootstrap: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}}
 	g.NetworkID, _ = genesis.GenerateNetworkID(rand.Reader)
@@ -55,14 +43,12 @@ func TestTakenPortIsNamed(t *testing.T) {
 		c := DefaultConfig()
 		c.Name, c.DataDir, c.Listen, c.RelayOnly, c.Metrics = "r1", filepath.Join(dir, "data"), "127.0.0.1:0", true, ""
 		tc.set(&c, tc.addr)
-		n, err := Start(c, zap.NewNop())
-		if err == nil {
-			n.Close()
-			t.Fatalf("%s %s: started on a taken port", tc.key, tc.addr)
-		}
-		msg := daemon.ExplainPortTaken(err, c.Sockets()...).Error()
-		if !strings.Contains(msg, tc.key+" "+tc.addr+":") || !strings.Contains(msg, tc.flag) {
-			t.Errorf("%s taken: %q names neither the setting nor its flag", tc.key, msg)
-		}
+		daemontest.PortNamed(t, tc.key, tc.flag, tc.addr, c.Sockets(), func() (func() error, error) {
+			n, err := Start(c, zap.NewNop())
+			if err != nil {
+				return nil, err
+			}
+			return n.Close, nil
+		})
 	}
 }
