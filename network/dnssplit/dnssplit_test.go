@@ -68,7 +68,6 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-
 func TestAddrs(t *testing.T) {
 	m, _ := NewMatcher([]string{"bank.example"})
 	got := m.Addrs(answer(t, resolver, 53, "www.bank.example",
