@@ -89,7 +89,24 @@ var errNotVouched = errors.New("not vouched for by the genesis file")
 // Fetch asks every authority at once and returns the network a threshold of them agree on. What was
 // left out and why (an authority that did not answer, a rollback, a descriptor that did not match) is
 // in the NetDir's Problems: kept for status and logs, not fatal while a threshold agrees.
+//
+// The documents and the descriptors come in two requests to each authority, and an authority that
+// publishes a new document in between serves the descriptors of the new one: relays that republished
+// their descriptors meanwhile (every few seconds on a test network) then have none that the consensus
+// names. A fetch that misses descriptors so is made once more, documents and all.
 func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*NetDir, error) {
+	dir, missing, err := f.fetchOnce(ctx, now)
+	if missing > 0 && ctx.Err() == nil {
+		if again, left, err2 := f.fetchOnce(ctx, now); err2 == nil && left < missing {
+			return again, nil
+		}
+	}
+	return dir, err
+}
+
+// fetchOnce is one Fetch: the documents, then the descriptors they name. missing counts the relays of
+// the consensus left out for want of their descriptor.
+func (f *Fetcher) fetchOnce(ctx context.Context, now time.Time) (_ *NetDir, missing int, _ error) {
 	g := f.genesis
 	docs := make([]*directory.Directory, len(g.Authorities))
 	errs := make([]error, len(g.Authorities))
@@ -115,25 +132,26 @@ func (f *Fetcher) Fetch(ctx context.Context, now time.Time) (*NetDir, error) {
 		counted = append(counted, d)
 	}
 	if strangers == len(docs) {
-		return nil, withProblems(ErrWrongGenesis, problems)
+		return nil, 0, withProblems(ErrWrongGenesis, problems)
 	}
 	cons, err := directory.Combine(g.NetworkID, g.AuthorityKeys(), g.Threshold, counted, now)
 	if err != nil {
 		if !errors.Is(err, directory.ErrNoConsensus) { // which says so itself
 			err = fmt.Errorf("no consensus: %w", err)
 		}
-		return nil, withProblems(err, problems)
+		return nil, 0, withProblems(err, problems)
 	}
 	problems = append(problems, cons.Ignored...)
 	f.saveChain()
 	descs := f.fetchDescriptors(ctx, cons, now, &problems)
+	missing = len(cons.Relays) - len(descs)
 	dir, left, err := FromConsensus(cons, descs)
 	problems = append(problems, left...)
 	if err != nil {
-		return nil, withProblems(err, problems)
+		return nil, missing, withProblems(err, problems)
 	}
 	dir.problems = problems
-	return dir, nil
+	return dir, missing, nil
 }
 
 // withProblems adds to err what was left out on the way, if anything was: a formatted nil error

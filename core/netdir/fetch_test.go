@@ -31,6 +31,8 @@ type authority struct {
 	docs   map[uint64][]byte
 	latest uint64
 	bundle []byte
+	// onBundle, if set, runs (under mu) before a bundle is served, once.
+	onBundle func()
 }
 
 func (a *authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +50,10 @@ func (a *authority) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		http.NotFound(w, r)
 	case r.URL.Path == directory.PathDescriptors:
+		if f := a.onBundle; f != nil {
+			a.onBundle = nil
+			f()
+		}
 		w.Write(a.bundle)
 	default:
 		http.NotFound(w, r)
@@ -299,5 +305,43 @@ func TestWrongGenesisFailsAtOnce(t *testing.T) {
 	dir, err := f.Fetch(ctx, now)
 	if err != nil || dir.Len() != 3 || len(dir.Problems()) == 0 {
 		t.Fatalf("one authority of three not vouched for: %v (want the network, with a problem)", err)
+	}
+}
+
+// Every authority publishes a new document — naming every relay's new descriptor — between the
+// client's request for its document and its request for the descriptors: the descriptors served are
+// not those the consensus names. The fetch is made again and gets the whole network.
+func TestFetchAcrossARoundBoundary(t *testing.T) {
+	n := newTestNet(t, 3)
+	var newer [][]byte
+	for i, raw := range n.descs {
+		d, _ := descriptor.Parse(raw)
+		d.Seq++
+		b, err := d.Sign(n.ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		newer = append(newer, b)
+	}
+	bundle, _ := directory.EncodeBundle(newer)
+	for _, a := range n.auths {
+		a.onBundle = func() { // mu is held: publish's own locking is done here by hand
+			for i, b := range n.auths {
+				if b == a {
+					a.mu.Unlock()
+					n.publish(t, i, 2, newer)
+					a.mu.Lock()
+				}
+			}
+			a.bundle = bundle
+		}
+	}
+	f, _ := NewFetcher(n.g, "", nil)
+	dir, err := f.Fetch(context.Background(), now)
+	if err != nil {
+		t.Fatalf("fetch across a round boundary: %v (want the network: fetched again)", err)
+	}
+	if dir.Len() != 3 {
+		t.Fatalf("fetch across a round boundary: %d relays, want 3 (fetched again)", dir.Len())
 	}
 }
