@@ -31,14 +31,14 @@ func (n *Net) RestartClient(ctx context.Context) error {
 	if !n.client.exited() {
 		return errors.New("restart client: it is running")
 	}
-	p, err := n.run(n.cl, "client", filepath.Join(n.bin, "meshvpn-client"), "up", "--foreground", "--config", n.clientConfig())
+	p, err := n.run(n.cl, "client", filepath.Join(n.bin, "meshvpn-client"), "up", "--foreground", "--timeout", clientStartLimit.String(), "--config", n.clientConfig())
 	if err != nil {
 		return err
 	}
 	n.client = p
 	ctl := clientd.Dial(n.Socket)
 	defer ctl.Close()
-	return p.waitFor(ctx, 30*time.Second, func() bool {
+	return p.waitFor(ctx, clientStartLimit, func() bool {
 		s, err := ctl.Status(ctx)
 		return err == nil && s.State == "connected"
 	})

@@ -176,6 +176,11 @@ type Options struct {
 	FirstDay bool
 }
 
+// clientStartLimit bounds a testnet client's start (its `up --timeout`, and the wait for it): longer
+// than a user's 30 s, since a loaded CI machine (two shared cores, the race detector, other tests
+// beside) can take that long to get a few processes through their first directory and circuit.
+const clientStartLimit = 90 * time.Second
+
 // Link timers of the testnet: a link that hears nothing for 2 s is dead (30 s on real networks), so
 // that a killed relay shows quickly.
 const (
@@ -576,12 +581,12 @@ dead_after = %q
 	if err := checkResolvConf(cl, clientResolvConf); err != nil {
 		return err
 	}
-	if n.client, err = n.run(cl, "client", filepath.Join(n.bin, "meshvpn-client"), "up", "--foreground", "--config", path); err != nil {
+	if n.client, err = n.run(cl, "client", filepath.Join(n.bin, "meshvpn-client"), "up", "--foreground", "--timeout", clientStartLimit.String(), "--config", path); err != nil {
 		return err
 	}
 	ctl := clientd.Dial(n.Socket)
 	defer ctl.Close()
-	return n.client.waitFor(ctx, 30*time.Second, func() bool {
+	return n.client.waitFor(ctx, clientStartLimit, func() bool {
 		s, err := ctl.Status(ctx)
 		return err == nil && s.State == "connected"
 	})
