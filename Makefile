@@ -43,7 +43,7 @@ vet: check-go
 	@for m in $(MODULES); do echo "go vet $$m"; (cd $$m && $(GO) vet ./...); done
 
 unit: check-go
-	@for m in $(MODULES); do (cd $$m && $(GO) test -race -timeout 15m ./...); done
+	@for m in $(MODULES); do (cd $$m && $(GO) test -race -timeout 30m ./...); done
 
 test: deps vet unit
 
