@@ -20,6 +20,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/meshvpn/meshvpn/cmd/internal/clientd"
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon"
 	"github.com/meshvpn/meshvpn/core/exitports"
@@ -206,6 +208,8 @@ func runForeground(cfg clientd.Config, o options) error {
 		return killSwitchNote(daemon.ExplainPortTaken(err, cfg.Sockets()...))
 	}
 	printStatus(os.Stdout, d.Status())
+	notice := daemon.Notices() // as every daemon: a line that it serves and one that it stopped, at any log level
+	notice.Info("serving", zap.String("commit", daemon.Revision()), zap.Int("pid", os.Getpid()))
 	down := false
 	select {
 	case <-ctx.Done():
@@ -213,6 +217,7 @@ func runForeground(cfg clientd.Config, o options) error {
 		down = true
 	}
 	err = d.Close()
+	notice.Info("stopped")
 	if !down && cfg.KillSwitch {
 		fmt.Fprintln(os.Stderr, "meshvpn-client: stopped; the kill switch stays armed: nothing leaves this computer until the next up. \"meshvpn-client down\" lifts it.")
 	}

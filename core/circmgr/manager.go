@@ -258,6 +258,7 @@ func (m *Manager) Start(ctx context.Context) error {
 			failedExits = nil // every exit was tried: try them all again
 		}
 		last = err
+		m.cfg.Logger.Info("first circuit: attempt failed", zap.Int("attempt", attempt), zap.Strings("path", names(path)), zap.Error(err))
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("no circuit: %w (last: %v)", ctx.Err(), last)

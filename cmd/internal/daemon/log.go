@@ -44,6 +44,14 @@ func encoderConfig() zapcore.EncoderConfig {
 // Tor's notice level), so that an operator at the default level (warn) sees the daemon come up and go
 // down, and a warning still means something is wrong.
 func newNotices(w zapcore.WriteSyncer) *zap.Logger {
+	return noticesTo(w)
+}
+
+// Notices returns the notices logger on standard error, for a program that runs its daemon without
+// RunUntilSignal (meshvpn-client up --foreground).
+func Notices() *zap.Logger { return noticesTo(zapcore.Lock(os.Stderr)) }
+
+func noticesTo(w zapcore.WriteSyncer) *zap.Logger {
 	cfg := encoderConfig()
 	cfg.EncodeLevel = func(_ zapcore.Level, enc zapcore.PrimitiveArrayEncoder) { enc.AppendString("notice") }
 	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(cfg), w, zapcore.DebugLevel))
