@@ -11,7 +11,7 @@ import (
 // TestDisturbance runs every load for a second: namespaces are made and deleted, the cores spin,
 // memory is mapped and touched, and afterwards no namespace of the churn is left.
 func TestDisturbance(t *testing.T) {
-	needRoot(t)
+	needRootAlone(t)
 	prefix := fmt.Sprintf("mvdt%d-", os.Getpid()%100000)
 	stop, err := StartDisturbance(context.Background(), Disturbance{
 		Namespaces: true, CPU: true, Memory: true,

@@ -16,7 +16,7 @@ import (
 // leaves it, `up` again replaces it and traffic flows through the tunnel, and `down` removes every
 // rule.
 func TestKillSwitchHoldsWhenTheDaemonDies(t *testing.T) {
-	needRoot(t)
+	needRootAlone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	n := start(t, ctx, Options{NAT: map[string]NATKind{"cl": HomeNAT}})

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -176,6 +177,10 @@ type Options struct {
 	FirstDay bool
 }
 
+// started counts the testnets this process started: their prefixes differ, so that several can run
+// at once (the tests run two in parallel).
+var started atomic.Uint32
+
 // clientStartLimit bounds a testnet client's start (its `up --timeout`, and the wait for it): longer
 // than a user's 30 s, since a loaded CI machine (two shared cores, the race detector, other tests
 // beside) can take that long to get a few processes through their first directory and circuit.
@@ -231,7 +236,7 @@ func Start(ctx context.Context, o Options) (n *Net, err error) {
 			return nil, fmt.Errorf("testnet: %s is not built (make build): %w", b, err)
 		}
 	}
-	n = &Net{Prefix: fmt.Sprintf("mv%d", os.Getpid()%100000), bin: o.Bin, ratchet: o.RatchetEvery, lifetime: o.CircuitLifetime, ipv6: o.IPv6, policies: o.ExitPolicy, firstDay: o.FirstDay}
+	n = &Net{Prefix: fmt.Sprintf("mv%d%c", os.Getpid()%100000, 'a'+byte(started.Add(1)-1)%26), bin: o.Bin, ratchet: o.RatchetEvery, lifetime: o.CircuitLifetime, ipv6: o.IPv6, policies: o.ExitPolicy, firstDay: o.FirstDay}
 	self := n // the deferred cleanup below must not see the nil that an error return puts in n
 	if n.dir, err = os.MkdirTemp("", n.Prefix+"-testnet-"); err != nil {
 		return nil, err

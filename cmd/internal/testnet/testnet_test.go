@@ -16,6 +16,16 @@ import (
 
 func needRoot(t *testing.T) {
 	t.Helper()
+	needRootAlone(t)
+	// Testnets are namespaces of their own (prefixes differ): two run at once (-parallel, the cores),
+	// which halves the package's time; they spend most of it waiting on the network.
+	t.Parallel()
+}
+
+// needRootAlone is needRoot for a test that runs with no other testnet beside it (they run first):
+// one that loads the machine on purpose, or whose start once timed out beside another's.
+func needRootAlone(t *testing.T) {
+	t.Helper()
 	_, ipErr := exec.LookPath("ip")
 	_, curlErr := exec.LookPath("curl")
 	if os.Geteuid() == 0 && ipErr == nil && curlErr == nil {
@@ -232,6 +242,10 @@ func TestClientCommands(t *testing.T) {
 	}
 	if _, err := os.Stat(n.Socket); !os.IsNotExist(err) {
 		t.Fatalf("the control socket outlived the daemon: %v", err)
+	}
+	// As every daemon, it said at the default log level that it served and that it stopped.
+	if log := n.Log("client"); !strings.Contains(log, `"level":"notice"`) || !strings.Contains(log, `"msg":"serving"`) || !strings.Contains(log, `"msg":"stopped"`) {
+		t.Errorf("the client's log lacks its serving and stopped notices:\n%s", log)
 	}
 	// Down, status says so with its own exit code (3) and JSON that parses; down again is no error.
 	out, err = n.InClient(cli, "status", "--control-socket", n.Socket)
