@@ -142,7 +142,11 @@ func Start(cfg Config, log *zap.Logger) (_ *Authority, err error) {
 	if err := a.startNetwork(); err != nil {
 		return nil, err
 	}
-	if a.http, err = serveHTTP(cfg.HTTPListen, a, log); err != nil {
+	var ln net.Listener
+	if p := cfg.Ports; p != nil && p.HTTP != nil {
+		ln, p.HTTP = p.HTTP, nil
+	}
+	if a.http, err = serveHTTP(cfg.HTTPListen, ln, a, log); err != nil {
 		return nil, err
 	}
 	serial := uint64(0)
@@ -169,8 +173,11 @@ func (a *Authority) startRounds() {
 
 // startNetwork opens the DHT node, the whois socket and the probe client.
 func (a *Authority) startNetwork() error {
-	conn, err := listenUDP(a.cfg.DHTListen)
-	if err != nil {
+	var conn *net.UDPConn
+	var err error
+	if p := a.cfg.Ports; p != nil && p.DHT != nil {
+		conn, p.DHT = p.DHT, nil
+	} else if conn, err = listenUDP(a.cfg.DHTListen); err != nil {
 		return fmt.Errorf("dht.listen: %w", err)
 	}
 	// This host may be one of the network's bootstrap nodes; it does not start from itself.

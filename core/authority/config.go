@@ -3,6 +3,7 @@ package authority
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -34,12 +35,47 @@ type Config struct {
 	DHTListen  netip.AddrPort
 	PublicIP   netip.Addr
 	HTTPListen netip.AddrPort // where the directory is served
-	Crawl      CrawlConfig
-	Probe      ProbeConfig
-	Rules      Rules
+	// Ports, if set, are the DHT node's socket and the directory's listener at DHTListen and
+	// HTTPListen, bound by the caller — which binds them before it makes any key or file, so that a
+	// port another program holds stops the start at once. Start owns them from then on.
+	Ports *Ports
+	Crawl CrawlConfig
+	Probe ProbeConfig
+	Rules Rules
 
 	// dhtTuning, if set, adjusts the DHT node's configuration (tests: short item lifetimes).
 	dhtTuning func(*dht.Config)
+}
+
+// Ports are an authority's sockets bound ahead of Start (Bind).
+type Ports struct {
+	DHT  *net.UDPConn
+	HTTP net.Listener
+}
+
+// Bind binds the DHT node's socket at dht (of its address family only) and the directory's listener at
+// http.
+func Bind(dht, http netip.AddrPort) (*Ports, error) {
+	conn, err := listenUDP(dht)
+	if err != nil {
+		return nil, fmt.Errorf("dht.listen: %w", err)
+	}
+	ln, err := net.Listen("tcp", http.String())
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	return &Ports{DHT: conn, HTTP: ln}, nil
+}
+
+// Close closes what Start has not taken.
+func (p *Ports) Close() {
+	if p.DHT != nil {
+		p.DHT.Close()
+	}
+	if p.HTTP != nil {
+		p.HTTP.Close()
+	}
 }
 
 // CrawlConfig bounds the whois questions and descriptor fetches of a crawl.

@@ -48,11 +48,13 @@ type httpServer struct {
 	done chan struct{}
 }
 
-// serveHTTP serves a's directory at listen until close.
-func serveHTTP(listen netip.AddrPort, a *Authority, log *zap.Logger) (*httpServer, error) {
-	ln, err := net.Listen("tcp", listen.String())
-	if err != nil {
-		return nil, fmt.Errorf("http.listen: %w", err)
+// serveHTTP serves a's directory on ln, or at listen when ln is nil, until close.
+func serveHTTP(listen netip.AddrPort, ln net.Listener, a *Authority, log *zap.Logger) (*httpServer, error) {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", listen.String()); err != nil {
+			return nil, fmt.Errorf("http.listen: %w", err)
+		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+a.prefix+directory.PathDirectory, a.serveLatest(func(p *published) []byte { return p.raw }))

@@ -94,6 +94,23 @@ func Start(cfg Config, log *zap.Logger) (_ *Daemon, err error) {
 	if ac.Genesis, err = daemon.LoadGenesis(cfg.Genesis); err != nil {
 		return nil, err
 	}
+	// The ports before the key and the database: a port another program holds stops the start
+	// before anything is made.
+	if ac.Ports, err = authority.Bind(ac.DHTListen, ac.HTTPListen); err != nil {
+		return nil, err
+	}
+	defer ac.Ports.Close() // what Start did not take
+	var metrics net.Listener
+	if cfg.Metrics != "" {
+		if metrics, err = daemon.ListenMetrics(cfg.Metrics, cfg.MetricsPublic); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				metrics.Close()
+			}
+		}()
+	}
 	if ac.Identity, err = LoadIdentity(cfg.DataDir, cfg.NewIdentity, log); err != nil {
 		return nil, err
 	}
@@ -106,9 +123,9 @@ func Start(cfg Config, log *zap.Logger) (_ *Daemon, err error) {
 	}
 	d := &Daemon{Authority: a, stack: daemon.NewStack(context.Background())}
 	d.stack.Closer("authority", a)
-	if cfg.Metrics != "" {
+	if metrics != nil {
 		cs := []prometheus.Collector{&collector{a: a}, daemon.LinkMetrics(a.ProbeLinkStats)}
-		if d.metrics, err = daemon.ServeMetrics(cfg.Metrics, cfg.MetricsPublic, log, cs...); err != nil {
+		if d.metrics, err = daemon.ServeMetricsOn(metrics, log, cs...); err != nil {
 			d.Close()
 			return nil, err
 		}

@@ -1,11 +1,13 @@
 package discovery
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/zap"
 
 	"github.com/meshvpn/meshvpn/cmd/internal/daemon/daemontest"
+	"github.com/meshvpn/meshvpn/crypto/keys"
 )
 
 // TestTakenPortIsNamed: a port of the authority that another program holds (the DHT bootstrap node's
@@ -30,5 +32,27 @@ func TestTakenPortIsNamed(t *testing.T) {
 			}
 			return d.Close, nil
 		})
+	}
+}
+
+// A taken port stops the start before anything is made: no identity key, no database, no data
+// directory (a botched start must not leave a new authority's key behind).
+func TestATakenPortFailsBeforeAnyKeyIsMade(t *testing.T) {
+	udp, tcp := daemontest.TakenPorts(t)
+	auth := keys.IdentityPublic{1}
+	for _, set := range []func(*Config){
+		func(c *Config) { c.DHT.Listen = udp },
+		func(c *Config) { c.HTTP.Listen = tcp },
+		func(c *Config) { c.Metrics = tcp },
+	} {
+		c := lonelyConfig(t, &auth)
+		set(&c)
+		if d, err := Start(c, zap.NewNop()); err == nil {
+			d.Close()
+			t.Fatal("started on a taken port")
+		}
+		if _, err := os.Stat(c.DataDir); !os.IsNotExist(err) {
+			t.Errorf("the data directory %s was made by a start that could not bind: %v", c.DataDir, err)
+		}
 	}
 }
