@@ -345,7 +345,11 @@ func (d *Daemon) Down() <-chan struct{} { return d.down }
 func (d *Daemon) requestDown() { d.downOnce.Do(func() { close(d.down) }) }
 
 // Status returns a snapshot of the daemon.
-func (d *Daemon) Status() Status {
+func (d *Daemon) Status() Status { return d.status(true) }
+
+// status is Status; probe lets it probe a silent circuit's hops to say where it went silent (the
+// user's `status` does, a metrics scrape does not: it would send probes every scrape).
+func (d *Daemon) status(probe bool) Status {
 	now := time.Now()
 	s := Status{PID: os.Getpid(), Started: d.started, UptimeSec: now.Sub(d.started).Seconds(), TUN: d.cfg.TUN.Name, MTU: d.cfg.mtu(), State: "starting"}
 	if d.engine != nil {
@@ -386,7 +390,7 @@ func (d *Daemon) Status() Status {
 	s.State = "rebuilding"
 	if ms.Up {
 		s.State = "connected"
-		if s.Silent = d.silence(now, ms.Path); s.Silent != nil {
+		if s.Silent = d.silence(now, ms.Path, probe); s.Silent != nil {
 			s.State = "silent"
 		}
 	}

@@ -24,6 +24,18 @@ type DetourStatus struct {
 	Up    bool     `json:"up"`
 }
 
+// portChoice is what an exit must allow to carry f, its protocol and port (Auto, anywhere); false for
+// a flow that is not TCP or UDP, which no exit policy names by port.
+func portChoice(f engine.Flow) (path.ExitChoice, bool) {
+	switch f.Proto {
+	case 6:
+		return path.ExitChoice{Proto: path.TCP, Port: f.Port}, true
+	case 17:
+		return path.ExitChoice{Proto: path.UDP, Port: f.Port}, true
+	}
+	return path.ExitChoice{}, false
+}
+
 // startDetours sends flows the exit refuses over side circuits (core/detour), with a directory.
 func (d *Daemon) startDetours() error {
 	var err error
@@ -43,11 +55,8 @@ func (d *Daemon) mainExitRefuses(f engine.Flow) bool {
 	if exit == nil {
 		return false
 	}
-	c := path.ExitChoice{Proto: path.TCP, Port: f.Port}
-	if f.Proto == 17 {
-		c.Proto = path.UDP
-	}
-	return !d.picker.ExitAllows(exit.Identity, c)
+	c, ok := portChoice(f)
+	return ok && !d.picker.ExitAllows(exit.Identity, c)
 }
 
 // openDetour opens a side circuit for f: its own circuit manager, whose picker asks for an exit that
@@ -55,13 +64,8 @@ func (d *Daemon) mainExitRefuses(f engine.Flow) bool {
 // circuit's exit, which refused f. Its guard goes around the tunnel and through the kill switch like
 // the main circuit's.
 func (d *Daemon) openDetour(ctx context.Context, f engine.Flow, set func(engine.Route)) (detour.Side, error) {
-	choice := path.ExitChoice{Mode: path.Auto, Port: f.Port}
-	switch f.Proto {
-	case 6:
-		choice.Proto = path.TCP
-	case 17:
-		choice.Proto = path.UDP
-	default:
+	choice, ok := portChoice(f)
+	if !ok {
 		return nil, fmt.Errorf("protocol %d has no ports an exit policy names", f.Proto)
 	}
 	d.exitMu.Lock()
@@ -115,14 +119,12 @@ type detourSide struct {
 // Allows implements detour.Side: by the directory, the side's exit allows f.
 func (s *detourSide) Allows(f engine.Flow) bool {
 	ms := s.mgr.Status()
-	if len(ms.Path) == 0 || f.Proto != 6 && f.Proto != 17 {
+	p, ok := portChoice(f)
+	if len(ms.Path) == 0 || !ok {
 		return false
 	}
-	c := s.choice
-	c.Proto, c.Port = path.TCP, f.Port
-	if f.Proto == 17 {
-		c.Proto = path.UDP
-	}
+	c := s.choice // its place, if the user's choice named one; f's protocol and port
+	c.Proto, c.Port = p.Proto, p.Port
 	return s.dir.ExitAllows(ms.Path[len(ms.Path)-1].Identity, c)
 }
 

@@ -30,7 +30,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.d.Status()
+	s := c.d.status(false)
 	if cl := c.d.client; cl != nil {
 		g := cl.Stats().CellGaps
 		ch <- daemon.Counter(descGaps, g.Skipped, "skipped")

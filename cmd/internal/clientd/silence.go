@@ -17,9 +17,9 @@ const silentAfter = 3 * time.Second
 // silent.
 const probeWait = 500 * time.Millisecond
 
-// silence reports the circuit in use as silent, with the first hop that does not answer a probe, or
-// nil when it carries traffic back (or carries none either way).
-func (d *Daemon) silence(now time.Time, path []netdir.Relay) *Silence {
+// silence reports the circuit in use as silent, with (if probe) the first hop that does not answer a
+// probe, or nil when it carries traffic back (or carries none either way).
+func (d *Daemon) silence(now time.Time, path []netdir.Relay, probe bool) *Silence {
 	c, ok := d.mgr.Current().(*client.Circuit)
 	if !ok {
 		return nil
@@ -29,6 +29,9 @@ func (d *Daemon) silence(now time.Time, path []netdir.Relay) *Silence {
 		return nil
 	}
 	s := &Silence{Since: since, Seconds: now.Sub(since).Seconds()}
+	if !probe {
+		return s
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(path))*probeWait)
 	defer cancel()
 	if hop := c.FirstSilentHop(ctx, probeWait); hop > 0 && hop <= len(path) {
